@@ -1,0 +1,85 @@
+//! The domain error: every failure a caller can see, with what was wrong.
+
+/// A failure of an engram operation.
+///
+/// Each variant maps to exactly one gRPC status code (see the server's
+/// `status` module); messages name the offending field or id and never carry
+/// message content, fact values or other personal data.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    /// A request field is malformed.
+    #[error("{field} is invalid: {reason}")]
+    InvalidArgument { field: String, reason: String },
+    /// A request field is over a size limit.
+    #[error("{field} is too large: {size} {unit}, the limit is {limit}")]
+    TooLarge {
+        field: String,
+        size: usize,
+        limit: usize,
+        unit: &'static str,
+    },
+    /// The thing named does not exist (in this tenant).
+    #[error("{what} {id:?} not found")]
+    NotFound { what: &'static str, id: String },
+    /// A write conflicts with what is stored.
+    #[error("{0}")]
+    AlreadyExists(String),
+    /// The system is not in the state the operation needs.
+    #[error("{0}")]
+    FailedPrecondition(String),
+    /// A backend the operation needs is unreachable; retrying may succeed.
+    /// Nothing was acknowledged.
+    #[error("{backend} unavailable: {reason}")]
+    Unavailable {
+        backend: &'static str,
+        reason: String,
+    },
+    /// The operation is part of the API but not built yet.
+    #[error("{0} is not implemented yet")]
+    Unimplemented(&'static str),
+    /// A bug or corrupted data: not the caller's fault.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self::InvalidArgument {
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+
+    pub fn too_large(field: impl Into<String>, size: usize, limit: usize) -> Self {
+        Self::TooLarge {
+            field: field.into(),
+            size,
+            limit,
+            unit: "bytes",
+        }
+    }
+
+    pub fn too_many(field: impl Into<String>, size: usize, limit: usize) -> Self {
+        Self::TooLarge {
+            field: field.into(),
+            size,
+            limit,
+            unit: "items",
+        }
+    }
+
+    pub fn unavailable(backend: &'static str, reason: impl std::fmt::Display) -> Self {
+        Self::Unavailable {
+            backend,
+            reason: reason.to_string(),
+        }
+    }
+
+    /// True for failures of the storage itself, as opposed to a refusal of
+    /// this particular request.
+    pub fn is_backend_failure(&self) -> bool {
+        matches!(self, Self::Unavailable { .. } | Self::Internal(_))
+    }
+}

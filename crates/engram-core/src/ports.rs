@@ -1,0 +1,313 @@
+//! The port traits every backend implements.
+//!
+//! Each trait is one tier of SPEC §2: the cold store (source of truth), the
+//! hot tier (a cache that may lose anything at any time), the semantic index
+//! and the embedder. Every method is scoped by a tenant: an implementation
+//! must never return or touch another tenant's data, whatever ids it gets.
+//! The `engram-contract` crate holds the test suite each implementation must
+//! pass.
+
+use std::future::Future;
+
+use crate::error::Result;
+use crate::ids::{ConversationId, FactKey, TenantId, UserId};
+use crate::model::{
+    Appended, Conversation, ConversationCursor, Fact, FactInput, Message, MessageFilter,
+    NewMessage, PutFactResult, RecentWindow, Role, Scope, ScoredMessage,
+};
+use crate::time::Timestamp;
+
+/// What an append wrote.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AppendOutcome {
+    /// The conversation after the append.
+    pub conversation: Conversation,
+    /// One entry per appended message, in request order.
+    pub messages: Vec<Appended>,
+}
+
+/// A user's current facts at a revision of their fact set.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FactSnapshot {
+    /// Increases with every change to the user's facts.
+    pub rev: u64,
+    /// Current facts, ordered by key.
+    pub facts: Vec<Fact>,
+}
+
+/// The outcome of a fact write.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FactWrite<T> {
+    /// The user's fact revision after the write.
+    pub rev: u64,
+    pub value: T,
+}
+
+/// The cold tier: durable, the source of truth.
+///
+/// A method that returns `Ok` after writing has made the write durable.
+/// A write that returns `Err` wrote nothing.
+pub trait ColdStore: Send + Sync + 'static {
+    /// Appends messages to a conversation atomically, creating it on first
+    /// use. Sequence numbers continue the conversation's, gap-free. A message
+    /// whose client-supplied id is already stored is returned as
+    /// `deduplicated` when its role and content are the same, and fails the
+    /// whole append with `AlreadyExists` otherwise. Appending with a user
+    /// other than the conversation's fails with `FailedPrecondition`.
+    fn append(
+        &self,
+        tenant: &TenantId,
+        conversation: &ConversationId,
+        user: &UserId,
+        messages: Vec<NewMessage>,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<AppendOutcome>> + Send;
+
+    /// The conversation's metadata, if it exists.
+    fn conversation(
+        &self,
+        tenant: &TenantId,
+        conversation: &ConversationId,
+    ) -> impl Future<Output = Result<Option<Conversation>>> + Send;
+
+    /// The conversation's metadata and its last `limit` messages.
+    fn recent(
+        &self,
+        tenant: &TenantId,
+        conversation: &ConversationId,
+        limit: usize,
+    ) -> impl Future<Output = Result<Option<RecentWindow>>> + Send;
+
+    /// Up to `limit` messages with `seq > after_seq`, in sequence order.
+    fn messages_after(
+        &self,
+        tenant: &TenantId,
+        conversation: &ConversationId,
+        after_seq: u64,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<Message>>> + Send;
+
+    /// The messages at these (conversation, seq) positions that exist, in
+    /// the order given.
+    fn messages_at(
+        &self,
+        tenant: &TenantId,
+        positions: &[(ConversationId, u64)],
+    ) -> impl Future<Output = Result<Vec<Message>>> + Send;
+
+    /// A user's conversations, most recently updated first, after `cursor`.
+    fn list_conversations(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        cursor: Option<&ConversationCursor>,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<Conversation>>> + Send;
+
+    /// Deletes a conversation and its messages. Returns the deleted
+    /// conversation, or `None` when it did not exist.
+    fn delete_conversation(
+        &self,
+        tenant: &TenantId,
+        conversation: &ConversationId,
+    ) -> impl Future<Output = Result<Option<Conversation>>> + Send;
+
+    /// Lexical search in the scope, best first, at most `limit` hits.
+    fn search_lexical(
+        &self,
+        tenant: &TenantId,
+        scope: &Scope,
+        query: &str,
+        filter: &MessageFilter,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<ScoredMessage>>> + Send;
+
+    /// Applies each input with the temporal semantics of `facts::plan_put`,
+    /// each one atomically and all of them in one transaction.
+    fn put_facts(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        facts: Vec<FactInput>,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<FactWrite<Vec<PutFactResult>>>> + Send;
+
+    /// The user's current facts with their revision.
+    fn current_facts(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+    ) -> impl Future<Output = Result<FactSnapshot>> + Send;
+
+    /// The versions in effect at `at`, one per key, ordered by key.
+    fn facts_as_of(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        at: Timestamp,
+    ) -> impl Future<Output = Result<Vec<Fact>>> + Send;
+
+    /// Every version of a key, ordered by (valid_at, version).
+    fn fact_history(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        key: &FactKey,
+    ) -> impl Future<Output = Result<Vec<Fact>>> + Send;
+
+    /// Ends the current version of a key at `at`. `NotFound` when the key has
+    /// no current version; `InvalidArgument` when `at` is before its
+    /// `valid_at`.
+    fn invalidate_fact(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        key: &FactKey,
+        at: Timestamp,
+    ) -> impl Future<Output = Result<FactWrite<Fact>>> + Send;
+
+    /// Answers when the store can serve requests.
+    fn ping(&self) -> impl Future<Output = Result<()>> + Send;
+}
+
+/// The hot/warm tier: a cache. It may forget anything at any time, but it
+/// must never serve data older than what a fence has excluded.
+///
+/// Entries carry a revision (a conversation's `last_seq`, a user's fact
+/// revision). `fence_*(rev)` drops a cached entry older than `rev` and
+/// refuses any later `put_*` older than `rev`; a `put_*` never replaces a
+/// newer entry. This is what keeps a slow read-repair from re-installing data
+/// that a write has already superseded.
+pub trait HotTier: Send + Sync + 'static {
+    /// The cached window of a conversation.
+    fn recent(
+        &self,
+        tenant: &TenantId,
+        conversation: &ConversationId,
+    ) -> impl Future<Output = Result<Option<RecentWindow>>> + Send;
+
+    /// Caches a window read from the cold store (revision: its `last_seq`).
+    fn put_recent(
+        &self,
+        tenant: &TenantId,
+        window: RecentWindow,
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    /// After an append committed: extends the cached window with `messages`
+    /// when it ends right before them, and otherwise fences the conversation
+    /// at `conversation.last_seq`.
+    fn extend_recent(
+        &self,
+        tenant: &TenantId,
+        conversation: &Conversation,
+        messages: &[Message],
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    /// Drops the conversation's window and refuses windows older than `rev`.
+    fn fence_conversation(
+        &self,
+        tenant: &TenantId,
+        conversation: &ConversationId,
+        rev: u64,
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    /// The cached current facts of a user.
+    fn facts(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+    ) -> impl Future<Output = Result<Option<FactSnapshot>>> + Send;
+
+    /// Caches a user's current facts read from the cold store.
+    fn put_facts(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        snapshot: FactSnapshot,
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    /// Drops the user's facts and refuses snapshots older than `rev`.
+    fn fence_facts(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        rev: u64,
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    /// Answers when the tier can serve requests.
+    fn ping(&self) -> impl Future<Output = Result<()>> + Send;
+}
+
+/// One embedded message in the semantic index.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IndexPoint {
+    pub user_id: UserId,
+    pub conversation_id: ConversationId,
+    pub seq: u64,
+    pub role: Role,
+    pub created_at: Timestamp,
+    pub vector: Vec<f32>,
+}
+
+/// A semantic search hit: where the message is, and its cosine similarity.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IndexHit {
+    pub conversation_id: ConversationId,
+    pub seq: u64,
+    pub score: f32,
+}
+
+/// The semantic index.
+pub trait SemanticIndex: Send + Sync + 'static {
+    /// Inserts or replaces points (keyed by conversation and seq).
+    fn upsert(
+        &self,
+        tenant: &TenantId,
+        points: Vec<IndexPoint>,
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    /// The `limit` nearest points to `vector` in the scope, best first.
+    fn search(
+        &self,
+        tenant: &TenantId,
+        scope: &Scope,
+        vector: &[f32],
+        filter: &MessageFilter,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<IndexHit>>> + Send;
+
+    /// Removes every point of a conversation; returns how many.
+    fn delete_conversation(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        conversation: &ConversationId,
+    ) -> impl Future<Output = Result<u64>> + Send;
+
+    /// Answers when the index can serve requests.
+    fn ping(&self) -> impl Future<Output = Result<()>> + Send;
+}
+
+/// What a text is embedded as: some models embed queries and passages
+/// differently (e5: "query: " / "passage: ").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EmbedKind {
+    Query,
+    Passage,
+}
+
+/// Turns texts into vectors.
+pub trait Embedder: Send + Sync + 'static {
+    /// Model name (an index is tied to one model).
+    fn model(&self) -> &str;
+
+    /// Vector dimension.
+    fn dimension(&self) -> usize;
+
+    /// One unit-length vector per text, in order.
+    fn embed(
+        &self,
+        texts: &[&str],
+        kind: EmbedKind,
+    ) -> impl Future<Output = Result<Vec<Vec<f32>>>> + Send;
+}
