@@ -83,3 +83,31 @@ impl Error {
         matches!(self, Self::Unavailable { .. } | Self::Internal(_))
     }
 }
+
+/// An error as it may appear in logs: the kind and the field, never the
+/// ids or values a message may carry.
+#[derive(Debug)]
+pub struct Redacted<'a>(&'a Error);
+
+impl Error {
+    pub fn redacted(&self) -> Redacted<'_> {
+        Redacted(self)
+    }
+}
+
+impl std::fmt::Display for Redacted<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Error::InvalidArgument { field, .. } => write!(f, "invalid argument: {field}"),
+            Error::TooLarge { field, .. } => write!(f, "too large: {field}"),
+            Error::NotFound { what, .. } => write!(f, "{what} not found"),
+            Error::AlreadyExists(_) => f.write_str("already exists"),
+            Error::FailedPrecondition(_) => f.write_str("failed precondition"),
+            // Backend errors are about the backend (connection refused, disk
+            // full): they carry no request data.
+            Error::Unavailable { backend, reason } => write!(f, "{backend} unavailable: {reason}"),
+            Error::Unimplemented(what) => write!(f, "{what} is not implemented yet"),
+            Error::Internal(reason) => write!(f, "internal error: {reason}"),
+        }
+    }
+}

@@ -1,1 +1,24 @@
-//! placeholder
+//! engram's core: the domain types, the port traits every backend
+//! implements, and the pure logic (temporal facts, context composition, text
+//! analysis, importance), plus the engine that runs the write and read paths
+//! over the ports.
+//!
+//! This crate must not depend on any backend or do I/O of its own: it sees
+//! storage only through the traits of [`ports`]. Tokio is used for tasks and
+//! timers only.
+
+pub mod compose;
+pub mod engine;
+pub mod error;
+pub mod facts;
+pub mod ids;
+pub mod importance;
+pub mod limits;
+pub mod model;
+pub mod ports;
+pub mod text;
+pub mod time;
+pub mod tokens;
+
+pub use error::{Error, Result};
+pub use time::Timestamp;

@@ -71,7 +71,12 @@ pub struct Message {
 }
 
 impl Message {
-    pub fn from_new(new: NewMessage, conversation_id: ConversationId, user_id: UserId, seq: u64) -> Self {
+    pub fn from_new(
+        new: NewMessage,
+        conversation_id: ConversationId,
+        user_id: UserId,
+        seq: u64,
+    ) -> Self {
         Self {
             message_id: new.message_id,
             conversation_id,

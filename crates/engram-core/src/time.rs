@@ -40,7 +40,11 @@ impl Timestamp {
         let days = secs.div_euclid(86_400);
         let rem = secs.rem_euclid(86_400);
         let (y, m, d) = civil_from_days(days);
-        format!("{y:04}-{m:02}-{d:02} {:02}:{:02}", rem / 3600, (rem % 3600) / 60)
+        format!(
+            "{y:04}-{m:02}-{d:02} {:02}:{:02}",
+            rem / 3600,
+            (rem % 3600) / 60
+        )
     }
 }
 
@@ -70,7 +74,10 @@ mod tests {
             Timestamp(1_772_359_500_000_000).to_minute_string(),
             "2026-03-01 10:05"
         );
-        assert_eq!(Timestamp(-60_000_000).to_minute_string(), "1969-12-31 23:59");
+        assert_eq!(
+            Timestamp(-60_000_000).to_minute_string(),
+            "1969-12-31 23:59"
+        );
         // 2024-02-29T23:59:00Z, a leap day.
         assert_eq!(
             Timestamp(1_709_251_140_000_000).to_minute_string(),
@@ -84,7 +91,10 @@ mod tests {
         assert_eq!(t.secs(), 1_700_000_000);
         assert_eq!(t.subsec_nanos(), 123_456_000);
         let neg = Timestamp(-1);
-        assert_eq!(Timestamp::from_secs_nanos(neg.secs(), neg.subsec_nanos()), Some(neg));
+        assert_eq!(
+            Timestamp::from_secs_nanos(neg.secs(), neg.subsec_nanos()),
+            Some(neg)
+        );
         assert_eq!(Timestamp::from_secs_nanos(i64::MAX, 0), None);
     }
 }

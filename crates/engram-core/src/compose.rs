@@ -1,0 +1,430 @@
+//! Context composition: choosing, within a token budget, what the next
+//! answer needs, and rendering it as a deterministic text.
+//!
+//! Pure: the engine fetches the sources, this module decides. The text's
+//! blocks come in a fixed order, stable first (identity, facts), so that a
+//! prompt cache keeps hitting on the prefix while the conversation moves.
+
+use crate::error::{Error, Result};
+use crate::model::{Fact, Message, ScoredMessage};
+use crate::text::terms;
+use crate::tokens::{Tokenizer, render_fact, render_message};
+
+const IDENTITY_HEADER: &str = "## Identity\n";
+const FACTS_HEADER: &str = "## Facts\n";
+const RELEVANT_HEADER: &str = "## Relevant history\n";
+const RECENT_HEADER: &str = "## Recent history\n";
+const INPUT_HEADER: &str = "## Input\n";
+
+/// Share of the budget that facts may take.
+const FACTS_SHARE: f64 = 0.4;
+/// Share of what is left after facts that recent messages may take when
+/// there are relevant older messages to place as well.
+const RECENT_SHARE: f64 = 0.6;
+/// Most focus terms reported.
+const MAX_FOCUS_TERMS: usize = 12;
+
+/// Why an item is in the context.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reason {
+    CurrentFact,
+    Recent,
+    Relevant,
+}
+
+/// An item placed in the context.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Placed<T> {
+    pub item: T,
+    pub reason: Reason,
+    pub tokens: u32,
+    pub score: f64,
+}
+
+/// What the composer works from.
+#[derive(Debug, Clone)]
+pub struct Sources<'a> {
+    pub tenant_id: &'a str,
+    pub user_id: &'a str,
+    pub conversation_id: &'a str,
+    pub input: &'a str,
+    pub budget: u32,
+    pub tokenizer: Tokenizer,
+    /// Current facts, ordered by key.
+    pub facts: Vec<Fact>,
+    /// The last messages of the conversation, oldest first.
+    pub recent: Vec<Message>,
+    /// Older messages relevant to the input, best first.
+    pub relevant: Vec<ScoredMessage>,
+}
+
+/// The composed context.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Composition {
+    pub focus_terms: Vec<String>,
+    pub facts: Vec<Placed<Fact>>,
+    /// In time order.
+    pub relevant: Vec<Placed<Message>>,
+    /// In sequence order.
+    pub recent: Vec<Placed<Message>>,
+    pub text: String,
+    pub tokens: u32,
+}
+
+/// Composes the context. Fails with `InvalidArgument` on `token_budget`
+/// when the budget cannot hold the identity and the input.
+pub fn compose(sources: Sources<'_>) -> Result<Composition> {
+    let tk = sources.tokenizer;
+    let identity = format!(
+        "tenant: {} | user: {} | conversation: {}\n",
+        sources.tenant_id, sources.user_id, sources.conversation_id
+    );
+    let input_line = format!("{}\n", sources.input.trim());
+    let fixed = tk.count(IDENTITY_HEADER)
+        + tk.count(&identity)
+        + tk.count(INPUT_HEADER)
+        + tk.count(&input_line);
+    if fixed > sources.budget {
+        return Err(Error::invalid(
+            "token_budget",
+            format!(
+                "{} tokens cannot hold the identity and the input ({fixed} tokens)",
+                sources.budget
+            ),
+        ));
+    }
+    let mut left = sources.budget - fixed;
+
+    let facts = place_facts(
+        tk,
+        sources.facts,
+        &mut left,
+        share(sources.budget, FACTS_SHARE),
+    );
+
+    let recent_cap = if sources.relevant.is_empty() {
+        left
+    } else {
+        share(left, RECENT_SHARE)
+    };
+    let recent = place_recent(tk, sources.recent, &mut left, recent_cap);
+    let relevant = place_relevant(tk, sources.relevant, &recent, &mut left);
+
+    let mut text = String::new();
+    text.push_str(IDENTITY_HEADER);
+    text.push_str(&identity);
+    push_block(
+        &mut text,
+        FACTS_HEADER,
+        facts.iter().map(|p| render_fact(&p.item)),
+    );
+    push_block(
+        &mut text,
+        RELEVANT_HEADER,
+        relevant.iter().map(|p| render_message(&p.item)),
+    );
+    push_block(
+        &mut text,
+        RECENT_HEADER,
+        recent.iter().map(|p| render_message(&p.item)),
+    );
+    text.push_str(INPUT_HEADER);
+    text.push_str(&input_line);
+
+    Ok(Composition {
+        focus_terms: focus_terms(sources.input),
+        tokens: sources.budget - left,
+        facts,
+        relevant,
+        recent,
+        text,
+    })
+}
+
+fn share(total: u32, fraction: f64) -> u32 {
+    (f64::from(total) * fraction) as u32
+}
+
+fn push_block(text: &mut String, header: &str, lines: impl Iterator<Item = String>) {
+    let mut lines = lines.peekable();
+    if lines.peek().is_some() {
+        text.push_str(header);
+        lines.for_each(|line| text.push_str(&line));
+    }
+}
+
+/// Places items while they fit in `cap` and `left`; the block header is
+/// charged with the first item.
+fn place<T>(
+    tk: Tokenizer,
+    header: &str,
+    items: impl IntoIterator<Item = (T, u32, f64)>,
+    reason: Reason,
+    left: &mut u32,
+    cap: u32,
+    stop_at_first_misfit: bool,
+) -> Vec<Placed<T>> {
+    let header_tokens = tk.count(header);
+    let mut used = 0;
+    let mut placed = Vec::new();
+    for (item, tokens, score) in items {
+        let cost = tokens + if placed.is_empty() { header_tokens } else { 0 };
+        if used + cost > cap.min(*left + used) {
+            if stop_at_first_misfit {
+                break;
+            }
+            continue;
+        }
+        used += cost;
+        placed.push(Placed {
+            item,
+            reason,
+            tokens,
+            score,
+        });
+    }
+    *left -= used;
+    placed
+}
+
+fn place_facts(tk: Tokenizer, facts: Vec<Fact>, left: &mut u32, cap: u32) -> Vec<Placed<Fact>> {
+    let items = facts.into_iter().map(|f| {
+        let tokens = tk.count(&render_fact(&f));
+        (f, tokens, 0.0)
+    });
+    place(
+        tk,
+        FACTS_HEADER,
+        items,
+        Reason::CurrentFact,
+        left,
+        cap,
+        false,
+    )
+}
+
+/// The newest messages that fit, contiguous back from the last one.
+fn place_recent(
+    tk: Tokenizer,
+    recent: Vec<Message>,
+    left: &mut u32,
+    cap: u32,
+) -> Vec<Placed<Message>> {
+    let items = recent.into_iter().rev().map(|m| {
+        let tokens = tk.message_tokens(&m);
+        (m, tokens, 0.0)
+    });
+    let mut placed = place(tk, RECENT_HEADER, items, Reason::Recent, left, cap, true);
+    placed.reverse();
+    placed
+}
+
+/// The best older messages that fit, not already among the recent ones,
+/// rendered in time order.
+fn place_relevant(
+    tk: Tokenizer,
+    relevant: Vec<ScoredMessage>,
+    recent: &[Placed<Message>],
+    left: &mut u32,
+) -> Vec<Placed<Message>> {
+    let is_recent = |m: &Message| {
+        recent
+            .iter()
+            .any(|p| p.item.conversation_id == m.conversation_id && p.item.seq == m.seq)
+    };
+    let items = relevant
+        .into_iter()
+        .filter(|s| !is_recent(&s.message))
+        .map(|s| {
+            let tokens = tk.message_tokens(&s.message);
+            (s.message, tokens, s.score)
+        });
+    let cap = *left;
+    let mut placed = place(
+        tk,
+        RELEVANT_HEADER,
+        items,
+        Reason::Relevant,
+        left,
+        cap,
+        false,
+    );
+    placed.sort_by(|a, b| {
+        (a.item.created_at, &a.item.conversation_id, a.item.seq).cmp(&(
+            b.item.created_at,
+            &b.item.conversation_id,
+            b.item.seq,
+        ))
+    });
+    placed
+}
+
+/// Distinctive terms of the input, in order, without repeats.
+pub fn focus_terms(input: &str) -> Vec<String> {
+    let mut seen = Vec::new();
+    for term in terms(input) {
+        if !seen.contains(&term) {
+            seen.push(term);
+        }
+        if seen.len() == MAX_FOCUS_TERMS {
+            break;
+        }
+    }
+    seen
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::{ConversationId, FactKey, MessageId, UserId};
+    use crate::model::{FactSource, FactSourceKind, Role};
+    use crate::time::Timestamp;
+    use crate::tokens::render_message_parts;
+
+    fn message(seq: u64, content: &str) -> Message {
+        let created_at = Timestamp(1_700_000_000_000_000 + seq as i64 * 60_000_000);
+        let role = if seq % 2 == 0 {
+            Role::Assistant
+        } else {
+            Role::User
+        };
+        Message {
+            message_id: MessageId::generate(),
+            conversation_id: ConversationId::parse("c", "c1").unwrap(),
+            user_id: UserId::parse("u", "u1").unwrap(),
+            seq,
+            role,
+            content: content.to_owned(),
+            created_at,
+            metadata: Default::default(),
+            importance: 0.5,
+            tokens: Tokenizer::O200k.count(&render_message_parts(created_at, role, content)),
+        }
+    }
+
+    fn fact(key: &str, value: &str) -> Fact {
+        Fact {
+            user_id: UserId::parse("u", "u1").unwrap(),
+            key: FactKey::parse("k", key).unwrap(),
+            value: value.to_owned(),
+            valid_at: Timestamp(0),
+            invalid_at: None,
+            source: FactSource {
+                kind: FactSourceKind::System,
+                reference: String::new(),
+            },
+            confidence: 1.0,
+            recorded_at: Timestamp(0),
+            version: 1,
+        }
+    }
+
+    fn sources(
+        budget: u32,
+        recent: Vec<Message>,
+        relevant: Vec<ScoredMessage>,
+    ) -> Sources<'static> {
+        Sources {
+            tenant_id: "acme",
+            user_id: "u1",
+            conversation_id: "c1",
+            input: "Posso remarcar a limpeza para sexta?",
+            budget,
+            tokenizer: Tokenizer::O200k,
+            facts: vec![
+                fact("name", r#""João Silva""#),
+                fact("preferred_time", r#""mornings""#),
+            ],
+            recent,
+            relevant,
+        }
+    }
+
+    fn history(n: u64) -> Vec<Message> {
+        (1..=n)
+            .map(|i| {
+                message(
+                    i,
+                    &format!("mensagem número {i} sobre a consulta de limpeza e outras coisas"),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn token_count_is_exact_and_within_budget() {
+        for tokenizer in [Tokenizer::O200k, Tokenizer::Cl100k] {
+            for budget in [60, 120, 300, 2000] {
+                let mut s = sources(budget, history(40), vec![]);
+                s.tokenizer = tokenizer;
+                let c = compose(s).unwrap();
+                assert_eq!(
+                    c.tokens,
+                    tokenizer.count(&c.text),
+                    "{budget} {}",
+                    tokenizer.name()
+                );
+                assert!(c.tokens <= budget);
+            }
+        }
+    }
+
+    #[test]
+    fn recent_messages_are_the_newest_contiguous_ones() {
+        let c = compose(sources(300, history(40), vec![])).unwrap();
+        let seqs: Vec<u64> = c.recent.iter().map(|p| p.item.seq).collect();
+        assert!(!seqs.is_empty() && seqs.len() < 40);
+        assert_eq!(*seqs.last().unwrap(), 40);
+        assert!(seqs.windows(2).all(|w| w[1] == w[0] + 1));
+        assert!(c.recent.iter().all(|p| p.reason == Reason::Recent));
+    }
+
+    #[test]
+    fn blocks_come_in_a_fixed_order_with_facts_first() {
+        let relevant = vec![ScoredMessage {
+            message: message(3, "a limpeza custa 200 reais"),
+            score: 0.9,
+        }];
+        let c = compose(sources(2000, history(40).split_off(30), relevant)).unwrap();
+        let pos = |h: &str| c.text.find(h).unwrap();
+        assert!(pos(IDENTITY_HEADER) < pos(FACTS_HEADER));
+        assert!(pos(FACTS_HEADER) < pos(RELEVANT_HEADER));
+        assert!(pos(RELEVANT_HEADER) < pos(RECENT_HEADER));
+        assert!(pos(RECENT_HEADER) < pos(INPUT_HEADER));
+        assert!(
+            c.text
+                .ends_with("## Input\nPosso remarcar a limpeza para sexta?\n")
+        );
+        assert_eq!(c.facts.len(), 2);
+        assert_eq!(c.relevant.len(), 1);
+        assert_eq!(c.tokens, Tokenizer::O200k.count(&c.text));
+    }
+
+    #[test]
+    fn same_sources_same_text() {
+        let a = compose(sources(500, history(20), vec![])).unwrap();
+        let b = compose(sources(500, history(20), vec![])).unwrap();
+        assert_eq!(a.text, b.text);
+    }
+
+    #[test]
+    fn a_budget_too_small_for_the_input_is_refused() {
+        let err = compose(sources(5, history(3), vec![])).unwrap_err();
+        assert!(
+            err.to_string().starts_with("token_budget is invalid"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn relevant_items_already_recent_are_not_repeated() {
+        let h = history(5);
+        let relevant = vec![ScoredMessage {
+            message: h[4].clone(),
+            score: 1.0,
+        }];
+        let c = compose(sources(2000, h, relevant)).unwrap();
+        assert!(c.relevant.is_empty());
+        assert_eq!(c.recent.len(), 5);
+    }
+}

@@ -1,0 +1,99 @@
+//! PutFacts, GetFacts, GetFactHistory, InvalidateFact.
+
+use super::Engine;
+use crate::error::Result;
+use crate::ids::{FactKey, TenantId, UserId};
+use crate::model::{Fact, FactInput, PutFactResult};
+use crate::ports::{ColdStore, Embedder, FactSnapshot, HotTier, SemanticIndex};
+use crate::time::Timestamp;
+
+impl<C, H, I, E> Engine<C, H, I, E>
+where
+    C: ColdStore,
+    H: HotTier,
+    I: SemanticIndex,
+    E: Embedder,
+{
+    pub async fn put_facts(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        facts: Vec<FactInput>,
+    ) -> Result<Vec<PutFactResult>> {
+        let write = self
+            .cold
+            .put_facts(tenant, user, facts, Timestamp::now())
+            .await?;
+        self.fence_facts(tenant, user, write.rev).await;
+        Ok(write.value)
+    }
+
+    pub async fn invalidate_fact(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        key: &FactKey,
+        at: Timestamp,
+    ) -> Result<Fact> {
+        let write = self.cold.invalidate_fact(tenant, user, key, at).await?;
+        self.fence_facts(tenant, user, write.rev).await;
+        Ok(write.value)
+    }
+
+    async fn fence_facts(&self, tenant: &TenantId, user: &UserId, rev: u64) {
+        if let Err(error) = self.hot.fence_facts(tenant, user, rev).await {
+            Self::note_hot_failure(tenant, "fence_facts", &error);
+        }
+    }
+
+    /// Current facts (all keys, or only `keys`), ordered by key, or the
+    /// versions in effect at `as_of`.
+    pub async fn facts(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        keys: &[FactKey],
+        as_of: Option<Timestamp>,
+    ) -> Result<Vec<Fact>> {
+        let mut facts = match as_of {
+            Some(at) => self.cold.facts_as_of(tenant, user, at).await?,
+            None => self.current_facts(tenant, user).await?.facts,
+        };
+        if !keys.is_empty() {
+            facts.retain(|f| keys.contains(&f.key));
+        }
+        Ok(facts)
+    }
+
+    /// Current facts: hot tier first, then the cold store (repairing the hot
+    /// tier in the background).
+    pub(crate) async fn current_facts(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+    ) -> Result<FactSnapshot> {
+        match self.hot.facts(tenant, user).await {
+            Ok(Some(snapshot)) => return Ok(snapshot),
+            Ok(None) => {}
+            Err(error) => Self::note_hot_failure(tenant, "facts", &error),
+        }
+        let snapshot = self.cold.current_facts(tenant, user).await?;
+        let hot = self.hot.clone();
+        let (tenant, user, copy) = (tenant.clone(), user.clone(), snapshot.clone());
+        tokio::spawn(async move {
+            if let Err(error) = hot.put_facts(&tenant, &user, copy).await {
+                Self::note_hot_failure(&tenant, "put_facts", &error);
+            }
+        });
+        Ok(snapshot)
+    }
+
+    pub async fn fact_history(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        key: &FactKey,
+    ) -> Result<Vec<Fact>> {
+        self.cold.fact_history(tenant, user, key).await
+    }
+}

@@ -1,0 +1,175 @@
+//! Text analysis shared by lexical search, importance and focus terms:
+//! case and accent folding, term splitting, stop words (Portuguese and
+//! English), BM25 and reciprocal-rank fusion.
+
+use std::collections::HashMap;
+use std::hash::Hash;
+
+/// Lowercases and strips the accents of Latin letters (`"Área"` → `"area"`).
+pub fn fold(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars().flat_map(char::to_lowercase) {
+        out.push(match c {
+            'à' | 'á' | 'â' | 'ã' | 'ä' | 'å' => 'a',
+            'ç' | 'ć' => 'c',
+            'è' | 'é' | 'ê' | 'ë' => 'e',
+            'ì' | 'í' | 'î' | 'ï' => 'i',
+            'ñ' => 'n',
+            'ò' | 'ó' | 'ô' | 'õ' | 'ö' => 'o',
+            'ù' | 'ú' | 'û' | 'ü' => 'u',
+            'ý' | 'ÿ' => 'y',
+            other => other,
+        });
+    }
+    out
+}
+
+const STOP_WORDS: &[&str] = &[
+    // Portuguese
+    "a", "ao", "aos", "as", "com", "como", "da", "das", "de", "do", "dos", "e", "ela", "ele", "em",
+    "eu", "isso", "isto", "ja", "mais", "mas", "me", "meu", "minha", "na", "nas", "nao", "no",
+    "nos", "o", "os", "ou", "para", "pela", "pelo", "por", "pra", "que", "se", "sem", "ser", "sua",
+    "seu", "sim", "so", "um", "uma", "voce", "esta", "estou", "tem", "ter", "foi", "vai", "qual",
+    "quando", "onde", "lhe", "te", "ta", "to", // English
+    "an", "and", "are", "at", "be", "but", "by", "can", "did", "do", "does", "for", "from", "had",
+    "has", "have", "i", "if", "in", "is", "it", "its", "my", "of", "on", "or", "our", "so", "than",
+    "that", "the", "their", "them", "then", "there", "these", "they", "this", "was", "we", "were",
+    "what", "when", "where", "which", "who", "will", "with", "would", "you", "your", "me", "am",
+    "been", "how", "about", "just",
+];
+
+fn is_stop_word(term: &str) -> bool {
+    STOP_WORDS.contains(&term)
+}
+
+/// Folded words of a text, stop words included, in order.
+pub fn words(text: &str) -> impl Iterator<Item = String> + '_ {
+    text.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(fold)
+}
+
+/// Search terms of a text: folded words without stop words or one-letter
+/// words, with a light plural stemming shared by Portuguese and English
+/// (`consultas` → `consulta`).
+pub fn terms(text: &str) -> Vec<String> {
+    words(text)
+        .filter(|w| w.chars().count() > 1 && !is_stop_word(w))
+        .map(|mut w| {
+            if w.len() > 4 && w.ends_with('s') && !w.ends_with("ss") {
+                w.pop();
+            }
+            w
+        })
+        .collect()
+}
+
+/// Okapi BM25 (k1 = 1.2, b = 0.75) of each document against the query
+/// terms, over the given corpus. Returns (index, score) for documents that
+/// match at least one term, best first (ties by index).
+pub fn bm25(query: &[String], documents: &[Vec<String>]) -> Vec<(usize, f64)> {
+    const K1: f64 = 1.2;
+    const B: f64 = 0.75;
+    if documents.is_empty() || query.is_empty() {
+        return Vec::new();
+    }
+    let n = documents.len() as f64;
+    let avg_len = documents.iter().map(Vec::len).sum::<usize>() as f64 / n;
+    let mut unique: Vec<&String> = query.iter().collect();
+    unique.sort();
+    unique.dedup();
+    let idf: Vec<f64> = unique
+        .iter()
+        .map(|t| {
+            let df = documents.iter().filter(|d| d.contains(t)).count() as f64;
+            ((n - df + 0.5) / (df + 0.5) + 1.0).ln()
+        })
+        .collect();
+    let mut scored: Vec<(usize, f64)> = documents
+        .iter()
+        .enumerate()
+        .filter_map(|(i, doc)| {
+            let len = doc.len() as f64;
+            let score: f64 = unique
+                .iter()
+                .zip(&idf)
+                .map(|(t, idf)| {
+                    let tf = doc.iter().filter(|w| w == t).count() as f64;
+                    if tf == 0.0 {
+                        0.0
+                    } else {
+                        idf * tf * (K1 + 1.0) / (tf + K1 * (1.0 - B + B * len / avg_len.max(1.0)))
+                    }
+                })
+                .sum();
+            (score > 0.0).then_some((i, score))
+        })
+        .collect();
+    scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    scored
+}
+
+/// Reciprocal-rank fusion (k = 60) of ranked lists: each item scores the sum
+/// of 1 / (k + rank) over the lists it appears in. Best first; ties keep the
+/// order of first appearance.
+pub fn reciprocal_rank_fusion<K: Clone + Eq + Hash>(lists: &[Vec<K>]) -> Vec<(K, f64)> {
+    const K: f64 = 60.0;
+    let mut scores: HashMap<K, (f64, usize)> = HashMap::new();
+    let mut order = 0;
+    for list in lists {
+        for (rank, key) in list.iter().enumerate() {
+            let entry = scores.entry(key.clone()).or_insert_with(|| {
+                order += 1;
+                (0.0, order)
+            });
+            entry.0 += 1.0 / (K + rank as f64 + 1.0);
+        }
+    }
+    let mut fused: Vec<(K, f64, usize)> = scores.into_iter().map(|(k, (s, o))| (k, s, o)).collect();
+    fused.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.2.cmp(&b.2)));
+    fused.into_iter().map(|(k, s, _)| (k, s)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn folding_and_terms() {
+        assert_eq!(fold("ÁREA Médica, São Paulo"), "area medica, sao paulo");
+        assert_eq!(
+            terms("Quero marcar as consultas de limpeza para você!"),
+            ["quero", "marcar", "consulta", "limpeza"]
+        );
+        assert_eq!(
+            terms("The appointments were moved"),
+            ["appointment", "moved"]
+        );
+        assert!(terms("a o e de para").is_empty());
+    }
+
+    #[test]
+    fn bm25_prefers_rarer_and_denser_matches() {
+        let docs: Vec<Vec<String>> = [
+            "quero marcar limpeza",
+            "limpeza limpeza dente",
+            "bom dia",
+            "dor de dente forte",
+        ]
+        .iter()
+        .map(|d| terms(d))
+        .collect();
+        let ranked = bm25(&terms("dor de dente"), &docs);
+        assert_eq!(ranked[0].0, 3);
+        assert!(ranked.iter().all(|(i, _)| *i != 2 && *i != 0));
+        assert!(bm25(&terms("nada"), &docs).is_empty());
+    }
+
+    #[test]
+    fn rrf_rewards_agreement() {
+        let fused = reciprocal_rank_fusion(&[vec!["a", "b", "c"], vec!["d", "b", "e"]]);
+        let keys: Vec<_> = fused.iter().map(|(k, _)| *k).collect();
+        assert_eq!(keys[0], "b", "second in both beats first in one");
+        assert_eq!(keys.len(), 5);
+    }
+}
