@@ -1,1 +1,102 @@
-//! placeholder
+//! The contract test suite every engram backend must pass: one set of
+//! behaviours, run against the embedded backends and the production ones
+//! alike (in the manner of Quickwit's `metastore_test_suite!`).
+//!
+//! A backend crate instantiates the suites in its tests:
+//!
+//! ```ignore
+//! engram_contract::cold_store_suite!(make_cold);   // async fn() -> (impl ColdStore, Guard)
+//! engram_contract::hot_tier_suite!(make_hot);      // async fn(window: usize) -> (impl HotTier, Guard)
+//! engram_contract::semantic_index_suite!(make_index); // async fn(dim: usize) -> (impl SemanticIndex, Guard)
+//! ```
+//!
+//! Each case runs on a fresh tenant id, so suites may share one server.
+//! Depends only on the core.
+
+pub mod cold;
+pub mod fixtures;
+pub mod hot;
+pub mod index;
+
+/// Instantiates the cold-store contract: `$make` is an async fn returning
+/// `(store, guard)`; the guard lives until the case ends.
+#[macro_export]
+macro_rules! cold_store_suite {
+    ($make:path) => {
+        $crate::cold_store_suite!(@cases $make,
+            append_assigns_gap_free_sequence_numbers,
+            a_retry_with_the_same_id_is_deduplicated,
+            the_same_id_with_other_content_is_refused_and_nothing_is_written,
+            another_user_cannot_append_to_a_conversation,
+            tenants_are_isolated,
+            conversations_are_listed_most_recent_first,
+            delete_removes_the_conversation,
+            lexical_search_is_scoped_and_filtered,
+            messages_at_keeps_the_order_and_skips_missing,
+            a_new_fact_invalidates_the_old_one,
+            facts_as_of_and_history,
+            a_backdated_fact_goes_into_history,
+            invalidate_fact,
+            facts_of_one_batch_apply_in_order,
+        );
+    };
+    (@cases $make:path, $($case:ident),+ $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                let (store, _guard) = $make().await;
+                $crate::cold::$case(&store).await;
+            }
+        )+
+    };
+}
+
+/// Instantiates the hot-tier contract: `$make(window)` is an async fn
+/// returning `(tier, guard)` keeping `window` messages per conversation.
+#[macro_export]
+macro_rules! hot_tier_suite {
+    ($make:path) => {
+        $crate::hot_tier_suite!(@cases $make,
+            a_window_is_cached_and_read_back,
+            extend_appends_contiguous_messages_and_trims,
+            extend_after_a_gap_fences_the_conversation,
+            a_stale_window_never_replaces_a_newer_one,
+            a_fence_refuses_older_windows,
+            fact_snapshots_are_fenced_by_revision,
+            hot_entries_are_isolated_by_tenant,
+        );
+    };
+    (@cases $make:path, $($case:ident),+ $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                let (tier, _guard) = $make($crate::hot::WINDOW).await;
+                $crate::hot::$case(&tier).await;
+            }
+        )+
+    };
+}
+
+/// Instantiates the semantic-index contract: `$make(dimension)` is an async
+/// fn returning `(index, guard)`.
+#[macro_export]
+macro_rules! semantic_index_suite {
+    ($make:path) => {
+        $crate::semantic_index_suite!(@cases $make,
+            nearest_points_come_first,
+            search_is_scoped_to_user_and_conversation,
+            search_is_isolated_by_tenant,
+            search_applies_role_and_time_filters,
+            upsert_replaces_and_delete_removes,
+        );
+    };
+    (@cases $make:path, $($case:ident),+ $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                let (index, _guard) = $make($crate::index::DIMENSION).await;
+                $crate::index::$case(&index).await;
+            }
+        )+
+    };
+}

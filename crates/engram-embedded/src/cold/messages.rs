@@ -1,0 +1,372 @@
+//! Conversations and messages in the embedded cold store.
+
+use engram_core::error::{Error, Result};
+use engram_core::ids::{ConversationId, TenantId, UserId};
+use engram_core::model::{
+    Appended, Conversation, ConversationCursor, Message, MessageFilter, NewMessage, RecentWindow,
+    Scope, ScoredMessage,
+};
+use engram_core::ports::AppendOutcome;
+use engram_core::text::{bm25, terms};
+use engram_core::time::Timestamp;
+use redb::{ReadTransaction, ReadableTable, WriteTransaction};
+
+use super::{
+    CONVERSATIONS, EmbeddedColdStore, MESSAGE_IDS, MESSAGES, USER_CONVERSATIONS, after, decode,
+    encode,
+};
+use crate::writer::storage;
+
+impl EmbeddedColdStore {
+    pub(super) async fn append_messages(
+        &self,
+        tenant: &TenantId,
+        conversation: &ConversationId,
+        user: &UserId,
+        messages: Vec<NewMessage>,
+        now: Timestamp,
+    ) -> Result<AppendOutcome> {
+        let (tenant, conversation, user) = (tenant.clone(), conversation.clone(), user.clone());
+        self.writer
+            .write(move |txn| append_in(txn, &tenant, &conversation, &user, messages, now))
+            .await
+    }
+
+    pub(super) async fn get_conversation(
+        &self,
+        tenant: &TenantId,
+        conversation: &ConversationId,
+    ) -> Result<Option<Conversation>> {
+        let (tenant, conversation) = (tenant.clone(), conversation.clone());
+        self.read(move |txn| conversation_in(txn, &tenant, &conversation))
+            .await
+    }
+
+    pub(super) async fn get_recent(
+        &self,
+        tenant: &TenantId,
+        conversation: &ConversationId,
+        limit: usize,
+    ) -> Result<Option<RecentWindow>> {
+        let (tenant, conversation) = (tenant.clone(), conversation.clone());
+        self.read(move |txn| {
+            let Some(meta) = conversation_in(txn, &tenant, &conversation)? else {
+                return Ok(None);
+            };
+            let from = meta.last_seq.saturating_sub(limit as u64) + 1;
+            let messages = range_in(txn, &tenant, &conversation, from, usize::MAX)?;
+            Ok(Some(RecentWindow {
+                conversation: meta,
+                messages,
+            }))
+        })
+        .await
+    }
+
+    pub(super) async fn get_messages_after(
+        &self,
+        tenant: &TenantId,
+        conversation: &ConversationId,
+        after_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<Message>> {
+        let (tenant, conversation) = (tenant.clone(), conversation.clone());
+        self.read(move |txn| {
+            range_in(
+                txn,
+                &tenant,
+                &conversation,
+                after_seq.saturating_add(1),
+                limit,
+            )
+        })
+        .await
+    }
+
+    pub(super) async fn get_messages_at(
+        &self,
+        tenant: &TenantId,
+        positions: &[(ConversationId, u64)],
+    ) -> Result<Vec<Message>> {
+        let (tenant, positions) = (tenant.clone(), positions.to_vec());
+        self.read(move |txn| {
+            let table = txn.open_table(MESSAGES).map_err(storage)?;
+            let mut out = Vec::with_capacity(positions.len());
+            for (conversation, seq) in &positions {
+                if let Some(bytes) = table
+                    .get((tenant.as_str(), conversation.as_str(), *seq))
+                    .map_err(storage)?
+                {
+                    out.push(decode(bytes.value())?);
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    pub(super) async fn get_list(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        cursor: Option<&ConversationCursor>,
+        limit: usize,
+    ) -> Result<Vec<Conversation>> {
+        let (tenant, user, cursor) = (tenant.clone(), user.clone(), cursor.cloned());
+        self.read(move |txn| {
+            let mut all = user_conversations_in(txn, &tenant, &user)?;
+            all.sort_by(|a, b| {
+                b.updated_at
+                    .cmp(&a.updated_at)
+                    .then_with(|| a.conversation_id.cmp(&b.conversation_id))
+            });
+            let start = match &cursor {
+                None => 0,
+                Some(c) => all.partition_point(|m| {
+                    (std::cmp::Reverse(m.updated_at), &m.conversation_id)
+                        <= (std::cmp::Reverse(c.updated_at), &c.conversation_id)
+                }),
+            };
+            Ok(all.into_iter().skip(start).take(limit).collect())
+        })
+        .await
+    }
+
+    pub(super) async fn delete(
+        &self,
+        tenant: &TenantId,
+        conversation: &ConversationId,
+    ) -> Result<Option<Conversation>> {
+        let (tenant, conversation) = (tenant.clone(), conversation.clone());
+        self.writer
+            .write(move |txn| {
+                let (t, c) = (tenant.as_str(), conversation.as_str());
+                let Some(meta) = conversation_in_write(txn, t, c)? else {
+                    return Ok(None);
+                };
+                let mut messages = txn.open_table(MESSAGES).map_err(storage)?;
+                messages
+                    .retain_in((t, c, 0)..=(t, c, u64::MAX), |_, _| false)
+                    .map_err(storage)?;
+                let mut ids = txn.open_table(MESSAGE_IDS).map_err(storage)?;
+                let end = after(c);
+                ids.retain_in((t, c, "")..(t, end.as_str(), ""), |_, _| false)
+                    .map_err(storage)?;
+                txn.open_table(USER_CONVERSATIONS)
+                    .map_err(storage)?
+                    .remove((t, meta.user_id.as_str(), c))
+                    .map_err(storage)?;
+                txn.open_table(CONVERSATIONS)
+                    .map_err(storage)?
+                    .remove((t, c))
+                    .map_err(storage)?;
+                Ok(Some(meta))
+            })
+            .await
+    }
+
+    pub(super) async fn lexical(
+        &self,
+        tenant: &TenantId,
+        scope: &Scope,
+        query: &str,
+        filter: &MessageFilter,
+        limit: usize,
+    ) -> Result<Vec<ScoredMessage>> {
+        let (tenant, scope, filter) = (tenant.clone(), scope.clone(), filter.clone());
+        let query = terms(query);
+        self.read(move |txn| {
+            let conversations = match &scope {
+                Scope::Conversation(user, c) => conversation_in(txn, &tenant, c)?
+                    .filter(|meta| meta.user_id == *user)
+                    .into_iter()
+                    .collect(),
+                Scope::User(user) => user_conversations_in(txn, &tenant, user)?,
+            };
+            let mut candidates = Vec::new();
+            for meta in conversations {
+                let all = range_in(txn, &tenant, &meta.conversation_id, 1, usize::MAX)?;
+                candidates.extend(
+                    all.into_iter()
+                        .filter(|m| filter.matches(m.role, m.created_at)),
+                );
+            }
+            let documents: Vec<Vec<String>> =
+                candidates.iter().map(|m| terms(&m.content)).collect();
+            let mut slots: Vec<Option<Message>> = candidates.into_iter().map(Some).collect();
+            Ok(bm25(&query, &documents)
+                .into_iter()
+                .take(limit)
+                .filter_map(|(i, score)| {
+                    slots[i]
+                        .take()
+                        .map(|message| ScoredMessage { message, score })
+                })
+                .collect())
+        })
+        .await
+    }
+}
+
+fn append_in(
+    txn: &WriteTransaction,
+    tenant: &TenantId,
+    conversation: &ConversationId,
+    user: &UserId,
+    messages: Vec<NewMessage>,
+    now: Timestamp,
+) -> Result<AppendOutcome> {
+    let (t, c) = (tenant.as_str(), conversation.as_str());
+    let mut meta = match conversation_in_write(txn, t, c)? {
+        Some(meta) if meta.user_id != *user => {
+            return Err(Error::FailedPrecondition(format!(
+                "conversation {conversation:?} belongs to another user"
+            )));
+        }
+        Some(meta) => meta,
+        None => Conversation {
+            conversation_id: conversation.clone(),
+            user_id: user.clone(),
+            created_at: now,
+            updated_at: now,
+            message_count: 0,
+            last_seq: 0,
+            total_tokens: 0,
+        },
+    };
+
+    // Settle every message (replay or new) before writing anything.
+    let mut ids = txn.open_table(MESSAGE_IDS).map_err(storage)?;
+    let mut table = txn.open_table(MESSAGES).map_err(storage)?;
+    let mut settled: Vec<(NewMessage, Option<Message>)> = Vec::with_capacity(messages.len());
+    for (i, new) in messages.into_iter().enumerate() {
+        let stored = if new.client_id {
+            ids.get((t, c, new.message_id.as_str()))
+                .map_err(storage)?
+                .map(|g| g.value())
+        } else {
+            None
+        };
+        let replay = match stored {
+            None => None,
+            Some(seq) => {
+                let bytes = table
+                    .get((t, c, seq))
+                    .map_err(storage)?
+                    .ok_or_else(|| Error::Internal("message id without message".into()))?;
+                let old: Message = decode(bytes.value())?;
+                if !old.is_same_as(&new) {
+                    return Err(Error::AlreadyExists(format!(
+                        "messages[{i}].message_id {:?} is already stored with another role or content",
+                        new.message_id.as_str()
+                    )));
+                }
+                Some(old)
+            }
+        };
+        settled.push((new, replay));
+    }
+
+    let mut appended = Vec::with_capacity(settled.len());
+    for (new, replay) in settled {
+        if let Some(message) = replay {
+            appended.push(Appended {
+                message,
+                deduplicated: true,
+            });
+            continue;
+        }
+        meta.last_seq += 1;
+        meta.message_count += 1;
+        meta.total_tokens += u64::from(new.tokens);
+        let message = Message::from_new(new, conversation.clone(), user.clone(), meta.last_seq);
+        table
+            .insert((t, c, message.seq), encode(&message)?.as_slice())
+            .map_err(storage)?;
+        ids.insert((t, c, message.message_id.as_str()), message.seq)
+            .map_err(storage)?;
+        appended.push(Appended {
+            message,
+            deduplicated: false,
+        });
+    }
+    if appended.iter().any(|a| !a.deduplicated) {
+        meta.updated_at = now.max(meta.updated_at);
+        txn.open_table(CONVERSATIONS)
+            .map_err(storage)?
+            .insert((t, c), encode(&meta)?.as_slice())
+            .map_err(storage)?;
+        txn.open_table(USER_CONVERSATIONS)
+            .map_err(storage)?
+            .insert((t, user.as_str(), c), ())
+            .map_err(storage)?;
+    }
+    Ok(AppendOutcome {
+        conversation: meta,
+        messages: appended,
+    })
+}
+
+fn conversation_in(
+    txn: &ReadTransaction,
+    tenant: &TenantId,
+    conversation: &ConversationId,
+) -> Result<Option<Conversation>> {
+    let table = txn.open_table(CONVERSATIONS).map_err(storage)?;
+    let value = table
+        .get((tenant.as_str(), conversation.as_str()))
+        .map_err(storage)?;
+    value.map(|v| decode(v.value())).transpose()
+}
+
+fn conversation_in_write(txn: &WriteTransaction, t: &str, c: &str) -> Result<Option<Conversation>> {
+    let table = txn.open_table(CONVERSATIONS).map_err(storage)?;
+    let value = table.get((t, c)).map_err(storage)?;
+    value.map(|v| decode(v.value())).transpose()
+}
+
+fn user_conversations_in(
+    txn: &ReadTransaction,
+    tenant: &TenantId,
+    user: &UserId,
+) -> Result<Vec<Conversation>> {
+    let index = txn.open_table(USER_CONVERSATIONS).map_err(storage)?;
+    let table = txn.open_table(CONVERSATIONS).map_err(storage)?;
+    let (t, u) = (tenant.as_str(), user.as_str());
+    let end = after(u);
+    let mut out = Vec::new();
+    for entry in index
+        .range((t, u, "")..(t, end.as_str(), ""))
+        .map_err(storage)?
+    {
+        let (key, _) = entry.map_err(storage)?;
+        let (_, _, c) = key.value();
+        if let Some(v) = table.get((t, c)).map_err(storage)? {
+            out.push(decode(v.value())?);
+        }
+    }
+    Ok(out)
+}
+
+fn range_in(
+    txn: &ReadTransaction,
+    tenant: &TenantId,
+    conversation: &ConversationId,
+    from_seq: u64,
+    limit: usize,
+) -> Result<Vec<Message>> {
+    let table = txn.open_table(MESSAGES).map_err(storage)?;
+    let (t, c) = (tenant.as_str(), conversation.as_str());
+    let mut out = Vec::new();
+    for entry in table
+        .range((t, c, from_seq)..=(t, c, u64::MAX))
+        .map_err(storage)?
+    {
+        if out.len() == limit {
+            break;
+        }
+        let (_, v) = entry.map_err(storage)?;
+        out.push(decode(v.value())?);
+    }
+    Ok(out)
+}

@@ -1,0 +1,225 @@
+//! The embedded cold store: a redb file under the data directory.
+//!
+//! Keys start with the tenant id, so a tenant's data is a separate key
+//! range and no lookup can cross into another tenant's. Values are JSON.
+
+mod facts;
+mod messages;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use engram_core::ids::{ConversationId, FactKey, TenantId, UserId};
+use engram_core::model::{
+    Conversation, ConversationCursor, Fact, FactInput, Message, MessageFilter, NewMessage,
+    PutFactResult, RecentWindow, Scope, ScoredMessage,
+};
+use engram_core::ports::{AppendOutcome, FactSnapshot, FactWrite};
+use engram_core::time::Timestamp;
+use engram_core::{Error, Result};
+use redb::{Database, ReadTransaction, ReadableDatabase, TableDefinition};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::writer::{Writer, storage};
+
+/// (tenant, conversation) → Conversation
+const CONVERSATIONS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("conversations");
+/// (tenant, user, conversation) → ()
+const USER_CONVERSATIONS: TableDefinition<(&str, &str, &str), ()> =
+    TableDefinition::new("user_conversations");
+/// (tenant, conversation, seq) → Message
+const MESSAGES: TableDefinition<(&str, &str, u64), &[u8]> = TableDefinition::new("messages");
+/// (tenant, conversation, message id) → seq
+const MESSAGE_IDS: TableDefinition<(&str, &str, &str), u64> = TableDefinition::new("message_ids");
+/// (tenant, user, key, version) → Fact
+const FACTS: TableDefinition<(&str, &str, &str, u64), &[u8]> = TableDefinition::new("facts");
+/// (tenant, user) → revision of the user's facts
+const FACT_REVS: TableDefinition<(&str, &str), u64> = TableDefinition::new("fact_revs");
+
+/// The embedded, file-backed cold store.
+#[derive(Debug, Clone)]
+pub struct EmbeddedColdStore {
+    db: Arc<Database>,
+    writer: Writer,
+}
+
+impl EmbeddedColdStore {
+    /// Opens (or creates) `dir/cold.redb`.
+    pub fn open(dir: &Path) -> Result<Self> {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| Error::unavailable("embedded store", format!("{}: {e}", dir.display())))?;
+        let db = Database::create(dir.join("cold.redb")).map_err(storage)?;
+        // Create the tables so that readers never see them missing.
+        let txn = db.begin_write().map_err(storage)?;
+        {
+            txn.open_table(CONVERSATIONS).map_err(storage)?;
+            txn.open_table(USER_CONVERSATIONS).map_err(storage)?;
+            txn.open_table(MESSAGES).map_err(storage)?;
+            txn.open_table(MESSAGE_IDS).map_err(storage)?;
+            txn.open_table(FACTS).map_err(storage)?;
+            txn.open_table(FACT_REVS).map_err(storage)?;
+        }
+        txn.commit().map_err(storage)?;
+        let db = Arc::new(db);
+        let writer = Writer::start(db.clone(), "cold")
+            .map_err(|e| Error::unavailable("embedded store", e))?;
+        Ok(Self { db, writer })
+    }
+
+    /// Runs a read-only closure on a snapshot, off the async threads.
+    async fn read<R, F>(&self, f: F) -> Result<R>
+    where
+        R: Send + 'static,
+        F: FnOnce(&ReadTransaction) -> Result<R> + Send + 'static,
+    {
+        let db = self.db.clone();
+        tokio::task::spawn_blocking(move || {
+            let txn = db.begin_read().map_err(storage)?;
+            f(&txn)
+        })
+        .await
+        .map_err(|e| Error::Internal(format!("read task failed: {e}")))?
+    }
+}
+
+fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>> {
+    serde_json::to_vec(value).map_err(|e| Error::Internal(format!("encoding: {e}")))
+}
+
+fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
+    serde_json::from_slice(bytes).map_err(|e| Error::Internal(format!("corrupt record: {e}")))
+}
+
+/// The exclusive upper bound of the key range under `s`: tuples compare
+/// element by element and ids never hold NUL, so `(…, s, x) < (…, after(s),
+/// "")` for every `x`.
+fn after(s: &str) -> String {
+    format!("{s}\0")
+}
+
+impl engram_core::ports::ColdStore for EmbeddedColdStore {
+    async fn append(
+        &self,
+        tenant: &TenantId,
+        conversation: &ConversationId,
+        user: &UserId,
+        messages: Vec<NewMessage>,
+        now: Timestamp,
+    ) -> Result<AppendOutcome> {
+        self.append_messages(tenant, conversation, user, messages, now)
+            .await
+    }
+
+    async fn conversation(
+        &self,
+        tenant: &TenantId,
+        conversation: &ConversationId,
+    ) -> Result<Option<Conversation>> {
+        self.get_conversation(tenant, conversation).await
+    }
+
+    async fn recent(
+        &self,
+        tenant: &TenantId,
+        conversation: &ConversationId,
+        limit: usize,
+    ) -> Result<Option<RecentWindow>> {
+        self.get_recent(tenant, conversation, limit).await
+    }
+
+    async fn messages_after(
+        &self,
+        tenant: &TenantId,
+        conversation: &ConversationId,
+        after_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<Message>> {
+        self.get_messages_after(tenant, conversation, after_seq, limit)
+            .await
+    }
+
+    async fn messages_at(
+        &self,
+        tenant: &TenantId,
+        positions: &[(ConversationId, u64)],
+    ) -> Result<Vec<Message>> {
+        self.get_messages_at(tenant, positions).await
+    }
+
+    async fn list_conversations(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        cursor: Option<&ConversationCursor>,
+        limit: usize,
+    ) -> Result<Vec<Conversation>> {
+        self.get_list(tenant, user, cursor, limit).await
+    }
+
+    async fn delete_conversation(
+        &self,
+        tenant: &TenantId,
+        conversation: &ConversationId,
+    ) -> Result<Option<Conversation>> {
+        self.delete(tenant, conversation).await
+    }
+
+    async fn search_lexical(
+        &self,
+        tenant: &TenantId,
+        scope: &Scope,
+        query: &str,
+        filter: &MessageFilter,
+        limit: usize,
+    ) -> Result<Vec<ScoredMessage>> {
+        self.lexical(tenant, scope, query, filter, limit).await
+    }
+
+    async fn put_facts(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        facts: Vec<FactInput>,
+        now: Timestamp,
+    ) -> Result<FactWrite<Vec<PutFactResult>>> {
+        self.put(tenant, user, facts, now).await
+    }
+
+    async fn current_facts(&self, tenant: &TenantId, user: &UserId) -> Result<FactSnapshot> {
+        self.current(tenant, user).await
+    }
+
+    async fn facts_as_of(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        at: Timestamp,
+    ) -> Result<Vec<Fact>> {
+        self.as_of(tenant, user, at).await
+    }
+
+    async fn fact_history(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        key: &FactKey,
+    ) -> Result<Vec<Fact>> {
+        self.key_history(tenant, user, key).await
+    }
+
+    async fn invalidate_fact(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        key: &FactKey,
+        at: Timestamp,
+    ) -> Result<FactWrite<Fact>> {
+        self.invalidate(tenant, user, key, at).await
+    }
+
+    async fn ping(&self) -> Result<()> {
+        self.read(|txn| txn.open_table(CONVERSATIONS).map(drop).map_err(storage))
+            .await
+    }
+}

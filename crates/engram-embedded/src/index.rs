@@ -1,0 +1,223 @@
+//! The embedded semantic index: vectors in a redb file, searched by an
+//! exact scan of the scope.
+//!
+//! Every search is scoped to a tenant and a user (or one of the user's
+//! conversations), and keys are laid out (tenant, user, conversation, seq),
+//! so a search reads only the scope's vectors: an exact scan of a few
+//! thousand 256-dimension vectors takes well under a millisecond, and an ANN
+//! structure would not pay for itself at that size.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use engram_core::ids::{ConversationId, TenantId, UserId};
+use engram_core::model::{MessageFilter, Role, Scope};
+use engram_core::ports::{IndexHit, IndexPoint, SemanticIndex};
+use engram_core::time::Timestamp;
+use engram_core::{Error, Result};
+use redb::{Database, ReadableDatabase, TableDefinition};
+
+use crate::writer::{Writer, storage};
+
+/// (tenant, user, conversation, seq) → [role: u8][created_at: i64 LE][f32 LE…]
+const POINTS: TableDefinition<(&str, &str, &str, u64), &[u8]> = TableDefinition::new("points");
+const HEADER: usize = 9;
+
+/// The embedded vector index of one embedding model.
+#[derive(Debug, Clone)]
+pub struct EmbeddedIndex {
+    db: Arc<Database>,
+    writer: Writer,
+    dimension: usize,
+}
+
+fn role_byte(role: Role) -> u8 {
+    match role {
+        Role::User => 1,
+        Role::Assistant => 2,
+        Role::System => 3,
+        Role::Operator => 4,
+        Role::Tool => 5,
+    }
+}
+
+fn byte_role(b: u8) -> Option<Role> {
+    Role::ALL.into_iter().find(|r| role_byte(*r) == b)
+}
+
+impl EmbeddedIndex {
+    /// Opens (or creates) the index of `model` under `dir`.
+    pub fn open(dir: &Path, model: &str, dimension: usize) -> Result<Self> {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| Error::unavailable("embedded index", format!("{}: {e}", dir.display())))?;
+        let name: String = model
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        let db = Database::create(dir.join(format!("index-{name}.redb"))).map_err(storage)?;
+        let txn = db.begin_write().map_err(storage)?;
+        txn.open_table(POINTS).map_err(storage)?;
+        txn.commit().map_err(storage)?;
+        let db = Arc::new(db);
+        let writer = Writer::start(db.clone(), "index")
+            .map_err(|e| Error::unavailable("embedded index", e))?;
+        Ok(Self {
+            db,
+            writer,
+            dimension,
+        })
+    }
+
+    fn encode(&self, point: &IndexPoint) -> Result<Vec<u8>> {
+        if point.vector.len() != self.dimension {
+            return Err(Error::Internal(format!(
+                "vector of {} dimensions for an index of {}",
+                point.vector.len(),
+                self.dimension
+            )));
+        }
+        let mut out = Vec::with_capacity(HEADER + 4 * self.dimension);
+        out.push(role_byte(point.role));
+        out.extend_from_slice(&point.created_at.0.to_le_bytes());
+        for x in &point.vector {
+            out.extend_from_slice(&x.to_le_bytes());
+        }
+        Ok(out)
+    }
+}
+
+/// Cosine of a unit query with a stored unit vector.
+fn dot(query: &[f32], stored: &[u8]) -> f32 {
+    stored
+        .chunks_exact(4)
+        .zip(query)
+        .map(|(b, q)| f32::from_le_bytes([b[0], b[1], b[2], b[3]]) * q)
+        .sum()
+}
+
+impl SemanticIndex for EmbeddedIndex {
+    async fn upsert(&self, tenant: &TenantId, points: Vec<IndexPoint>) -> Result<()> {
+        let encoded: Vec<(IndexPoint, Vec<u8>)> = points
+            .into_iter()
+            .map(|p| self.encode(&p).map(|bytes| (p, bytes)))
+            .collect::<Result<_>>()?;
+        let tenant = tenant.clone();
+        self.writer
+            .write(move |txn| {
+                let mut table = txn.open_table(POINTS).map_err(storage)?;
+                for (p, bytes) in &encoded {
+                    let key = (
+                        tenant.as_str(),
+                        p.user_id.as_str(),
+                        p.conversation_id.as_str(),
+                        p.seq,
+                    );
+                    table.insert(key, bytes.as_slice()).map_err(storage)?;
+                }
+                Ok(())
+            })
+            .await
+    }
+
+    async fn search(
+        &self,
+        tenant: &TenantId,
+        scope: &Scope,
+        vector: &[f32],
+        filter: &MessageFilter,
+        limit: usize,
+    ) -> Result<Vec<IndexHit>> {
+        if vector.len() != self.dimension {
+            return Err(Error::invalid(
+                "query_vector",
+                format!(
+                    "has {} dimensions; the index has {}",
+                    vector.len(),
+                    self.dimension
+                ),
+            ));
+        }
+        let (db, tenant, scope, filter, query) = (
+            self.db.clone(),
+            tenant.clone(),
+            scope.clone(),
+            filter.clone(),
+            vector.to_vec(),
+        );
+        tokio::task::spawn_blocking(move || {
+            let txn = db.begin_read().map_err(storage)?;
+            let table = txn.open_table(POINTS).map_err(storage)?;
+            let t = tenant.as_str();
+            let u = scope.user().as_str();
+            let end_user = format!("{u}\0");
+            let range = match &scope {
+                Scope::Conversation(_, c) => {
+                    let c = c.as_str();
+                    table.range((t, u, c, 0)..=(t, u, c, u64::MAX))
+                }
+                Scope::User(_) => table.range((t, u, "", 0)..(t, end_user.as_str(), "", 0)),
+            }
+            .map_err(storage)?;
+            let mut hits: Vec<IndexHit> = Vec::new();
+            for entry in range {
+                let (key, value) = entry.map_err(storage)?;
+                let bytes = value.value();
+                if bytes.len() < HEADER {
+                    return Err(Error::Internal("corrupt index point".into()));
+                }
+                let Some(role) = byte_role(bytes[0]) else {
+                    return Err(Error::Internal("corrupt index point".into()));
+                };
+                let mut ts = [0u8; 8];
+                ts.copy_from_slice(&bytes[1..HEADER]);
+                if !filter.matches(role, Timestamp(i64::from_le_bytes(ts))) {
+                    continue;
+                }
+                let (_, _, c, seq) = key.value();
+                hits.push(IndexHit {
+                    conversation_id: ConversationId::parse("conversation_id", c)?,
+                    seq,
+                    score: dot(&query, &bytes[HEADER..]),
+                });
+            }
+            hits.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.seq.cmp(&b.seq)));
+            hits.truncate(limit);
+            Ok(hits)
+        })
+        .await
+        .map_err(|e| Error::Internal(format!("search task failed: {e}")))?
+    }
+
+    async fn delete_conversation(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        conversation: &ConversationId,
+    ) -> Result<u64> {
+        let (tenant, user, conversation) = (tenant.clone(), user.clone(), conversation.clone());
+        self.writer
+            .write(move |txn| {
+                let mut table = txn.open_table(POINTS).map_err(storage)?;
+                let (t, u, c) = (tenant.as_str(), user.as_str(), conversation.as_str());
+                let mut removed = 0;
+                table
+                    .retain_in((t, u, c, 0)..=(t, u, c, u64::MAX), |_, _| {
+                        removed += 1;
+                        false
+                    })
+                    .map_err(storage)?;
+                Ok(removed)
+            })
+            .await
+    }
+
+    async fn ping(&self) -> Result<()> {
+        Ok(())
+    }
+}
