@@ -1,4 +1,17 @@
+//! The `engram` sidecar: configuration and wiring of the core engine, its
+//! backends and the gRPC API. Business logic lives in `engram-core`.
+
+#![forbid(unsafe_code)]
+
+pub mod backends;
+pub mod config;
+pub mod server;
+
+/// The generated engram.v1 API.
+#[allow(clippy::all, missing_debug_implementations)]
 pub mod pb {
     tonic::include_proto!("engram.v1");
+
+    /// The encoded descriptors of engram.v1, served by reflection.
     pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("engram_descriptor");
 }

@@ -1,1 +1,100 @@
-fn main() {}
+use std::process::ExitCode;
+
+use clap::Parser;
+use engram::config::{Cli, Command, HealthArgs, LogFormat};
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+use tracing_subscriber::EnvFilter;
+
+/// Exit code for a bad configuration (EX_USAGE), as linkerd2-proxy does.
+const EX_USAGE: u8 = 64;
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if e.use_stderr() => {
+            let _ = e.print();
+            return ExitCode::from(EX_USAGE);
+        }
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("engram: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = match cli.command {
+        Some(Command::Health(args)) => return runtime.block_on(health(args)),
+        Some(Command::Serve(args)) => args,
+        None => cli.serve,
+    };
+    init_logs(result.log_format);
+    match runtime.block_on(engram::server::run(result, shutdown_signal())) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = format!("{e:#}"), "engram failed");
+            eprintln!("engram: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logs(format: LogFormat) {
+    let filter = EnvFilter::try_from_env("ENGRAM_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    match format {
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => return std::future::pending().await,
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}
+
+async fn health(args: HealthArgs) -> ExitCode {
+    let status = async {
+        let channel = tonic::transport::Endpoint::from_shared(args.addr.clone())?
+            .connect_timeout(std::time::Duration::from_secs(3))
+            .connect()
+            .await?;
+        let mut client = HealthClient::new(channel);
+        let reply = client
+            .check(HealthCheckRequest {
+                service: String::new(),
+            })
+            .await?;
+        anyhow::Ok(reply.into_inner().status())
+    };
+    match status.await {
+        Ok(ServingStatus::Serving) => {
+            println!("SERVING");
+            ExitCode::SUCCESS
+        }
+        Ok(other) => {
+            println!("{}", other.as_str_name());
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("engram health: {}: {e:#}", args.addr);
+            ExitCode::FAILURE
+        }
+    }
+}

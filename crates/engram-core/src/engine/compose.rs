@@ -37,6 +37,8 @@ pub struct Timing {
 #[derive(Debug, Clone, PartialEq)]
 pub struct ComposeResult {
     pub composition: Composition,
+    /// The token budget that was applied.
+    pub budget: u32,
     pub full_history_tokens: u64,
     pub tokenizer: Tokenizer,
     pub timings: Vec<Timing>,
@@ -61,6 +63,7 @@ where
 {
     pub async fn compose(&self, tenant: &TenantId, q: ComposeQuery) -> Result<ComposeResult> {
         let tokenizer = Tokenizer::for_model(&q.model);
+        let budget = q.budget;
         let ((facts, facts_us), (window, recent_us)) = tokio::join!(
             timed(self.current_facts(tenant, &q.user)),
             timed(self.window(tenant, &q.conversation)),
@@ -85,7 +88,7 @@ where
             user_id: q.user.as_str(),
             conversation_id: q.conversation.as_str(),
             input: &q.input,
-            budget: q.budget,
+            budget,
             tokenizer,
             facts,
             recent,
@@ -93,6 +96,7 @@ where
         })?;
         Ok(ComposeResult {
             composition,
+            budget,
             full_history_tokens: full_history_tokens?,
             tokenizer,
             timings: vec![

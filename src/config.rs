@@ -1,0 +1,151 @@
+//! Command line and `ENGRAM_*` environment configuration, validated once.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// engram: a memory engine for AI agents, served as a gRPC sidecar.
+#[derive(Debug, Parser)]
+#[command(name = "engram", version, args_conflicts_with_subcommands = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the gRPC API (the default).
+    Serve(ServeArgs),
+    /// Ask a running engram for its health; exits 0 when it is SERVING.
+    Health(HealthArgs),
+}
+
+/// Where to listen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Listen {
+    Tcp(SocketAddr),
+    /// A Unix domain socket path (`unix:/run/engram.sock`).
+    Unix(PathBuf),
+}
+
+impl FromStr for Listen {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.strip_prefix("unix:") {
+            Some("") => Err("unix: needs a socket path, e.g. unix:/run/engram.sock".into()),
+            Some(path) => Ok(Listen::Unix(PathBuf::from(path))),
+            None => s
+                .parse()
+                .map(Listen::Tcp)
+                .map_err(|e| format!("{s:?} is not HOST:PORT or unix:PATH: {e}")),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Json,
+    Text,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Address to listen on: HOST:PORT, or unix:PATH for a Unix socket.
+    #[arg(long, env = "ENGRAM_LISTEN", default_value = "127.0.0.1:50051")]
+    pub listen: Listen,
+
+    /// Directory of the embedded stores (created if missing).
+    #[arg(long, env = "ENGRAM_DATA_DIR", default_value = "./engram-data")]
+    pub data_dir: PathBuf,
+
+    /// Log format; the filter comes from ENGRAM_LOG (default "info").
+    #[arg(long, env = "ENGRAM_LOG_FORMAT", value_enum, default_value_t = LogFormat::Json)]
+    pub log_format: LogFormat,
+
+    /// Messages per conversation kept hot and considered recent by
+    /// ComposeContext.
+    #[arg(long, env = "ENGRAM_RECENT_WINDOW", default_value_t = 50,
+          value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub recent_window: u32,
+
+    /// Time to live of hot entries (recent messages), in seconds.
+    #[arg(long, env = "ENGRAM_HOT_TTL_SECS", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub hot_ttl_secs: u64,
+
+    /// Time to live of warm entries (facts), in seconds.
+    #[arg(long, env = "ENGRAM_WARM_TTL_SECS", default_value_t = 3600,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub warm_ttl_secs: u64,
+
+    /// Memory budget of the in-process cache, in MiB.
+    #[arg(long, env = "ENGRAM_HOT_CACHE_MB", default_value_t = 64,
+          value_parser = clap::value_parser!(u64).range(1..=65536))]
+    pub hot_cache_mb: u64,
+
+    /// Longest a request may run, in seconds.
+    #[arg(long, env = "ENGRAM_REQUEST_TIMEOUT_SECS", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub request_timeout_secs: u64,
+
+    /// How long in-flight requests may drain after SIGTERM, in seconds.
+    #[arg(long, env = "ENGRAM_SHUTDOWN_GRACE_SECS", default_value_t = 10)]
+    pub shutdown_grace_secs: u64,
+}
+
+impl ServeArgs {
+    pub fn hot_ttl(&self) -> Duration {
+        Duration::from_secs(self.hot_ttl_secs)
+    }
+
+    pub fn warm_ttl(&self) -> Duration {
+        Duration::from_secs(self.warm_ttl_secs)
+    }
+
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_secs(self.request_timeout_secs)
+    }
+
+    pub fn shutdown_grace(&self) -> Duration {
+        Duration::from_secs(self.shutdown_grace_secs)
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct HealthArgs {
+    /// The engram to ask: http://HOST:PORT.
+    #[arg(long, env = "ENGRAM_ADDR", default_value = "http://127.0.0.1:50051")]
+    pub addr: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_subcommands() {
+        let cli = Cli::try_parse_from(["engram"]).unwrap();
+        assert!(cli.command.is_none());
+        assert_eq!(
+            cli.serve.listen,
+            Listen::Tcp("127.0.0.1:50051".parse().unwrap())
+        );
+        assert_eq!(cli.serve.data_dir, PathBuf::from("./engram-data"));
+
+        let cli = Cli::try_parse_from(["engram", "serve", "--listen", "unix:/tmp/e.sock"]).unwrap();
+        match cli.command {
+            Some(Command::Serve(args)) => {
+                assert_eq!(args.listen, Listen::Unix("/tmp/e.sock".into()))
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(Cli::try_parse_from(["engram", "--listen", "nowhere"]).is_err());
+        assert!(Cli::try_parse_from(["engram", "--recent-window", "0"]).is_err());
+    }
+}

@@ -1,0 +1,301 @@
+//! Proto ↔ domain conversions. Converting a request validates it: every
+//! field is checked (ids, sizes, enums, limits) before the core sees it.
+
+use std::collections::BTreeMap;
+
+use engram_core::compose::Reason;
+use engram_core::error::{Error, Result};
+use engram_core::facts::canonical_json;
+use engram_core::ids::{ConversationId, FactKey, MessageId, TenantId, UserId};
+use engram_core::limits::*;
+use engram_core::model::{
+    Conversation, Fact, FactInput, FactSource, FactSourceKind, Message, PutOutcome, Role,
+};
+use engram_core::time::Timestamp;
+
+use crate::pb;
+
+pub fn tenant(raw: &str) -> Result<TenantId> {
+    TenantId::parse("tenant_id", raw)
+}
+
+pub fn conversation(raw: &str) -> Result<ConversationId> {
+    ConversationId::parse("conversation_id", raw)
+}
+
+pub fn user(raw: &str) -> Result<UserId> {
+    UserId::parse("user_id", raw)
+}
+
+pub fn optional<T>(raw: &str, parse: impl FnOnce(&str) -> Result<T>) -> Result<Option<T>> {
+    if raw.is_empty() {
+        Ok(None)
+    } else {
+        parse(raw).map(Some)
+    }
+}
+
+pub fn timestamp(field: &str, ts: Option<&prost_types::Timestamp>) -> Result<Option<Timestamp>> {
+    ts.map(|ts| {
+        if !(0..1_000_000_000).contains(&ts.nanos) {
+            return Err(Error::invalid(field, "nanos must be in [0, 1e9)"));
+        }
+        Timestamp::from_secs_nanos(ts.seconds, ts.nanos)
+            .ok_or_else(|| Error::invalid(field, "is out of range"))
+    })
+    .transpose()
+}
+
+pub fn to_timestamp(t: Timestamp) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: t.secs(),
+        nanos: t.subsec_nanos(),
+    }
+}
+
+pub fn role(field: &str, raw: i32) -> Result<Role> {
+    match pb::Role::try_from(raw) {
+        Ok(pb::Role::User) => Ok(Role::User),
+        Ok(pb::Role::Assistant) => Ok(Role::Assistant),
+        Ok(pb::Role::System) => Ok(Role::System),
+        Ok(pb::Role::Operator) => Ok(Role::Operator),
+        Ok(pb::Role::Tool) => Ok(Role::Tool),
+        Ok(pb::Role::Unspecified) => Err(Error::invalid(field, "is required")),
+        Err(_) => Err(Error::invalid(field, format!("{raw} is not a Role"))),
+    }
+}
+
+pub fn to_role(role: Role) -> pb::Role {
+    match role {
+        Role::User => pb::Role::User,
+        Role::Assistant => pb::Role::Assistant,
+        Role::System => pb::Role::System,
+        Role::Operator => pb::Role::Operator,
+        Role::Tool => pb::Role::Tool,
+    }
+}
+
+/// A page size: 0 means the default; over the limit is refused.
+pub fn page_size(field: &str, raw: u32, default: u32, max: u32) -> Result<usize> {
+    match raw {
+        0 => Ok(default as usize),
+        n if n > max => Err(Error::invalid(
+            field,
+            format!("{n} is over the limit of {max}"),
+        )),
+        n => Ok(n as usize),
+    }
+}
+
+pub fn text(field: &str, raw: &str, max: usize, required: bool) -> Result<()> {
+    if required && raw.trim().is_empty() {
+        return Err(Error::invalid(field, "is required"));
+    }
+    if raw.len() > max {
+        return Err(Error::too_large(field, raw.len(), max));
+    }
+    Ok(())
+}
+
+pub fn metadata(
+    field: &str,
+    raw: &std::collections::HashMap<String, String>,
+) -> Result<BTreeMap<String, String>> {
+    if raw.len() > MAX_METADATA_ENTRIES {
+        return Err(Error::too_many(field, raw.len(), MAX_METADATA_ENTRIES));
+    }
+    for (k, v) in raw {
+        if k.is_empty() {
+            return Err(Error::invalid(field, "keys may not be empty"));
+        }
+        if k.len() > MAX_METADATA_KEY_BYTES {
+            return Err(Error::too_large(
+                format!("{field} key"),
+                k.len(),
+                MAX_METADATA_KEY_BYTES,
+            ));
+        }
+        if v.len() > MAX_METADATA_VALUE_BYTES {
+            return Err(Error::too_large(
+                format!("{field}[{k:?}]"),
+                v.len(),
+                MAX_METADATA_VALUE_BYTES,
+            ));
+        }
+    }
+    Ok(raw.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+}
+
+pub fn message_id(field: &str, raw: &str) -> Result<Option<MessageId>> {
+    optional(raw, |r| MessageId::parse(field, r))
+}
+
+pub fn vector(field: &str, raw: &[f32]) -> Result<Option<Vec<f32>>> {
+    if raw.is_empty() {
+        return Ok(None);
+    }
+    if raw.len() > MAX_VECTOR_DIM {
+        return Err(Error::too_many(field, raw.len(), MAX_VECTOR_DIM));
+    }
+    if raw.iter().any(|x| !x.is_finite()) {
+        return Err(Error::invalid(field, "must hold finite numbers"));
+    }
+    Ok(Some(raw.to_vec()))
+}
+
+pub fn to_message(m: Message) -> pb::Message {
+    pb::Message {
+        message_id: m.message_id.into_string(),
+        conversation_id: m.conversation_id.into_string(),
+        user_id: m.user_id.into_string(),
+        seq: m.seq,
+        role: to_role(m.role) as i32,
+        content: m.content,
+        created_at: Some(to_timestamp(m.created_at)),
+        metadata: m.metadata.into_iter().collect(),
+        importance: m.importance,
+        tokens: m.tokens,
+    }
+}
+
+pub fn to_conversation(c: Conversation) -> pb::Conversation {
+    pb::Conversation {
+        conversation_id: c.conversation_id.into_string(),
+        user_id: c.user_id.into_string(),
+        created_at: Some(to_timestamp(c.created_at)),
+        updated_at: Some(to_timestamp(c.updated_at)),
+        message_count: c.message_count,
+        last_seq: c.last_seq,
+    }
+}
+
+pub fn fact_key(field: &str, raw: &str) -> Result<FactKey> {
+    FactKey::parse(field, raw)
+}
+
+pub fn fact_input(i: usize, raw: &pb::FactInput, now: Timestamp) -> Result<FactInput> {
+    let field = |name: &str| format!("facts[{i}].{name}");
+    let key = fact_key(&field("key"), &raw.key)?;
+    if raw.value_json.len() > MAX_FACT_VALUE_BYTES {
+        return Err(Error::too_large(
+            field("value_json"),
+            raw.value_json.len(),
+            MAX_FACT_VALUE_BYTES,
+        ));
+    }
+    let value = canonical_json(&field("value_json"), &raw.value_json)?;
+    let valid_at = timestamp(&field("valid_at"), raw.valid_at.as_ref())?.unwrap_or(now);
+    let source = match &raw.source {
+        None => FactSource {
+            kind: FactSourceKind::System,
+            reference: String::new(),
+        },
+        Some(s) => {
+            text(
+                &field("source.reference"),
+                &s.reference,
+                MAX_REFERENCE_BYTES,
+                false,
+            )?;
+            let kind = match pb::FactSourceKind::try_from(s.kind) {
+                Ok(pb::FactSourceKind::Unspecified | pb::FactSourceKind::System) => {
+                    FactSourceKind::System
+                }
+                Ok(pb::FactSourceKind::Message) => FactSourceKind::Message,
+                Ok(pb::FactSourceKind::Operator) => FactSourceKind::Operator,
+                Ok(pb::FactSourceKind::Extraction) => FactSourceKind::Extraction,
+                Err(_) => {
+                    return Err(Error::invalid(
+                        field("source.kind"),
+                        format!("{} is not a FactSourceKind", s.kind),
+                    ));
+                }
+            };
+            FactSource {
+                kind,
+                reference: s.reference.clone(),
+            }
+        }
+    };
+    let confidence = match raw.confidence {
+        c if c == 0.0 => 1.0,
+        c if (0.0..=1.0).contains(&c) => c,
+        _ => return Err(Error::invalid(field("confidence"), "must be in [0, 1]")),
+    };
+    Ok(FactInput {
+        key,
+        value,
+        valid_at,
+        source,
+        confidence,
+    })
+}
+
+pub fn to_fact(f: Fact) -> pb::Fact {
+    let kind = match f.source.kind {
+        FactSourceKind::Message => pb::FactSourceKind::Message,
+        FactSourceKind::Operator => pb::FactSourceKind::Operator,
+        FactSourceKind::System => pb::FactSourceKind::System,
+        FactSourceKind::Extraction => pb::FactSourceKind::Extraction,
+    };
+    pb::Fact {
+        user_id: f.user_id.into_string(),
+        key: f.key.into_string(),
+        value_json: f.value,
+        valid_at: Some(to_timestamp(f.valid_at)),
+        invalid_at: f.invalid_at.map(to_timestamp),
+        source: Some(pb::FactSource {
+            kind: kind as i32,
+            reference: f.source.reference,
+        }),
+        confidence: f.confidence,
+        recorded_at: Some(to_timestamp(f.recorded_at)),
+        version: f.version,
+    }
+}
+
+pub fn to_outcome(o: PutOutcome) -> pb::PutOutcome {
+    match o {
+        PutOutcome::Created => pb::PutOutcome::Created,
+        PutOutcome::Superseded => pb::PutOutcome::Superseded,
+        PutOutcome::Unchanged => pb::PutOutcome::Unchanged,
+        PutOutcome::Historical => pb::PutOutcome::Historical,
+    }
+}
+
+pub fn to_reason(r: Reason) -> pb::SelectionReason {
+    match r {
+        Reason::CurrentFact => pb::SelectionReason::CurrentFact,
+        Reason::Recent => pb::SelectionReason::Recent,
+        Reason::Relevant => pb::SelectionReason::Relevant,
+    }
+}
+
+/// Page tokens are opaque to clients: a tag and the position, so that a
+/// token of one RPC is not taken by another.
+pub fn encode_token(tag: &str, parts: &[&str]) -> String {
+    let mut s = String::from(tag);
+    for p in parts {
+        s.push('|');
+        s.push_str(p);
+    }
+    s
+}
+
+pub fn decode_token<'a>(
+    field: &str,
+    tag: &str,
+    raw: &'a str,
+    parts: usize,
+) -> Result<Vec<&'a str>> {
+    let mut split = raw.split('|');
+    let bad = || Error::invalid(field, "is not a page token of this request");
+    if split.next() != Some(tag) {
+        return Err(bad());
+    }
+    let rest: Vec<&str> = split.collect();
+    if rest.len() != parts {
+        return Err(bad());
+    }
+    Ok(rest)
+}

@@ -1,0 +1,148 @@
+//! The gRPC server: the engram services behind thin handlers, health,
+//! reflection, and graceful shutdown.
+
+mod compliance;
+mod convert;
+mod facts;
+mod handover;
+mod memory;
+mod status;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::net::{TcpListener, UnixListener};
+use tokio_stream::wrappers::{TcpListenerStream, UnixListenerStream};
+use tonic::transport::Server;
+use tonic_health::ServingStatus;
+use tonic_health::server::HealthReporter;
+use tracing::{info, warn};
+
+use crate::backends::{self, AppEngine};
+use crate::config::{Listen, ServeArgs};
+use crate::pb;
+use crate::pb::compliance_service_server::ComplianceServiceServer;
+use crate::pb::facts_service_server::FactsServiceServer;
+use crate::pb::handover_service_server::HandoverServiceServer;
+use crate::pb::memory_service_server::MemoryServiceServer;
+
+/// How often readiness is re-checked.
+const READINESS_PERIOD: Duration = Duration::from_secs(2);
+/// Services whose health follows the backends.
+const SERVED: [&str; 3] = ["", "engram.v1.MemoryService", "engram.v1.FactsService"];
+
+/// Serves until `shutdown` resolves, then drains for the grace period and
+/// flushes the background work.
+pub async fn run(
+    args: ServeArgs,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let engine = Arc::new(backends::build(&args)?);
+
+    let (reporter, health) = tonic_health::server::health_reporter();
+    for service in SERVED {
+        reporter
+            .set_service_status(service, ServingStatus::NotServing)
+            .await;
+    }
+    let readiness = tokio::spawn(track_readiness(engine.clone(), reporter));
+
+    let reflection_v1 = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .context("building reflection")?;
+    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1alpha()
+        .context("building reflection")?;
+
+    let router = Server::builder()
+        .timeout(args.request_timeout())
+        .add_service(health)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
+        .add_service(MemoryServiceServer::new(memory::MemoryApi::new(
+            engine.clone(),
+        )))
+        .add_service(FactsServiceServer::new(facts::FactsApi::new(
+            engine.clone(),
+        )))
+        .add_service(HandoverServiceServer::new(handover::HandoverApi))
+        .add_service(ComplianceServiceServer::new(compliance::ComplianceApi));
+
+    // The grace period starts when the shutdown signal arrives.
+    let (signalled, on_signal) = tokio::sync::oneshot::channel();
+    let shutdown = async move {
+        shutdown.await;
+        info!("shutting down: draining");
+        let _ = signalled.send(());
+    };
+    let grace = args.shutdown_grace();
+    let deadline = async move {
+        if on_signal.await.is_ok() {
+            tokio::time::sleep(grace).await;
+        } else {
+            std::future::pending::<()>().await;
+        }
+    };
+
+    let served = match &args.listen {
+        Listen::Tcp(addr) => {
+            let listener = TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("binding {addr}"))?;
+            info!(addr = %listener.local_addr()?, "listening");
+            let server =
+                router.serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown);
+            tokio::select! {
+                served = server => served,
+                () = deadline => { warn!("grace period over; in-flight requests dropped"); Ok(()) }
+            }
+        }
+        Listen::Unix(path) => {
+            // A stale socket file from an earlier run would make bind fail.
+            let _ = std::fs::remove_file(path);
+            let listener =
+                UnixListener::bind(path).with_context(|| format!("binding {}", path.display()))?;
+            info!(addr = %format!("unix:{}", path.display()), "listening");
+            let server =
+                router.serve_with_incoming_shutdown(UnixListenerStream::new(listener), shutdown);
+            tokio::select! {
+                served = server => served,
+                () = deadline => { warn!("grace period over; in-flight requests dropped"); Ok(()) }
+            }
+        }
+    };
+    readiness.abort();
+    served.context("serving")?;
+    engine.flush_index(grace).await;
+    info!("stopped");
+    Ok(())
+}
+
+/// SERVING while the backends answer, NOT_SERVING otherwise. Liveness (the
+/// process answering at all) never depends on this.
+async fn track_readiness(engine: Arc<AppEngine>, reporter: HealthReporter) {
+    let mut last = None;
+    loop {
+        let status = match engine.ready().await {
+            Ok(()) => ServingStatus::Serving,
+            Err(error) => {
+                warn!(error = %error.redacted(), "not ready");
+                ServingStatus::NotServing
+            }
+        };
+        if last != Some(status) {
+            for service in SERVED {
+                reporter.set_service_status(service, status).await;
+            }
+            info!(status = ?status, "health");
+            last = Some(status);
+        }
+        tokio::time::sleep(READINESS_PERIOD).await;
+    }
+}
