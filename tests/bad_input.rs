@@ -1,0 +1,565 @@
+//! Bad input gets a precise status naming the field, writes nothing, and
+//! never takes the server down.
+
+mod common;
+
+use common::Sidecar;
+use engram::pb;
+use tonic::Code;
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_check_response::ServingStatus;
+
+fn msg(id: &str, role: pb::Role, content: &str) -> pb::NewMessage {
+    pb::NewMessage {
+        message_id: id.into(),
+        role: role as i32,
+        content: content.into(),
+        ..Default::default()
+    }
+}
+
+fn append(messages: Vec<pb::NewMessage>) -> pb::AppendMessagesRequest {
+    pb::AppendMessagesRequest {
+        tenant_id: "acme".into(),
+        conversation_id: "c1".into(),
+        user_id: "u1".into(),
+        messages,
+    }
+}
+
+fn expect(result: Result<impl std::fmt::Debug, tonic::Status>, code: Code, names: &str) {
+    let status = result.expect_err("must be refused");
+    assert_eq!(status.code(), code, "{status:?}");
+    assert!(
+        status.message().contains(names),
+        "{:?} should name {names:?}",
+        status.message()
+    );
+}
+
+#[tokio::test]
+async fn bad_appends_are_refused_precisely_and_write_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let sidecar = Sidecar::start(dir.path()).await;
+    let mut memory = sidecar.memory();
+    memory
+        .append_messages(append(vec![msg("m1", pb::Role::User, "oi")]))
+        .await
+        .unwrap();
+
+    let cases: Vec<(pb::AppendMessagesRequest, Code, &str)> = vec![
+        (
+            pb::AppendMessagesRequest {
+                tenant_id: "Acme Corp".into(),
+                ..append(vec![msg("", pb::Role::User, "x")])
+            },
+            Code::InvalidArgument,
+            "tenant_id",
+        ),
+        (
+            pb::AppendMessagesRequest {
+                tenant_id: "acme; DROP SCHEMA".into(),
+                ..append(vec![msg("", pb::Role::User, "x")])
+            },
+            Code::InvalidArgument,
+            "tenant_id",
+        ),
+        (
+            pb::AppendMessagesRequest {
+                tenant_id: String::new(),
+                ..append(vec![msg("", pb::Role::User, "x")])
+            },
+            Code::InvalidArgument,
+            "tenant_id",
+        ),
+        (
+            pb::AppendMessagesRequest {
+                conversation_id: String::new(),
+                ..append(vec![msg("", pb::Role::User, "x")])
+            },
+            Code::InvalidArgument,
+            "conversation_id",
+        ),
+        (
+            pb::AppendMessagesRequest {
+                user_id: "has space".into(),
+                ..append(vec![msg("", pb::Role::User, "x")])
+            },
+            Code::InvalidArgument,
+            "user_id",
+        ),
+        (append(vec![]), Code::InvalidArgument, "messages"),
+        (
+            append(vec![msg("", pb::Role::Unspecified, "x")]),
+            Code::InvalidArgument,
+            "messages[0].role",
+        ),
+        (
+            append(vec![pb::NewMessage {
+                role: 42,
+                ..msg("", pb::Role::User, "x")
+            }]),
+            Code::InvalidArgument,
+            "messages[0].role",
+        ),
+        (
+            append(vec![
+                msg("", pb::Role::User, "ok"),
+                msg("", pb::Role::User, "   "),
+            ]),
+            Code::InvalidArgument,
+            "messages[1].content",
+        ),
+        (
+            append(vec![msg("", pb::Role::User, &"a".repeat(32 * 1024 + 1))]),
+            Code::ResourceExhausted,
+            "messages[0].content",
+        ),
+        (
+            append((0..101).map(|_| msg("", pb::Role::User, "x")).collect()),
+            Code::ResourceExhausted,
+            "messages",
+        ),
+        (
+            append(vec![msg("bad id!", pb::Role::User, "x")]),
+            Code::InvalidArgument,
+            "messages[0].message_id",
+        ),
+        (
+            append(vec![
+                msg("dup", pb::Role::User, "x"),
+                msg("dup", pb::Role::User, "x"),
+            ]),
+            Code::InvalidArgument,
+            "messages[1].message_id",
+        ),
+        (
+            append(vec![pb::NewMessage {
+                created_at: Some(prost_types::Timestamp {
+                    seconds: 0,
+                    nanos: -1,
+                }),
+                ..msg("", pb::Role::User, "x")
+            }]),
+            Code::InvalidArgument,
+            "messages[0].created_at",
+        ),
+        (
+            append(vec![pb::NewMessage {
+                metadata: (0..33).map(|i| (i.to_string(), "v".into())).collect(),
+                ..msg("", pb::Role::User, "x")
+            }]),
+            Code::ResourceExhausted,
+            "messages[0].metadata",
+        ),
+        (
+            append(vec![pb::NewMessage {
+                metadata: [("k".into(), "v".repeat(1025))].into(),
+                ..msg("", pb::Role::User, "x")
+            }]),
+            Code::ResourceExhausted,
+            "messages[0].metadata",
+        ),
+        (
+            pb::AppendMessagesRequest {
+                user_id: "u2".into(),
+                ..append(vec![msg("", pb::Role::User, "x")])
+            },
+            Code::FailedPrecondition,
+            "another user",
+        ),
+        (
+            append(vec![
+                msg("new", pb::Role::User, "x"),
+                msg("m1", pb::Role::User, "changed"),
+            ]),
+            Code::AlreadyExists,
+            "messages[1].message_id",
+        ),
+    ];
+    for (request, code, names) in cases {
+        expect(memory.append_messages(request).await, code, names);
+    }
+    let all = memory
+        .get_conversation(pb::GetConversationRequest {
+            tenant_id: "acme".into(),
+            conversation_id: "c1".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(all.messages.len(), 1, "no refused request wrote anything");
+    assert_health(&sidecar).await;
+}
+
+#[tokio::test]
+async fn bad_reads_and_facts_are_refused_precisely() {
+    let dir = tempfile::tempdir().unwrap();
+    let sidecar = Sidecar::start(dir.path()).await;
+    let (mut memory, mut facts) = (sidecar.memory(), sidecar.facts());
+    memory
+        .append_messages(append(vec![msg("m1", pb::Role::User, "oi")]))
+        .await
+        .unwrap();
+
+    let page = |size: u32, token: &str| pb::GetConversationRequest {
+        tenant_id: "acme".into(),
+        conversation_id: "c1".into(),
+        page_size: size,
+        page_token: token.into(),
+    };
+    expect(
+        memory.get_conversation(page(5000, "")).await,
+        Code::InvalidArgument,
+        "page_size",
+    );
+    expect(
+        memory.get_conversation(page(10, "garbage")).await,
+        Code::InvalidArgument,
+        "page_token",
+    );
+    expect(
+        memory.get_conversation(page(10, "c|1|c1")).await,
+        Code::InvalidArgument,
+        "page_token",
+    );
+    expect(
+        memory
+            .get_conversation(pb::GetConversationRequest {
+                conversation_id: "nope".into(),
+                ..page(10, "")
+            })
+            .await,
+        Code::NotFound,
+        "conversation",
+    );
+    expect(
+        memory
+            .get_recent(pb::GetRecentRequest {
+                tenant_id: "acme".into(),
+                conversation_id: "c1".into(),
+                limit: 1001,
+            })
+            .await,
+        Code::InvalidArgument,
+        "limit",
+    );
+    expect(
+        memory
+            .list_conversations(pb::ListConversationsRequest {
+                tenant_id: "acme".into(),
+                user_id: "u1".into(),
+                page_size: 1,
+                page_token: "m|9".into(),
+            })
+            .await,
+        Code::InvalidArgument,
+        "page_token",
+    );
+    expect(
+        memory
+            .delete_conversation(pb::DeleteConversationRequest {
+                tenant_id: "acme".into(),
+                conversation_id: "nope".into(),
+            })
+            .await,
+        Code::NotFound,
+        "conversation",
+    );
+
+    let search = |q: &str| pb::SearchRequest {
+        tenant_id: "acme".into(),
+        user_id: "u1".into(),
+        query: q.into(),
+        ..Default::default()
+    };
+    expect(
+        memory
+            .search(pb::SearchRequest {
+                user_id: String::new(),
+                ..search("x")
+            })
+            .await,
+        Code::InvalidArgument,
+        "user_id",
+    );
+    expect(
+        memory.search(search("")).await,
+        Code::InvalidArgument,
+        "query",
+    );
+    expect(
+        memory.search(search(&"q".repeat(5000))).await,
+        Code::ResourceExhausted,
+        "query",
+    );
+    expect(
+        memory
+            .search(pb::SearchRequest {
+                mode: 9,
+                ..search("x")
+            })
+            .await,
+        Code::InvalidArgument,
+        "mode",
+    );
+    expect(
+        memory
+            .search(pb::SearchRequest {
+                limit: 101,
+                ..search("x")
+            })
+            .await,
+        Code::InvalidArgument,
+        "limit",
+    );
+    expect(
+        memory
+            .search(pb::SearchRequest {
+                query_vector: vec![0.5; 3],
+                mode: pb::SearchMode::Semantic as i32,
+                ..search("x")
+            })
+            .await,
+        Code::InvalidArgument,
+        "query_vector",
+    );
+    expect(
+        memory
+            .search(pb::SearchRequest {
+                query_vector: vec![f32::NAN; 256],
+                ..search("x")
+            })
+            .await,
+        Code::InvalidArgument,
+        "query_vector",
+    );
+    expect(
+        memory
+            .search(pb::SearchRequest {
+                roles: vec![0],
+                ..search("x")
+            })
+            .await,
+        Code::InvalidArgument,
+        "roles[0]",
+    );
+    expect(
+        memory
+            .search(pb::SearchRequest {
+                conversation_id: "c1".into(),
+                user_id: "u2".into(),
+                ..search("x")
+            })
+            .await,
+        Code::NotFound,
+        "conversation",
+    );
+
+    let compose = |budget: u32, input: &str| pb::ComposeContextRequest {
+        tenant_id: "acme".into(),
+        conversation_id: "c1".into(),
+        user_id: "u1".into(),
+        input: input.into(),
+        token_budget: budget,
+        ..Default::default()
+    };
+    expect(
+        memory
+            .compose_context(compose(5, "uma pergunta longa demais para cinco tokens"))
+            .await,
+        Code::InvalidArgument,
+        "token_budget",
+    );
+    expect(
+        memory.compose_context(compose(2_000_000, "x")).await,
+        Code::InvalidArgument,
+        "token_budget",
+    );
+    expect(
+        memory
+            .compose_context(compose(100, &"x".repeat(40_000)))
+            .await,
+        Code::ResourceExhausted,
+        "input",
+    );
+    expect(
+        memory
+            .compose_context(pb::ComposeContextRequest {
+                user_id: String::new(),
+                ..compose(100, "x")
+            })
+            .await,
+        Code::InvalidArgument,
+        "user_id",
+    );
+
+    let put = |f: pb::FactInput| pb::PutFactsRequest {
+        tenant_id: "acme".into(),
+        user_id: "u1".into(),
+        facts: vec![f],
+    };
+    let f = |key: &str, json: &str| pb::FactInput {
+        key: key.into(),
+        value_json: json.into(),
+        ..Default::default()
+    };
+    expect(
+        facts.put_facts(put(f("name", "not json"))).await,
+        Code::InvalidArgument,
+        "facts[0].value_json",
+    );
+    expect(
+        facts.put_facts(put(f("bad key", r#""x""#))).await,
+        Code::InvalidArgument,
+        "facts[0].key",
+    );
+    expect(
+        facts
+            .put_facts(put(f("name", &format!("\"{}\"", "x".repeat(17 * 1024)))))
+            .await,
+        Code::ResourceExhausted,
+        "facts[0].value_json",
+    );
+    expect(
+        facts
+            .put_facts(put(pb::FactInput {
+                confidence: 1.5,
+                ..f("name", "1")
+            }))
+            .await,
+        Code::InvalidArgument,
+        "facts[0].confidence",
+    );
+    expect(
+        facts
+            .put_facts(put(pb::FactInput {
+                source: Some(pb::FactSource {
+                    kind: 99,
+                    reference: String::new(),
+                }),
+                ..f("name", "1")
+            }))
+            .await,
+        Code::InvalidArgument,
+        "facts[0].source.kind",
+    );
+    expect(
+        facts
+            .put_facts(pb::PutFactsRequest {
+                tenant_id: "acme".into(),
+                user_id: "u1".into(),
+                facts: vec![],
+            })
+            .await,
+        Code::InvalidArgument,
+        "facts",
+    );
+    expect(
+        facts
+            .put_facts(pb::PutFactsRequest {
+                tenant_id: "acme".into(),
+                user_id: "u1".into(),
+                facts: vec![f("a", "1"); 101],
+            })
+            .await,
+        Code::ResourceExhausted,
+        "facts",
+    );
+    expect(
+        facts
+            .get_facts(pb::GetFactsRequest {
+                tenant_id: "acme".into(),
+                user_id: "u1".into(),
+                keys: vec!["ok".into(), "not ok".into()],
+                as_of: None,
+            })
+            .await,
+        Code::InvalidArgument,
+        "keys[1]",
+    );
+    expect(
+        facts
+            .get_fact_history(pb::GetFactHistoryRequest {
+                tenant_id: "acme".into(),
+                user_id: "u1".into(),
+                key: String::new(),
+            })
+            .await,
+        Code::InvalidArgument,
+        "key",
+    );
+    let invalidate = |key: &str| pb::InvalidateFactRequest {
+        tenant_id: "acme".into(),
+        user_id: "u1".into(),
+        key: key.into(),
+        invalid_at: None,
+    };
+    expect(
+        facts.invalidate_fact(invalidate("never_set")).await,
+        Code::NotFound,
+        "current fact",
+    );
+    facts.put_facts(put(f("name", r#""Ana""#))).await.unwrap();
+    let before = pb::InvalidateFactRequest {
+        invalid_at: Some(prost_types::Timestamp {
+            seconds: 1,
+            nanos: 0,
+        }),
+        ..invalidate("name")
+    };
+    expect(
+        facts.invalidate_fact(before).await,
+        Code::InvalidArgument,
+        "invalid_at",
+    );
+    assert_eq!(
+        facts
+            .get_facts(pb::GetFactsRequest {
+                tenant_id: "acme".into(),
+                user_id: "u1".into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .facts
+            .len(),
+        1
+    );
+
+    // Parts of the API whose issues have not landed say so.
+    expect(
+        facts
+            .extract_facts(pb::ExtractFactsRequest::default())
+            .await,
+        Code::Unimplemented,
+        "ExtractFacts",
+    );
+    expect(
+        memory.summarize(pb::SummarizeRequest::default()).await,
+        Code::Unimplemented,
+        "Summarize",
+    );
+    expect(
+        sidecar
+            .handover()
+            .get_handover(pb::GetHandoverRequest::default())
+            .await,
+        Code::Unimplemented,
+        "HandoverService",
+    );
+    assert_health(&sidecar).await;
+}
+
+async fn assert_health(sidecar: &Sidecar) {
+    let status = sidecar
+        .health()
+        .check(HealthCheckRequest {
+            service: "engram.v1.MemoryService".into(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(status.into_inner().status(), ServingStatus::Serving);
+}

@@ -1,0 +1,141 @@
+//! Starts the real `engram` binary on a free port and talks gRPC to it.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use engram::pb::facts_service_client::FactsServiceClient;
+use engram::pb::handover_service_client::HandoverServiceClient;
+use engram::pb::memory_service_client::MemoryServiceClient;
+use tonic::transport::Channel;
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+
+/// A running sidecar; killed when dropped.
+pub struct Sidecar {
+    child: Option<Child>,
+    pub addr: String,
+    pub data_dir: PathBuf,
+    channel: Channel,
+}
+
+impl Sidecar {
+    /// Starts engram on 127.0.0.1:0 with `data_dir` and waits until it is
+    /// SERVING.
+    pub async fn start(data_dir: &Path) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_engram"))
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--log-format",
+                "json",
+                "--data-dir",
+            ])
+            .arg(data_dir)
+            .env("ENGRAM_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("engram starts");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = mpsc::channel();
+        // Reads the log for the bound address, then keeps draining it so
+        // the child never blocks on a full pipe.
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) {
+                    if v["message"] == "listening" {
+                        let _ = tx.send(v["addr"].as_str().unwrap_or_default().to_owned());
+                    }
+                }
+            }
+        });
+        let addr = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("engram logs its address");
+        let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+            .unwrap()
+            .connect()
+            .await
+            .expect("connect");
+        let sidecar = Self {
+            child: Some(child),
+            addr,
+            data_dir: data_dir.to_owned(),
+            channel,
+        };
+        sidecar.wait_serving().await;
+        sidecar
+    }
+
+    async fn wait_serving(&self) {
+        let mut health = HealthClient::new(self.channel.clone());
+        for _ in 0..300 {
+            let status = health
+                .check(HealthCheckRequest {
+                    service: String::new(),
+                })
+                .await
+                .map(|r| r.into_inner().status());
+            if matches!(status, Ok(ServingStatus::Serving)) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("engram never reported SERVING");
+    }
+
+    pub fn channel(&self) -> Channel {
+        self.channel.clone()
+    }
+
+    pub fn memory(&self) -> MemoryServiceClient<Channel> {
+        MemoryServiceClient::new(self.channel.clone())
+    }
+
+    pub fn facts(&self) -> FactsServiceClient<Channel> {
+        FactsServiceClient::new(self.channel.clone())
+    }
+
+    pub fn handover(&self) -> HandoverServiceClient<Channel> {
+        HandoverServiceClient::new(self.channel.clone())
+    }
+
+    pub fn health(&self) -> HealthClient<Channel> {
+        HealthClient::new(self.channel.clone())
+    }
+
+    /// SIGTERM, then waits for a clean exit.
+    pub fn stop(mut self) {
+        let mut child = self.child.take().expect("running");
+        let status = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success());
+        let exit = child.wait().expect("engram exits");
+        assert!(exit.success(), "engram exited with {exit}");
+    }
+
+    /// SIGKILL: no chance to flush anything.
+    pub fn kill(mut self) {
+        let mut child = self.child.take().expect("running");
+        child.kill().expect("kill");
+        child.wait().expect("reaped");
+    }
+}
+
+impl Drop for Sidecar {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}

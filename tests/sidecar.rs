@@ -1,0 +1,739 @@
+//! engram as a user sees it: the real binary, over gRPC, on the embedded
+//! default.
+
+mod common;
+
+use common::Sidecar;
+use engram::pb;
+use tonic::Code;
+
+fn msg(id: &str, role: pb::Role, content: &str) -> pb::NewMessage {
+    pb::NewMessage {
+        message_id: id.to_owned(),
+        role: role as i32,
+        content: content.to_owned(),
+        ..Default::default()
+    }
+}
+
+fn append(
+    tenant: &str,
+    conversation: &str,
+    user: &str,
+    messages: Vec<pb::NewMessage>,
+) -> pb::AppendMessagesRequest {
+    pb::AppendMessagesRequest {
+        tenant_id: tenant.into(),
+        conversation_id: conversation.into(),
+        user_id: user.into(),
+        messages,
+    }
+}
+
+fn fact(key: &str, json: &str, valid_secs: i64) -> pb::FactInput {
+    pb::FactInput {
+        key: key.into(),
+        value_json: json.into(),
+        valid_at: Some(prost_types::Timestamp {
+            seconds: valid_secs,
+            nanos: 0,
+        }),
+        ..Default::default()
+    }
+}
+
+fn put_facts(tenant: &str, user: &str, facts: Vec<pb::FactInput>) -> pb::PutFactsRequest {
+    pb::PutFactsRequest {
+        tenant_id: tenant.into(),
+        user_id: user.into(),
+        facts,
+    }
+}
+
+fn get_facts(tenant: &str, user: &str) -> pb::GetFactsRequest {
+    pb::GetFactsRequest {
+        tenant_id: tenant.into(),
+        user_id: user.into(),
+        ..Default::default()
+    }
+}
+
+fn page(tenant: &str, conversation: &str) -> pb::GetConversationRequest {
+    pb::GetConversationRequest {
+        tenant_id: tenant.into(),
+        conversation_id: conversation.into(),
+        page_size: 1000,
+        ..Default::default()
+    }
+}
+
+fn compose(
+    tenant: &str,
+    conversation: &str,
+    user: &str,
+    input: &str,
+    budget: u32,
+) -> pb::ComposeContextRequest {
+    pb::ComposeContextRequest {
+        tenant_id: tenant.into(),
+        conversation_id: conversation.into(),
+        user_id: user.into(),
+        input: input.into(),
+        token_budget: budget,
+        ..Default::default()
+    }
+}
+
+const MARCH: i64 = 1_772_323_200; // 2026-03-01
+const JUNE: i64 = 1_780_272_000; // 2026-06-01
+
+#[tokio::test]
+async fn acknowledged_writes_survive_a_restart_and_a_kill() {
+    let dir = tempfile::tempdir().unwrap();
+    let sidecar = Sidecar::start(dir.path()).await;
+    let mut memory = sidecar.memory();
+    memory
+        .append_messages(append(
+            "acme",
+            "c1",
+            "u1",
+            vec![
+                msg("m1", pb::Role::User, "Olá, quero marcar uma limpeza"),
+                msg("m2", pb::Role::Assistant, "Claro! Que dia?"),
+            ],
+        ))
+        .await
+        .unwrap();
+    sidecar
+        .facts()
+        .put_facts(put_facts(
+            "acme",
+            "u1",
+            vec![fact("name", r#""João Silva""#, MARCH)],
+        ))
+        .await
+        .unwrap();
+    sidecar.stop();
+
+    // Graceful restart.
+    let sidecar = Sidecar::start(dir.path()).await;
+    let mut memory = sidecar.memory();
+    let got = memory
+        .get_conversation(page("acme", "c1"))
+        .await
+        .unwrap()
+        .into_inner();
+    let contents: Vec<_> = got.messages.iter().map(|m| m.content.as_str()).collect();
+    assert_eq!(
+        contents,
+        ["Olá, quero marcar uma limpeza", "Claro! Que dia?"]
+    );
+    assert_eq!(got.conversation.unwrap().message_count, 2);
+    let facts = sidecar
+        .facts()
+        .get_facts(get_facts("acme", "u1"))
+        .await
+        .unwrap()
+        .into_inner()
+        .facts;
+    assert_eq!(facts[0].value_json, r#""João Silva""#);
+
+    // An acknowledged append survives SIGKILL right after the ack.
+    let acked = memory
+        .append_messages(append(
+            "acme",
+            "c1",
+            "u1",
+            vec![msg("m3", pb::Role::User, "Terça de manhã")],
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(acked.messages[0].message.as_ref().unwrap().seq, 3);
+    sidecar.kill();
+
+    let sidecar = Sidecar::start(dir.path()).await;
+    let got = sidecar
+        .memory()
+        .get_conversation(page("acme", "c1"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(got.messages.len(), 3);
+    assert_eq!(got.messages[2].content, "Terça de manhã");
+    // Sequence numbers continue after the restart.
+    let next = sidecar
+        .memory()
+        .append_messages(append(
+            "acme",
+            "c1",
+            "u1",
+            vec![msg("", pb::Role::Assistant, "Anotado!")],
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(next.messages[0].message.as_ref().unwrap().seq, 4);
+}
+
+#[tokio::test]
+async fn a_retried_append_does_not_duplicate() {
+    let dir = tempfile::tempdir().unwrap();
+    let sidecar = Sidecar::start(dir.path()).await;
+    let mut memory = sidecar.memory();
+    let request = append(
+        "acme",
+        "c1",
+        "u1",
+        vec![
+            msg("wamid.123", pb::Role::User, "oi"),
+            msg("wamid.124", pb::Role::User, "tudo bem?"),
+        ],
+    );
+    let first = memory
+        .append_messages(request.clone())
+        .await
+        .unwrap()
+        .into_inner();
+    let retry = memory.append_messages(request).await.unwrap().into_inner();
+    assert!(first.messages.iter().all(|m| !m.deduplicated));
+    assert!(retry.messages.iter().all(|m| m.deduplicated));
+    let seqs = |r: &pb::AppendMessagesResponse| {
+        r.messages
+            .iter()
+            .map(|m| m.message.as_ref().unwrap().seq)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(seqs(&first), seqs(&retry));
+    let got = memory
+        .get_conversation(page("acme", "c1"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(got.messages.len(), 2);
+
+    // The same id with other content is a client bug, not a retry.
+    let err = memory
+        .append_messages(append(
+            "acme",
+            "c1",
+            "u1",
+            vec![msg("wamid.123", pb::Role::User, "something else")],
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::AlreadyExists);
+    assert!(
+        err.message().contains("messages[0].message_id"),
+        "{}",
+        err.message()
+    );
+}
+
+#[tokio::test]
+async fn a_new_fact_invalidates_the_old_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let sidecar = Sidecar::start(dir.path()).await;
+    let mut facts = sidecar.facts();
+    facts
+        .put_facts(put_facts(
+            "acme",
+            "u1",
+            vec![fact("preferred_time", r#""mornings""#, MARCH)],
+        ))
+        .await
+        .unwrap();
+    let june = facts
+        .put_facts(put_facts(
+            "acme",
+            "u1",
+            vec![fact("preferred_time", r#""afternoons""#, JUNE)],
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(june.results[0].outcome(), pb::PutOutcome::Superseded);
+
+    let current = facts
+        .get_facts(get_facts("acme", "u1"))
+        .await
+        .unwrap()
+        .into_inner()
+        .facts;
+    assert_eq!(current.len(), 1);
+    assert_eq!(current[0].value_json, r#""afternoons""#);
+    assert!(current[0].invalid_at.is_none());
+
+    let april = pb::GetFactsRequest {
+        as_of: Some(prost_types::Timestamp {
+            seconds: MARCH + 40 * 86_400,
+            nanos: 0,
+        }),
+        ..get_facts("acme", "u1")
+    };
+    let then = facts.get_facts(april).await.unwrap().into_inner().facts;
+    assert_eq!(then[0].value_json, r#""mornings""#);
+
+    let history = facts
+        .get_fact_history(pb::GetFactHistoryRequest {
+            tenant_id: "acme".into(),
+            user_id: "u1".into(),
+            key: "preferred_time".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .versions;
+    assert_eq!(history.len(), 2);
+    assert_eq!(history[0].invalid_at.as_ref().unwrap().seconds, JUNE);
+
+    // The same value again is a no-op.
+    let again = facts
+        .put_facts(put_facts(
+            "acme",
+            "u1",
+            vec![fact("preferred_time", r#""afternoons""#, JUNE + 86_400)],
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(again.results[0].outcome(), pb::PutOutcome::Unchanged);
+
+    // ComposeContext sees the current value only.
+    let composed = sidecar
+        .memory()
+        .compose_context(compose("acme", "c-new", "u1", "Que horas?", 500))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        composed.text.contains(r#"preferred_time: "afternoons""#),
+        "{}",
+        composed.text
+    );
+    assert!(!composed.text.contains("mornings"));
+
+    let ended = facts
+        .invalidate_fact(pb::InvalidateFactRequest {
+            tenant_id: "acme".into(),
+            user_id: "u1".into(),
+            key: "preferred_time".into(),
+            invalid_at: None,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(ended.fact.unwrap().invalid_at.is_some());
+    assert!(
+        facts
+            .get_facts(get_facts("acme", "u1"))
+            .await
+            .unwrap()
+            .into_inner()
+            .facts
+            .is_empty()
+    );
+    let composed = sidecar
+        .memory()
+        .compose_context(compose("acme", "c-new", "u1", "Que horas?", 500))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        !composed.text.contains("preferred_time"),
+        "the warm tier must not serve an invalidated fact"
+    );
+}
+
+#[tokio::test]
+async fn tenant_a_never_sees_tenant_b() {
+    let dir = tempfile::tempdir().unwrap();
+    let sidecar = Sidecar::start(dir.path()).await;
+    let (mut memory, mut facts) = (sidecar.memory(), sidecar.facts());
+    memory
+        .append_messages(append(
+            "clinic-a",
+            "c1",
+            "u1",
+            vec![msg("m1", pb::Role::User, "tenho alergia a penicilina")],
+        ))
+        .await
+        .unwrap();
+    facts
+        .put_facts(put_facts(
+            "clinic-a",
+            "u1",
+            vec![fact("allergy", r#""penicilina""#, MARCH)],
+        ))
+        .await
+        .unwrap();
+
+    // Tenant b uses the very same ids.
+    let b = "clinic-b";
+    assert!(
+        memory
+            .get_recent(pb::GetRecentRequest {
+                tenant_id: b.into(),
+                conversation_id: "c1".into(),
+                limit: 0
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .messages
+            .is_empty()
+    );
+    assert_eq!(
+        memory
+            .get_conversation(page(b, "c1"))
+            .await
+            .unwrap_err()
+            .code(),
+        Code::NotFound
+    );
+    let listed = memory
+        .list_conversations(pb::ListConversationsRequest {
+            tenant_id: b.into(),
+            user_id: "u1".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(listed.into_inner().conversations.is_empty());
+    assert!(
+        facts
+            .get_facts(get_facts(b, "u1"))
+            .await
+            .unwrap()
+            .into_inner()
+            .facts
+            .is_empty()
+    );
+    for mode in [
+        pb::SearchMode::Lexical,
+        pb::SearchMode::Semantic,
+        pb::SearchMode::Hybrid,
+    ] {
+        let hits = memory
+            .search(pb::SearchRequest {
+                tenant_id: b.into(),
+                user_id: "u1".into(),
+                query: "alergia penicilina".into(),
+                mode: mode as i32,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .hits;
+        assert!(hits.is_empty(), "{mode:?}");
+    }
+    let composed = memory
+        .compose_context(compose(b, "c1", "u1", "tenho alergia?", 1000))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!composed.text.contains("penicilina"), "{}", composed.text);
+    assert_eq!(composed.tokens.unwrap().full_history_tokens, 0);
+    let err = memory
+        .delete_conversation(pb::DeleteConversationRequest {
+            tenant_id: b.into(),
+            conversation_id: "c1".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::NotFound);
+
+    // And tenant a still has everything.
+    assert_eq!(
+        memory
+            .get_conversation(page("clinic-a", "c1"))
+            .await
+            .unwrap()
+            .into_inner()
+            .messages
+            .len(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn compose_context_fits_the_budget_and_says_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let sidecar = Sidecar::start(dir.path()).await;
+    let mut memory = sidecar.memory();
+    for batch in 0..6 {
+        let messages = (0..20)
+            .map(|i| {
+                let n = batch * 20 + i;
+                let role = if n % 2 == 0 { pb::Role::User } else { pb::Role::Assistant };
+                msg(&format!("m{n}"), role, &format!("mensagem {n}: conversa longa sobre horários, exames e a limpeza marcada para a clínica"))
+            })
+            .collect();
+        memory
+            .append_messages(append("acme", "long", "u1", messages))
+            .await
+            .unwrap();
+    }
+    sidecar
+        .facts()
+        .put_facts(put_facts(
+            "acme",
+            "u1",
+            vec![fact("name", r#""Maria""#, MARCH)],
+        ))
+        .await
+        .unwrap();
+
+    let r = memory
+        .compose_context(compose("acme", "long", "u1", "Posso remarcar?", 300))
+        .await
+        .unwrap()
+        .into_inner();
+    let tokens = r.tokens.unwrap();
+    assert_eq!(tokens.budget, 300);
+    assert_eq!(tokens.tokenizer, "o200k_base");
+    assert!(tokens.composed_tokens <= 300);
+    assert!(
+        tokens.full_history_tokens > 10 * u64::from(tokens.composed_tokens),
+        "{tokens:?}"
+    );
+    let context = r.context.unwrap();
+    assert_eq!(context.facts[0].fact.as_ref().unwrap().key, "name");
+    assert_eq!(context.facts[0].reason(), pb::SelectionReason::CurrentFact);
+    let seqs: Vec<u64> = context
+        .recent
+        .iter()
+        .map(|m| m.message.as_ref().unwrap().seq)
+        .collect();
+    assert_eq!(*seqs.last().unwrap(), 120, "ends with the newest message");
+    assert!(
+        seqs.windows(2).all(|w| w[1] == w[0] + 1),
+        "contiguous: {seqs:?}"
+    );
+    assert!(
+        context
+            .recent
+            .iter()
+            .all(|m| m.reason() == pb::SelectionReason::Recent
+                && !m.message.as_ref().unwrap().message_id.is_empty())
+    );
+    assert_eq!(context.input, "Posso remarcar?");
+    assert!(r.text.starts_with("## Identity\n"));
+    assert!(r.text.ends_with("## Input\nPosso remarcar?\n"));
+    let sources: Vec<_> = r.timings.iter().map(|t| t.source.as_str()).collect();
+    assert!(sources.contains(&"facts") && sources.contains(&"recent"));
+
+    // Deterministic: the same request gives the same text.
+    let again = memory
+        .compose_context(compose("acme", "long", "u1", "Posso remarcar?", 300))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(again.text, r.text);
+
+    // A gpt-4 model counts with cl100k, full history included.
+    let gpt4 = pb::ComposeContextRequest {
+        model: "gpt-4".into(),
+        ..compose("acme", "long", "u1", "Posso remarcar?", 300)
+    };
+    let r4 = memory.compose_context(gpt4).await.unwrap().into_inner();
+    let t4 = r4.tokens.unwrap();
+    assert_eq!(t4.tokenizer, "cl100k_base");
+    assert!(t4.full_history_tokens > 0 && t4.full_history_tokens != tokens.full_history_tokens);
+    assert!(t4.composed_tokens <= 300);
+
+    // Another user cannot compose on this conversation.
+    let err = memory
+        .compose_context(compose("acme", "long", "intruder", "oi", 300))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::NotFound);
+}
+
+#[tokio::test]
+async fn reads_page_list_search_and_delete() {
+    let dir = tempfile::tempdir().unwrap();
+    let sidecar = Sidecar::start(dir.path()).await;
+    let mut memory = sidecar.memory();
+    let messages = (1..=25)
+        .map(|i| msg("", pb::Role::User, &format!("linha {i}")))
+        .collect();
+    memory
+        .append_messages(append("acme", "c1", "u1", messages))
+        .await
+        .unwrap();
+    memory
+        .append_messages(append(
+            "acme",
+            "c2",
+            "u1",
+            vec![
+                msg("", pb::Role::User, "Qual o valor da limpeza dental?"),
+                msg("", pb::Role::Assistant, "A limpeza custa 200 reais."),
+                msg("", pb::Role::User, "E o clareamento?"),
+            ],
+        ))
+        .await
+        .unwrap();
+
+    // GetConversation pages through all 25 in order.
+    let (mut token, mut seen) = (String::new(), Vec::new());
+    loop {
+        let r = memory
+            .get_conversation(pb::GetConversationRequest {
+                tenant_id: "acme".into(),
+                conversation_id: "c1".into(),
+                page_size: 10,
+                page_token: token,
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        seen.extend(r.messages.iter().map(|m| m.seq));
+        if r.next_page_token.is_empty() {
+            break;
+        }
+        token = r.next_page_token;
+    }
+    assert_eq!(seen, (1..=25).collect::<Vec<u64>>());
+
+    let recent = memory
+        .get_recent(pb::GetRecentRequest {
+            tenant_id: "acme".into(),
+            conversation_id: "c1".into(),
+            limit: 3,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        recent.messages.iter().map(|m| m.seq).collect::<Vec<_>>(),
+        [23, 24, 25]
+    );
+
+    // ListConversations: most recent first, paged.
+    let first = memory
+        .list_conversations(pb::ListConversationsRequest {
+            tenant_id: "acme".into(),
+            user_id: "u1".into(),
+            page_size: 1,
+            page_token: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(first.conversations[0].conversation_id, "c2");
+    let second = memory
+        .list_conversations(pb::ListConversationsRequest {
+            tenant_id: "acme".into(),
+            user_id: "u1".into(),
+            page_size: 1,
+            page_token: first.next_page_token,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(second.conversations[0].conversation_id, "c1");
+    assert!(second.next_page_token.is_empty());
+
+    // Search, each mode, scoped to the user or a conversation.
+    for mode in [
+        pb::SearchMode::Lexical,
+        pb::SearchMode::Semantic,
+        pb::SearchMode::Hybrid,
+    ] {
+        let r = memory
+            .search(pb::SearchRequest {
+                tenant_id: "acme".into(),
+                user_id: "u1".into(),
+                query: "preço da limpeza".into(),
+                mode: mode as i32,
+                limit: 3,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(!r.semantic_unavailable);
+        let top = r.hits[0].message.as_ref().unwrap();
+        assert!(top.content.contains("limpeza"), "{mode:?}: {}", top.content);
+        assert!(r.hits.windows(2).all(|w| w[0].score >= w[1].score));
+    }
+    let only_c1 = memory
+        .search(pb::SearchRequest {
+            tenant_id: "acme".into(),
+            conversation_id: "c1".into(),
+            query: "limpeza".into(),
+            mode: pb::SearchMode::Lexical as i32,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(only_c1.hits.is_empty());
+    let assistant_only = memory
+        .search(pb::SearchRequest {
+            tenant_id: "acme".into(),
+            user_id: "u1".into(),
+            query: "limpeza".into(),
+            mode: pb::SearchMode::Lexical as i32,
+            roles: vec![pb::Role::Assistant as i32],
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(assistant_only.hits.len(), 1);
+
+    // Delete removes the conversation from every read.
+    let deleted = memory
+        .delete_conversation(pb::DeleteConversationRequest {
+            tenant_id: "acme".into(),
+            conversation_id: "c2".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(deleted.deleted_messages, 3);
+    assert_eq!(
+        memory
+            .get_conversation(page("acme", "c2"))
+            .await
+            .unwrap_err()
+            .code(),
+        Code::NotFound
+    );
+    assert!(
+        memory
+            .get_recent(pb::GetRecentRequest {
+                tenant_id: "acme".into(),
+                conversation_id: "c2".into(),
+                limit: 5
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .messages
+            .is_empty()
+    );
+    for mode in [pb::SearchMode::Lexical, pb::SearchMode::Semantic] {
+        let r = memory
+            .search(pb::SearchRequest {
+                tenant_id: "acme".into(),
+                user_id: "u1".into(),
+                query: "limpeza".into(),
+                mode: mode as i32,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(
+            r.hits
+                .iter()
+                .all(|h| h.message.as_ref().unwrap().conversation_id == "c1"),
+            "{mode:?}: a deleted conversation's message came back"
+        );
+    }
+}
