@@ -217,10 +217,13 @@ pub fn fact_input(i: usize, raw: &pb::FactInput, now: Timestamp) -> Result<FactI
             }
         }
     };
-    let confidence = match raw.confidence {
-        c if c == 0.0 => 1.0,
-        c if (0.0..=1.0).contains(&c) => c,
-        _ => return Err(Error::invalid(field("confidence"), "must be in [0, 1]")),
+    // Unset (0) means certain.
+    let confidence = if raw.confidence == 0.0 {
+        1.0
+    } else if (0.0..=1.0).contains(&raw.confidence) {
+        raw.confidence
+    } else {
+        return Err(Error::invalid(field("confidence"), "must be in [0, 1]"));
     };
     Ok(FactInput {
         key,

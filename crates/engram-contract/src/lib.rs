@@ -4,7 +4,7 @@
 //!
 //! A backend crate instantiates the suites in its tests:
 //!
-//! ```ignore
+//! ```text
 //! engram_contract::cold_store_suite!(make_cold);   // async fn() -> (impl ColdStore, Guard)
 //! engram_contract::hot_tier_suite!(make_hot);      // async fn(window: usize) -> (impl HotTier, Guard)
 //! engram_contract::semantic_index_suite!(make_index); // async fn(dim: usize) -> (impl SemanticIndex, Guard)

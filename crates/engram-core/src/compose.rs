@@ -283,7 +283,7 @@ mod tests {
 
     fn message(seq: u64, content: &str) -> Message {
         let created_at = Timestamp(1_700_000_000_000_000 + seq as i64 * 60_000_000);
-        let role = if seq % 2 == 0 {
+        let role = if seq.is_multiple_of(2) {
             Role::Assistant
         } else {
             Role::User

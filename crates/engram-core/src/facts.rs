@@ -48,14 +48,14 @@ pub fn plan_put(history: &[Fact], user: &UserId, input: &FactInput, now: Timesta
     let next = history.get(split);
     let prev_in_effect = prev.filter(|p| p.in_effect_at(at));
 
-    if let Some(p) = prev_in_effect {
-        if p.value == input.value {
-            return PutPlan {
-                outcome: PutOutcome::Unchanged,
-                fact: p.clone(),
-                end_previous: None,
-            };
-        }
+    if let Some(p) = prev_in_effect
+        && p.value == input.value
+    {
+        return PutPlan {
+            outcome: PutOutcome::Unchanged,
+            fact: p.clone(),
+            end_previous: None,
+        };
     }
 
     // The new version lasts until the next version starts, or until the end

@@ -42,13 +42,13 @@ where
     ) -> Result<AppendOutcome> {
         let mut seen = HashSet::new();
         for (i, draft) in drafts.iter().enumerate() {
-            if let Some(id) = &draft.message_id {
-                if !seen.insert(id) {
-                    return Err(Error::invalid(
-                        format!("messages[{i}].message_id"),
-                        "repeats the id of an earlier message of the same request",
-                    ));
-                }
+            if let Some(id) = &draft.message_id
+                && !seen.insert(id)
+            {
+                return Err(Error::invalid(
+                    format!("messages[{i}].message_id"),
+                    "repeats the id of an earlier message of the same request",
+                ));
             }
         }
         let now = Timestamp::now();

@@ -83,13 +83,12 @@ impl EmbeddedColdStore {
                     let plan = plan_put(&versions, &user, &input, now);
                     if plan.writes() {
                         changed = true;
-                        if let Some((version, end)) = plan.end_previous {
-                            if let Some(mut prev) =
+                        if let Some((version, end)) = plan.end_previous
+                            && let Some(mut prev) =
                                 versions.into_iter().find(|f| f.version == version)
-                            {
-                                prev.invalid_at = Some(end);
-                                store(&mut table, t, u, &prev)?;
-                            }
+                        {
+                            prev.invalid_at = Some(end);
+                            store(&mut table, t, u, &prev)?;
                         }
                         store(&mut table, t, u, &plan.fact)?;
                     }
