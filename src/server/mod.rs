@@ -14,8 +14,9 @@ use std::time::Duration;
 
 use anyhow::Context;
 use tokio::net::{TcpListener, UnixListener};
-use tokio_stream::wrappers::{TcpListenerStream, UnixListenerStream};
+use tokio_stream::wrappers::UnixListenerStream;
 use tonic::transport::Server;
+use tonic::transport::server::TcpIncoming;
 use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
 use tracing::{info, warn};
@@ -96,8 +97,10 @@ pub async fn run(
                 .await
                 .with_context(|| format!("binding {addr}"))?;
             info!(addr = %listener.local_addr()?, "listening");
-            let server =
-                router.serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown);
+            // Without TCP_NODELAY a reply written in several segments waits
+            // for the client's delayed ACK: 40 ms per call on loopback.
+            let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+            let server = router.serve_with_incoming_shutdown(incoming, shutdown);
             tokio::select! {
                 served = server => served,
                 () = deadline => { warn!("grace period over; in-flight requests dropped"); Ok(()) }
