@@ -15,7 +15,8 @@ pub type AppEngine = Engine<EmbeddedColdStore, EmbeddedHotTier, EmbeddedIndex, H
 pub fn build(args: &ServeArgs) -> anyhow::Result<AppEngine> {
     let window = args.recent_window as usize;
     let dir = &args.data_dir;
-    let cold = EmbeddedColdStore::open(dir)
+    let cache = (args.store_cache_mb as usize) << 20;
+    let cold = EmbeddedColdStore::open(dir, cache)
         .with_context(|| format!("opening the cold store in {}", dir.display()))?;
     let hot = EmbeddedHotTier::new(&HotConfig {
         window,
@@ -24,7 +25,7 @@ pub fn build(args: &ServeArgs) -> anyhow::Result<AppEngine> {
         max_bytes: args.hot_cache_mb * 1024 * 1024,
     });
     let embedder = HashingEmbedder::default();
-    let index = EmbeddedIndex::open(dir, embedder.model(), embedder.dimension())
+    let index = EmbeddedIndex::open(dir, embedder.model(), embedder.dimension(), cache)
         .with_context(|| format!("opening the vector index in {}", dir.display()))?;
     Ok(Engine::new(
         cold,

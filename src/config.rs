@@ -89,6 +89,12 @@ pub struct ServeArgs {
           value_parser = clap::value_parser!(u64).range(1..=65536))]
     pub hot_cache_mb: u64,
 
+    /// Page cache of each embedded store file (cold store, vector index),
+    /// in MiB.
+    #[arg(long, env = "ENGRAM_STORE_CACHE_MB", default_value_t = 32,
+          value_parser = clap::value_parser!(u64).range(1..=65536))]
+    pub store_cache_mb: u64,
+
     /// Longest a request may run, in seconds.
     #[arg(long, env = "ENGRAM_REQUEST_TIMEOUT_SECS", default_value_t = 30,
           value_parser = clap::value_parser!(u64).range(1..))]

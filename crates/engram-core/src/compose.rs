@@ -5,6 +5,8 @@
 //! blocks come in a fixed order, stable first (identity, facts), so that a
 //! prompt cache keeps hitting on the prefix while the conversation moves.
 
+use std::sync::OnceLock;
+
 use crate::error::{Error, Result};
 use crate::model::{Fact, Message, ScoredMessage};
 use crate::text::terms;
@@ -15,6 +17,32 @@ const FACTS_HEADER: &str = "## Facts\n";
 const RELEVANT_HEADER: &str = "## Relevant history\n";
 const RECENT_HEADER: &str = "## Recent history\n";
 const INPUT_HEADER: &str = "## Input\n";
+
+/// Tokens of the fixed block headers, counted once per tokenizer.
+#[derive(Debug)]
+struct Headers {
+    identity: u32,
+    facts: u32,
+    relevant: u32,
+    recent: u32,
+    input: u32,
+}
+
+fn headers(tk: Tokenizer) -> &'static Headers {
+    static O200K: OnceLock<Headers> = OnceLock::new();
+    static CL100K: OnceLock<Headers> = OnceLock::new();
+    let cell = match tk {
+        Tokenizer::O200k => &O200K,
+        Tokenizer::Cl100k => &CL100K,
+    };
+    cell.get_or_init(|| Headers {
+        identity: tk.count(IDENTITY_HEADER),
+        facts: tk.count(FACTS_HEADER),
+        relevant: tk.count(RELEVANT_HEADER),
+        recent: tk.count(RECENT_HEADER),
+        input: tk.count(INPUT_HEADER),
+    })
+}
 
 /// Share of the budget that facts may take.
 const FACTS_SHARE: f64 = 0.4;
@@ -80,10 +108,8 @@ pub fn compose(sources: Sources<'_>) -> Result<Composition> {
         sources.tenant_id, sources.user_id, sources.conversation_id
     );
     let input_line = format!("{}\n", sources.input.trim());
-    let fixed = tk.count(IDENTITY_HEADER)
-        + tk.count(&identity)
-        + tk.count(INPUT_HEADER)
-        + tk.count(&input_line);
+    let h = headers(tk);
+    let fixed = h.identity + tk.count(&identity) + h.input + tk.count(&input_line);
     if fixed > sources.budget {
         return Err(Error::invalid(
             "token_budget",
@@ -156,15 +182,13 @@ fn push_block(text: &mut String, header: &str, lines: impl Iterator<Item = Strin
 /// Places items while they fit in `cap` and `left`; the block header is
 /// charged with the first item.
 fn place<T>(
-    tk: Tokenizer,
-    header: &str,
+    header_tokens: u32,
     items: impl IntoIterator<Item = (T, u32, f64)>,
     reason: Reason,
     left: &mut u32,
     cap: u32,
     stop_at_first_misfit: bool,
 ) -> Vec<Placed<T>> {
-    let header_tokens = tk.count(header);
     let mut used = 0;
     let mut placed = Vec::new();
     for (item, tokens, score) in items {
@@ -193,8 +217,7 @@ fn place_facts(tk: Tokenizer, facts: Vec<Fact>, left: &mut u32, cap: u32) -> Vec
         (f, tokens, 0.0)
     });
     place(
-        tk,
-        FACTS_HEADER,
+        headers(tk).facts,
         items,
         Reason::CurrentFact,
         left,
@@ -214,7 +237,7 @@ fn place_recent(
         let tokens = tk.message_tokens(&m);
         (m, tokens, 0.0)
     });
-    let mut placed = place(tk, RECENT_HEADER, items, Reason::Recent, left, cap, true);
+    let mut placed = place(headers(tk).recent, items, Reason::Recent, left, cap, true);
     placed.reverse();
     placed
 }
@@ -241,8 +264,7 @@ fn place_relevant(
         });
     let cap = *left;
     let mut placed = place(
-        tk,
-        RELEVANT_HEADER,
+        headers(tk).relevant,
         items,
         Reason::Relevant,
         left,

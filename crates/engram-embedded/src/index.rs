@@ -46,8 +46,9 @@ fn byte_role(b: u8) -> Option<Role> {
 }
 
 impl EmbeddedIndex {
-    /// Opens (or creates) the index of `model` under `dir`.
-    pub fn open(dir: &Path, model: &str, dimension: usize) -> Result<Self> {
+    /// Opens (or creates) the index of `model` under `dir`, with a page
+    /// cache of `cache_bytes`.
+    pub fn open(dir: &Path, model: &str, dimension: usize, cache_bytes: usize) -> Result<Self> {
         std::fs::create_dir_all(dir)
             .map_err(|e| Error::unavailable("embedded index", format!("{}: {e}", dir.display())))?;
         let name: String = model
@@ -60,7 +61,10 @@ impl EmbeddedIndex {
                 }
             })
             .collect();
-        let db = Database::create(dir.join(format!("index-{name}.redb"))).map_err(storage)?;
+        let db = Database::builder()
+            .set_cache_size(cache_bytes)
+            .create(dir.join(format!("index-{name}.redb")))
+            .map_err(storage)?;
         let txn = db.begin_write().map_err(storage)?;
         txn.open_table(POINTS).map_err(storage)?;
         txn.commit().map_err(storage)?;

@@ -5,7 +5,7 @@ use tempfile::TempDir;
 
 async fn make_cold() -> (EmbeddedColdStore, TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    (EmbeddedColdStore::open(dir.path()).unwrap(), dir)
+    (EmbeddedColdStore::open(dir.path(), 8 << 20).unwrap(), dir)
 }
 
 async fn make_hot(window: usize) -> (EmbeddedHotTier, ()) {
@@ -21,7 +21,7 @@ async fn make_hot(window: usize) -> (EmbeddedHotTier, ()) {
 async fn make_index(dimension: usize) -> (EmbeddedIndex, TempDir) {
     let dir = tempfile::tempdir().unwrap();
     (
-        EmbeddedIndex::open(dir.path(), "contract", dimension).unwrap(),
+        EmbeddedIndex::open(dir.path(), "contract", dimension, 8 << 20).unwrap(),
         dir,
     )
 }

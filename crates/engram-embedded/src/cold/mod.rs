@@ -45,11 +45,15 @@ pub struct EmbeddedColdStore {
 }
 
 impl EmbeddedColdStore {
-    /// Opens (or creates) `dir/cold.redb`.
-    pub fn open(dir: &Path) -> Result<Self> {
+    /// Opens (or creates) `dir/cold.redb` with a page cache of
+    /// `cache_bytes`.
+    pub fn open(dir: &Path, cache_bytes: usize) -> Result<Self> {
         std::fs::create_dir_all(dir)
             .map_err(|e| Error::unavailable("embedded store", format!("{}: {e}", dir.display())))?;
-        let db = Database::create(dir.join("cold.redb")).map_err(storage)?;
+        let db = Database::builder()
+            .set_cache_size(cache_bytes)
+            .create(dir.join("cold.redb"))
+            .map_err(storage)?;
         // Create the tables so that readers never see them missing.
         let txn = db.begin_write().map_err(storage)?;
         {
