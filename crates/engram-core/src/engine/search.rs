@@ -248,27 +248,20 @@ fn fuse(
         semantic.iter().map(|(m, _)| key(m)).collect(),
     ]);
     let mut by_key: HashMap<Position, SearchHit> = HashMap::new();
-    for (message, score) in lexical {
-        by_key
-            .entry(key(&message))
-            .or_insert_with(|| SearchHit {
-                message,
-                score: 0.0,
-                lexical: 0.0,
-                semantic: 0.0,
-            })
-            .lexical = score;
-    }
-    for (message, score) in semantic {
-        by_key
-            .entry(key(&message))
-            .or_insert_with(|| SearchHit {
-                message,
-                score: 0.0,
-                lexical: 0.0,
-                semantic: 0.0,
-            })
-            .semantic = score;
+    let lexical = lexical.into_iter().map(|(m, s)| (m, s, true));
+    let semantic = semantic.into_iter().map(|(m, s)| (m, s, false));
+    for (message, score, is_lexical) in lexical.chain(semantic) {
+        let hit = by_key.entry(key(&message)).or_insert_with(|| SearchHit {
+            message,
+            score: 0.0,
+            lexical: 0.0,
+            semantic: 0.0,
+        });
+        if is_lexical {
+            hit.lexical = score;
+        } else {
+            hit.semantic = score;
+        }
     }
     fused
         .into_iter()

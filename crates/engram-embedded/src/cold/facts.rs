@@ -6,9 +6,9 @@ use engram_core::ids::{FactKey, TenantId, UserId};
 use engram_core::model::{Fact, FactInput, PutFactResult};
 use engram_core::ports::{FactSnapshot, FactWrite};
 use engram_core::time::Timestamp;
-use redb::{ReadableTable, Table};
+use redb::{ReadTransaction, ReadableTable, Table, WriteTransaction};
 
-use super::{EmbeddedColdStore, FACT_REVS, FACTS, after, decode, encode};
+use super::{FACT_REVS, FACTS, after, decode, encode};
 use crate::writer::storage;
 
 type FactTable<'txn> = Table<'txn, (&'static str, &'static str, &'static str, u64), &'static [u8]>;
@@ -63,121 +63,114 @@ fn store(table: &mut FactTable<'_>, t: &str, u: &str, fact: &Fact) -> Result<()>
     Ok(())
 }
 
-impl EmbeddedColdStore {
-    pub(super) async fn put(
-        &self,
-        tenant: &TenantId,
-        user: &UserId,
-        inputs: Vec<FactInput>,
-        now: Timestamp,
-    ) -> Result<FactWrite<Vec<PutFactResult>>> {
-        let (tenant, user) = (tenant.clone(), user.clone());
-        self.writer
-            .write(move |txn| {
-                let (t, u) = (tenant.as_str(), user.as_str());
-                let mut table = txn.open_table(FACTS).map_err(storage)?;
-                let mut results = Vec::with_capacity(inputs.len());
-                let mut changed = false;
-                for input in inputs {
-                    let versions = history(&table, t, u, input.key.as_str())?;
-                    let plan = plan_put(&versions, &user, &input, now);
-                    if plan.writes() {
-                        changed = true;
-                        if let Some((version, end)) = plan.end_previous
-                            && let Some(mut prev) =
-                                versions.into_iter().find(|f| f.version == version)
-                        {
-                            prev.invalid_at = Some(end);
-                            store(&mut table, t, u, &prev)?;
-                        }
-                        store(&mut table, t, u, &plan.fact)?;
-                    }
-                    results.push(PutFactResult {
-                        fact: plan.fact,
-                        outcome: plan.outcome,
-                    });
-                }
-                let mut revs = txn.open_table(FACT_REVS).map_err(storage)?;
-                let mut rev = revs.get((t, u)).map_err(storage)?.map_or(0, |g| g.value());
-                if changed {
-                    rev += 1;
-                    revs.insert((t, u), rev).map_err(storage)?;
-                }
-                Ok(FactWrite {
-                    rev,
-                    value: results,
-                })
-            })
-            .await
+pub(super) fn put(
+    txn: &WriteTransaction,
+    tenant: &TenantId,
+    user: &UserId,
+    inputs: Vec<FactInput>,
+    now: Timestamp,
+) -> Result<FactWrite<Vec<PutFactResult>>> {
+    let (t, u) = (tenant.as_str(), user.as_str());
+    let mut table = txn.open_table(FACTS).map_err(storage)?;
+    let mut results = Vec::with_capacity(inputs.len());
+    let mut changed = false;
+    for input in inputs {
+        let versions = history(&table, t, u, input.key.as_str())?;
+        let plan = plan_put(&versions, user, &input, now);
+        if plan.writes() {
+            changed = true;
+            if let Some((version, end)) = plan.end_previous
+                && let Some(mut prev) = versions.into_iter().find(|f| f.version == version)
+            {
+                prev.invalid_at = Some(end);
+                store(&mut table, t, u, &prev)?;
+            }
+            store(&mut table, t, u, &plan.fact)?;
+        }
+        results.push(PutFactResult {
+            fact: plan.fact,
+            outcome: plan.outcome,
+        });
     }
+    let rev = if changed {
+        bump_rev(txn, t, u)?
+    } else {
+        rev(txn, t, u)?
+    };
+    Ok(FactWrite {
+        rev,
+        value: results,
+    })
+}
 
-    pub(super) async fn invalidate(
-        &self,
-        tenant: &TenantId,
-        user: &UserId,
-        key: &FactKey,
-        at: Timestamp,
-    ) -> Result<FactWrite<Fact>> {
-        let (tenant, user, key) = (tenant.clone(), user.clone(), key.clone());
-        self.writer
-            .write(move |txn| {
-                let (t, u) = (tenant.as_str(), user.as_str());
-                let mut table = txn.open_table(FACTS).map_err(storage)?;
-                let versions = history(&table, t, u, key.as_str())?;
-                let ended = plan_invalidate(&versions, key.as_str(), at)?;
-                store(&mut table, t, u, &ended)?;
-                let mut revs = txn.open_table(FACT_REVS).map_err(storage)?;
-                let rev = revs.get((t, u)).map_err(storage)?.map_or(0, |g| g.value()) + 1;
-                revs.insert((t, u), rev).map_err(storage)?;
-                Ok(FactWrite { rev, value: ended })
-            })
-            .await
-    }
+pub(super) fn invalidate(
+    txn: &WriteTransaction,
+    tenant: &TenantId,
+    user: &UserId,
+    key: &FactKey,
+    at: Timestamp,
+) -> Result<FactWrite<Fact>> {
+    let (t, u) = (tenant.as_str(), user.as_str());
+    let mut table = txn.open_table(FACTS).map_err(storage)?;
+    let versions = history(&table, t, u, key.as_str())?;
+    let ended = plan_invalidate(&versions, key.as_str(), at)?;
+    store(&mut table, t, u, &ended)?;
+    Ok(FactWrite {
+        rev: bump_rev(txn, t, u)?,
+        value: ended,
+    })
+}
 
-    pub(super) async fn current(&self, tenant: &TenantId, user: &UserId) -> Result<FactSnapshot> {
-        let (tenant, user) = (tenant.clone(), user.clone());
-        self.read(move |txn| {
-            let (t, u) = (tenant.as_str(), user.as_str());
-            let table = txn.open_table(FACTS).map_err(storage)?;
-            let facts = all_histories(&table, t, u)?
-                .into_iter()
-                .filter_map(|g| g.into_iter().find(Fact::is_current))
-                .collect();
-            let revs = txn.open_table(FACT_REVS).map_err(storage)?;
-            let rev = revs.get((t, u)).map_err(storage)?.map_or(0, |g| g.value());
-            Ok(FactSnapshot { rev, facts })
-        })
-        .await
-    }
+fn rev(txn: &WriteTransaction, t: &str, u: &str) -> Result<u64> {
+    let revs = txn.open_table(FACT_REVS).map_err(storage)?;
+    let rev = revs.get((t, u)).map_err(storage)?.map_or(0, |g| g.value());
+    Ok(rev)
+}
 
-    pub(super) async fn as_of(
-        &self,
-        tenant: &TenantId,
-        user: &UserId,
-        at: Timestamp,
-    ) -> Result<Vec<Fact>> {
-        let (tenant, user) = (tenant.clone(), user.clone());
-        self.read(move |txn| {
-            let table = txn.open_table(FACTS).map_err(storage)?;
-            Ok(all_histories(&table, tenant.as_str(), user.as_str())?
-                .into_iter()
-                .filter_map(|g| in_effect_at(&g, at).cloned())
-                .collect())
-        })
-        .await
-    }
+fn bump_rev(txn: &WriteTransaction, t: &str, u: &str) -> Result<u64> {
+    let rev = rev(txn, t, u)? + 1;
+    txn.open_table(FACT_REVS)
+        .map_err(storage)?
+        .insert((t, u), rev)
+        .map_err(storage)?;
+    Ok(rev)
+}
 
-    pub(super) async fn key_history(
-        &self,
-        tenant: &TenantId,
-        user: &UserId,
-        key: &FactKey,
-    ) -> Result<Vec<Fact>> {
-        let (tenant, user, key) = (tenant.clone(), user.clone(), key.clone());
-        self.read(move |txn| {
-            let table = txn.open_table(FACTS).map_err(storage)?;
-            history(&table, tenant.as_str(), user.as_str(), key.as_str())
-        })
-        .await
-    }
+pub(super) fn current(
+    txn: &ReadTransaction,
+    tenant: &TenantId,
+    user: &UserId,
+) -> Result<FactSnapshot> {
+    let (t, u) = (tenant.as_str(), user.as_str());
+    let table = txn.open_table(FACTS).map_err(storage)?;
+    let facts = all_histories(&table, t, u)?
+        .into_iter()
+        .filter_map(|g| g.into_iter().find(Fact::is_current))
+        .collect();
+    let revs = txn.open_table(FACT_REVS).map_err(storage)?;
+    let rev = revs.get((t, u)).map_err(storage)?.map_or(0, |g| g.value());
+    Ok(FactSnapshot { rev, facts })
+}
+
+pub(super) fn as_of(
+    txn: &ReadTransaction,
+    tenant: &TenantId,
+    user: &UserId,
+    at: Timestamp,
+) -> Result<Vec<Fact>> {
+    let table = txn.open_table(FACTS).map_err(storage)?;
+    Ok(all_histories(&table, tenant.as_str(), user.as_str())?
+        .into_iter()
+        .filter_map(|g| in_effect_at(&g, at).cloned())
+        .collect())
+}
+
+pub(super) fn key_history(
+    txn: &ReadTransaction,
+    tenant: &TenantId,
+    user: &UserId,
+    key: &FactKey,
+) -> Result<Vec<Fact>> {
+    let table = txn.open_table(FACTS).map_err(storage)?;
+    history(&table, tenant.as_str(), user.as_str(), key.as_str())
 }

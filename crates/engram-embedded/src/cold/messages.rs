@@ -11,204 +11,150 @@ use engram_core::text::{bm25, terms};
 use engram_core::time::Timestamp;
 use redb::{ReadTransaction, ReadableTable, WriteTransaction};
 
-use super::{
-    CONVERSATIONS, EmbeddedColdStore, MESSAGE_IDS, MESSAGES, USER_CONVERSATIONS, after, decode,
-    encode,
-};
+use super::{CONVERSATIONS, MESSAGE_IDS, MESSAGES, USER_CONVERSATIONS, after, decode, encode};
 use crate::writer::storage;
 
-impl EmbeddedColdStore {
-    pub(super) async fn append_messages(
-        &self,
-        tenant: &TenantId,
-        conversation: &ConversationId,
-        user: &UserId,
-        messages: Vec<NewMessage>,
-        now: Timestamp,
-    ) -> Result<AppendOutcome> {
-        let (tenant, conversation, user) = (tenant.clone(), conversation.clone(), user.clone());
-        self.writer
-            .write(move |txn| append_in(txn, &tenant, &conversation, &user, messages, now))
-            .await
-    }
-
-    pub(super) async fn get_conversation(
-        &self,
-        tenant: &TenantId,
-        conversation: &ConversationId,
-    ) -> Result<Option<Conversation>> {
-        let (tenant, conversation) = (tenant.clone(), conversation.clone());
-        self.read(move |txn| conversation_in(txn, &tenant, &conversation))
-            .await
-    }
-
-    pub(super) async fn get_recent(
-        &self,
-        tenant: &TenantId,
-        conversation: &ConversationId,
-        limit: usize,
-    ) -> Result<Option<RecentWindow>> {
-        let (tenant, conversation) = (tenant.clone(), conversation.clone());
-        self.read(move |txn| {
-            let Some(meta) = conversation_in(txn, &tenant, &conversation)? else {
-                return Ok(None);
-            };
-            let from = meta.last_seq.saturating_sub(limit as u64) + 1;
-            let messages = range_in(txn, &tenant, &conversation, from, usize::MAX)?;
-            Ok(Some(RecentWindow {
-                conversation: meta,
-                messages,
-            }))
-        })
-        .await
-    }
-
-    pub(super) async fn get_messages_after(
-        &self,
-        tenant: &TenantId,
-        conversation: &ConversationId,
-        after_seq: u64,
-        limit: usize,
-    ) -> Result<Vec<Message>> {
-        let (tenant, conversation) = (tenant.clone(), conversation.clone());
-        self.read(move |txn| {
-            range_in(
-                txn,
-                &tenant,
-                &conversation,
-                after_seq.saturating_add(1),
-                limit,
-            )
-        })
-        .await
-    }
-
-    pub(super) async fn get_messages_at(
-        &self,
-        tenant: &TenantId,
-        positions: &[(ConversationId, u64)],
-    ) -> Result<Vec<Message>> {
-        let (tenant, positions) = (tenant.clone(), positions.to_vec());
-        self.read(move |txn| {
-            let table = txn.open_table(MESSAGES).map_err(storage)?;
-            let mut out = Vec::with_capacity(positions.len());
-            for (conversation, seq) in &positions {
-                if let Some(bytes) = table
-                    .get((tenant.as_str(), conversation.as_str(), *seq))
-                    .map_err(storage)?
-                {
-                    out.push(decode(bytes.value())?);
-                }
-            }
-            Ok(out)
-        })
-        .await
-    }
-
-    pub(super) async fn get_list(
-        &self,
-        tenant: &TenantId,
-        user: &UserId,
-        cursor: Option<&ConversationCursor>,
-        limit: usize,
-    ) -> Result<Vec<Conversation>> {
-        let (tenant, user, cursor) = (tenant.clone(), user.clone(), cursor.cloned());
-        self.read(move |txn| {
-            let mut all = user_conversations_in(txn, &tenant, &user)?;
-            all.sort_by(|a, b| {
-                b.updated_at
-                    .cmp(&a.updated_at)
-                    .then_with(|| a.conversation_id.cmp(&b.conversation_id))
-            });
-            let start = match &cursor {
-                None => 0,
-                Some(c) => all.partition_point(|m| {
-                    (std::cmp::Reverse(m.updated_at), &m.conversation_id)
-                        <= (std::cmp::Reverse(c.updated_at), &c.conversation_id)
-                }),
-            };
-            Ok(all.into_iter().skip(start).take(limit).collect())
-        })
-        .await
-    }
-
-    pub(super) async fn delete(
-        &self,
-        tenant: &TenantId,
-        conversation: &ConversationId,
-    ) -> Result<Option<Conversation>> {
-        let (tenant, conversation) = (tenant.clone(), conversation.clone());
-        self.writer
-            .write(move |txn| {
-                let (t, c) = (tenant.as_str(), conversation.as_str());
-                let Some(meta) = conversation_in_write(txn, t, c)? else {
-                    return Ok(None);
-                };
-                let mut messages = txn.open_table(MESSAGES).map_err(storage)?;
-                messages
-                    .retain_in((t, c, 0)..=(t, c, u64::MAX), |_, _| false)
-                    .map_err(storage)?;
-                let mut ids = txn.open_table(MESSAGE_IDS).map_err(storage)?;
-                let end = after(c);
-                ids.retain_in((t, c, "")..(t, end.as_str(), ""), |_, _| false)
-                    .map_err(storage)?;
-                txn.open_table(USER_CONVERSATIONS)
-                    .map_err(storage)?
-                    .remove((t, meta.user_id.as_str(), c))
-                    .map_err(storage)?;
-                txn.open_table(CONVERSATIONS)
-                    .map_err(storage)?
-                    .remove((t, c))
-                    .map_err(storage)?;
-                Ok(Some(meta))
-            })
-            .await
-    }
-
-    pub(super) async fn lexical(
-        &self,
-        tenant: &TenantId,
-        scope: &Scope,
-        query: &str,
-        filter: &MessageFilter,
-        limit: usize,
-    ) -> Result<Vec<ScoredMessage>> {
-        let (tenant, scope, filter) = (tenant.clone(), scope.clone(), filter.clone());
-        let query = terms(query);
-        self.read(move |txn| {
-            let conversations = match &scope {
-                Scope::Conversation(user, c) => conversation_in(txn, &tenant, c)?
-                    .filter(|meta| meta.user_id == *user)
-                    .into_iter()
-                    .collect(),
-                Scope::User(user) => user_conversations_in(txn, &tenant, user)?,
-            };
-            let mut candidates = Vec::new();
-            for meta in conversations {
-                let all = range_in(txn, &tenant, &meta.conversation_id, 1, usize::MAX)?;
-                candidates.extend(
-                    all.into_iter()
-                        .filter(|m| filter.matches(m.role, m.created_at)),
-                );
-            }
-            let documents: Vec<Vec<String>> =
-                candidates.iter().map(|m| terms(&m.content)).collect();
-            let mut slots: Vec<Option<Message>> = candidates.into_iter().map(Some).collect();
-            Ok(bm25(&query, &documents)
-                .into_iter()
-                .take(limit)
-                .filter_map(|(i, score)| {
-                    slots[i]
-                        .take()
-                        .map(|message| ScoredMessage { message, score })
-                })
-                .collect())
-        })
-        .await
-    }
+pub(super) fn recent(
+    txn: &ReadTransaction,
+    tenant: &TenantId,
+    conversation: &ConversationId,
+    limit: usize,
+) -> Result<Option<RecentWindow>> {
+    let Some(meta) = conversation_in(txn, tenant, conversation)? else {
+        return Ok(None);
+    };
+    let from = meta.last_seq.saturating_sub(limit as u64) + 1;
+    let messages = range_in(txn, tenant, conversation, from, usize::MAX)?;
+    Ok(Some(RecentWindow {
+        conversation: meta,
+        messages,
+    }))
 }
 
-fn append_in(
+pub(super) fn messages_after(
+    txn: &ReadTransaction,
+    tenant: &TenantId,
+    conversation: &ConversationId,
+    after_seq: u64,
+    limit: usize,
+) -> Result<Vec<Message>> {
+    range_in(
+        txn,
+        tenant,
+        conversation,
+        after_seq.saturating_add(1),
+        limit,
+    )
+}
+
+pub(super) fn messages_at(
+    txn: &ReadTransaction,
+    tenant: &TenantId,
+    positions: &[(ConversationId, u64)],
+) -> Result<Vec<Message>> {
+    let table = txn.open_table(MESSAGES).map_err(storage)?;
+    let mut out = Vec::with_capacity(positions.len());
+    for (conversation, seq) in positions {
+        if let Some(bytes) = table
+            .get((tenant.as_str(), conversation.as_str(), *seq))
+            .map_err(storage)?
+        {
+            out.push(decode(bytes.value())?);
+        }
+    }
+    Ok(out)
+}
+
+pub(super) fn list(
+    txn: &ReadTransaction,
+    tenant: &TenantId,
+    user: &UserId,
+    cursor: Option<&ConversationCursor>,
+    limit: usize,
+) -> Result<Vec<Conversation>> {
+    let mut all = user_conversations_in(txn, tenant, user)?;
+    all.sort_by(|a, b| {
+        b.updated_at
+            .cmp(&a.updated_at)
+            .then_with(|| a.conversation_id.cmp(&b.conversation_id))
+    });
+    let start = match cursor {
+        None => 0,
+        Some(c) => all.partition_point(|m| {
+            (std::cmp::Reverse(m.updated_at), &m.conversation_id)
+                <= (std::cmp::Reverse(c.updated_at), &c.conversation_id)
+        }),
+    };
+    Ok(all.into_iter().skip(start).take(limit).collect())
+}
+
+pub(super) fn delete(
+    txn: &WriteTransaction,
+    tenant: &TenantId,
+    conversation: &ConversationId,
+) -> Result<Option<Conversation>> {
+    let (t, c) = (tenant.as_str(), conversation.as_str());
+    let Some(meta) = conversation_in_write(txn, t, c)? else {
+        return Ok(None);
+    };
+    let mut messages = txn.open_table(MESSAGES).map_err(storage)?;
+    messages
+        .retain_in((t, c, 0)..=(t, c, u64::MAX), |_, _| false)
+        .map_err(storage)?;
+    let mut ids = txn.open_table(MESSAGE_IDS).map_err(storage)?;
+    let end = after(c);
+    ids.retain_in((t, c, "")..(t, end.as_str(), ""), |_, _| false)
+        .map_err(storage)?;
+    txn.open_table(USER_CONVERSATIONS)
+        .map_err(storage)?
+        .remove((t, meta.user_id.as_str(), c))
+        .map_err(storage)?;
+    txn.open_table(CONVERSATIONS)
+        .map_err(storage)?
+        .remove((t, c))
+        .map_err(storage)?;
+    Ok(Some(meta))
+}
+
+/// BM25 over the scope's messages that pass the filter.
+pub(super) fn lexical(
+    txn: &ReadTransaction,
+    tenant: &TenantId,
+    scope: &Scope,
+    query: &str,
+    filter: &MessageFilter,
+    limit: usize,
+) -> Result<Vec<ScoredMessage>> {
+    let query = terms(query);
+    let conversations = match scope {
+        Scope::Conversation(user, c) => conversation_in(txn, tenant, c)?
+            .filter(|meta| meta.user_id == *user)
+            .into_iter()
+            .collect(),
+        Scope::User(user) => user_conversations_in(txn, tenant, user)?,
+    };
+    let mut candidates = Vec::new();
+    for meta in conversations {
+        let all = range_in(txn, tenant, &meta.conversation_id, 1, usize::MAX)?;
+        candidates.extend(
+            all.into_iter()
+                .filter(|m| filter.matches(m.role, m.created_at)),
+        );
+    }
+    let documents: Vec<Vec<String>> = candidates.iter().map(|m| terms(&m.content)).collect();
+    let mut slots: Vec<Option<Message>> = candidates.into_iter().map(Some).collect();
+    Ok(bm25(&query, &documents)
+        .into_iter()
+        .take(limit)
+        .filter_map(|(i, score)| {
+            slots[i]
+                .take()
+                .map(|message| ScoredMessage { message, score })
+        })
+        .collect())
+}
+
+pub(super) fn append(
     txn: &WriteTransaction,
     tenant: &TenantId,
     conversation: &ConversationId,
@@ -307,7 +253,7 @@ fn append_in(
     })
 }
 
-fn conversation_in(
+pub(super) fn conversation_in(
     txn: &ReadTransaction,
     tenant: &TenantId,
     conversation: &ConversationId,

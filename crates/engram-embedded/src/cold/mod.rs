@@ -102,6 +102,11 @@ fn after(s: &str) -> String {
     format!("{s}\0")
 }
 
+/// Owned copies of the ids a closure on another thread needs.
+macro_rules! owned {
+    ($($id:ident),+) => { $(let $id = $id.clone();)+ };
+}
+
 impl engram_core::ports::ColdStore for EmbeddedColdStore {
     async fn append(
         &self,
@@ -111,7 +116,9 @@ impl engram_core::ports::ColdStore for EmbeddedColdStore {
         messages: Vec<NewMessage>,
         now: Timestamp,
     ) -> Result<AppendOutcome> {
-        self.append_messages(tenant, conversation, user, messages, now)
+        owned!(tenant, conversation, user);
+        self.writer
+            .write(move |txn| messages::append(txn, &tenant, &conversation, &user, messages, now))
             .await
     }
 
@@ -120,7 +127,9 @@ impl engram_core::ports::ColdStore for EmbeddedColdStore {
         tenant: &TenantId,
         conversation: &ConversationId,
     ) -> Result<Option<Conversation>> {
-        self.get_conversation(tenant, conversation).await
+        owned!(tenant, conversation);
+        self.read(move |txn| messages::conversation_in(txn, &tenant, &conversation))
+            .await
     }
 
     async fn recent(
@@ -129,7 +138,9 @@ impl engram_core::ports::ColdStore for EmbeddedColdStore {
         conversation: &ConversationId,
         limit: usize,
     ) -> Result<Option<RecentWindow>> {
-        self.get_recent(tenant, conversation, limit).await
+        owned!(tenant, conversation);
+        self.read(move |txn| messages::recent(txn, &tenant, &conversation, limit))
+            .await
     }
 
     async fn messages_after(
@@ -139,8 +150,11 @@ impl engram_core::ports::ColdStore for EmbeddedColdStore {
         after_seq: u64,
         limit: usize,
     ) -> Result<Vec<Message>> {
-        self.get_messages_after(tenant, conversation, after_seq, limit)
-            .await
+        owned!(tenant, conversation);
+        self.read(move |txn| {
+            messages::messages_after(txn, &tenant, &conversation, after_seq, limit)
+        })
+        .await
     }
 
     async fn messages_at(
@@ -148,7 +162,9 @@ impl engram_core::ports::ColdStore for EmbeddedColdStore {
         tenant: &TenantId,
         positions: &[(ConversationId, u64)],
     ) -> Result<Vec<Message>> {
-        self.get_messages_at(tenant, positions).await
+        let (tenant, positions) = (tenant.clone(), positions.to_vec());
+        self.read(move |txn| messages::messages_at(txn, &tenant, &positions))
+            .await
     }
 
     async fn list_conversations(
@@ -158,7 +174,10 @@ impl engram_core::ports::ColdStore for EmbeddedColdStore {
         cursor: Option<&ConversationCursor>,
         limit: usize,
     ) -> Result<Vec<Conversation>> {
-        self.get_list(tenant, user, cursor, limit).await
+        let cursor = cursor.cloned();
+        owned!(tenant, user);
+        self.read(move |txn| messages::list(txn, &tenant, &user, cursor.as_ref(), limit))
+            .await
     }
 
     async fn delete_conversation(
@@ -166,7 +185,10 @@ impl engram_core::ports::ColdStore for EmbeddedColdStore {
         tenant: &TenantId,
         conversation: &ConversationId,
     ) -> Result<Option<Conversation>> {
-        self.delete(tenant, conversation).await
+        owned!(tenant, conversation);
+        self.writer
+            .write(move |txn| messages::delete(txn, &tenant, &conversation))
+            .await
     }
 
     async fn search_lexical(
@@ -177,21 +199,29 @@ impl engram_core::ports::ColdStore for EmbeddedColdStore {
         filter: &MessageFilter,
         limit: usize,
     ) -> Result<Vec<ScoredMessage>> {
-        self.lexical(tenant, scope, query, filter, limit).await
+        let query = query.to_owned();
+        owned!(tenant, scope, filter);
+        self.read(move |txn| messages::lexical(txn, &tenant, &scope, &query, &filter, limit))
+            .await
     }
 
     async fn put_facts(
         &self,
         tenant: &TenantId,
         user: &UserId,
-        facts: Vec<FactInput>,
+        inputs: Vec<FactInput>,
         now: Timestamp,
     ) -> Result<FactWrite<Vec<PutFactResult>>> {
-        self.put(tenant, user, facts, now).await
+        owned!(tenant, user);
+        self.writer
+            .write(move |txn| facts::put(txn, &tenant, &user, inputs, now))
+            .await
     }
 
     async fn current_facts(&self, tenant: &TenantId, user: &UserId) -> Result<FactSnapshot> {
-        self.current(tenant, user).await
+        owned!(tenant, user);
+        self.read(move |txn| facts::current(txn, &tenant, &user))
+            .await
     }
 
     async fn facts_as_of(
@@ -200,7 +230,9 @@ impl engram_core::ports::ColdStore for EmbeddedColdStore {
         user: &UserId,
         at: Timestamp,
     ) -> Result<Vec<Fact>> {
-        self.as_of(tenant, user, at).await
+        owned!(tenant, user);
+        self.read(move |txn| facts::as_of(txn, &tenant, &user, at))
+            .await
     }
 
     async fn fact_history(
@@ -209,7 +241,9 @@ impl engram_core::ports::ColdStore for EmbeddedColdStore {
         user: &UserId,
         key: &FactKey,
     ) -> Result<Vec<Fact>> {
-        self.key_history(tenant, user, key).await
+        owned!(tenant, user, key);
+        self.read(move |txn| facts::key_history(txn, &tenant, &user, &key))
+            .await
     }
 
     async fn invalidate_fact(
@@ -219,7 +253,10 @@ impl engram_core::ports::ColdStore for EmbeddedColdStore {
         key: &FactKey,
         at: Timestamp,
     ) -> Result<FactWrite<Fact>> {
-        self.invalidate(tenant, user, key, at).await
+        owned!(tenant, user, key);
+        self.writer
+            .write(move |txn| facts::invalidate(txn, &tenant, &user, &key, at))
+            .await
     }
 
     async fn ping(&self) -> Result<()> {
