@@ -113,7 +113,7 @@ async fn acknowledged_writes_survive_a_restart_and_a_kill() {
         ))
         .await
         .unwrap();
-    sidecar.stop();
+    sidecar.stop().await;
 
     // Graceful restart.
     let sidecar = Sidecar::start(dir.path()).await;

@@ -111,16 +111,24 @@ impl Sidecar {
         HealthClient::new(self.channel.clone())
     }
 
-    /// SIGTERM, then waits for a clean exit.
-    pub fn stop(mut self) {
+    /// SIGTERM, then waits for a clean exit. Async, so that this test's
+    /// runtime keeps answering the server's GOAWAY while it drains (a
+    /// blocked client would hold the shutdown for the whole grace period).
+    pub async fn stop(mut self) {
         let mut child = self.child.take().expect("running");
         let status = Command::new("kill")
             .args(["-TERM", &child.id().to_string()])
             .status()
             .expect("kill runs");
         assert!(status.success());
-        let exit = child.wait().expect("engram exits");
-        assert!(exit.success(), "engram exited with {exit}");
+        for _ in 0..3000 {
+            if let Some(exit) = child.try_wait().expect("engram exits") {
+                assert!(exit.success(), "engram exited with {exit}");
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        panic!("engram did not stop within 30 s of SIGTERM");
     }
 
     /// SIGKILL: no chance to flush anything.
