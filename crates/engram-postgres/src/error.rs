@@ -1,0 +1,37 @@
+//! tokio-postgres and pool errors as engram errors.
+
+use engram_core::Error;
+
+const BACKEND: &str = "postgres";
+
+/// Connection trouble is UNAVAILABLE (retrying may work, nothing was
+/// acknowledged); anything else the database refuses is INTERNAL (a bug or
+/// a schema out of step).
+pub(crate) fn pg(e: tokio_postgres::Error) -> Error {
+    if e.is_closed() {
+        return Error::unavailable(BACKEND, "connection closed");
+    }
+    match e.code().map(|c| c.code()) {
+        // Connection exceptions, insufficient resources, operator
+        // intervention (shutdown, cancel), serialization and deadlock.
+        Some(code)
+            if code.starts_with("08")
+                || code.starts_with("53")
+                || code.starts_with("57")
+                || code == "40001"
+                || code == "40P01" =>
+        {
+            Error::unavailable(BACKEND, e)
+        }
+        Some(_) => Error::Internal(format!("postgres: {e}")),
+        // No SQLSTATE: I/O or protocol trouble.
+        None => Error::unavailable(BACKEND, e),
+    }
+}
+
+pub(crate) fn pool(e: deadpool_postgres::PoolError) -> Error {
+    match e {
+        deadpool_postgres::PoolError::Backend(e) => pg(e),
+        other => Error::unavailable(BACKEND, other),
+    }
+}

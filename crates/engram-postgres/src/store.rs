@@ -1,0 +1,246 @@
+//! The pool, the per-tenant schema cache, and the ColdStore impl.
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
+use engram_core::ids::{ConversationId, FactKey, TenantId, UserId};
+use engram_core::model::{
+    Conversation, ConversationCursor, Fact, FactInput, Message, MessageFilter, NewMessage,
+    PutFactResult, RecentWindow, Scope, ScoredMessage,
+};
+use engram_core::ports::{AppendOutcome, ColdStore, FactSnapshot, FactWrite};
+use engram_core::time::Timestamp;
+use engram_core::{Error, Result};
+use tokio::sync::Mutex;
+use tokio_postgres::NoTls;
+
+use crate::error::{pg, pool};
+use crate::schema::{migrate, schema_of};
+use crate::{facts, messages};
+
+/// How to reach Postgres.
+#[derive(Debug, Clone)]
+pub struct PostgresConfig {
+    /// A libpq-style URL: `postgres://user@host:5432/db`.
+    pub url: String,
+    /// Most pooled connections.
+    pub max_connections: usize,
+    /// Longest wait for a pooled connection.
+    pub acquire_timeout: Duration,
+}
+
+/// The Postgres cold store.
+#[derive(Debug, Clone)]
+pub struct PostgresColdStore {
+    pool: Pool,
+    config: Arc<tokio_postgres::Config>,
+    /// Tenants whose schema is known to be migrated by this process.
+    migrated: moka::sync::Cache<TenantId, ()>,
+    /// Serialises this process's migrations.
+    migrating: Arc<Mutex<()>>,
+}
+
+impl PostgresColdStore {
+    /// Builds the pool. Connections are opened on demand, so this succeeds
+    /// while Postgres is down; `ping` tells when it answers.
+    pub fn new(config: &PostgresConfig) -> Result<Self> {
+        let pg_config = tokio_postgres::Config::from_str(&config.url)
+            .map_err(|e| Error::invalid("postgres_url", e.to_string()))?;
+        let manager = Manager::from_config(
+            pg_config.clone(),
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(config.max_connections)
+            .wait_timeout(Some(config.acquire_timeout))
+            .create_timeout(Some(config.acquire_timeout))
+            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .build()
+            .map_err(|e| Error::invalid("postgres_url", e.to_string()))?;
+        Ok(Self {
+            pool,
+            config: Arc::new(pg_config),
+            migrated: moka::sync::Cache::new(100_000),
+            migrating: Arc::new(Mutex::new(())),
+        })
+    }
+
+    /// A pooled connection and the tenant's schema, migrated.
+    async fn tenant(&self, tenant: &TenantId) -> Result<(Object, String)> {
+        if !self.migrated.contains_key(tenant) {
+            let _guard = self.migrating.lock().await;
+            if !self.migrated.contains_key(tenant) {
+                migrate(&self.config, tenant).await?;
+                self.migrated.insert(tenant.clone(), ());
+            }
+        }
+        let client = self.pool.get().await.map_err(pool)?;
+        Ok((client, schema_of(tenant)))
+    }
+
+    /// Drops every schema whose name starts with `t_<prefix>`: for tests
+    /// that created tenants with a run-specific prefix.
+    pub async fn drop_tenants_with_prefix(&self, prefix: &str) -> Result<u64> {
+        let client = self.pool.get().await.map_err(pool)?;
+        let pattern = format!("t\\_{}%", prefix.replace('_', "\\_"));
+        let rows = client
+            .query(
+                "SELECT quote_ident(nspname) FROM pg_namespace WHERE nspname LIKE $1",
+                &[&pattern],
+            )
+            .await
+            .map_err(pg)?;
+        for row in &rows {
+            let schema: String = row.get(0);
+            client
+                .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
+                .await
+                .map_err(pg)?;
+        }
+        self.migrated.invalidate_all();
+        Ok(rows.len() as u64)
+    }
+}
+
+impl ColdStore for PostgresColdStore {
+    async fn append(
+        &self,
+        tenant: &TenantId,
+        conversation: &ConversationId,
+        user: &UserId,
+        new: Vec<NewMessage>,
+        now: Timestamp,
+    ) -> Result<AppendOutcome> {
+        let (mut client, s) = self.tenant(tenant).await?;
+        messages::append(&mut client, &s, conversation, user, new, now).await
+    }
+
+    async fn conversation(
+        &self,
+        tenant: &TenantId,
+        conversation: &ConversationId,
+    ) -> Result<Option<Conversation>> {
+        let (client, s) = self.tenant(tenant).await?;
+        messages::conversation(&client, &s, conversation, false).await
+    }
+
+    async fn recent(
+        &self,
+        tenant: &TenantId,
+        conversation: &ConversationId,
+        limit: usize,
+    ) -> Result<Option<RecentWindow>> {
+        let (client, s) = self.tenant(tenant).await?;
+        messages::recent(&client, &s, conversation, limit).await
+    }
+
+    async fn messages_after(
+        &self,
+        tenant: &TenantId,
+        conversation: &ConversationId,
+        after_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<Message>> {
+        let (client, s) = self.tenant(tenant).await?;
+        messages::after(&client, &s, conversation, after_seq, limit).await
+    }
+
+    async fn messages_at(
+        &self,
+        tenant: &TenantId,
+        positions: &[(ConversationId, u64)],
+    ) -> Result<Vec<Message>> {
+        let (client, s) = self.tenant(tenant).await?;
+        messages::at(&client, &s, positions).await
+    }
+
+    async fn list_conversations(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        cursor: Option<&ConversationCursor>,
+        limit: usize,
+    ) -> Result<Vec<Conversation>> {
+        let (client, s) = self.tenant(tenant).await?;
+        messages::list(&client, &s, user, cursor, limit).await
+    }
+
+    async fn delete_conversation(
+        &self,
+        tenant: &TenantId,
+        conversation: &ConversationId,
+    ) -> Result<Option<Conversation>> {
+        let (mut client, s) = self.tenant(tenant).await?;
+        messages::delete(&mut client, &s, conversation).await
+    }
+
+    async fn search_lexical(
+        &self,
+        tenant: &TenantId,
+        scope: &Scope,
+        query: &str,
+        filter: &MessageFilter,
+        limit: usize,
+    ) -> Result<Vec<ScoredMessage>> {
+        let (client, s) = self.tenant(tenant).await?;
+        messages::lexical(&client, &s, scope, query, filter, limit).await
+    }
+
+    async fn put_facts(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        inputs: Vec<FactInput>,
+        now: Timestamp,
+    ) -> Result<FactWrite<Vec<PutFactResult>>> {
+        let (mut client, s) = self.tenant(tenant).await?;
+        facts::put(&mut client, &s, user, inputs, now).await
+    }
+
+    async fn current_facts(&self, tenant: &TenantId, user: &UserId) -> Result<FactSnapshot> {
+        let (client, s) = self.tenant(tenant).await?;
+        facts::current(&client, &s, user).await
+    }
+
+    async fn facts_as_of(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        at: Timestamp,
+    ) -> Result<Vec<Fact>> {
+        let (client, s) = self.tenant(tenant).await?;
+        facts::as_of(&client, &s, user, at).await
+    }
+
+    async fn fact_history(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        key: &FactKey,
+    ) -> Result<Vec<Fact>> {
+        let (client, s) = self.tenant(tenant).await?;
+        facts::history(&client, &s, user, key).await
+    }
+
+    async fn invalidate_fact(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        key: &FactKey,
+        at: Timestamp,
+    ) -> Result<FactWrite<Fact>> {
+        let (mut client, s) = self.tenant(tenant).await?;
+        facts::invalidate(&mut client, &s, user, key, at).await
+    }
+
+    async fn ping(&self) -> Result<()> {
+        let client = self.pool.get().await.map_err(pool)?;
+        client.simple_query("SELECT 1").await.map_err(pg)?;
+        Ok(())
+    }
+}

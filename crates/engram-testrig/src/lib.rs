@@ -1,0 +1,257 @@
+//! The test rig: real servers for engram's tests, owned by the test that
+//! asked for them and torn down when it drops them.
+//!
+//! - [`PgDatabase`]: a fresh database on the local Postgres
+//!   (`ENGRAM_TEST_POSTGRES_URL`, default
+//!   `postgres://postgres@127.0.0.1:5432/postgres`), dropped afterwards.
+//! - [`RedisServer`]: a private `redis-server` process on a free port.
+//! - [`RedisCluster`]: three cluster-enabled `redis-server` processes joined
+//!   by `redis-cli --cluster create`, ready once every node says
+//!   `cluster_state:ok`.
+//!
+//! `scripts/test` makes sure Postgres runs and redis-server is installed.
+//! Nothing here mocks a server.
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use tempfile::TempDir;
+
+/// The admin URL the rig creates databases through.
+pub fn postgres_admin_url() -> String {
+    std::env::var("ENGRAM_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+fn unique(prefix: &str) -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or_default();
+    format!(
+        "{prefix}_{}_{}_{nanos}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Runs a future to completion on a private runtime, from any context
+/// (including a test's runtime and `Drop`).
+fn block_on<F: Future + Send + 'static>(f: F) -> F::Output
+where
+    F::Output: Send,
+{
+    std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime")
+            .block_on(f)
+    })
+    .join()
+    .expect("rig thread")
+}
+
+async fn admin(url: String, sql: String) -> Result<(), tokio_postgres::Error> {
+    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await?;
+    let driver = tokio::spawn(connection);
+    let result = client.batch_execute(&sql).await;
+    drop(client);
+    let _ = driver.await;
+    result
+}
+
+/// A private database, dropped (connections forced out) when this drops.
+#[derive(Debug)]
+pub struct PgDatabase {
+    pub name: String,
+    pub url: String,
+    admin_url: String,
+}
+
+impl PgDatabase {
+    pub fn create() -> Self {
+        let admin_url = postgres_admin_url();
+        let name = unique("engram_test");
+        if let Err(e) = block_on(admin(admin_url.clone(), format!("CREATE DATABASE {name}"))) {
+            panic!(
+                "cannot create a test database through {admin_url}: {e}\n\
+                 (scripts/test installs and starts Postgres; or set ENGRAM_TEST_POSTGRES_URL)"
+            );
+        }
+        let url = match admin_url.rsplit_once('/') {
+            Some((base, _)) => format!("{base}/{name}"),
+            None => panic!("ENGRAM_TEST_POSTGRES_URL must end in /DATABASE"),
+        };
+        Self {
+            name,
+            url,
+            admin_url,
+        }
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
+        let _ = block_on(admin(self.admin_url.clone(), sql));
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+fn redis_cli(port: u16, args: &[&str]) -> Option<String> {
+    let out = Command::new("redis-cli")
+        .args(["-h", "127.0.0.1", "-p", &port.to_string()])
+        .args(args)
+        .stderr(Stdio::null())
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+fn wait_until(what: &str, timeout: Duration, mut ok: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !ok() {
+        assert!(start.elapsed() < timeout, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A private redis-server process. Killed when dropped.
+#[derive(Debug)]
+pub struct RedisServer {
+    pub port: u16,
+    child: Option<Child>,
+    dir: TempDir,
+    cluster: bool,
+}
+
+impl RedisServer {
+    /// A standalone server on a free port, keeping nothing on disk.
+    pub fn start() -> Self {
+        Self::spawn(false)
+    }
+
+    fn spawn(cluster: bool) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut server = Self {
+            port: free_port(),
+            child: None,
+            dir,
+            cluster,
+        };
+        server.restart();
+        server
+    }
+
+    fn launch(port: u16, dir: &Path, cluster: bool) -> Child {
+        let mut cmd = Command::new("redis-server");
+        cmd.args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ])
+        .arg("--dir")
+        .arg(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+        if cluster {
+            cmd.args([
+                "--cluster-enabled",
+                "yes",
+                "--cluster-config-file",
+                "nodes.conf",
+            ]);
+        }
+        cmd.spawn()
+            .expect("redis-server starts (scripts/test installs it: apt-get install redis-server)")
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Kills the process (SIGKILL): everything it held is gone.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts (again) on the same port, empty.
+    pub fn restart(&mut self) {
+        self.kill();
+        self.child = Some(Self::launch(self.port, self.dir.path(), self.cluster));
+        let port = self.port;
+        wait_until("redis-server", Duration::from_secs(10), || {
+            redis_cli(port, &["ping"]).is_some_and(|r| r.trim() == "PONG")
+        });
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A three-master Redis cluster of private redis-server processes.
+#[derive(Debug)]
+pub struct RedisCluster {
+    pub nodes: Vec<RedisServer>,
+}
+
+impl RedisCluster {
+    pub fn start() -> Self {
+        let nodes: Vec<RedisServer> = (0..3).map(|_| RedisServer::spawn(true)).collect();
+        let addrs: Vec<String> = nodes
+            .iter()
+            .map(|n| format!("127.0.0.1:{}", n.port))
+            .collect();
+        let status = Command::new("redis-cli")
+            .arg("--cluster")
+            .arg("create")
+            .args(&addrs)
+            .args(["--cluster-replicas", "0", "--cluster-yes"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .expect("redis-cli runs");
+        assert!(status.success(), "redis-cli --cluster create failed");
+        for node in &nodes {
+            let port = node.port;
+            wait_until("cluster_state:ok", Duration::from_secs(20), || {
+                redis_cli(port, &["cluster", "info"])
+                    .is_some_and(|r| r.contains("cluster_state:ok"))
+            });
+        }
+        Self { nodes }
+    }
+
+    /// Seed URLs of every node, comma-separated.
+    pub fn urls(&self) -> String {
+        self.nodes
+            .iter()
+            .map(RedisServer::url)
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+}
