@@ -1,29 +1,261 @@
-//! Which backends engram runs on. The only place that names them.
+//! Which backends engram runs on: the only place that names them.
+//!
+//! Each tier is an enum over its backends (as Qdrant's `enum Shard`), so the
+//! engine stays generic and monomorphic: no trait objects on the hot path.
+
+use std::time::Duration;
 
 use anyhow::Context;
 use engram_core::engine::{Engine, EngineConfig};
-use engram_core::ports::Embedder;
+use engram_core::ids::{ConversationId, FactKey, TenantId, UserId};
+use engram_core::model::{
+    Conversation, ConversationCursor, Fact, FactInput, Message, MessageFilter, NewMessage,
+    PutFactResult, RecentWindow, Scope, ScoredMessage,
+};
+use engram_core::ports::{AppendOutcome, ColdStore, Embedder, FactSnapshot, FactWrite, HotTier};
+use engram_core::{Result, Timestamp};
 use engram_embed::HashingEmbedder;
 use engram_embedded::{EmbeddedColdStore, EmbeddedHotTier, EmbeddedIndex, HotConfig};
+use engram_postgres::{PostgresColdStore, PostgresConfig};
+use engram_redis::{RedisConfig, RedisHotTier};
 
 use crate::config::ServeArgs;
 
-pub type AppEngine = Engine<EmbeddedColdStore, EmbeddedHotTier, EmbeddedIndex, HashingEmbedder>;
+pub type AppEngine = Engine<Cold, Hot, EmbeddedIndex, HashingEmbedder>;
 
-/// Builds the engine on the embedded default: an in-process hot tier and
-/// redb files under the data directory.
+/// The cold tier: the source of truth.
+#[derive(Debug)]
+pub enum Cold {
+    Embedded(EmbeddedColdStore),
+    Postgres(PostgresColdStore),
+}
+
+/// The hot/warm tier.
+#[derive(Debug)]
+pub enum Hot {
+    Embedded(EmbeddedHotTier),
+    Redis(RedisHotTier),
+}
+
+/// Calls the same method on whichever backend the enum holds.
+macro_rules! delegate {
+    ($self:ident, $a:path, $b:path, $method:ident($($arg:expr),*)) => {
+        match $self {
+            $a(backend) => backend.$method($($arg),*).await,
+            $b(backend) => backend.$method($($arg),*).await,
+        }
+    };
+}
+
+impl ColdStore for Cold {
+    async fn append(
+        &self,
+        t: &TenantId,
+        c: &ConversationId,
+        u: &UserId,
+        m: Vec<NewMessage>,
+        now: Timestamp,
+    ) -> Result<AppendOutcome> {
+        delegate!(
+            self,
+            Cold::Embedded,
+            Cold::Postgres,
+            append(t, c, u, m, now)
+        )
+    }
+    async fn conversation(&self, t: &TenantId, c: &ConversationId) -> Result<Option<Conversation>> {
+        delegate!(self, Cold::Embedded, Cold::Postgres, conversation(t, c))
+    }
+    async fn recent(
+        &self,
+        t: &TenantId,
+        c: &ConversationId,
+        limit: usize,
+    ) -> Result<Option<RecentWindow>> {
+        delegate!(self, Cold::Embedded, Cold::Postgres, recent(t, c, limit))
+    }
+    async fn messages_after(
+        &self,
+        t: &TenantId,
+        c: &ConversationId,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<Message>> {
+        delegate!(
+            self,
+            Cold::Embedded,
+            Cold::Postgres,
+            messages_after(t, c, after, limit)
+        )
+    }
+    async fn messages_at(
+        &self,
+        t: &TenantId,
+        positions: &[(ConversationId, u64)],
+    ) -> Result<Vec<Message>> {
+        delegate!(
+            self,
+            Cold::Embedded,
+            Cold::Postgres,
+            messages_at(t, positions)
+        )
+    }
+    async fn list_conversations(
+        &self,
+        t: &TenantId,
+        u: &UserId,
+        cursor: Option<&ConversationCursor>,
+        limit: usize,
+    ) -> Result<Vec<Conversation>> {
+        delegate!(
+            self,
+            Cold::Embedded,
+            Cold::Postgres,
+            list_conversations(t, u, cursor, limit)
+        )
+    }
+    async fn delete_conversation(
+        &self,
+        t: &TenantId,
+        c: &ConversationId,
+    ) -> Result<Option<Conversation>> {
+        delegate!(
+            self,
+            Cold::Embedded,
+            Cold::Postgres,
+            delete_conversation(t, c)
+        )
+    }
+    async fn search_lexical(
+        &self,
+        t: &TenantId,
+        scope: &Scope,
+        q: &str,
+        f: &MessageFilter,
+        limit: usize,
+    ) -> Result<Vec<ScoredMessage>> {
+        delegate!(
+            self,
+            Cold::Embedded,
+            Cold::Postgres,
+            search_lexical(t, scope, q, f, limit)
+        )
+    }
+    async fn put_facts(
+        &self,
+        t: &TenantId,
+        u: &UserId,
+        facts: Vec<FactInput>,
+        now: Timestamp,
+    ) -> Result<FactWrite<Vec<PutFactResult>>> {
+        delegate!(
+            self,
+            Cold::Embedded,
+            Cold::Postgres,
+            put_facts(t, u, facts, now)
+        )
+    }
+    async fn current_facts(&self, t: &TenantId, u: &UserId) -> Result<FactSnapshot> {
+        delegate!(self, Cold::Embedded, Cold::Postgres, current_facts(t, u))
+    }
+    async fn facts_as_of(&self, t: &TenantId, u: &UserId, at: Timestamp) -> Result<Vec<Fact>> {
+        delegate!(self, Cold::Embedded, Cold::Postgres, facts_as_of(t, u, at))
+    }
+    async fn fact_history(&self, t: &TenantId, u: &UserId, k: &FactKey) -> Result<Vec<Fact>> {
+        delegate!(self, Cold::Embedded, Cold::Postgres, fact_history(t, u, k))
+    }
+    async fn invalidate_fact(
+        &self,
+        t: &TenantId,
+        u: &UserId,
+        k: &FactKey,
+        at: Timestamp,
+    ) -> Result<FactWrite<Fact>> {
+        delegate!(
+            self,
+            Cold::Embedded,
+            Cold::Postgres,
+            invalidate_fact(t, u, k, at)
+        )
+    }
+    async fn ping(&self) -> Result<()> {
+        delegate!(self, Cold::Embedded, Cold::Postgres, ping())
+    }
+}
+
+impl HotTier for Hot {
+    async fn recent(&self, t: &TenantId, c: &ConversationId) -> Result<Option<RecentWindow>> {
+        delegate!(self, Hot::Embedded, Hot::Redis, recent(t, c))
+    }
+    async fn put_recent(&self, t: &TenantId, w: RecentWindow) -> Result<()> {
+        delegate!(self, Hot::Embedded, Hot::Redis, put_recent(t, w))
+    }
+    async fn extend_recent(&self, t: &TenantId, c: &Conversation, m: &[Message]) -> Result<()> {
+        delegate!(self, Hot::Embedded, Hot::Redis, extend_recent(t, c, m))
+    }
+    async fn fence_conversation(&self, t: &TenantId, c: &ConversationId, rev: u64) -> Result<()> {
+        delegate!(
+            self,
+            Hot::Embedded,
+            Hot::Redis,
+            fence_conversation(t, c, rev)
+        )
+    }
+    async fn facts(&self, t: &TenantId, u: &UserId) -> Result<Option<FactSnapshot>> {
+        delegate!(self, Hot::Embedded, Hot::Redis, facts(t, u))
+    }
+    async fn put_facts(&self, t: &TenantId, u: &UserId, s: FactSnapshot) -> Result<()> {
+        delegate!(self, Hot::Embedded, Hot::Redis, put_facts(t, u, s))
+    }
+    async fn fence_facts(&self, t: &TenantId, u: &UserId, rev: u64) -> Result<()> {
+        delegate!(self, Hot::Embedded, Hot::Redis, fence_facts(t, u, rev))
+    }
+    async fn ping(&self) -> Result<()> {
+        delegate!(self, Hot::Embedded, Hot::Redis, ping())
+    }
+}
+
+/// Builds the engine: Postgres and Redis when their URLs are given, the
+/// embedded backends otherwise; the vector index stays embedded under the
+/// data directory.
 pub fn build(args: &ServeArgs) -> anyhow::Result<AppEngine> {
     let window = args.recent_window as usize;
     let dir = &args.data_dir;
     let cache = (args.store_cache_mb as usize) << 20;
-    let cold = EmbeddedColdStore::open(dir, cache)
-        .with_context(|| format!("opening the cold store in {}", dir.display()))?;
-    let hot = EmbeddedHotTier::new(&HotConfig {
-        window,
-        hot_ttl: args.hot_ttl(),
-        warm_ttl: args.warm_ttl(),
-        max_bytes: args.hot_cache_mb * 1024 * 1024,
-    });
+    let cold = match &args.postgres_url {
+        Some(url) => Cold::Postgres(
+            PostgresColdStore::new(&PostgresConfig {
+                url: url.clone(),
+                max_connections: args.postgres_max_connections as usize,
+                acquire_timeout: Duration::from_secs(5),
+            })
+            .context("configuring Postgres")?,
+        ),
+        None => Cold::Embedded(
+            EmbeddedColdStore::open(dir, cache)
+                .with_context(|| format!("opening the cold store in {}", dir.display()))?,
+        ),
+    };
+    let hot = match &args.redis_url {
+        Some(url) => Hot::Redis(
+            RedisHotTier::connect(RedisConfig {
+                url: url.clone(),
+                cluster: args.redis_cluster,
+                prefix: args.redis_prefix.clone(),
+                window,
+                hot_ttl: args.hot_ttl(),
+                warm_ttl: args.warm_ttl(),
+                command_timeout: Duration::from_millis(args.redis_timeout_ms),
+            })
+            .context("configuring Redis")?,
+        ),
+        None => Hot::Embedded(EmbeddedHotTier::new(&HotConfig {
+            window,
+            hot_ttl: args.hot_ttl(),
+            warm_ttl: args.warm_ttl(),
+            max_bytes: args.hot_cache_mb * 1024 * 1024,
+        })),
+    };
     let embedder = HashingEmbedder::default();
     let index = EmbeddedIndex::open(dir, embedder.model(), embedder.dimension(), cache)
         .with_context(|| format!("opening the vector index in {}", dir.display()))?;

@@ -64,6 +64,36 @@ pub struct ServeArgs {
     #[arg(long, env = "ENGRAM_DATA_DIR", default_value = "./engram-data")]
     pub data_dir: PathBuf,
 
+    /// Postgres cold tier (`postgres://user@host:5432/db`); unset means the
+    /// embedded file-backed store under --data-dir.
+    #[arg(long, env = "ENGRAM_POSTGRES_URL")]
+    pub postgres_url: Option<String>,
+
+    /// Most pooled Postgres connections.
+    #[arg(long, env = "ENGRAM_POSTGRES_MAX_CONNECTIONS", default_value_t = 16,
+          value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub postgres_max_connections: u32,
+
+    /// Redis hot/warm tier: `redis://host:port` (standalone) or
+    /// `redis-cluster://host:port[,host:port…]`; unset means the in-process
+    /// tier.
+    #[arg(long, env = "ENGRAM_REDIS_URL")]
+    pub redis_url: Option<String>,
+
+    /// Treat a `redis://` URL's hosts as seeds of a cluster.
+    #[arg(long, env = "ENGRAM_REDIS_CLUSTER", default_value_t = false)]
+    pub redis_cluster: bool,
+
+    /// Prefix of every Redis key and channel.
+    #[arg(long, env = "ENGRAM_REDIS_PREFIX", default_value = "engram")]
+    pub redis_prefix: String,
+
+    /// Longest a Redis command may take before engram answers from the cold
+    /// store instead, in milliseconds.
+    #[arg(long, env = "ENGRAM_REDIS_TIMEOUT_MS", default_value_t = 250,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub redis_timeout_ms: u64,
+
     /// Log format; the filter comes from ENGRAM_LOG (default "info").
     #[arg(long, env = "ENGRAM_LOG_FORMAT", value_enum, default_value_t = LogFormat::Json)]
     pub log_format: LogFormat,

@@ -127,24 +127,38 @@ pub async fn run(
     Ok(())
 }
 
-/// SERVING while the backends answer, NOT_SERVING otherwise. Liveness (the
-/// process answering at all) never depends on this.
+/// SERVING while the cold store answers (a hot tier or index outage only
+/// degrades), NOT_SERVING otherwise; every change is logged once. Liveness
+/// (the process answering at all) never depends on this.
 async fn track_readiness(engine: Arc<AppEngine>, reporter: HealthReporter) {
-    let mut last = None;
+    let mut last: Option<(ServingStatus, bool, bool)> = None;
     loop {
-        let status = match engine.ready().await {
-            Ok(()) => ServingStatus::Serving,
-            Err(error) => {
-                warn!(error = %error.redacted(), "not ready");
-                ServingStatus::NotServing
-            }
+        let readiness = engine.readiness().await;
+        let status = if readiness.serving() {
+            ServingStatus::Serving
+        } else {
+            ServingStatus::NotServing
         };
-        if last != Some(status) {
+        let state = (status, readiness.hot.is_ok(), readiness.index.is_ok());
+        if last != Some(state) {
             for service in SERVED {
                 reporter.set_service_status(service, status).await;
             }
-            info!(status = ?status, "health");
-            last = Some(status);
+            let reason = |r: &engram_core::Result<()>| match r {
+                Ok(()) => "ok".to_owned(),
+                Err(e) => e.redacted().to_string(),
+            };
+            let (cold, hot, index) = (
+                reason(&readiness.cold),
+                reason(&readiness.hot),
+                reason(&readiness.index),
+            );
+            if state == (ServingStatus::Serving, true, true) {
+                info!(status = ?status, "health");
+            } else {
+                warn!(status = ?status, cold, hot, index, "health: degraded");
+            }
+            last = Some(state);
         }
         tokio::time::sleep(READINESS_PERIOD).await;
     }

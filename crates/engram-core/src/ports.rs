@@ -27,7 +27,7 @@ pub struct AppendOutcome {
 }
 
 /// A user's current facts at a revision of their fact set.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct FactSnapshot {
     /// Increases with every change to the user's facts.
     pub rev: u64,

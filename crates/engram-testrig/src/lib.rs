@@ -156,44 +156,46 @@ impl RedisServer {
         server
     }
 
+    /// redis-server under a shell watchdog that kills it when its stdin
+    /// closes: when this handle drops, or when the test process exits in
+    /// any way, so that no server outlives its tests.
     fn launch(port: u16, dir: &Path, cluster: bool) -> Child {
-        let mut cmd = Command::new("redis-server");
-        cmd.args([
-            "--port",
-            &port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ])
-        .arg("--dir")
-        .arg(dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
+        let mut args = format!(
+            "--port {port} --bind 127.0.0.1 --save '' --appendonly no --dir '{}'",
+            dir.display()
+        );
         if cluster {
-            cmd.args([
-                "--cluster-enabled",
-                "yes",
-                "--cluster-config-file",
-                "nodes.conf",
-            ]);
+            args.push_str(" --cluster-enabled yes --cluster-config-file nodes.conf");
         }
-        cmd.spawn()
-            .expect("redis-server starts (scripts/test installs it: apt-get install redis-server)")
+        let script = format!(
+            "redis-server {args} >/dev/null 2>&1 & pid=$!; read _; kill -9 $pid; wait $pid"
+        );
+        Command::new("sh")
+            .args(["-c", &script])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect(
+                "sh starts redis-server (scripts/test installs it: apt-get install redis-server)",
+            )
     }
 
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}", self.port)
     }
 
-    /// Kills the process (SIGKILL): everything it held is gone.
+    /// Kills the server (SIGKILL): everything it held is gone.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
+            // Closing stdin makes the watchdog kill redis-server and exit.
+            drop(child.stdin.take());
             let _ = child.wait();
         }
+        let port = self.port;
+        wait_until("redis-server to stop", Duration::from_secs(10), || {
+            redis_cli(port, &["ping"]).is_none()
+        });
     }
 
     /// Starts (again) on the same port, empty.
@@ -211,6 +213,24 @@ impl Drop for RedisServer {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// A standalone server shared by the tests of one test binary (they keep
+/// apart by key prefix and tenant); it dies with the test process.
+pub fn shared_server() -> &'static RedisServer {
+    static SERVER: std::sync::OnceLock<RedisServer> = std::sync::OnceLock::new();
+    SERVER.get_or_init(RedisServer::start)
+}
+
+/// A cluster shared by the tests of one test binary.
+pub fn shared_cluster() -> &'static RedisCluster {
+    static CLUSTER: std::sync::OnceLock<RedisCluster> = std::sync::OnceLock::new();
+    CLUSTER.get_or_init(RedisCluster::start)
+}
+
+/// A key prefix no other test of this run uses.
+pub fn unique_prefix() -> String {
+    unique("t")
 }
 
 /// A three-master Redis cluster of private redis-server processes.

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
-use tracing::warn;
+use tracing::{debug, warn};
 
 use crate::error::Result;
 use crate::ids::TenantId;
@@ -26,6 +26,22 @@ use crate::ports::{ColdStore, Embedder, HotTier, SemanticIndex};
 pub use compose::{ComposeQuery, ComposeResult, Timing};
 pub use messages::MessageDraft;
 pub use search::{SearchHit, SearchMode, SearchQuery, SearchResult};
+
+/// What each tier answered to a ping.
+#[derive(Debug)]
+pub struct Readiness {
+    pub cold: Result<()>,
+    pub hot: Result<()>,
+    pub index: Result<()>,
+}
+
+impl Readiness {
+    /// engram serves while its source of truth answers: without the hot tier
+    /// it is slower, without the index it composes without semantic recall.
+    pub fn serving(&self) -> bool {
+        self.cold.is_ok()
+    }
+}
 
 /// Engine settings.
 #[derive(Debug, Clone)]
@@ -82,11 +98,10 @@ where
         }
     }
 
-    /// Answers when every backend answers.
-    pub async fn ready(&self) -> Result<()> {
-        self.cold.ping().await?;
-        self.hot.ping().await?;
-        self.index.ping().await
+    /// Asks every tier whether it answers.
+    pub async fn readiness(&self) -> Readiness {
+        let (cold, hot, index) = tokio::join!(self.cold.ping(), self.hot.ping(), self.index.ping());
+        Readiness { cold, hot, index }
     }
 
     /// Waits until everything queued for indexing so far is indexed (or
@@ -108,7 +123,10 @@ where
         &self.embedder
     }
 
+    /// A hot-tier call failed and the cold store answered instead. Logged
+    /// at debug: while Redis is down every request would log; the readiness
+    /// check reports the outage once.
     fn note_hot_failure(tenant: &TenantId, op: &'static str, error: &crate::Error) {
-        warn!(%tenant, op, error = %error.redacted(), "hot tier degraded; using the cold store");
+        debug!(%tenant, op, error = %error.redacted(), "hot tier failed; using the cold store");
     }
 }

@@ -1,0 +1,121 @@
+//! How to reach Redis.
+
+use std::time::Duration;
+
+use engram_core::{Error, Result};
+use fred::types::config::{ClusterDiscoveryPolicy, Config, Server, ServerConfig};
+
+/// Settings of the Redis hot/warm tier.
+#[derive(Debug, Clone)]
+pub struct RedisConfig {
+    /// `redis://host:port` for a standalone server, or
+    /// `redis-cluster://host:port[,host:port…]` (seed nodes) for a cluster.
+    pub url: String,
+    /// Treat `redis://` seeds as a cluster.
+    pub cluster: bool,
+    /// Prefix of every key and channel (several engram deployments, or test
+    /// runs, can share one Redis).
+    pub prefix: String,
+    /// Messages kept per conversation.
+    pub window: usize,
+    /// Time to live of conversation windows (hot).
+    pub hot_ttl: Duration,
+    /// Time to live of facts (warm).
+    pub warm_ttl: Duration,
+    /// Longest a Redis command may take before the tier counts as down for
+    /// that call (the caller falls back to the cold store).
+    pub command_timeout: Duration,
+}
+
+impl RedisConfig {
+    /// The fred configuration for `url`.
+    pub(crate) fn fred(&self) -> Result<Config> {
+        let bad = |reason: String| Error::invalid("redis_url", reason);
+        let (scheme, rest) = self.url.split_once("://").ok_or_else(|| {
+            bad(format!(
+                "{:?} is not redis://HOST:PORT or redis-cluster://HOST:PORT,…",
+                self.url
+            ))
+        })?;
+        let cluster = match scheme {
+            "redis" => self.cluster,
+            "redis-cluster" => true,
+            other => return Err(bad(format!("unknown scheme {other:?}"))),
+        };
+        let hosts = rest
+            .trim_end_matches('/')
+            .split(',')
+            .map(|hp| {
+                let (host, port) = hp.rsplit_once(':').unwrap_or((hp, "6379"));
+                let port = port
+                    .parse::<u16>()
+                    .map_err(|_| bad(format!("bad port in {hp:?}")))?;
+                if host.is_empty() {
+                    return Err(bad(format!("missing host in {hp:?}")));
+                }
+                Ok(Server::new(host, port))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let server = if cluster {
+            ServerConfig::Clustered {
+                hosts,
+                policy: ClusterDiscoveryPolicy::default(),
+            }
+        } else {
+            match <[Server; 1]>::try_from(hosts) {
+                Ok([server]) => ServerConfig::Centralized { server },
+                Err(_) => return Err(bad("a standalone Redis takes one HOST:PORT".into())),
+            }
+        };
+        Ok(Config {
+            server,
+            ..Config::default()
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(url: &str, cluster: bool) -> RedisConfig {
+        RedisConfig {
+            url: url.into(),
+            cluster,
+            prefix: "engram".into(),
+            window: 50,
+            hot_ttl: Duration::from_secs(60),
+            warm_ttl: Duration::from_secs(3600),
+            command_timeout: Duration::from_millis(500),
+        }
+    }
+
+    #[test]
+    fn urls() {
+        assert!(matches!(
+            config("redis://127.0.0.1:6379", false)
+                .fred()
+                .unwrap()
+                .server,
+            ServerConfig::Centralized { .. }
+        ));
+        assert!(matches!(
+            config("redis://127.0.0.1:7000", true)
+                .fred()
+                .unwrap()
+                .server,
+            ServerConfig::Clustered { .. }
+        ));
+        match config("redis-cluster://127.0.0.1:7000,127.0.0.1:7001", false)
+            .fred()
+            .unwrap()
+            .server
+        {
+            ServerConfig::Clustered { hosts, .. } => assert_eq!(hosts.len(), 2),
+            other => panic!("{other:?}"),
+        }
+        assert!(config("http://x:1", false).fred().is_err());
+        assert!(config("redis://a:1,b:2", false).fred().is_err());
+        assert!(config("redis://a:notaport", false).fred().is_err());
+    }
+}
