@@ -6,7 +6,7 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use engram::pb::facts_service_client::FactsServiceClient;
 use engram::pb::handover_service_client::HandoverServiceClient;
@@ -25,9 +25,15 @@ pub struct Sidecar {
 }
 
 impl Sidecar {
-    /// Starts engram on 127.0.0.1:0 with `data_dir` and waits until it is
-    /// SERVING.
+    /// Starts engram on 127.0.0.1:0 with `data_dir` on the embedded
+    /// default and waits until it is SERVING.
     pub async fn start(data_dir: &Path) -> Self {
+        Self::start_with(data_dir, &[]).await
+    }
+
+    /// Starts engram with extra flags (backend URLs…) and waits until it is
+    /// SERVING.
+    pub async fn start_with(data_dir: &Path, flags: &[String]) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_engram"))
             .args([
                 "serve",
@@ -38,6 +44,7 @@ impl Sidecar {
                 "--data-dir",
             ])
             .arg(data_dir)
+            .args(flags)
             .env("ENGRAM_LOG", "info")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -70,25 +77,32 @@ impl Sidecar {
             data_dir: data_dir.to_owned(),
             channel,
         };
-        sidecar.wait_serving().await;
+        sidecar
+            .wait_status(ServingStatus::Serving, Duration::from_secs(15))
+            .await;
         sidecar
     }
 
-    async fn wait_serving(&self) {
+    /// Polls the overall health until it reports `want`.
+    pub async fn wait_status(&self, want: ServingStatus, timeout: Duration) {
         let mut health = HealthClient::new(self.channel.clone());
-        for _ in 0..300 {
+        let deadline = Instant::now() + timeout;
+        loop {
             let status = health
                 .check(HealthCheckRequest {
                     service: String::new(),
                 })
                 .await
                 .map(|r| r.into_inner().status());
-            if matches!(status, Ok(ServingStatus::Serving)) {
+            if matches!(&status, Ok(s) if *s == want) {
                 return;
             }
-            tokio::time::sleep(Duration::from_millis(20)).await;
+            assert!(
+                Instant::now() < deadline,
+                "health never became {want:?}: {status:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        panic!("engram never reported SERVING");
     }
 
     pub fn channel(&self) -> Channel {
@@ -126,7 +140,7 @@ impl Sidecar {
                 assert!(exit.success(), "engram exited with {exit}");
                 return;
             }
-            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            tokio::time::sleep(Duration::from_millis(10)).await;
         }
         panic!("engram did not stop within 30 s of SIGTERM");
     }
@@ -145,5 +159,21 @@ impl Drop for Sidecar {
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+}
+
+/// Retries `check` until it returns `Some`, at most `timeout`.
+pub async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }

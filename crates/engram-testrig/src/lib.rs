@@ -121,6 +121,43 @@ fn redis_cli(port: u16, args: &[&str]) -> Option<String> {
         .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
+/// Runs `command` under `sh` so that closing the child's stdin (dropping
+/// it, or the test process exiting) sends `signal` to the command. With
+/// `as_postgres` (when root) the whole shell runs as the postgres user, so
+/// that the signal reaches the server itself.
+fn watchdog(command: &str, signal: &str, as_postgres: bool) -> Child {
+    let script =
+        format!("{command} >/dev/null 2>&1 & pid=$!; read _; kill {signal} $pid; wait $pid");
+    let mut cmd = if as_postgres && is_root() {
+        let mut c = Command::new("runuser");
+        c.args(["-u", "postgres", "--", "sh"]);
+        c
+    } else {
+        Command::new("sh")
+    };
+    cmd.args(["-c", &script])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("sh runs")
+}
+
+/// Stops a watchdog child by closing its stdin.
+fn close(child: &mut Option<Child>) {
+    if let Some(mut child) = child.take() {
+        drop(child.stdin.take());
+        let _ = child.wait();
+    }
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}
+
 fn wait_until(what: &str, timeout: Duration, mut ok: impl FnMut() -> bool) {
     let start = Instant::now();
     while !ok() {
@@ -167,18 +204,7 @@ impl RedisServer {
         if cluster {
             args.push_str(" --cluster-enabled yes --cluster-config-file nodes.conf");
         }
-        let script = format!(
-            "redis-server {args} >/dev/null 2>&1 & pid=$!; read _; kill -9 $pid; wait $pid"
-        );
-        Command::new("sh")
-            .args(["-c", &script])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect(
-                "sh starts redis-server (scripts/test installs it: apt-get install redis-server)",
-            )
+        watchdog(&format!("redis-server {args}"), "-9", false)
     }
 
     pub fn url(&self) -> String {
@@ -187,11 +213,7 @@ impl RedisServer {
 
     /// Kills the server (SIGKILL): everything it held is gone.
     pub fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            // Closing stdin makes the watchdog kill redis-server and exit.
-            drop(child.stdin.take());
-            let _ = child.wait();
-        }
+        close(&mut self.child);
         let port = self.port;
         wait_until("redis-server to stop", Duration::from_secs(10), || {
             redis_cli(port, &["ping"]).is_none()
@@ -273,5 +295,105 @@ impl RedisCluster {
             .map(RedisServer::url)
             .collect::<Vec<_>>()
             .join(",")
+    }
+}
+
+/// A Postgres server of its own (initdb in a temp dir, a free port), for
+/// the tests that must stop it. Stopping is immediate (SIGQUIT): to the
+/// clients, a crash.
+#[derive(Debug)]
+pub struct PrivatePostgres {
+    pub port: u16,
+    dir: TempDir,
+    bin: std::path::PathBuf,
+    child: Option<Child>,
+}
+
+impl PrivatePostgres {
+    pub fn start() -> Self {
+        let bin = std::fs::read_dir("/usr/lib/postgresql")
+            .ok()
+            .and_then(|dirs| {
+                dirs.filter_map(|d| d.ok())
+                    .map(|d| d.path().join("bin"))
+                    .max()
+            })
+            .expect(
+                "PostgreSQL server binaries under /usr/lib/postgresql (apt-get install postgresql)",
+            );
+        let dir = tempfile::tempdir().expect("temp dir");
+        let root = is_root();
+        if root {
+            let status = Command::new("chown")
+                .args(["-R", "postgres:postgres"])
+                .arg(dir.path())
+                .status();
+            assert!(
+                status.is_ok_and(|s| s.success()),
+                "chown of the temp dir to postgres"
+            );
+        }
+        let data = dir.path().join("data");
+        let initdb = format!(
+            "{}/initdb -D '{}' -A trust -U postgres --no-sync",
+            bin.display(),
+            data.display()
+        );
+        let status = Command::new("sh")
+            .args(["-c", &as_postgres(&initdb, root)])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .expect("initdb runs");
+        assert!(status.success(), "initdb failed");
+        let mut pg = Self {
+            port: free_port(),
+            dir,
+            bin,
+            child: None,
+        };
+        pg.restart();
+        pg
+    }
+
+    pub fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+
+    /// Immediate shutdown: connections drop, nothing is flushed gracefully.
+    pub fn stop(&mut self) {
+        close(&mut self.child);
+    }
+
+    /// Starts (again) on the same port and data; crash recovery included.
+    pub fn restart(&mut self) {
+        self.stop();
+        let command = format!(
+            "{}/postgres -D '{}' -p {} -k '{}' -c listen_addresses=127.0.0.1",
+            self.bin.display(),
+            self.dir.path().join("data").display(),
+            self.port,
+            self.dir.path().display(),
+        );
+        self.child = Some(watchdog(&command, "-QUIT", true));
+        let url = self.url();
+        wait_until("private postgres", Duration::from_secs(30), || {
+            block_on(admin(url.clone(), "SELECT 1".into())).is_ok()
+        });
+    }
+}
+
+impl Drop for PrivatePostgres {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// initdb and postgres refuse to run as root: run them as `postgres`.
+fn as_postgres(command: &str, root: bool) -> String {
+    if root {
+        format!("runuser -u postgres -- {command}")
+    } else {
+        command.to_owned()
     }
 }

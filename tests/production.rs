@@ -1,0 +1,417 @@
+//! The production tiers as users run them: several engram processes sharing
+//! one Postgres and one Redis (standalone or cluster), all real servers
+//! started by the test rig, including while those servers fail.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::process::Command;
+use std::time::Duration;
+
+use common::{Sidecar, eventually};
+use engram::pb;
+use engram_testrig::{PgDatabase, PrivatePostgres, RedisServer, shared_cluster, unique_prefix};
+use tonic::Code;
+use tonic_health::pb::health_check_response::ServingStatus;
+
+const TENANT: &str = "clinic";
+
+fn flags(postgres: &str, redis: Option<&str>, prefix: &str) -> Vec<String> {
+    let mut f = vec![
+        "--postgres-url".into(),
+        postgres.into(),
+        "--redis-prefix".into(),
+        prefix.into(),
+    ];
+    if let Some(redis) = redis {
+        f.extend(["--redis-url".into(), redis.into()]);
+    }
+    f
+}
+
+fn cluster_url() -> String {
+    format!(
+        "redis-cluster://{}",
+        shared_cluster().urls().replace("redis://", "")
+    )
+}
+
+fn msg(id: &str, content: &str) -> pb::NewMessage {
+    pb::NewMessage {
+        message_id: id.into(),
+        role: pb::Role::User as i32,
+        content: content.into(),
+        ..Default::default()
+    }
+}
+
+fn append(conversation: &str, messages: Vec<pb::NewMessage>) -> pb::AppendMessagesRequest {
+    pb::AppendMessagesRequest {
+        tenant_id: TENANT.into(),
+        conversation_id: conversation.into(),
+        user_id: "u1".into(),
+        messages,
+    }
+}
+
+fn recent(conversation: &str) -> pb::GetRecentRequest {
+    pb::GetRecentRequest {
+        tenant_id: TENANT.into(),
+        conversation_id: conversation.into(),
+        limit: 50,
+    }
+}
+
+fn compose(conversation: &str) -> pb::ComposeContextRequest {
+    pb::ComposeContextRequest {
+        tenant_id: TENANT.into(),
+        conversation_id: conversation.into(),
+        user_id: "u1".into(),
+        input: "e agora?".into(),
+        token_budget: 2000,
+        ..Default::default()
+    }
+}
+
+fn put_fact(key: &str, json: &str) -> pb::PutFactsRequest {
+    pb::PutFactsRequest {
+        tenant_id: TENANT.into(),
+        user_id: "u1".into(),
+        facts: vec![pb::FactInput {
+            key: key.into(),
+            value_json: json.into(),
+            ..Default::default()
+        }],
+    }
+}
+
+async fn contents(sidecar: &Sidecar, conversation: &str) -> Vec<String> {
+    let r = sidecar
+        .memory()
+        .get_recent(recent(conversation))
+        .await
+        .unwrap()
+        .into_inner();
+    r.messages.into_iter().map(|m| m.content).collect()
+}
+
+fn redis_keys(port: u16, prefix: &str) -> usize {
+    let out = Command::new("redis-cli")
+        .args([
+            "-p",
+            &port.to_string(),
+            "--scan",
+            "--pattern",
+            &format!("{prefix}:*"),
+        ])
+        .output()
+        .expect("redis-cli");
+    String::from_utf8_lossy(&out.stdout).lines().count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_on_one_sidecar_is_read_fresh_on_another() {
+    let db = PgDatabase::create();
+    let prefix = unique_prefix();
+    let f = flags(&db.url, Some(&cluster_url()), &prefix);
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = Sidecar::start_with(dir_a.path(), &f).await;
+    let b = Sidecar::start_with(dir_b.path(), &f).await;
+
+    a.memory()
+        .append_messages(append("c1", vec![msg("m1", "quero marcar uma limpeza")]))
+        .await
+        .unwrap();
+    // B reads (and so caches) the conversation and the user's facts.
+    assert_eq!(contents(&b, "c1").await, ["quero marcar uma limpeza"]);
+    a.facts()
+        .put_facts(put_fact("preferred_time", r#""mornings""#))
+        .await
+        .unwrap();
+    let warm = b
+        .memory()
+        .compose_context(compose("c1"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(warm.text.contains("mornings"));
+
+    // Writes on A; B's next reads see them.
+    a.memory()
+        .append_messages(append("c1", vec![msg("m2", "pode ser terça?")]))
+        .await
+        .unwrap();
+    a.facts()
+        .put_facts(put_fact("preferred_time", r#""afternoons""#))
+        .await
+        .unwrap();
+    eventually("B sees A's append", Duration::from_secs(5), || async {
+        (contents(&b, "c1").await.len() == 2).then_some(())
+    })
+    .await;
+    let text = eventually(
+        "B composes with A's new fact",
+        Duration::from_secs(5),
+        || async {
+            let t = b
+                .memory()
+                .compose_context(compose("c1"))
+                .await
+                .unwrap()
+                .into_inner()
+                .text;
+            t.contains("afternoons").then_some(t)
+        },
+    )
+    .await;
+    assert!(
+        text.contains("pode ser terça?") && !text.contains("mornings"),
+        "{text}"
+    );
+
+    // A deletion on A is seen by B.
+    a.memory()
+        .delete_conversation(pb::DeleteConversationRequest {
+            tenant_id: TENANT.into(),
+            conversation_id: "c1".into(),
+        })
+        .await
+        .unwrap();
+    eventually("B sees the deletion", Duration::from_secs(5), || async {
+        contents(&b, "c1").await.is_empty().then_some(())
+    })
+    .await;
+    let gone = b
+        .memory()
+        .get_conversation(pb::GetConversationRequest {
+            tenant_id: TENANT.into(),
+            conversation_id: "c1".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(gone.code(), Code::NotFound);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_appends_from_two_sidecars_keep_sequences_unique_and_gap_free() {
+    let db = PgDatabase::create();
+    let prefix = unique_prefix();
+    let f = flags(&db.url, Some(&cluster_url()), &prefix);
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = Sidecar::start_with(dir_a.path(), &f).await;
+    let b = Sidecar::start_with(dir_b.path(), &f).await;
+
+    const WRITERS: usize = 8;
+    const EACH: usize = 15;
+    let mut tasks = Vec::new();
+    for w in 0..WRITERS {
+        let mut memory = if w % 2 == 0 { a.memory() } else { b.memory() };
+        tasks.push(tokio::spawn(async move {
+            for i in 0..EACH {
+                let request = append(
+                    "shared",
+                    vec![msg(
+                        &format!("w{w}-{i}"),
+                        &format!("writer {w} message {i}"),
+                    )],
+                );
+                memory.append_messages(request.clone()).await.unwrap();
+                // Every third append is retried, as a client would after a
+                // lost reply: it must not be stored twice.
+                if i % 3 == 0 {
+                    let retry = memory.append_messages(request).await.unwrap().into_inner();
+                    assert!(retry.messages[0].deduplicated);
+                }
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+
+    let mut seqs = Vec::new();
+    let mut ids = BTreeSet::new();
+    let mut token = String::new();
+    loop {
+        let page = a
+            .memory()
+            .get_conversation(pb::GetConversationRequest {
+                tenant_id: TENANT.into(),
+                conversation_id: "shared".into(),
+                page_size: 50,
+                page_token: token,
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        for m in &page.messages {
+            seqs.push(m.seq);
+            assert!(
+                ids.insert(m.message_id.clone()),
+                "{} stored twice",
+                m.message_id
+            );
+        }
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        token = page.next_page_token;
+    }
+    let total = (WRITERS * EACH) as u64;
+    assert_eq!(
+        seqs,
+        (1..=total).collect::<Vec<_>>(),
+        "unique, ordered, no gaps"
+    );
+    let expected: BTreeSet<String> = (0..WRITERS)
+        .flat_map(|w| (0..EACH).map(move |i| format!("w{w}-{i}")))
+        .collect();
+    assert_eq!(ids, expected);
+    // Both sidecars agree on the tail.
+    assert_eq!(contents(&a, "shared").await, contents(&b, "shared").await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_stay_correct_while_redis_is_down_and_redis_is_used_again_when_back() {
+    let db = PgDatabase::create();
+    let mut redis = RedisServer::start();
+    let prefix = unique_prefix();
+    let dir = tempfile::tempdir().unwrap();
+    let sidecar =
+        Sidecar::start_with(dir.path(), &flags(&db.url, Some(&redis.url()), &prefix)).await;
+
+    sidecar
+        .memory()
+        .append_messages(append("c1", vec![msg("m1", "um"), msg("m2", "dois")]))
+        .await
+        .unwrap();
+    sidecar
+        .memory()
+        .compose_context(compose("c1"))
+        .await
+        .unwrap();
+    eventually(
+        "the hot tier holds the conversation",
+        Duration::from_secs(5),
+        || async { (redis_keys(redis.port, &prefix) > 0).then_some(()) },
+    )
+    .await;
+
+    redis.kill();
+    // Writes and reads go on, correct, from Postgres.
+    sidecar
+        .memory()
+        .append_messages(append("c1", vec![msg("m3", "três")]))
+        .await
+        .unwrap();
+    assert_eq!(contents(&sidecar, "c1").await, ["um", "dois", "três"]);
+    sidecar
+        .facts()
+        .put_facts(put_fact("name", r#""Ana""#))
+        .await
+        .unwrap();
+    let composed = sidecar
+        .memory()
+        .compose_context(compose("c1"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        composed.text.contains("três") && composed.text.contains("Ana"),
+        "{}",
+        composed.text
+    );
+    sidecar
+        .wait_status(ServingStatus::Serving, Duration::from_secs(1))
+        .await;
+
+    // Redis returns (empty): engram uses it again without a restart.
+    redis.restart();
+    eventually(
+        "the hot tier is repaired",
+        Duration::from_secs(15),
+        || async {
+            sidecar
+                .memory()
+                .compose_context(compose("c1"))
+                .await
+                .unwrap();
+            (redis_keys(redis.port, &prefix) > 0).then_some(())
+        },
+    )
+    .await;
+    sidecar
+        .memory()
+        .append_messages(append("c1", vec![msg("m4", "quatro")]))
+        .await
+        .unwrap();
+    assert_eq!(
+        contents(&sidecar, "c1").await,
+        ["um", "dois", "três", "quatro"]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_down_refuses_writes_and_loses_nothing_acknowledged() {
+    let mut pg = PrivatePostgres::start();
+    let dir = tempfile::tempdir().unwrap();
+    let sidecar = Sidecar::start_with(dir.path(), &flags(&pg.url(), None, &unique_prefix())).await;
+
+    let acked = sidecar
+        .memory()
+        .append_messages(append("c1", vec![msg("m1", "um"), msg("m2", "dois")]))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(acked.messages.len(), 2);
+
+    pg.stop();
+    let refused = sidecar
+        .memory()
+        .append_messages(append("c1", vec![msg("m3", "nunca")]))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::Unavailable, "{refused:?}");
+    let refused = sidecar
+        .facts()
+        .put_facts(put_fact("name", r#""Ana""#))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::Unavailable, "{refused:?}");
+    sidecar
+        .wait_status(ServingStatus::NotServing, Duration::from_secs(10))
+        .await;
+
+    pg.restart();
+    sidecar
+        .wait_status(ServingStatus::Serving, Duration::from_secs(15))
+        .await;
+    let all = sidecar
+        .memory()
+        .get_conversation(pb::GetConversationRequest {
+            tenant_id: TENANT.into(),
+            conversation_id: "c1".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let got: Vec<_> = all
+        .messages
+        .iter()
+        .map(|m| (m.seq, m.content.as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        [(1, "um"), (2, "dois")],
+        "acknowledged kept, refused absent"
+    );
+    let next = sidecar
+        .memory()
+        .append_messages(append("c1", vec![msg("m3", "três")]))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(next.messages[0].message.as_ref().unwrap().seq, 3);
+}
