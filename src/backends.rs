@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::Context;
 use engram_core::engine::{Engine, EngineConfig};
 use engram_core::ids::{ConversationId, FactKey, TenantId, UserId};
+use engram_core::layered::{Layered, NearGate};
 use engram_core::model::{
     Conversation, ConversationCursor, Fact, FactInput, Message, MessageFilter, NewMessage,
     PutFactResult, RecentWindow, Scope, ScoredMessage,
@@ -17,7 +18,7 @@ use engram_core::{Result, Timestamp};
 use engram_embed::HashingEmbedder;
 use engram_embedded::{EmbeddedColdStore, EmbeddedHotTier, EmbeddedIndex, HotConfig};
 use engram_postgres::{PostgresColdStore, PostgresConfig};
-use engram_redis::{RedisConfig, RedisHotTier};
+use engram_redis::{RedisConfig, RedisHotTier, RedisInvalidations};
 
 use crate::config::ServeArgs;
 
@@ -30,11 +31,11 @@ pub enum Cold {
     Postgres(PostgresColdStore),
 }
 
-/// The hot/warm tier.
+/// The hot/warm tier: in-process, or Redis behind this sidecar's near-cache.
 #[derive(Debug)]
 pub enum Hot {
     Embedded(EmbeddedHotTier),
-    Redis(RedisHotTier),
+    Redis(Layered<EmbeddedHotTier, RedisHotTier, RedisInvalidations>),
 }
 
 /// Calls the same method on whichever backend the enum holds.
@@ -236,9 +237,15 @@ pub fn build(args: &ServeArgs) -> anyhow::Result<AppEngine> {
                 .with_context(|| format!("opening the cold store in {}", dir.display()))?,
         ),
     };
+    let in_process = HotConfig {
+        window,
+        hot_ttl: args.hot_ttl(),
+        warm_ttl: args.warm_ttl(),
+        max_bytes: args.hot_cache_mb * 1024 * 1024,
+    };
     let hot = match &args.redis_url {
-        Some(url) => Hot::Redis(
-            RedisHotTier::connect(RedisConfig {
+        Some(url) => {
+            let config = RedisConfig {
                 url: url.clone(),
                 cluster: args.redis_cluster,
                 prefix: args.redis_prefix.clone(),
@@ -246,15 +253,15 @@ pub fn build(args: &ServeArgs) -> anyhow::Result<AppEngine> {
                 hot_ttl: args.hot_ttl(),
                 warm_ttl: args.warm_ttl(),
                 command_timeout: Duration::from_millis(args.redis_timeout_ms),
-            })
-            .context("configuring Redis")?,
-        ),
-        None => Hot::Embedded(EmbeddedHotTier::new(&HotConfig {
-            window,
-            hot_ttl: args.hot_ttl(),
-            warm_ttl: args.warm_ttl(),
-            max_bytes: args.hot_cache_mb * 1024 * 1024,
-        })),
+            };
+            let far = RedisHotTier::connect(config.clone()).context("configuring Redis")?;
+            let near = EmbeddedHotTier::new(&in_process);
+            let gate = NearGate::default();
+            let bus = RedisInvalidations::start(&config, near.clone(), gate.clone())
+                .context("starting the invalidation subscriber")?;
+            Hot::Redis(Layered::new(near, far, bus, gate))
+        }
+        None => Hot::Embedded(EmbeddedHotTier::new(&in_process)),
     };
     let embedder = HashingEmbedder::default();
     let index = EmbeddedIndex::open(dir, embedder.model(), embedder.dimension(), cache)

@@ -122,19 +122,24 @@ async fn a_write_on_one_sidecar_is_read_fresh_on_another() {
         .append_messages(append("c1", vec![msg("m1", "quero marcar uma limpeza")]))
         .await
         .unwrap();
-    // B reads (and so caches) the conversation and the user's facts.
-    assert_eq!(contents(&b, "c1").await, ["quero marcar uma limpeza"]);
     a.facts()
         .put_facts(put_fact("preferred_time", r#""mornings""#))
         .await
         .unwrap();
-    let warm = b
-        .memory()
-        .compose_context(compose("c1"))
-        .await
-        .unwrap()
-        .into_inner();
-    assert!(warm.text.contains("mornings"));
+    // B reads until its near-cache holds the conversation and the facts: a
+    // first read repairs Redis from Postgres (in the background), the next
+    // ones install what Redis holds near.
+    for _ in 0..3 {
+        assert_eq!(contents(&b, "c1").await, ["quero marcar uma limpeza"]);
+        let warm = b
+            .memory()
+            .compose_context(compose("c1"))
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(warm.text.contains("mornings"));
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 
     // Writes on A; B's next reads see them.
     a.memory()
@@ -414,4 +419,56 @@ async fn postgres_down_refuses_writes_and_loses_nothing_acknowledged() {
         .unwrap()
         .into_inner();
     assert_eq!(next.messages[0].message.as_ref().unwrap().seq, 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sidecar_that_lost_its_subscription_bypasses_its_near_cache() {
+    let db = PgDatabase::create();
+    let mut redis = RedisServer::start();
+    let prefix = unique_prefix();
+    let f = flags(&db.url, Some(&redis.url()), &prefix);
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = Sidecar::start_with(dir_a.path(), &f).await;
+    let b = Sidecar::start_with(dir_b.path(), &f).await;
+
+    a.memory()
+        .append_messages(append("c1", vec![msg("m1", "um")]))
+        .await
+        .unwrap();
+    for _ in 0..3 {
+        assert_eq!(contents(&b, "c1").await, ["um"]);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    // Redis dies: no invalidation can reach B any more, so B must stop
+    // trusting what it holds near and read Postgres.
+    redis.kill();
+    a.memory()
+        .append_messages(append("c1", vec![msg("m2", "dois")]))
+        .await
+        .unwrap();
+    eventually(
+        "B reads A's append from Postgres",
+        Duration::from_secs(5),
+        || async { (contents(&b, "c1").await == ["um", "dois"]).then_some(()) },
+    )
+    .await;
+
+    // Redis returns: B resubscribes and stays coherent.
+    redis.restart();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    for _ in 0..3 {
+        assert_eq!(contents(&b, "c1").await, ["um", "dois"]);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    a.memory()
+        .append_messages(append("c1", vec![msg("m3", "três")]))
+        .await
+        .unwrap();
+    eventually(
+        "B sees A's append after Redis returned",
+        Duration::from_secs(5),
+        || async { (contents(&b, "c1").await == ["um", "dois", "três"]).then_some(()) },
+    )
+    .await;
 }

@@ -13,6 +13,7 @@ pub mod error;
 pub mod facts;
 pub mod ids;
 pub mod importance;
+pub mod layered;
 pub mod limits;
 pub mod model;
 pub mod ports;

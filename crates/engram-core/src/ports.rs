@@ -311,3 +311,29 @@ pub trait Embedder: Send + Sync + 'static {
         kind: EmbedKind,
     ) -> impl Future<Output = Result<Vec<Vec<f32>>>> + Send;
 }
+
+/// A change another sidecar's near-cache must drop: entries older than `rev`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Invalidation {
+    Conversation {
+        tenant: TenantId,
+        conversation: ConversationId,
+        rev: u64,
+    },
+    Facts {
+        tenant: TenantId,
+        user: UserId,
+        rev: u64,
+    },
+}
+
+/// Where a sidecar announces its writes to the others.
+pub trait InvalidationBus: Send + Sync + 'static {
+    fn publish(&self, invalidation: Invalidation) -> impl Future<Output = Result<()>> + Send;
+}
+
+/// An in-process cache in front of a shared hot tier: a fenced hot tier that
+/// can also forget everything at once.
+pub trait NearCache: HotTier {
+    fn clear(&self);
+}

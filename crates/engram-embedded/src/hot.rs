@@ -226,3 +226,10 @@ impl HotTier for EmbeddedHotTier {
         Ok(())
     }
 }
+
+impl engram_core::ports::NearCache for EmbeddedHotTier {
+    fn clear(&self) {
+        self.windows.invalidate_all();
+        self.facts.invalidate_all();
+    }
+}

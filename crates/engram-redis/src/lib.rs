@@ -9,9 +9,11 @@
 //! Depends on the core only.
 
 mod config;
+mod invalidation;
 mod scripts;
 mod slot;
 mod tier;
 
 pub use config::RedisConfig;
+pub use invalidation::RedisInvalidations;
 pub use tier::RedisHotTier;
