@@ -35,7 +35,7 @@ pub enum Cold {
 #[derive(Debug)]
 pub enum Hot {
     Embedded(EmbeddedHotTier),
-    Redis(Layered<EmbeddedHotTier, RedisHotTier, RedisInvalidations>),
+    Redis(Box<Layered<EmbeddedHotTier, RedisHotTier, RedisInvalidations>>),
 }
 
 /// Calls the same method on whichever backend the enum holds.
@@ -259,7 +259,7 @@ pub fn build(args: &ServeArgs) -> anyhow::Result<AppEngine> {
             let gate = NearGate::default();
             let bus = RedisInvalidations::start(&config, near.clone(), gate.clone())
                 .context("starting the invalidation subscriber")?;
-            Hot::Redis(Layered::new(near, far, bus, gate))
+            Hot::Redis(Box::new(Layered::new(near, far, bus, gate)))
         }
         None => Hot::Embedded(EmbeddedHotTier::new(&in_process)),
     };
