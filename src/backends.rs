@@ -13,7 +13,9 @@ use engram_core::model::{
     Conversation, ConversationCursor, Fact, FactInput, Message, MessageFilter, NewMessage,
     PutFactResult, RecentWindow, Scope, ScoredMessage,
 };
-use engram_core::ports::{AppendOutcome, ColdStore, Embedder, FactSnapshot, FactWrite, HotTier};
+use engram_core::ports::{
+    AppendOutcome, ColdStore, Embedder, FactSnapshot, FactWrite, HotTier, NoHotTier,
+};
 use engram_core::{Result, Timestamp};
 use engram_embed::HashingEmbedder;
 use engram_embedded::{EmbeddedColdStore, EmbeddedHotTier, EmbeddedIndex, HotConfig};
@@ -34,6 +36,8 @@ pub enum Cold {
 /// The hot/warm tier: in-process, or Redis behind this sidecar's near-cache.
 #[derive(Debug)]
 pub enum Hot {
+    /// `--no-cache`: every read from the cold store.
+    Off(NoHotTier),
     Embedded(EmbeddedHotTier),
     Redis(Box<Layered<EmbeddedHotTier, RedisHotTier, RedisInvalidations>>),
 }
@@ -44,6 +48,13 @@ macro_rules! delegate {
         match $self {
             $a(backend) => backend.$method($($arg),*).await,
             $b(backend) => backend.$method($($arg),*).await,
+        }
+    };
+    ($self:ident, $a:path, $b:path, $c:path, $method:ident($($arg:expr),*)) => {
+        match $self {
+            $a(backend) => backend.$method($($arg),*).await,
+            $b(backend) => backend.$method($($arg),*).await,
+            $c(backend) => backend.$method($($arg),*).await,
         }
     };
 }
@@ -186,33 +197,52 @@ impl ColdStore for Cold {
 
 impl HotTier for Hot {
     async fn recent(&self, t: &TenantId, c: &ConversationId) -> Result<Option<RecentWindow>> {
-        delegate!(self, Hot::Embedded, Hot::Redis, recent(t, c))
+        delegate!(self, Hot::Off, Hot::Embedded, Hot::Redis, recent(t, c))
     }
     async fn put_recent(&self, t: &TenantId, w: RecentWindow) -> Result<()> {
-        delegate!(self, Hot::Embedded, Hot::Redis, put_recent(t, w))
+        delegate!(self, Hot::Off, Hot::Embedded, Hot::Redis, put_recent(t, w))
     }
     async fn extend_recent(&self, t: &TenantId, c: &Conversation, m: &[Message]) -> Result<()> {
-        delegate!(self, Hot::Embedded, Hot::Redis, extend_recent(t, c, m))
+        delegate!(
+            self,
+            Hot::Off,
+            Hot::Embedded,
+            Hot::Redis,
+            extend_recent(t, c, m)
+        )
     }
     async fn fence_conversation(&self, t: &TenantId, c: &ConversationId, rev: u64) -> Result<()> {
         delegate!(
             self,
+            Hot::Off,
             Hot::Embedded,
             Hot::Redis,
             fence_conversation(t, c, rev)
         )
     }
     async fn facts(&self, t: &TenantId, u: &UserId) -> Result<Option<FactSnapshot>> {
-        delegate!(self, Hot::Embedded, Hot::Redis, facts(t, u))
+        delegate!(self, Hot::Off, Hot::Embedded, Hot::Redis, facts(t, u))
     }
     async fn put_facts(&self, t: &TenantId, u: &UserId, s: FactSnapshot) -> Result<()> {
-        delegate!(self, Hot::Embedded, Hot::Redis, put_facts(t, u, s))
+        delegate!(
+            self,
+            Hot::Off,
+            Hot::Embedded,
+            Hot::Redis,
+            put_facts(t, u, s)
+        )
     }
     async fn fence_facts(&self, t: &TenantId, u: &UserId, rev: u64) -> Result<()> {
-        delegate!(self, Hot::Embedded, Hot::Redis, fence_facts(t, u, rev))
+        delegate!(
+            self,
+            Hot::Off,
+            Hot::Embedded,
+            Hot::Redis,
+            fence_facts(t, u, rev)
+        )
     }
     async fn ping(&self) -> Result<()> {
-        delegate!(self, Hot::Embedded, Hot::Redis, ping())
+        delegate!(self, Hot::Off, Hot::Embedded, Hot::Redis, ping())
     }
 }
 
@@ -244,6 +274,7 @@ pub fn build(args: &ServeArgs) -> anyhow::Result<AppEngine> {
         max_bytes: args.hot_cache_mb * 1024 * 1024,
     };
     let hot = match &args.redis_url {
+        _ if args.no_cache => Hot::Off(NoHotTier),
         Some(url) => {
             let config = RedisConfig {
                 url: url.clone(),

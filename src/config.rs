@@ -94,6 +94,11 @@ pub struct ServeArgs {
           value_parser = clap::value_parser!(u64).range(1..))]
     pub redis_timeout_ms: u64,
 
+    /// Serve every read from the cold store: no hot tier, no near-cache
+    /// (benchmarks of the cold path, debugging).
+    #[arg(long, env = "ENGRAM_NO_CACHE", default_value_t = false)]
+    pub no_cache: bool,
+
     /// Log format; the filter comes from ENGRAM_LOG (default "info").
     #[arg(long, env = "ENGRAM_LOG_FORMAT", value_enum, default_value_t = LogFormat::Json)]
     pub log_format: LogFormat,

@@ -21,6 +21,16 @@ enum Scenario {
     Append,
     /// ComposeContext on a 40-message conversation with 5 facts, served hot.
     ComposeHot,
+    /// The same ComposeContext against a sidecar started with `--no-cache`:
+    /// every read from the cold store.
+    ComposeCold,
+    /// GetFacts of a user with 5 current facts.
+    GetFacts,
+    /// One append, one compose, one get-facts, in turn.
+    Mixed,
+    /// Ack of an append on `--addr` to the first read that sees it on
+    /// `--peer` (another sidecar on the same stores).
+    StaleWindow,
     /// Only the floor: grpc.health.v1.Health/Check.
     Floor,
 }
@@ -45,6 +55,9 @@ struct Args {
     /// Tenant used for the load (keep it apart from real data).
     #[arg(long, default_value = "bench")]
     tenant: String,
+    /// A second sidecar on the same stores, for `stale-window`.
+    #[arg(long)]
+    peer: Option<String>,
 }
 
 struct Report {
@@ -169,6 +182,149 @@ fn new_message(role: pb::Role, content: String) -> pb::NewMessage {
     }
 }
 
+fn append_request(
+    tenant: &str,
+    conversation: &str,
+    client: usize,
+    batch: usize,
+    i: u64,
+) -> pb::AppendMessagesRequest {
+    pb::AppendMessagesRequest {
+        tenant_id: tenant.to_owned(),
+        conversation_id: conversation.to_owned(),
+        user_id: format!("user-{client}"),
+        messages: (0..batch)
+            .map(|k| new_message(pb::Role::User, text(i * 31 + k as u64)))
+            .collect(),
+    }
+}
+
+fn compose_request(tenant: &str, run: u32, client: usize) -> pb::ComposeContextRequest {
+    pb::ComposeContextRequest {
+        tenant_id: tenant.to_owned(),
+        conversation_id: format!("compose-{run}-{client}"),
+        user_id: format!("user-{client}"),
+        input: "Posso remarcar a limpeza para terça de manhã?".into(),
+        token_budget: 2000,
+        model: "gpt-4o".into(),
+        ..Default::default()
+    }
+}
+
+fn facts_request(tenant: &str, client: usize) -> pb::GetFactsRequest {
+    pb::GetFactsRequest {
+        tenant_id: tenant.to_owned(),
+        user_id: format!("user-{client}"),
+        ..Default::default()
+    }
+}
+
+/// Per client: a 40-message conversation and 5 facts.
+async fn seed(channels: &[Channel], tenant: &str, run: u32) -> anyhow::Result<()> {
+    for (client, channel) in channels.iter().enumerate() {
+        let mut memory = MemoryServiceClient::new(channel.clone());
+        for half in 0..2u64 {
+            let messages = (0..20u64)
+                .map(|k| {
+                    let role = if k % 2 == 0 {
+                        pb::Role::User
+                    } else {
+                        pb::Role::Assistant
+                    };
+                    new_message(role, text(half * 20 + k))
+                })
+                .collect();
+            let request = pb::AppendMessagesRequest {
+                tenant_id: tenant.to_owned(),
+                conversation_id: format!("compose-{run}-{client}"),
+                user_id: format!("user-{client}"),
+                messages,
+            };
+            memory.append_messages(request).await?;
+        }
+        let facts = ["name", "phone_verified", "preferred_time", "plan", "city"]
+            .iter()
+            .map(|k| pb::FactInput {
+                key: (*k).into(),
+                value_json: format!("\"{k} value\""),
+                ..Default::default()
+            })
+            .collect();
+        FactsServiceClient::new(channel.clone())
+            .put_facts(pb::PutFactsRequest {
+                tenant_id: tenant.to_owned(),
+                user_id: format!("user-{client}"),
+                facts,
+            })
+            .await?;
+    }
+    Ok(())
+}
+
+/// From the ack of an append on A to the first GetRecent on B that returns
+/// it. B reads the conversation between rounds, so its caches are warm and
+/// only the invalidation can make it fresh.
+async fn stale_window(
+    a: Channel,
+    b: Channel,
+    tenant: &str,
+    run: u32,
+    seconds: u64,
+) -> anyhow::Result<Report> {
+    let conversation = format!("stale-{run}");
+    let mut writer = MemoryServiceClient::new(a);
+    let mut reader = MemoryServiceClient::new(b);
+    let read = pb::GetRecentRequest {
+        tenant_id: tenant.to_owned(),
+        conversation_id: conversation.clone(),
+        limit: 1,
+    };
+    let mut h = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
+    let mut errors = 0;
+    let start = Instant::now();
+    let deadline = start + Duration::from_secs(seconds);
+    let mut i = 0u64;
+    while Instant::now() < deadline {
+        let id = format!("sw-{i}");
+        let request = pb::AppendMessagesRequest {
+            tenant_id: tenant.to_owned(),
+            conversation_id: conversation.clone(),
+            user_id: "stale-user".into(),
+            messages: vec![pb::NewMessage {
+                message_id: id.clone(),
+                ..new_message(pb::Role::User, text(i))
+            }],
+        };
+        writer.append_messages(request).await?;
+        let acked = Instant::now();
+        loop {
+            let last = reader
+                .get_recent(read.clone())
+                .await?
+                .into_inner()
+                .messages
+                .pop();
+            if last.is_some_and(|m| m.message_id == id) {
+                h.saturating_record(acked.elapsed().as_micros() as u64);
+                break;
+            }
+            if acked.elapsed() > Duration::from_secs(5) {
+                errors += 1;
+                break;
+            }
+        }
+        // Keep B's caches warm with the current state before the next write.
+        reader.get_recent(read.clone()).await?;
+        i += 1;
+    }
+    Ok(Report {
+        name: "stale-window".into(),
+        histogram: h,
+        elapsed: start.elapsed(),
+        errors,
+    })
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
@@ -202,25 +358,34 @@ async fn main() -> anyhow::Result<()> {
     .await;
     floor.print(None, 1);
 
+    let run = std::process::id();
+    let mut seeded = false;
     for scenario in scenarios {
-        match scenario {
-            Scenario::Floor => {}
+        if matches!(
+            scenario,
+            Scenario::ComposeHot | Scenario::ComposeCold | Scenario::GetFacts | Scenario::Mixed
+        ) && !seeded
+        {
+            seed(&channels, &args.tenant, run).await?;
+            seeded = true;
+        }
+        let tenant = args.tenant.clone();
+        let batch = args.batch;
+        let report = match scenario {
+            Scenario::Floor => continue,
             Scenario::Append => {
-                let (tenant, batch) = (args.tenant.clone(), args.batch);
-                let run = std::process::id();
-                let report = measure(
+                measure(
                     "append",
                     &channels,
                     args.seconds,
                     move |channel, client, i| {
-                        let request = pb::AppendMessagesRequest {
-                            tenant_id: tenant.clone(),
-                            conversation_id: format!("append-{run}-{client}"),
-                            user_id: format!("user-{client}"),
-                            messages: (0..batch)
-                                .map(|k| new_message(pb::Role::User, text(i * 31 + k as u64)))
-                                .collect(),
-                        };
+                        let request = append_request(
+                            &tenant,
+                            &format!("append-{run}-{client}"),
+                            client,
+                            batch,
+                            i,
+                        );
                         async move {
                             MemoryServiceClient::new(channel)
                                 .append_messages(request)
@@ -229,77 +394,101 @@ async fn main() -> anyhow::Result<()> {
                         }
                     },
                 )
-                .await;
-                report.print(Some(&floor), args.batch);
+                .await
             }
-            Scenario::ComposeHot => {
-                let run = std::process::id();
-                for (client, channel) in channels.iter().enumerate() {
-                    let (conversation, user) =
-                        (format!("compose-{run}-{client}"), format!("user-{client}"));
-                    let mut memory = MemoryServiceClient::new(channel.clone());
-                    for half in 0..2u64 {
-                        let messages = (0..20u64)
-                            .map(|k| {
-                                let role = if k % 2 == 0 {
-                                    pb::Role::User
-                                } else {
-                                    pb::Role::Assistant
-                                };
-                                new_message(role, text(half * 20 + k))
-                            })
-                            .collect();
-                        let request = pb::AppendMessagesRequest {
-                            tenant_id: args.tenant.clone(),
-                            conversation_id: conversation.clone(),
-                            user_id: user.clone(),
-                            messages,
-                        };
-                        memory.append_messages(request).await?;
+            Scenario::ComposeHot | Scenario::ComposeCold => {
+                let name = if scenario == Scenario::ComposeHot {
+                    "compose-hot"
+                } else {
+                    "compose-cold"
+                };
+                measure(name, &channels, args.seconds, move |channel, client, _| {
+                    let request = compose_request(&tenant, run, client);
+                    async move {
+                        MemoryServiceClient::new(channel)
+                            .compose_context(request)
+                            .await
+                            .map(drop)
                     }
-                    let facts = ["name", "phone_verified", "preferred_time", "plan", "city"]
-                        .iter()
-                        .map(|k| pb::FactInput {
-                            key: (*k).into(),
-                            value_json: format!("\"{k} value\""),
-                            ..Default::default()
-                        })
-                        .collect();
-                    FactsServiceClient::new(channel.clone())
-                        .put_facts(pb::PutFactsRequest {
-                            tenant_id: args.tenant.clone(),
-                            user_id: user,
-                            facts,
-                        })
-                        .await?;
-                }
-                let tenant = args.tenant.clone();
-                let report = measure(
-                    "compose-hot",
+                })
+                .await
+            }
+            Scenario::GetFacts => {
+                measure(
+                    "get-facts",
                     &channels,
                     args.seconds,
                     move |channel, client, _| {
-                        let request = pb::ComposeContextRequest {
-                            tenant_id: tenant.clone(),
-                            conversation_id: format!("compose-{run}-{client}"),
-                            user_id: format!("user-{client}"),
-                            input: "Posso remarcar a limpeza para terça de manhã?".into(),
-                            token_budget: 2000,
-                            model: "gpt-4o".into(),
-                            ..Default::default()
-                        };
+                        let request = facts_request(&tenant, client);
                         async move {
-                            MemoryServiceClient::new(channel)
-                                .compose_context(request)
+                            FactsServiceClient::new(channel)
+                                .get_facts(request)
                                 .await
                                 .map(drop)
                         }
                     },
                 )
-                .await;
-                report.print(Some(&floor), 1);
+                .await
             }
-        }
+            Scenario::Mixed => {
+                measure(
+                    "mixed",
+                    &channels,
+                    args.seconds,
+                    move |channel, client, i| {
+                        let tenant = tenant.clone();
+                        async move {
+                            match i % 3 {
+                                0 => {
+                                    let request = append_request(
+                                        &tenant,
+                                        &format!("compose-{run}-{client}"),
+                                        client,
+                                        1,
+                                        i,
+                                    );
+                                    MemoryServiceClient::new(channel)
+                                        .append_messages(request)
+                                        .await
+                                        .map(drop)
+                                }
+                                1 => MemoryServiceClient::new(channel)
+                                    .compose_context(compose_request(&tenant, run, client))
+                                    .await
+                                    .map(drop),
+                                _ => FactsServiceClient::new(channel)
+                                    .get_facts(facts_request(&tenant, client))
+                                    .await
+                                    .map(drop),
+                            }
+                        }
+                    },
+                )
+                .await
+            }
+            Scenario::StaleWindow => {
+                let peer = args
+                    .peer
+                    .as_deref()
+                    .context("stale-window needs --peer ADDR (a second sidecar)")?;
+                stale_window(
+                    channels[0].clone(),
+                    connect(peer).await?,
+                    &tenant,
+                    run,
+                    args.seconds,
+                )
+                .await?
+            }
+        };
+        report.print(
+            Some(&floor),
+            if scenario == Scenario::Append {
+                args.batch
+            } else {
+                1
+            },
+        );
     }
     Ok(())
 }

@@ -337,3 +337,35 @@ pub trait InvalidationBus: Send + Sync + 'static {
 pub trait NearCache: HotTier {
     fn clear(&self);
 }
+
+/// A hot tier that holds nothing: every read goes to the cold store.
+/// For benchmarks of the cold path and for debugging a cache.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoHotTier;
+
+impl HotTier for NoHotTier {
+    async fn recent(&self, _: &TenantId, _: &ConversationId) -> Result<Option<RecentWindow>> {
+        Ok(None)
+    }
+    async fn put_recent(&self, _: &TenantId, _: RecentWindow) -> Result<()> {
+        Ok(())
+    }
+    async fn extend_recent(&self, _: &TenantId, _: &Conversation, _: &[Message]) -> Result<()> {
+        Ok(())
+    }
+    async fn fence_conversation(&self, _: &TenantId, _: &ConversationId, _: u64) -> Result<()> {
+        Ok(())
+    }
+    async fn facts(&self, _: &TenantId, _: &UserId) -> Result<Option<FactSnapshot>> {
+        Ok(None)
+    }
+    async fn put_facts(&self, _: &TenantId, _: &UserId, _: FactSnapshot) -> Result<()> {
+        Ok(())
+    }
+    async fn fence_facts(&self, _: &TenantId, _: &UserId, _: u64) -> Result<()> {
+        Ok(())
+    }
+    async fn ping(&self) -> Result<()> {
+        Ok(())
+    }
+}
