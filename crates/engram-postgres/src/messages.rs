@@ -1,7 +1,5 @@
 //! Conversations and messages in a tenant's schema.
 
-use std::collections::HashMap;
-
 use deadpool_postgres::GenericClient;
 use engram_core::error::{Error, Result};
 use engram_core::ids::{ConversationId, MessageId, UserId};
@@ -80,122 +78,27 @@ pub(crate) async fn conversation(
     row.as_ref().map(to_conversation).transpose()
 }
 
-/// Appends in one transaction. The conversation's row lock serialises
-/// appends to it across sidecars, so sequence numbers stay gap-free and a
-/// retried id is always seen.
+/// Appends in one round trip: the schema's `append_messages` function
+/// (migrations/V2) locks the conversation's row, so sequence numbers stay
+/// gap-free and a retried id is always seen, across sidecars; being one
+/// statement, a refusal rolls back everything it did.
 pub(crate) async fn append(
-    client: &mut deadpool_postgres::Object,
+    client: &impl GenericClient,
     s: &str,
     conversation_id: &ConversationId,
     user: &UserId,
     messages: Vec<NewMessage>,
     now: Timestamp,
 ) -> Result<AppendOutcome> {
-    let tx = client.transaction().await.map_err(pg)?;
-    let c = conversation_id.as_str();
-    let create = format!(
-        "INSERT INTO {s}.conversations ({CONVERSATION_COLUMNS}) VALUES ($1, $2, $3, $3, 0, 0, 0) ON CONFLICT DO NOTHING"
-    );
-    let create = tx.prepare_cached(&create).await.map_err(pg)?;
-    tx.execute(&create, &[&c, &user.as_str(), &now.0])
-        .await
-        .map_err(pg)?;
-    let mut meta = conversation(&tx, s, conversation_id, true)
-        .await?
-        .ok_or_else(|| Error::Internal("conversation row vanished".into()))?;
-    if meta.user_id != *user {
-        return Err(Error::FailedPrecondition(format!(
-            "conversation {conversation_id:?} belongs to another user"
-        )));
-    }
-
-    // Settle every message (replay or new) before writing anything.
-    let client_ids: Vec<&str> = messages
-        .iter()
-        .filter(|m| m.client_id)
-        .map(|m| m.message_id.as_str())
-        .collect();
-    let mut stored: HashMap<String, Message> = HashMap::new();
-    if !client_ids.is_empty() {
-        let sql = format!(
-            "SELECT {MESSAGE_COLUMNS} FROM {s}.messages WHERE conversation_id = $1 AND message_id = ANY($2)"
-        );
-        let stmt = tx.prepare_cached(&sql).await.map_err(pg)?;
-        for row in tx.query(&stmt, &[&c, &client_ids]).await.map_err(pg)? {
-            let m = to_message(&row)?;
-            stored.insert(m.message_id.as_str().to_owned(), m);
-        }
-    }
-    let mut appended = Vec::with_capacity(messages.len());
-    let mut fresh = Vec::new();
-    for (i, new) in messages.into_iter().enumerate() {
-        match stored
-            .get(new.message_id.as_str())
-            .filter(|_| new.client_id)
-        {
-            Some(old) if old.is_same_as(&new) => appended.push(Appended {
-                message: old.clone(),
-                deduplicated: true,
-            }),
-            Some(_) => {
-                return Err(Error::AlreadyExists(format!(
-                    "messages[{i}].message_id {:?} is already stored with another role or content",
-                    new.message_id.as_str()
-                )));
-            }
-            None => {
-                meta.last_seq += 1;
-                meta.message_count += 1;
-                meta.total_tokens += u64::from(new.tokens);
-                let message =
-                    Message::from_new(new, conversation_id.clone(), user.clone(), meta.last_seq);
-                fresh.push(message.clone());
-                appended.push(Appended {
-                    message,
-                    deduplicated: false,
-                });
-            }
-        }
-    }
-
-    if !fresh.is_empty() {
-        insert(&tx, s, &fresh).await?;
-        meta.updated_at = now.max(meta.updated_at);
-        let sql = format!(
-            "UPDATE {s}.conversations SET updated_us = $2, message_count = $3, last_seq = $4, total_tokens = $5 WHERE conversation_id = $1"
-        );
-        let stmt = tx.prepare_cached(&sql).await.map_err(pg)?;
-        tx.execute(
-            &stmt,
-            &[
-                &c,
-                &meta.updated_at.0,
-                &(meta.message_count as i64),
-                &(meta.last_seq as i64),
-                &(meta.total_tokens as i64),
-            ],
-        )
-        .await
-        .map_err(pg)?;
-    }
-    tx.commit().await.map_err(pg)?;
-    Ok(AppendOutcome {
-        conversation: meta,
-        messages: appended,
-    })
-}
-
-/// One INSERT for the whole batch.
-async fn insert(tx: &impl GenericClient, s: &str, messages: &[Message]) -> Result<()> {
     let sql = format!(
-        "INSERT INTO {s}.messages ({MESSAGE_COLUMNS}, terms) \
-         SELECT * FROM UNNEST($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], \
-                              $7::bigint[], $8::jsonb[], $9::real[], $10::int[], $11::text[])"
+        "SELECT * FROM {s}.append_messages($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
     );
-    let stmt = tx.prepare_cached(&sql).await.map_err(pg)?;
-    let col = |f: fn(&Message) -> &str| messages.iter().map(f).collect::<Vec<&str>>();
-    let seqs: Vec<i64> = messages.iter().map(|m| m.seq as i64).collect();
-    let times: Vec<i64> = messages.iter().map(|m| m.created_at.0).collect();
+    let stmt = client.prepare_cached(&sql).await.map_err(pg)?;
+    let ids: Vec<&str> = messages.iter().map(|m| m.message_id.as_str()).collect();
+    let client_ids: Vec<bool> = messages.iter().map(|m| m.client_id).collect();
+    let roles: Vec<&str> = messages.iter().map(|m| m.role.as_str()).collect();
+    let contents: Vec<&str> = messages.iter().map(|m| m.content.as_str()).collect();
+    let created: Vec<i64> = messages.iter().map(|m| m.created_at.0).collect();
     let metadata: Vec<serde_json::Value> = messages
         .iter()
         .map(|m| serde_json::to_value(&m.metadata).unwrap_or_default())
@@ -206,25 +109,93 @@ async fn insert(tx: &impl GenericClient, s: &str, messages: &[Message]) -> Resul
         .iter()
         .map(|m| terms(&m.content).join(" "))
         .collect();
-    tx.execute(
-        &stmt,
-        &[
-            &col(|m| m.conversation_id.as_str()),
-            &seqs,
-            &col(|m| m.message_id.as_str()),
-            &col(|m| m.user_id.as_str()),
-            &col(|m| m.role.as_str()),
-            &col(|m| m.content.as_str()),
-            &times,
-            &metadata,
-            &importance,
-            &tokens,
-            &analysed,
-        ],
-    )
-    .await
-    .map_err(pg)?;
-    Ok(())
+    let rows = client
+        .query(
+            &stmt,
+            &[
+                &conversation_id.as_str(),
+                &user.as_str(),
+                &now.0,
+                &ids,
+                &client_ids,
+                &roles,
+                &contents,
+                &created,
+                &metadata,
+                &importance,
+                &tokens,
+                &analysed,
+            ],
+        )
+        .await
+        .map_err(|e| refusal(e, conversation_id, &ids))?;
+
+    let mut news = messages.into_iter();
+    let mut appended = Vec::with_capacity(rows.len());
+    let mut conversation = None;
+    for row in &rows {
+        let idx: i32 = row.get(0);
+        if idx < 0 {
+            conversation = Some(Conversation {
+                conversation_id: conversation_id.clone(),
+                user_id: id(UserId::parse, row.get(7))?,
+                created_at: Timestamp(row.get(8)),
+                updated_at: Timestamp(row.get(9)),
+                message_count: row.get::<_, i64>(10) as u64,
+                last_seq: row.get::<_, i64>(11) as u64,
+                total_tokens: row.get::<_, i64>(12) as u64,
+            });
+            continue;
+        }
+        let new = news
+            .next()
+            .ok_or_else(|| Error::Internal("append_messages returned too many rows".into()))?;
+        let deduplicated: bool = row.get(2);
+        let mut message = Message::from_new(
+            new,
+            conversation_id.clone(),
+            user.clone(),
+            row.get::<_, i64>(1) as u64,
+        );
+        if deduplicated {
+            // The stored copy, not the retry.
+            message.created_at = Timestamp(row.get(3));
+            message.metadata = serde_json::from_value(row.get(4))
+                .map_err(|e| Error::Internal(format!("corrupt metadata: {e}")))?;
+            message.importance = row.get(5);
+            message.tokens = row.get::<_, i32>(6) as u32;
+        }
+        appended.push(Appended {
+            message,
+            deduplicated,
+        });
+    }
+    Ok(AppendOutcome {
+        conversation: conversation
+            .ok_or_else(|| Error::Internal("append_messages returned no conversation".into()))?,
+        messages: appended,
+    })
+}
+
+/// The refusals `append_messages` raises, as engram errors.
+fn refusal(e: tokio_postgres::Error, conversation_id: &ConversationId, ids: &[&str]) -> Error {
+    let code = e.code().map(|c| c.code().to_owned());
+    match code.as_deref() {
+        Some("EN001") => Error::FailedPrecondition(format!(
+            "conversation {conversation_id:?} belongs to another user"
+        )),
+        Some("EN002") => {
+            let index = e
+                .as_db_error()
+                .and_then(|d| d.message().parse::<usize>().ok())
+                .unwrap_or_default();
+            Error::AlreadyExists(format!(
+                "messages[{index}].message_id {:?} is already stored with another role or content",
+                ids.get(index).copied().unwrap_or_default()
+            ))
+        }
+        _ => pg(e),
+    }
 }
 
 pub(crate) async fn recent(

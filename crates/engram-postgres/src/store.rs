@@ -116,8 +116,8 @@ impl ColdStore for PostgresColdStore {
         new: Vec<NewMessage>,
         now: Timestamp,
     ) -> Result<AppendOutcome> {
-        let (mut client, s) = self.tenant(tenant).await?;
-        messages::append(&mut client, &s, conversation, user, new, now).await
+        let (client, s) = self.tenant(tenant).await?;
+        messages::append(&client, &s, conversation, user, new, now).await
     }
 
     async fn conversation(
