@@ -4,14 +4,21 @@
 //! found near); writes go to the shared tier, then near, then are announced
 //! on the invalidation bus so that every other sidecar fences its copy.
 //!
+//! A write whose fence or announcement fails (this sidecar cannot reach
+//! Redis, others may) is not forgotten: it waits in a bounded queue that a
+//! background task replays — fence the shared tier, announce — until Redis
+//! answers, so the others' copies are dropped as soon as that is possible.
+//!
 //! The near-cache is trusted only while the gate is open: the gate closes
 //! (and the near-cache is cleared) whenever this sidecar may have missed
 //! invalidations — its subscription is down — and opens again once it has
 //! resubscribed. A read that started before a gate change does not install
 //! what it read (the epoch tells), so nothing read across a gap survives it.
 
-use std::sync::Arc;
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use crate::error::Result;
 use crate::ids::{ConversationId, TenantId, UserId};
@@ -55,31 +62,92 @@ impl NearGate {
     }
 }
 
+/// Most invalidations waiting to be replayed; past this the oldest are
+/// dropped (and logged): their copies elsewhere then live out their TTL.
+const MAX_PENDING: usize = 100_000;
+/// How often pending invalidations are replayed.
+const REPLAY_PERIOD: Duration = Duration::from_millis(100);
+
 /// A near-cache `N` in front of a shared hot tier `F`, kept coherent across
 /// sidecars by the bus `B`.
 #[derive(Debug)]
 pub struct Layered<N, F, B> {
     near: N,
-    far: F,
-    bus: B,
+    far: Arc<F>,
+    bus: Arc<B>,
     gate: NearGate,
+    pending: Arc<Mutex<VecDeque<Invalidation>>>,
 }
 
 impl<N: NearCache, F: HotTier, B: InvalidationBus> Layered<N, F, B> {
+    /// Builds the tier and starts its replay task (needs a Tokio runtime).
     pub fn new(near: N, far: F, bus: B, gate: NearGate) -> Self {
+        let (far, bus) = (Arc::new(far), Arc::new(bus));
+        let pending = Arc::new(Mutex::new(VecDeque::new()));
+        tokio::spawn(replay(far.clone(), bus.clone(), Arc::downgrade(&pending)));
         Self {
             near,
             far,
             bus,
             gate,
+            pending,
         }
     }
 
-    /// Announces a write; a lost announcement only shortens the life of the
-    /// others' copies to their TTL, so it is logged, not failed.
-    async fn announce(&self, invalidation: Invalidation) {
-        if let Err(error) = self.bus.publish(invalidation).await {
-            tracing::debug!(error = %error.redacted(), "invalidation not published");
+    /// Announces a write whose shared-tier update succeeded; a failure is
+    /// queued for replay.
+    async fn announce(&self, invalidation: Invalidation, far: &Result<()>) {
+        if far.is_err() || self.bus.publish(invalidation.clone()).await.is_err() {
+            queue(&self.pending, invalidation);
+        }
+    }
+}
+
+fn queue(pending: &Mutex<VecDeque<Invalidation>>, invalidation: Invalidation) {
+    let mut pending = pending.lock().unwrap_or_else(|e| e.into_inner());
+    if pending.len() == MAX_PENDING {
+        pending.pop_front();
+        tracing::warn!("invalidation queue full: oldest dropped; its copies expire with their TTL");
+    }
+    pending.push_back(invalidation);
+}
+
+/// Replays queued invalidations — fence the shared tier, then announce —
+/// oldest first, until one fails; stops when the tier is dropped.
+async fn replay<F: HotTier, B: InvalidationBus>(
+    far: Arc<F>,
+    bus: Arc<B>,
+    pending: std::sync::Weak<Mutex<VecDeque<Invalidation>>>,
+) {
+    loop {
+        tokio::time::sleep(REPLAY_PERIOD).await;
+        let Some(pending) = pending.upgrade() else {
+            return;
+        };
+        loop {
+            let next = pending
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .front()
+                .cloned();
+            let Some(invalidation) = next else { break };
+            let fenced = match &invalidation {
+                Invalidation::Conversation {
+                    tenant,
+                    conversation,
+                    rev,
+                } => far.fence_conversation(tenant, conversation, *rev).await,
+                Invalidation::Facts { tenant, user, rev } => {
+                    far.fence_facts(tenant, user, *rev).await
+                }
+            };
+            if fenced.is_err() || bus.publish(invalidation).await.is_err() {
+                break;
+            }
+            pending
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .pop_front();
         }
     }
 }
@@ -125,12 +193,12 @@ impl<N: NearCache, F: HotTier, B: InvalidationBus> HotTier for Layered<N, F, B> 
         self.near
             .extend_recent(tenant, conversation, messages)
             .await?;
-        self.announce(Invalidation::Conversation {
+        let invalidation = Invalidation::Conversation {
             tenant: tenant.clone(),
             conversation: conversation.conversation_id.clone(),
             rev: conversation.last_seq,
-        })
-        .await;
+        };
+        self.announce(invalidation, &far).await;
         far
     }
 
@@ -144,12 +212,12 @@ impl<N: NearCache, F: HotTier, B: InvalidationBus> HotTier for Layered<N, F, B> 
         self.near
             .fence_conversation(tenant, conversation, rev)
             .await?;
-        self.announce(Invalidation::Conversation {
+        let invalidation = Invalidation::Conversation {
             tenant: tenant.clone(),
             conversation: conversation.clone(),
             rev,
-        })
-        .await;
+        };
+        self.announce(invalidation, &far).await;
         far
     }
 
@@ -183,16 +251,157 @@ impl<N: NearCache, F: HotTier, B: InvalidationBus> HotTier for Layered<N, F, B> 
     async fn fence_facts(&self, tenant: &TenantId, user: &UserId, rev: u64) -> Result<()> {
         let far = self.far.fence_facts(tenant, user, rev).await;
         self.near.fence_facts(tenant, user, rev).await?;
-        self.announce(Invalidation::Facts {
+        let invalidation = Invalidation::Facts {
             tenant: tenant.clone(),
             user: user.clone(),
             rev,
-        })
-        .await;
+        };
+        self.announce(invalidation, &far).await;
         far
     }
 
     async fn ping(&self) -> Result<()> {
         self.far.ping().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicBool;
+
+    use super::*;
+    use crate::ports::NoHotTier;
+    use crate::time::Timestamp;
+
+    /// A shared tier that can be switched off, recording the fences it took.
+    #[derive(Clone, Default)]
+    struct Switchable(Arc<State>);
+
+    #[derive(Default)]
+    struct State {
+        down: AtomicBool,
+        fences: Mutex<Vec<u64>>,
+    }
+
+    impl std::ops::Deref for Switchable {
+        type Target = State;
+        fn deref(&self) -> &State {
+            &self.0
+        }
+    }
+
+    impl State {
+        fn check(&self) -> Result<()> {
+            if self.down.load(Ordering::SeqCst) {
+                Err(crate::Error::unavailable("redis", "down"))
+            } else {
+                Ok(())
+            }
+        }
+    }
+
+    impl HotTier for Switchable {
+        async fn recent(&self, _: &TenantId, _: &ConversationId) -> Result<Option<RecentWindow>> {
+            self.check().map(|()| None)
+        }
+        async fn put_recent(&self, _: &TenantId, _: RecentWindow) -> Result<()> {
+            self.check()
+        }
+        async fn extend_recent(&self, _: &TenantId, c: &Conversation, _: &[Message]) -> Result<()> {
+            self.check()?;
+            self.fences.lock().unwrap().push(c.last_seq);
+            Ok(())
+        }
+        async fn fence_conversation(
+            &self,
+            _: &TenantId,
+            _: &ConversationId,
+            rev: u64,
+        ) -> Result<()> {
+            self.check()?;
+            self.fences.lock().unwrap().push(rev);
+            Ok(())
+        }
+        async fn facts(&self, _: &TenantId, _: &UserId) -> Result<Option<FactSnapshot>> {
+            self.check().map(|()| None)
+        }
+        async fn put_facts(&self, _: &TenantId, _: &UserId, _: FactSnapshot) -> Result<()> {
+            self.check()
+        }
+        async fn fence_facts(&self, _: &TenantId, _: &UserId, rev: u64) -> Result<()> {
+            self.check()?;
+            self.fences.lock().unwrap().push(rev);
+            Ok(())
+        }
+        async fn ping(&self) -> Result<()> {
+            self.check()
+        }
+    }
+
+    impl NearCache for NoHotTier {
+        fn clear(&self) {}
+    }
+
+    /// A bus that is down together with the shared tier.
+    struct Bus(Switchable, Mutex<Vec<Invalidation>>);
+
+    impl InvalidationBus for Bus {
+        async fn publish(&self, invalidation: Invalidation) -> Result<()> {
+            self.0.check()?;
+            self.1.lock().unwrap().push(invalidation);
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_write_the_shared_tier_missed_is_fenced_and_announced_once_it_is_back() {
+        let far = Switchable::default();
+        let bus = Bus(far.clone(), Mutex::new(Vec::new()));
+        let layered = Layered::new(NoHotTier, far.clone(), bus, NearGate::default());
+        let tenant = TenantId::parse("t", "acme").unwrap();
+        let user = UserId::parse("u", "u1").unwrap();
+        let conversation = Conversation {
+            conversation_id: ConversationId::parse("c", "c1").unwrap(),
+            user_id: user.clone(),
+            created_at: Timestamp(0),
+            updated_at: Timestamp(0),
+            message_count: 7,
+            last_seq: 7,
+            total_tokens: 70,
+        };
+
+        far.down.store(true, Ordering::SeqCst);
+        assert!(
+            layered
+                .extend_recent(&tenant, &conversation, &[])
+                .await
+                .is_err()
+        );
+        assert!(layered.fence_facts(&tenant, &user, 3).await.is_err());
+        tokio::time::sleep(REPLAY_PERIOD * 3).await;
+        assert!(
+            far.fences.lock().unwrap().is_empty(),
+            "nothing reaches a tier that is down"
+        );
+
+        far.down.store(false, Ordering::SeqCst);
+        for _ in 0..50 {
+            if layered.bus.1.lock().unwrap().len() == 2 {
+                break;
+            }
+            tokio::time::sleep(REPLAY_PERIOD).await;
+        }
+        assert_eq!(
+            *far.fences.lock().unwrap(),
+            [7, 3],
+            "fenced in order once back"
+        );
+        let announced = layered.bus.1.lock().unwrap().clone();
+        assert!(matches!(
+            announced[0],
+            Invalidation::Conversation { rev: 7, .. }
+        ));
+        assert!(matches!(announced[1], Invalidation::Facts { rev: 3, .. }));
+        assert!(layered.pending.lock().unwrap().is_empty());
     }
 }

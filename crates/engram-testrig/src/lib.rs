@@ -109,6 +109,26 @@ fn free_port() -> u16 {
         .expect("a free port")
 }
 
+/// A port P for a cluster node: the node also listens on P + 10000 (the
+/// cluster bus), so both must be free and below 65536 — an ephemeral port
+/// from `free_port` is above 55535 about one time in five.
+fn free_cluster_port() -> u16 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u64::from(d.subsec_nanos()))
+        .unwrap_or_default();
+    let seed = nanos ^ u64::from(std::process::id()) ^ NEXT_PORT.fetch_add(97, Ordering::Relaxed);
+    (0..10_000u64)
+        .map(|i| 20_000 + ((seed.wrapping_mul(7_919) + i * 131) % 10_000) as u16)
+        .find(|&p| {
+            TcpListener::bind(("127.0.0.1", p)).is_ok()
+                && TcpListener::bind(("127.0.0.1", p + 10_000)).is_ok()
+        })
+        .expect("a free port pair for a cluster node")
+}
+
+static NEXT_PORT: AtomicU64 = AtomicU64::new(0);
+
 fn redis_cli(port: u16, args: &[&str]) -> Option<String> {
     let out = Command::new("redis-cli")
         .args(["-h", "127.0.0.1", "-p", &port.to_string()])
@@ -184,7 +204,11 @@ impl RedisServer {
     fn spawn(cluster: bool) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut server = Self {
-            port: free_port(),
+            port: if cluster {
+                free_cluster_port()
+            } else {
+                free_port()
+            },
             child: None,
             dir,
             cluster,
