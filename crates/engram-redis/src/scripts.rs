@@ -31,19 +31,70 @@ redis.call('SET', KEYS[1], 'F:' .. ARGV[1], 'PX', ARGV[2])
 return 1
 "#;
 
-/// REPLACE: KEYS[1]; ARGV = expected rev, new rev, new value, ttl_ms.
-/// Replaces a value still at the expected revision; otherwise fences at
-/// the new revision (someone else changed the slot in between).
-pub(crate) const REPLACE: &str = r#"
+// A conversation window is two keys under one hash tag: KEYS[1] its meta
+// (a fenced slot holding the Conversation) and KEYS[2] a list of message
+// JSON, oldest first. An append pushes only its new messages.
+
+/// WINDOW_READ: the meta slot and the messages, atomically; nil unless the
+/// slot holds a value.
+pub(crate) const WINDOW_READ: &str = r#"
+local cur = redis.call('GET', KEYS[1])
+if not cur or string.sub(cur, 1, 1) ~= 'V' then return false end
+return {cur, redis.call('LRANGE', KEYS[2], 0, -1)}
+"#;
+
+/// WINDOW_PUT: ARGV = rev, meta value, ttl_ms, window, messages… Replaces
+/// the window unless the slot holds one at least as new or a higher fence.
+pub(crate) const WINDOW_PUT: &str = r#"
+local cur = redis.call('GET', KEYS[1])
+if cur then
+  local kind, rev = string.match(cur, '^(%a):(%d+)')
+  rev = tonumber(rev)
+  local new = tonumber(ARGV[1])
+  if kind == 'V' and rev >= new then return 0 end
+  if kind == 'F' and rev > new then return 0 end
+end
+redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+redis.call('DEL', KEYS[2])
+if #ARGV > 4 then
+  redis.call('RPUSH', KEYS[2], unpack(ARGV, 5))
+  redis.call('LTRIM', KEYS[2], -tonumber(ARGV[4]), -1)
+  redis.call('PEXPIRE', KEYS[2], ARGV[3])
+end
+return 1
+"#;
+
+/// WINDOW_EXTEND: ARGV = expected rev, new rev, meta value, ttl_ms, window,
+/// messages… Appends when the window ends at the expected revision;
+/// otherwise fences at the new revision (unless something newer is there).
+pub(crate) const WINDOW_EXTEND: &str = r#"
 local cur = redis.call('GET', KEYS[1])
 if cur then
   local kind, rev = string.match(cur, '^(%a):(%d+)')
   if kind == 'V' and rev == ARGV[1] then
     redis.call('SET', KEYS[1], ARGV[3], 'PX', ARGV[4])
+    if #ARGV > 5 then
+      redis.call('RPUSH', KEYS[2], unpack(ARGV, 6))
+      redis.call('LTRIM', KEYS[2], -tonumber(ARGV[5]), -1)
+    end
+    redis.call('PEXPIRE', KEYS[2], ARGV[4])
     return 1
   end
   if tonumber(rev) >= tonumber(ARGV[2]) then return 0 end
 end
 redis.call('SET', KEYS[1], 'F:' .. ARGV[2], 'PX', ARGV[4])
+redis.call('DEL', KEYS[2])
 return 2
+"#;
+
+/// WINDOW_FENCE: ARGV = rev, ttl_ms. FENCE, and drops the messages.
+pub(crate) const WINDOW_FENCE: &str = r#"
+local cur = redis.call('GET', KEYS[1])
+if cur then
+  local kind, rev = string.match(cur, '^(%a):(%d+)')
+  if tonumber(rev) >= tonumber(ARGV[1]) then return 0 end
+end
+redis.call('SET', KEYS[1], 'F:' .. ARGV[1], 'PX', ARGV[2])
+redis.call('DEL', KEYS[2])
+return 1
 "#;

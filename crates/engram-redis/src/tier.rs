@@ -8,9 +8,9 @@ use engram_core::ports::{FactSnapshot, HotTier};
 use engram_core::{Error, Result};
 use fred::clients::Client;
 use fred::interfaces::{ClientLike, KeysInterface};
-use fred::types::Builder;
 use fred::types::config::ReconnectPolicy;
 use fred::types::scripts::Script;
+use fred::types::{Builder, MultipleKeys};
 
 use crate::config::RedisConfig;
 use crate::{scripts, slot};
@@ -20,12 +20,18 @@ const BACKEND: &str = "redis";
 /// The Redis hot/warm tier: conversation windows (hot TTL) and current facts
 /// (warm TTL), with revision fences kept atomically by Lua scripts. All keys
 /// of a conversation (or a user) share one cluster hash tag.
+///
+/// A window is a fenced meta slot (the Conversation) and a list of message
+/// JSON: an append pushes only its new messages, in one round trip.
 #[derive(Clone)]
 pub struct RedisHotTier {
     client: Client,
     put: Script,
     fence: Script,
-    replace: Script,
+    window_read: Script,
+    window_put: Script,
+    window_extend: Script,
+    window_fence: Script,
     config: RedisConfig,
 }
 
@@ -65,7 +71,10 @@ impl RedisHotTier {
             client,
             put: Script::from_lua(scripts::PUT),
             fence: Script::from_lua(scripts::FENCE),
-            replace: Script::from_lua(scripts::REPLACE),
+            window_read: Script::from_lua(scripts::WINDOW_READ),
+            window_put: Script::from_lua(scripts::WINDOW_PUT),
+            window_extend: Script::from_lua(scripts::WINDOW_EXTEND),
+            window_fence: Script::from_lua(scripts::WINDOW_FENCE),
             config,
         })
     }
@@ -87,32 +96,41 @@ impl RedisHotTier {
         }
     }
 
-    pub(crate) fn window_key(&self, tenant: &TenantId, conversation: &ConversationId) -> String {
-        format!("{}:{{{tenant}:c:{conversation}}}:w", self.config.prefix)
+    /// The window's meta slot and message list (one hash tag).
+    fn window_keys(&self, tenant: &TenantId, conversation: &ConversationId) -> Vec<String> {
+        let tag = format!("{}:{{{tenant}:c:{conversation}}}", self.config.prefix);
+        vec![format!("{tag}:w"), format!("{tag}:m")]
     }
 
-    pub(crate) fn facts_key(&self, tenant: &TenantId, user: &UserId) -> String {
+    fn facts_key(&self, tenant: &TenantId, user: &UserId) -> String {
         format!("{}:{{{tenant}:u:{user}}}:f", self.config.prefix)
     }
 
-    async fn get(&self, key: String) -> Result<Option<String>> {
-        self.ensure_connected()?;
-        self.client.get(key).await.map_err(redis)
-    }
-
-    async fn run(&self, script: &Script, key: String, args: Vec<String>) -> Result<()> {
+    async fn run(
+        &self,
+        script: &Script,
+        keys: impl Into<MultipleKeys> + Send,
+        args: Vec<String>,
+    ) -> Result<()> {
         self.ensure_connected()?;
         script
-            .evalsha_with_reload::<i64, _, _>(&self.client, key, args)
+            .evalsha_with_reload::<i64, _, _>(&self.client, keys, args)
             .await
             .map(drop)
             .map_err(redis)
     }
 
-    fn trim(&self, mut messages: Vec<Message>) -> Vec<Message> {
-        let excess = messages.len().saturating_sub(self.config.window.max(1));
-        messages.drain(..excess);
+    fn trim<'a>(&self, messages: &'a [Message]) -> &'a [Message] {
+        &messages[messages.len().saturating_sub(self.config.window.max(1))..]
+    }
+
+    fn message_args(messages: &[Message]) -> Result<Vec<String>> {
         messages
+            .iter()
+            .map(|m| {
+                serde_json::to_string(m).map_err(|e| Error::Internal(format!("encoding: {e}")))
+            })
+            .collect()
     }
 }
 
@@ -122,60 +140,72 @@ impl HotTier for RedisHotTier {
         tenant: &TenantId,
         conversation: &ConversationId,
     ) -> Result<Option<RecentWindow>> {
-        let raw = self.get(self.window_key(tenant, conversation)).await?;
-        Ok(slot::decode::<RecentWindow>(raw)?.map(|(_, w)| w))
+        self.ensure_connected()?;
+        let found: Option<(String, Vec<String>)> = self
+            .window_read
+            .evalsha_with_reload(
+                &self.client,
+                self.window_keys(tenant, conversation),
+                Vec::<String>::new(),
+            )
+            .await
+            .map_err(redis)?;
+        let Some((meta, raw)) = found else {
+            return Ok(None);
+        };
+        let Some((_, conversation)) = slot::decode::<Conversation>(Some(meta))? else {
+            return Ok(None);
+        };
+        let messages = raw
+            .iter()
+            .map(|m| {
+                serde_json::from_str(m)
+                    .map_err(|e| Error::Internal(format!("corrupt hot-tier message: {e}")))
+            })
+            .collect::<Result<Vec<Message>>>()?;
+        // A list evicted apart from its meta reads as a miss.
+        let expected = (self.config.window as u64).min(conversation.message_count);
+        if (messages.len() as u64) < expected {
+            return Ok(None);
+        }
+        Ok(Some(RecentWindow {
+            conversation,
+            messages,
+        }))
     }
 
-    async fn put_recent(&self, tenant: &TenantId, mut window: RecentWindow) -> Result<()> {
-        window.messages = self.trim(window.messages);
+    async fn put_recent(&self, tenant: &TenantId, window: RecentWindow) -> Result<()> {
         let rev = window.conversation.last_seq;
-        let key = self.window_key(tenant, &window.conversation.conversation_id);
-        let value = slot::value(rev, &window)?;
-        let ttl = millis(self.config.hot_ttl);
-        self.run(
-            &self.put,
-            key,
-            vec![rev.to_string(), value, ttl.to_string()],
-        )
-        .await
+        let keys = self.window_keys(tenant, &window.conversation.conversation_id);
+        let mut args = vec![
+            rev.to_string(),
+            slot::value(rev, &window.conversation)?,
+            millis(self.config.hot_ttl).to_string(),
+            self.config.window.max(1).to_string(),
+        ];
+        args.extend(Self::message_args(self.trim(&window.messages))?);
+        self.run(&self.window_put, keys, args).await
     }
 
+    /// One round trip: pushes the new messages when the cached window ends
+    /// right before them, fences otherwise.
     async fn extend_recent(
         &self,
         tenant: &TenantId,
         conversation: &Conversation,
         messages: &[Message],
     ) -> Result<()> {
-        let key = self.window_key(tenant, &conversation.conversation_id);
-        let ttl = millis(self.config.hot_ttl).to_string();
+        let keys = self.window_keys(tenant, &conversation.conversation_id);
         let first_seq = messages.first().map_or(conversation.last_seq, |m| m.seq);
-        let cached = slot::decode::<RecentWindow>(self.get(key.clone()).await?)?;
-        match cached {
-            Some((rev, window)) if rev + 1 == first_seq => {
-                let mut all = window.messages;
-                all.extend_from_slice(messages);
-                let extended = RecentWindow {
-                    conversation: conversation.clone(),
-                    messages: self.trim(all),
-                };
-                let value = slot::value(conversation.last_seq, &extended)?;
-                let args = vec![
-                    rev.to_string(),
-                    conversation.last_seq.to_string(),
-                    value,
-                    ttl,
-                ];
-                self.run(&self.replace, key, args).await
-            }
-            _ => {
-                self.run(
-                    &self.fence,
-                    key,
-                    vec![conversation.last_seq.to_string(), ttl],
-                )
-                .await
-            }
-        }
+        let mut args = vec![
+            first_seq.saturating_sub(1).to_string(),
+            conversation.last_seq.to_string(),
+            slot::value(conversation.last_seq, conversation)?,
+            millis(self.config.hot_ttl).to_string(),
+            self.config.window.max(1).to_string(),
+        ];
+        args.extend(Self::message_args(self.trim(messages))?);
+        self.run(&self.window_extend, keys, args).await
     }
 
     async fn fence_conversation(
@@ -184,13 +214,19 @@ impl HotTier for RedisHotTier {
         conversation: &ConversationId,
         rev: u64,
     ) -> Result<()> {
-        let key = self.window_key(tenant, conversation);
+        let keys = self.window_keys(tenant, conversation);
         let ttl = millis(self.config.hot_ttl).to_string();
-        self.run(&self.fence, key, vec![rev.to_string(), ttl]).await
+        self.run(&self.window_fence, keys, vec![rev.to_string(), ttl])
+            .await
     }
 
     async fn facts(&self, tenant: &TenantId, user: &UserId) -> Result<Option<FactSnapshot>> {
-        let raw = self.get(self.facts_key(tenant, user)).await?;
+        self.ensure_connected()?;
+        let raw: Option<String> = self
+            .client
+            .get(self.facts_key(tenant, user))
+            .await
+            .map_err(redis)?;
         Ok(slot::decode::<FactSnapshot>(raw)?.map(|(_, s)| s))
     }
 
