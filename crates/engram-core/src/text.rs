@@ -5,6 +5,15 @@
 use std::collections::HashMap;
 use std::hash::Hash;
 
+/// FNV-1a, 64 bits, over a byte stream: stable across platforms and
+/// releases (unlike std's hasher), for hashes that are stored or shared
+/// between processes.
+pub fn fnv1a(bytes: impl IntoIterator<Item = u8>) -> u64 {
+    bytes.into_iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
 /// Lowercases and strips the accents of Latin letters (`"Área"` → `"area"`).
 pub fn fold(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
@@ -133,6 +142,14 @@ pub fn reciprocal_rank_fusion<K: Clone + Eq + Hash>(lists: &[Vec<K>]) -> Vec<(K,
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fnv1a_is_the_reference() {
+        // Reference values of FNV-1a 64.
+        assert_eq!(fnv1a(*b""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(fnv1a(*b"a"), 0xaf63_dc4c_8601_ec8c);
+        assert_eq!(fnv1a(*b"foobar"), 0x8594_4171_f739_67e8);
+    }
 
     #[test]
     fn folding_and_terms() {

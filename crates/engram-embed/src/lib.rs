@@ -64,15 +64,9 @@ impl Default for HashingEmbedder {
     }
 }
 
-/// FNV-1a, 64 bits: stable across platforms and releases, unlike std's
-/// hasher, so stored vectors stay valid.
+/// `prefix:bytes`, hashed: stored vectors depend on it, so it never changes.
 fn fnv1a(prefix: &[u8], bytes: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for &b in prefix.iter().chain([&b':']).chain(bytes) {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    h
+    engram_core::text::fnv1a(prefix.iter().chain(b":").chain(bytes).copied())
 }
 
 impl Embedder for HashingEmbedder {

@@ -50,12 +50,7 @@ fn channel(prefix: &str, n: u64) -> String {
 }
 
 fn fnv(parts: &[&str]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in parts.iter().flat_map(|p| p.bytes().chain([b'|'])) {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    h
+    engram_core::text::fnv1a(parts.iter().flat_map(|p| p.bytes().chain([b'|'])))
 }
 
 /// `instance|c|tenant|conversation|rev` or `instance|f|tenant|user|rev`;
