@@ -119,10 +119,6 @@ where
         }
     }
 
-    pub fn embedder(&self) -> &E {
-        &self.embedder
-    }
-
     /// A hot-tier call failed and the cold store answered instead. Logged
     /// at debug: while Redis is down every request would log; the readiness
     /// check reports the outage once.
