@@ -10,8 +10,8 @@ use engram_core::engine::{Engine, EngineConfig};
 use engram_core::ids::{ConversationId, FactKey, TenantId, UserId};
 use engram_core::layered::{Layered, NearGate};
 use engram_core::model::{
-    Conversation, ConversationCursor, Fact, FactInput, Message, MessageFilter, NewMessage,
-    PutFactResult, RecentWindow, Scope, ScoredMessage,
+    Conversation, ConversationCursor, Fact, FactInput, MemoryStats, Message, MessageFilter,
+    NewMessage, OutboxJob, PutFactResult, RecentWindow, Scope, ScoredMessage,
 };
 use engram_core::ports::{
     AppendOutcome, ColdStore, Embedder, FactSnapshot, FactWrite, HotTier, NoHotTier,
@@ -188,6 +188,42 @@ impl ColdStore for Cold {
             Cold::Embedded,
             Cold::Postgres,
             invalidate_fact(t, u, k, at)
+        )
+    }
+    async fn outbox_tenants(&self) -> Result<Vec<TenantId>> {
+        delegate!(self, Cold::Embedded, Cold::Postgres, outbox_tenants())
+    }
+    async fn claim_outbox(
+        &self,
+        t: &TenantId,
+        limit: usize,
+        now: Timestamp,
+        lease_until: Timestamp,
+    ) -> Result<Vec<OutboxJob>> {
+        delegate!(
+            self,
+            Cold::Embedded,
+            Cold::Postgres,
+            claim_outbox(t, limit, now, lease_until)
+        )
+    }
+    async fn finish_outbox(&self, t: &TenantId, ids: &[u64]) -> Result<()> {
+        delegate!(self, Cold::Embedded, Cold::Postgres, finish_outbox(t, ids))
+    }
+    async fn defer_outbox(&self, t: &TenantId, ids: &[u64], not_before: Timestamp) -> Result<()> {
+        delegate!(
+            self,
+            Cold::Embedded,
+            Cold::Postgres,
+            defer_outbox(t, ids, not_before)
+        )
+    }
+    async fn memory_stats(&self, t: &TenantId, max_users: usize) -> Result<MemoryStats> {
+        delegate!(
+            self,
+            Cold::Embedded,
+            Cold::Postgres,
+            memory_stats(t, max_users)
         )
     }
     async fn ping(&self) -> Result<()> {

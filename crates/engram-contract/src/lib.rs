@@ -17,6 +17,7 @@ pub mod cold;
 pub mod fixtures;
 pub mod hot;
 pub mod index;
+pub mod outbox;
 
 /// Instantiates the cold-store contract: `$make` is an async fn returning
 /// `(store, guard)`; the guard lives until the case ends.
@@ -24,28 +25,35 @@ pub mod index;
 macro_rules! cold_store_suite {
     ($make:path) => {
         $crate::cold_store_suite!(@cases $make,
-            append_assigns_gap_free_sequence_numbers,
-            a_retry_with_the_same_id_is_deduplicated,
-            the_same_id_with_other_content_is_refused_and_nothing_is_written,
-            another_user_cannot_append_to_a_conversation,
-            tenants_are_isolated,
-            conversations_are_listed_most_recent_first,
-            delete_removes_the_conversation,
-            lexical_search_is_scoped_and_filtered,
-            messages_at_keeps_the_order_and_skips_missing,
-            a_new_fact_invalidates_the_old_one,
-            facts_as_of_and_history,
-            a_backdated_fact_goes_into_history,
-            invalidate_fact,
-            facts_of_one_batch_apply_in_order,
+            cold::append_assigns_gap_free_sequence_numbers,
+            cold::a_retry_with_the_same_id_is_deduplicated,
+            cold::the_same_id_with_other_content_is_refused_and_nothing_is_written,
+            cold::another_user_cannot_append_to_a_conversation,
+            cold::tenants_are_isolated,
+            cold::conversations_are_listed_most_recent_first,
+            cold::delete_removes_the_conversation,
+            cold::lexical_search_is_scoped_and_filtered,
+            cold::messages_at_keeps_the_order_and_skips_missing,
+            cold::a_new_fact_invalidates_the_old_one,
+            cold::facts_as_of_and_history,
+            cold::a_backdated_fact_goes_into_history,
+            cold::invalidate_fact,
+            cold::facts_of_one_batch_apply_in_order,
+            outbox::an_append_writes_one_job_for_its_new_messages,
+            outbox::a_claimed_job_is_leased_until_it_expires,
+            outbox::jobs_of_a_conversation_are_claimed_in_order,
+            outbox::a_deferred_job_waits_and_holds_back_its_conversation,
+            outbox::a_deletion_writes_a_job_that_removes_the_points,
+            outbox::outbox_jobs_are_isolated_by_tenant,
+            outbox::memory_stats_count_by_band_and_user,
         );
     };
-    (@cases $make:path, $($case:ident),+ $(,)?) => {
+    (@cases $make:path, $($module:ident :: $case:ident),+ $(,)?) => {
         $(
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $case() {
                 let (store, _guard) = $make().await;
-                $crate::cold::$case(&store).await;
+                $crate::$module::$case(&store).await;
             }
         )+
     };

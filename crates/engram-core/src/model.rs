@@ -262,3 +262,78 @@ impl RecentWindow {
         }
     }
 }
+
+/// What a durable indexing job asks for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "op")]
+pub enum OutboxOp {
+    /// Embed and index the messages `from_seq..=to_seq` of the conversation.
+    Index { from_seq: u64, to_seq: u64 },
+    /// Remove every point of the conversation from the index.
+    Delete,
+}
+
+/// A durable indexing job: written by the cold store in the same
+/// transaction as the change it follows, removed once the index has it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxJob {
+    /// Increases with every job of a tenant: jobs are done in this order.
+    pub id: u64,
+    pub conversation_id: ConversationId,
+    pub user_id: UserId,
+    pub op: OutboxOp,
+    /// Claims so far, this one included.
+    pub attempts: u32,
+    pub created_at: Timestamp,
+}
+
+/// The indexing backlog of a tenant.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OutboxStats {
+    pub pending: u64,
+    /// When the oldest pending job was written: now minus this is the
+    /// indexing lag.
+    pub oldest: Option<Timestamp>,
+}
+
+/// Importance bands reported by memory statistics, by lower bound.
+pub const IMPORTANCE_BANDS: [(&str, f32); 4] = [
+    ("critical", 0.9),
+    ("high", 0.7),
+    ("normal", 0.4),
+    ("low", 0.0),
+];
+
+/// The band of an importance score (an index into `IMPORTANCE_BANDS`).
+pub fn importance_band(importance: f32) -> usize {
+    IMPORTANCE_BANDS
+        .iter()
+        .position(|(_, floor)| importance >= *floor)
+        .unwrap_or(IMPORTANCE_BANDS.len() - 1)
+}
+
+/// Messages held for one user.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UserStats {
+    pub user_id: UserId,
+    pub conversations: u64,
+    pub messages: u64,
+    pub oldest: Option<Timestamp>,
+    pub newest: Option<Timestamp>,
+}
+
+/// What a tenant's memory holds.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MemoryStats {
+    pub conversations: u64,
+    pub messages: u64,
+    /// Messages per band of `IMPORTANCE_BANDS`, in its order.
+    pub by_importance: [u64; 4],
+    pub oldest: Option<Timestamp>,
+    pub newest: Option<Timestamp>,
+    /// Per user, by user id; at most the requested number.
+    pub users: Vec<UserStats>,
+    /// True when there were more users than returned.
+    pub users_truncated: bool,
+    pub outbox: OutboxStats,
+}

@@ -12,8 +12,8 @@ use std::future::Future;
 use crate::error::Result;
 use crate::ids::{ConversationId, FactKey, TenantId, UserId};
 use crate::model::{
-    Appended, Conversation, ConversationCursor, Fact, FactInput, Message, MessageFilter,
-    NewMessage, PutFactResult, RecentWindow, Role, Scope, ScoredMessage,
+    Appended, Conversation, ConversationCursor, Fact, FactInput, MemoryStats, Message,
+    MessageFilter, NewMessage, OutboxJob, PutFactResult, RecentWindow, Role, Scope, ScoredMessage,
 };
 use crate::time::Timestamp;
 
@@ -54,6 +54,7 @@ pub trait ColdStore: Send + Sync + 'static {
     /// `deduplicated` when its role and content are the same, and fails the
     /// whole append with `AlreadyExists` otherwise. Appending with a user
     /// other than the conversation's fails with `FailedPrecondition`.
+    /// The same transaction writes an indexing job for the new messages.
     fn append(
         &self,
         tenant: &TenantId,
@@ -104,7 +105,8 @@ pub trait ColdStore: Send + Sync + 'static {
         limit: usize,
     ) -> impl Future<Output = Result<Vec<Conversation>>> + Send;
 
-    /// Deletes a conversation and its messages. Returns the deleted
+    /// Deletes a conversation and its messages, and writes an indexing job
+    /// that removes its points, in one transaction. Returns the deleted
     /// conversation, or `None` when it did not exist.
     fn delete_conversation(
         &self,
@@ -165,6 +167,45 @@ pub trait ColdStore: Send + Sync + 'static {
         key: &FactKey,
         at: Timestamp,
     ) -> impl Future<Output = Result<FactWrite<Fact>>> + Send;
+
+    /// Tenants that have indexing jobs pending.
+    fn outbox_tenants(&self) -> impl Future<Output = Result<Vec<TenantId>>> + Send;
+
+    /// Claims up to `limit` of the tenant's indexing jobs, oldest first, and
+    /// leases them until `lease_until`. A job is claimable when it is due
+    /// (`defer_outbox` time passed), its lease (if any) expired, and no
+    /// earlier job of its conversation is leased: jobs of one conversation
+    /// are done in order, and two claims never return the same job while it
+    /// is leased.
+    fn claim_outbox(
+        &self,
+        tenant: &TenantId,
+        limit: usize,
+        now: Timestamp,
+        lease_until: Timestamp,
+    ) -> impl Future<Output = Result<Vec<OutboxJob>>> + Send;
+
+    /// Removes jobs that are done.
+    fn finish_outbox(
+        &self,
+        tenant: &TenantId,
+        ids: &[u64],
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    /// Releases claimed jobs to be retried from `not_before`.
+    fn defer_outbox(
+        &self,
+        tenant: &TenantId,
+        ids: &[u64],
+        not_before: Timestamp,
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    /// What the tenant's memory holds, with at most `max_users` users.
+    fn memory_stats(
+        &self,
+        tenant: &TenantId,
+        max_users: usize,
+    ) -> impl Future<Output = Result<MemoryStats>> + Send;
 
     /// Answers when the store can serve requests.
     fn ping(&self) -> impl Future<Output = Result<()>> + Send;

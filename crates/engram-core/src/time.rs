@@ -25,6 +25,14 @@ impl Timestamp {
             .map(Self)
     }
 
+    /// This time plus `d` (saturating).
+    pub fn plus(self, d: std::time::Duration) -> Self {
+        Self(
+            self.0
+                .saturating_add(i64::try_from(d.as_micros()).unwrap_or(i64::MAX)),
+        )
+    }
+
     pub fn secs(self) -> i64 {
         self.0.div_euclid(1_000_000)
     }

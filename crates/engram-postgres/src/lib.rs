@@ -12,6 +12,7 @@
 mod error;
 mod facts;
 mod messages;
+mod outbox;
 mod schema;
 mod store;
 

@@ -25,7 +25,7 @@ fn role_of(s: &str) -> Result<Role> {
         .ok_or_else(|| Error::Internal(format!("unknown role {s:?} in the cold store")))
 }
 
-fn id<T>(parse: fn(&str, &str) -> Result<T>, raw: &str) -> Result<T> {
+pub(crate) fn id<T>(parse: fn(&str, &str) -> Result<T>, raw: &str) -> Result<T> {
     parse("stored id", raw)
         .map_err(|e| Error::Internal(format!("corrupt id in the cold store: {e}")))
 }
@@ -318,11 +318,14 @@ pub(crate) async fn delete(
     tx.execute(&stmt, &[&conversation_id.as_str()])
         .await
         .map_err(pg)?;
+    // Pending jobs of the conversation are moot; the one that removes its
+    // points replaces them.
     let sql = format!("DELETE FROM {s}.index_outbox WHERE conversation_id = $1");
     let stmt = tx.prepare_cached(&sql).await.map_err(pg)?;
     tx.execute(&stmt, &[&conversation_id.as_str()])
         .await
         .map_err(pg)?;
+    crate::outbox::enqueue_delete(&tx, s, conversation_id, &meta.user_id, Timestamp::now()).await?;
     tx.commit().await.map_err(pg)?;
     Ok(Some(meta))
 }

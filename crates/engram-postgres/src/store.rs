@@ -7,8 +7,8 @@ use std::time::Duration;
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
 use engram_core::ids::{ConversationId, FactKey, TenantId, UserId};
 use engram_core::model::{
-    Conversation, ConversationCursor, Fact, FactInput, Message, MessageFilter, NewMessage,
-    PutFactResult, RecentWindow, Scope, ScoredMessage,
+    Conversation, ConversationCursor, Fact, FactInput, MemoryStats, Message, MessageFilter,
+    NewMessage, OutboxJob, PutFactResult, RecentWindow, Scope, ScoredMessage,
 };
 use engram_core::ports::{AppendOutcome, ColdStore, FactSnapshot, FactWrite};
 use engram_core::time::Timestamp;
@@ -18,7 +18,7 @@ use tokio_postgres::NoTls;
 
 use crate::error::{pg, pool};
 use crate::schema::{migrate, schema_of};
-use crate::{facts, messages};
+use crate::{facts, messages, outbox};
 
 /// How to reach Postgres.
 #[derive(Debug, Clone)]
@@ -236,6 +236,42 @@ impl ColdStore for PostgresColdStore {
     ) -> Result<FactWrite<Fact>> {
         let (mut client, s) = self.tenant(tenant).await?;
         facts::invalidate(&mut client, &s, user, key, at).await
+    }
+
+    async fn outbox_tenants(&self) -> Result<Vec<TenantId>> {
+        let client = self.pool.get().await.map_err(pool)?;
+        outbox::tenants(&client).await
+    }
+
+    async fn claim_outbox(
+        &self,
+        tenant: &TenantId,
+        limit: usize,
+        now: Timestamp,
+        lease_until: Timestamp,
+    ) -> Result<Vec<OutboxJob>> {
+        let (mut client, s) = self.tenant(tenant).await?;
+        outbox::claim(&mut client, &s, limit, now, lease_until).await
+    }
+
+    async fn finish_outbox(&self, tenant: &TenantId, ids: &[u64]) -> Result<()> {
+        let (client, s) = self.tenant(tenant).await?;
+        outbox::finish(&client, &s, ids).await
+    }
+
+    async fn defer_outbox(
+        &self,
+        tenant: &TenantId,
+        ids: &[u64],
+        not_before: Timestamp,
+    ) -> Result<()> {
+        let (client, s) = self.tenant(tenant).await?;
+        outbox::defer(&client, &s, ids, not_before).await
+    }
+
+    async fn memory_stats(&self, tenant: &TenantId, max_users: usize) -> Result<MemoryStats> {
+        let (client, s) = self.tenant(tenant).await?;
+        outbox::stats(&client, &s, max_users).await
     }
 
     async fn ping(&self) -> Result<()> {

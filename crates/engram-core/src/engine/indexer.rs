@@ -1,150 +1,280 @@
-//! The background indexer: embeds appended messages in batches and upserts
-//! them into the semantic index, in the order the writes happened (so a
-//! deletion is never overtaken by an older upsert).
+//! The indexing worker: takes the cold store's outbox jobs, embeds the
+//! messages in batches, upserts them into the semantic index, and removes
+//! the jobs once the index has them.
 //!
-//! Durability of the queue itself (an outbox in the cold tier) is the next
-//! step; until then a crash may drop what is queued here from semantic
-//! search (never from the conversation).
+//! The outbox is written in the transaction of each append and deletion,
+//! so nothing acknowledged is ever missing from the index for longer than
+//! the worker's lag, whatever crashes: a job is leased while it is worked
+//! on, taken again when its lease expires, and retried with backoff when
+//! the embedder or the index fails. Jobs of a conversation are done in
+//! order, so a deletion is never overtaken by an older upsert.
 
+use std::collections::{BTreeSet, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
-use tracing::warn;
+use tracing::{debug, warn};
 
+use crate::error::Result;
 use crate::ids::{ConversationId, TenantId, UserId};
-use crate::model::Message;
-use crate::ports::{EmbedKind, Embedder, IndexPoint, SemanticIndex};
+use crate::model::{Message, OutboxJob, OutboxOp};
+use crate::ports::{ColdStore, EmbedKind, Embedder, IndexPoint, SemanticIndex};
+use crate::time::Timestamp;
 
-/// Most messages embedded in one batch.
-const BATCH: usize = 128;
-/// Attempts per batch before it is given up (and logged).
-const ATTEMPTS: u32 = 4;
+/// Jobs claimed at once.
+const CLAIM: usize = 64;
+/// Messages read from the cold store at once.
+const READ: usize = 256;
+/// How long a claimed job is reserved for this worker.
+const LEASE: Duration = Duration::from_secs(60);
+/// First retry delay; doubles with every attempt up to `MAX_BACKOFF`.
+const BACKOFF: Duration = Duration::from_millis(500);
+const MAX_BACKOFF: Duration = Duration::from_secs(60);
 
-#[derive(Debug)]
-pub(crate) enum IndexJob {
-    Upsert {
-        tenant: TenantId,
-        messages: Vec<Message>,
-    },
-    Delete {
-        tenant: TenantId,
-        user: UserId,
-        conversation: ConversationId,
-    },
-    Flush(oneshot::Sender<()>),
+/// Indexing settings.
+#[derive(Debug, Clone)]
+pub struct IndexerConfig {
+    /// How often every tenant's outbox is checked for jobs this sidecar was
+    /// not told about (another sidecar's, a crashed run's, retries).
+    pub sweep: Duration,
+    /// Texts per embedding request.
+    pub embed_batch: usize,
 }
 
-pub(crate) fn spawn<I: SemanticIndex, E: Embedder>(
-    index: Arc<I>,
-    embedder: Arc<E>,
-    capacity: usize,
-) -> mpsc::Sender<IndexJob> {
-    let (tx, rx) = mpsc::channel(capacity);
-    tokio::spawn(run(rx, index, embedder));
-    tx
-}
-
-async fn run<I: SemanticIndex, E: Embedder>(
-    mut rx: mpsc::Receiver<IndexJob>,
-    index: Arc<I>,
-    embedder: Arc<E>,
-) {
-    let mut pending: Option<IndexJob> = None;
-    loop {
-        let job = match pending.take() {
-            Some(job) => job,
-            None => match rx.recv().await {
-                Some(job) => job,
-                None => return,
-            },
-        };
-        match job {
-            IndexJob::Upsert {
-                tenant,
-                mut messages,
-            } => {
-                // Gather more upserts of the same tenant into one batch.
-                while messages.len() < BATCH {
-                    match rx.try_recv() {
-                        Ok(IndexJob::Upsert {
-                            tenant: t,
-                            messages: more,
-                        }) if t == tenant => messages.extend(more),
-                        Ok(other) => {
-                            pending = Some(other);
-                            break;
-                        }
-                        Err(_) => break,
-                    }
-                }
-                for chunk in messages.chunks(BATCH) {
-                    retry("upsert", &tenant, || {
-                        upsert(&*index, &*embedder, &tenant, chunk)
-                    })
-                    .await;
-                }
-            }
-            IndexJob::Delete {
-                tenant,
-                user,
-                conversation,
-            } => {
-                retry("delete", &tenant, || async {
-                    index
-                        .delete_conversation(&tenant, &user, &conversation)
-                        .await
-                        .map(drop)
-                })
-                .await;
-            }
-            IndexJob::Flush(done) => {
-                let _ = done.send(());
-            }
+impl Default for IndexerConfig {
+    fn default() -> Self {
+        Self {
+            sweep: Duration::from_secs(2),
+            embed_batch: 32,
         }
     }
 }
 
-async fn upsert<I: SemanticIndex, E: Embedder>(
-    index: &I,
-    embedder: &E,
-    tenant: &TenantId,
-    messages: &[Message],
-) -> crate::Result<()> {
-    let texts: Vec<&str> = messages.iter().map(|m| m.content.as_str()).collect();
-    let vectors = embedder.embed(&texts, EmbedKind::Passage).await?;
-    let points = messages
-        .iter()
-        .zip(vectors)
-        .map(|(m, vector)| IndexPoint {
-            user_id: m.user_id.clone(),
-            conversation_id: m.conversation_id.clone(),
-            seq: m.seq,
-            role: m.role,
-            created_at: m.created_at,
-            vector,
-        })
-        .collect();
-    index.upsert(tenant, points).await
+/// Talks to the running worker.
+#[derive(Debug, Clone)]
+pub(crate) struct Indexer {
+    hints: mpsc::Sender<TenantId>,
+    flushes: mpsc::Sender<oneshot::Sender<()>>,
 }
 
-async fn retry<F, Fut>(what: &'static str, tenant: &TenantId, mut op: F)
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = crate::Result<()>>,
-{
-    let mut delay = Duration::from_millis(50);
-    for attempt in 1..=ATTEMPTS {
-        match op().await {
-            Ok(()) => return,
-            Err(error) if attempt == ATTEMPTS => {
-                warn!(%tenant, what, error = %error.redacted(), "indexing given up");
+impl Indexer {
+    /// Tells the worker that a tenant has new jobs (best effort: the sweep
+    /// finds them anyway).
+    pub(crate) fn hint(&self, tenant: &TenantId) {
+        let _ = self.hints.try_send(tenant.clone());
+    }
+
+    /// Waits until the jobs due now are done (or retried later).
+    pub(crate) async fn flush(&self) {
+        let (done, wait) = oneshot::channel();
+        if self.flushes.send(done).await.is_ok() {
+            let _ = wait.await;
+        }
+    }
+}
+
+struct Worker<C, I, E> {
+    cold: Arc<C>,
+    index: Arc<I>,
+    embedder: Arc<E>,
+    config: IndexerConfig,
+}
+
+pub(crate) fn spawn<C: ColdStore, I: SemanticIndex, E: Embedder>(
+    cold: Arc<C>,
+    index: Arc<I>,
+    embedder: Arc<E>,
+    config: IndexerConfig,
+) -> Indexer {
+    let (hints, hint_rx) = mpsc::channel(4096);
+    let (flushes, flush_rx) = mpsc::channel(16);
+    let worker = Worker {
+        cold,
+        index,
+        embedder,
+        config,
+    };
+    tokio::spawn(worker.run(hint_rx, flush_rx));
+    Indexer { hints, flushes }
+}
+
+impl<C: ColdStore, I: SemanticIndex, E: Embedder> Worker<C, I, E> {
+    async fn run(
+        self,
+        mut hints: mpsc::Receiver<TenantId>,
+        mut flushes: mpsc::Receiver<oneshot::Sender<()>>,
+    ) {
+        let mut sweep = tokio::time::interval(self.config.sweep);
+        sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut tenants = BTreeSet::new();
+        loop {
+            let mut flushed = None;
+            tokio::select! {
+                hint = hints.recv() => match hint {
+                    Some(tenant) => { tenants.insert(tenant); }
+                    None => return,
+                },
+                _ = sweep.tick() => self.sweep(&mut tenants).await,
+                Some(done) = flushes.recv() => {
+                    self.sweep(&mut tenants).await;
+                    flushed = Some(done);
+                }
             }
-            Err(error) => {
-                warn!(%tenant, what, attempt, error = %error.redacted(), "indexing failed; retrying");
-                tokio::time::sleep(delay).await;
-                delay *= 4;
+            while let Ok(tenant) = hints.try_recv() {
+                tenants.insert(tenant);
+            }
+            self.drain(&mut tenants).await;
+            if let Some(done) = flushed {
+                let _ = done.send(());
             }
         }
+    }
+
+    async fn sweep(&self, tenants: &mut BTreeSet<TenantId>) {
+        match self.cold.outbox_tenants().await {
+            Ok(found) => tenants.extend(found),
+            Err(error) => debug!(error = %error.redacted(), "outbox sweep failed"),
+        }
+    }
+
+    /// Works through every tenant's due jobs, a batch per tenant in turn.
+    async fn drain(&self, tenants: &mut BTreeSet<TenantId>) {
+        while !tenants.is_empty() {
+            for tenant in tenants.clone() {
+                let now = Timestamp::now();
+                let lease_until = now.plus(LEASE);
+                match self
+                    .cold
+                    .claim_outbox(&tenant, CLAIM, now, lease_until)
+                    .await
+                {
+                    Ok(jobs) if jobs.is_empty() => {
+                        tenants.remove(&tenant);
+                    }
+                    Ok(jobs) => {
+                        if !self.process(&tenant, jobs).await {
+                            tenants.remove(&tenant);
+                        }
+                    }
+                    Err(error) => {
+                        debug!(%tenant, error = %error.redacted(), "outbox claim failed");
+                        tenants.remove(&tenant);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Does claimed jobs in order. On a failure, the failed jobs and every
+    /// later one are released for a retry; returns false then.
+    async fn process(&self, tenant: &TenantId, jobs: Vec<OutboxJob>) -> bool {
+        let mut i = 0;
+        while i < jobs.len() {
+            let end = match jobs[i].op {
+                OutboxOp::Delete => i + 1,
+                OutboxOp::Index { .. } => {
+                    i + jobs[i..]
+                        .iter()
+                        .take_while(|j| matches!(j.op, OutboxOp::Index { .. }))
+                        .count()
+                }
+            };
+            let run = &jobs[i..end];
+            let done = match run[0].op {
+                OutboxOp::Delete => self
+                    .index
+                    .delete_conversation(tenant, &run[0].user_id, &run[0].conversation_id)
+                    .await
+                    .map(drop),
+                OutboxOp::Index { .. } => self.index_messages(tenant, run).await,
+            };
+            let ids: Vec<u64> = run.iter().map(|j| j.id).collect();
+            let outcome = match done {
+                Ok(()) => self.cold.finish_outbox(tenant, &ids).await,
+                Err(error) => Err(error),
+            };
+            if let Err(error) = outcome {
+                self.release(tenant, &jobs[i..], &error).await;
+                return false;
+            }
+            i = end;
+        }
+        true
+    }
+
+    async fn release(&self, tenant: &TenantId, jobs: &[OutboxJob], error: &crate::Error) {
+        let attempts = jobs[0].attempts;
+        let delay = BACKOFF
+            .saturating_mul(1 << attempts.saturating_sub(1).min(16))
+            .min(MAX_BACKOFF);
+        warn!(
+            %tenant,
+            attempts,
+            retry_in_ms = delay.as_millis() as u64,
+            error = %error.redacted(),
+            "indexing failed; will retry"
+        );
+        let ids: Vec<u64> = jobs.iter().map(|j| j.id).collect();
+        let not_before = Timestamp::now().plus(delay);
+        if let Err(error) = self.cold.defer_outbox(tenant, &ids, not_before).await {
+            // The leases expire by themselves.
+            debug!(%tenant, error = %error.redacted(), "outbox deferral failed");
+        }
+    }
+
+    async fn index_messages(&self, tenant: &TenantId, jobs: &[OutboxJob]) -> Result<()> {
+        let positions: Vec<(ConversationId, u64)> = jobs
+            .iter()
+            .flat_map(|j| match j.op {
+                OutboxOp::Index { from_seq, to_seq } => (from_seq..=to_seq)
+                    .map(|seq| (j.conversation_id.clone(), seq))
+                    .collect(),
+                OutboxOp::Delete => Vec::new(),
+            })
+            .collect();
+        for chunk in positions.chunks(READ) {
+            let messages = self.cold.messages_at(tenant, chunk).await?;
+            for batch in messages.chunks(self.config.embed_batch.max(1)) {
+                self.upsert(tenant, batch).await?;
+            }
+        }
+        // A conversation deleted while its messages were being embedded
+        // must not keep points: its deletion job may have run already.
+        let conversations: HashSet<(&UserId, &ConversationId)> = jobs
+            .iter()
+            .map(|j| (&j.user_id, &j.conversation_id))
+            .collect();
+        for (user, conversation) in conversations {
+            if self
+                .cold
+                .conversation(tenant, conversation)
+                .await?
+                .is_none()
+            {
+                self.index
+                    .delete_conversation(tenant, user, conversation)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn upsert(&self, tenant: &TenantId, messages: &[Message]) -> Result<()> {
+        let texts: Vec<&str> = messages.iter().map(|m| m.content.as_str()).collect();
+        let vectors = self.embedder.embed(&texts, EmbedKind::Passage).await?;
+        let points = messages
+            .iter()
+            .zip(vectors)
+            .map(|(m, vector)| IndexPoint {
+                user_id: m.user_id.clone(),
+                conversation_id: m.conversation_id.clone(),
+                seq: m.seq,
+                role: m.role,
+                created_at: m.created_at,
+                vector,
+            })
+            .collect();
+        self.index.upsert(tenant, points).await
     }
 }

@@ -3,10 +3,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use tracing::warn;
-
 use super::Engine;
-use super::indexer::IndexJob;
 use crate::error::{Error, Result};
 use crate::ids::{ConversationId, MessageId, TenantId, UserId};
 use crate::model::{Conversation, ConversationCursor, Message, NewMessage, RecentWindow, Role};
@@ -72,13 +69,7 @@ where
             {
                 Self::note_hot_failure(tenant, "extend_recent", &error);
             }
-            let job = IndexJob::Upsert {
-                tenant: tenant.clone(),
-                messages: fresh,
-            };
-            if self.indexer.send(job).await.is_err() {
-                warn!(%tenant, "indexer stopped; messages not indexed");
-            }
+            self.indexer.hint(tenant);
         }
         Ok(outcome)
     }
@@ -210,14 +201,7 @@ where
         {
             Self::note_hot_failure(tenant, "fence_conversation", &error);
         }
-        let job = IndexJob::Delete {
-            tenant: tenant.clone(),
-            user: deleted.user_id.clone(),
-            conversation: conversation.clone(),
-        };
-        if self.indexer.send(job).await.is_err() {
-            warn!(%tenant, "indexer stopped; conversation not removed from the index");
-        }
+        self.indexer.hint(tenant);
         Ok(deleted.message_count)
     }
 }

@@ -15,7 +15,6 @@ mod search;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, warn};
 
 use crate::error::Result;
@@ -24,6 +23,7 @@ use crate::importance::ImportanceRules;
 use crate::ports::{ColdStore, Embedder, HotTier, SemanticIndex};
 
 pub use compose::{ComposeQuery, ComposeResult, Timing};
+pub use indexer::IndexerConfig;
 pub use messages::MessageDraft;
 pub use search::{SearchHit, SearchMode, SearchQuery, SearchResult};
 
@@ -50,8 +50,7 @@ pub struct EngineConfig {
     /// recent history by ComposeContext.
     pub recent_window: usize,
     pub importance: ImportanceRules,
-    /// Capacity of the indexing queue (appends wait when it is full).
-    pub index_queue: usize,
+    pub indexer: IndexerConfig,
 }
 
 impl Default for EngineConfig {
@@ -59,7 +58,7 @@ impl Default for EngineConfig {
         Self {
             recent_window: 50,
             importance: ImportanceRules::default(),
-            index_queue: 10_000,
+            indexer: IndexerConfig::default(),
         }
     }
 }
@@ -67,11 +66,11 @@ impl Default for EngineConfig {
 /// engram's core service over a set of backends.
 #[derive(Debug)]
 pub struct Engine<C, H, I, E> {
-    cold: C,
+    cold: Arc<C>,
     hot: Arc<H>,
     index: Arc<I>,
     embedder: Arc<E>,
-    indexer: mpsc::Sender<indexer::IndexJob>,
+    indexer: indexer::Indexer,
     config: EngineConfig,
 }
 
@@ -85,9 +84,15 @@ where
     /// Builds the engine and starts its background indexer (needs a Tokio
     /// runtime).
     pub fn new(cold: C, hot: H, index: I, embedder: E, config: EngineConfig) -> Self {
+        let cold = Arc::new(cold);
         let index = Arc::new(index);
         let embedder = Arc::new(embedder);
-        let indexer = indexer::spawn(index.clone(), embedder.clone(), config.index_queue);
+        let indexer = indexer::spawn(
+            cold.clone(),
+            index.clone(),
+            embedder.clone(),
+            config.indexer.clone(),
+        );
         Self {
             cold,
             hot: Arc::new(hot),
@@ -104,16 +109,12 @@ where
         Readiness { cold, hot, index }
     }
 
-    /// Waits until everything queued for indexing so far is indexed (or
-    /// given up), at most `timeout`.
+    /// Waits until the indexing jobs due now are done (or deferred after a
+    /// failure), at most `timeout`.
     pub async fn flush_index(&self, timeout: Duration) {
-        let (done, wait) = oneshot::channel();
-        if self
-            .indexer
-            .send(indexer::IndexJob::Flush(done))
+        if tokio::time::timeout(timeout, self.indexer.flush())
             .await
-            .is_ok()
-            && tokio::time::timeout(timeout, wait).await.is_err()
+            .is_err()
         {
             warn!("index flush timed out");
         }

@@ -3,15 +3,17 @@
 use engram_core::error::{Error, Result};
 use engram_core::ids::{ConversationId, TenantId, UserId};
 use engram_core::model::{
-    Appended, Conversation, ConversationCursor, Message, MessageFilter, NewMessage, RecentWindow,
-    Scope, ScoredMessage,
+    Appended, Conversation, ConversationCursor, Message, MessageFilter, NewMessage, OutboxOp,
+    RecentWindow, Scope, ScoredMessage,
 };
 use engram_core::ports::AppendOutcome;
 use engram_core::text::{bm25, terms};
 use engram_core::time::Timestamp;
 use redb::{ReadTransaction, ReadableTable, WriteTransaction};
 
-use super::{CONVERSATIONS, MESSAGE_IDS, MESSAGES, USER_CONVERSATIONS, after, decode, encode};
+use super::{
+    CONVERSATIONS, MESSAGE_IDS, MESSAGES, USER_CONVERSATIONS, after, decode, encode, outbox,
+};
 use crate::writer::storage;
 
 pub(super) fn recent(
@@ -113,6 +115,14 @@ pub(super) fn delete(
         .map_err(storage)?
         .remove((t, c))
         .map_err(storage)?;
+    outbox::enqueue(
+        txn,
+        tenant,
+        conversation,
+        &meta.user_id,
+        OutboxOp::Delete,
+        Timestamp::now(),
+    )?;
     Ok(Some(meta))
 }
 
@@ -236,7 +246,13 @@ pub(super) fn append(
             deduplicated: false,
         });
     }
-    if appended.iter().any(|a| !a.deduplicated) {
+    let fresh = appended.iter().filter(|a| !a.deduplicated).count() as u64;
+    if fresh > 0 {
+        let op = OutboxOp::Index {
+            from_seq: meta.last_seq + 1 - fresh,
+            to_seq: meta.last_seq,
+        };
+        outbox::enqueue(txn, tenant, conversation, user, op, now)?;
         meta.updated_at = now.max(meta.updated_at);
         txn.open_table(CONVERSATIONS)
             .map_err(storage)?

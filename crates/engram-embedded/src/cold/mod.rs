@@ -5,14 +5,15 @@
 
 mod facts;
 mod messages;
+mod outbox;
 
 use std::path::Path;
 use std::sync::Arc;
 
 use engram_core::ids::{ConversationId, FactKey, TenantId, UserId};
 use engram_core::model::{
-    Conversation, ConversationCursor, Fact, FactInput, Message, MessageFilter, NewMessage,
-    PutFactResult, RecentWindow, Scope, ScoredMessage,
+    Conversation, ConversationCursor, Fact, FactInput, MemoryStats, Message, MessageFilter,
+    NewMessage, OutboxJob, PutFactResult, RecentWindow, Scope, ScoredMessage,
 };
 use engram_core::ports::{AppendOutcome, FactSnapshot, FactWrite};
 use engram_core::time::Timestamp;
@@ -36,12 +37,17 @@ const MESSAGE_IDS: TableDefinition<(&str, &str, &str), u64> = TableDefinition::n
 const FACTS: TableDefinition<(&str, &str, &str, u64), &[u8]> = TableDefinition::new("facts");
 /// (tenant, user) → revision of the user's facts
 const FACT_REVS: TableDefinition<(&str, &str), u64> = TableDefinition::new("fact_revs");
+/// (tenant, job id) → indexing job
+const OUTBOX: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("outbox");
+/// tenant → last job id
+const OUTBOX_SEQ: TableDefinition<&str, u64> = TableDefinition::new("outbox_seq");
 
 /// The embedded, file-backed cold store.
 #[derive(Debug, Clone)]
 pub struct EmbeddedColdStore {
     db: Arc<Database>,
     writer: Writer,
+    leases: Arc<outbox::Leases>,
 }
 
 impl EmbeddedColdStore {
@@ -63,12 +69,18 @@ impl EmbeddedColdStore {
             txn.open_table(MESSAGE_IDS).map_err(storage)?;
             txn.open_table(FACTS).map_err(storage)?;
             txn.open_table(FACT_REVS).map_err(storage)?;
+            txn.open_table(OUTBOX).map_err(storage)?;
+            txn.open_table(OUTBOX_SEQ).map_err(storage)?;
         }
         txn.commit().map_err(storage)?;
         let db = Arc::new(db);
         let writer = Writer::start(db.clone(), "cold")
             .map_err(|e| Error::unavailable("embedded store", e))?;
-        Ok(Self { db, writer })
+        Ok(Self {
+            db,
+            writer,
+            leases: Arc::default(),
+        })
     }
 
     /// Runs a read-only closure on a snapshot, off the async threads.
@@ -256,6 +268,56 @@ impl engram_core::ports::ColdStore for EmbeddedColdStore {
         owned!(tenant, user, key);
         self.writer
             .write(move |txn| facts::invalidate(txn, &tenant, &user, &key, at))
+            .await
+    }
+
+    async fn outbox_tenants(&self) -> Result<Vec<TenantId>> {
+        self.read(outbox::tenants).await
+    }
+
+    async fn claim_outbox(
+        &self,
+        tenant: &TenantId,
+        limit: usize,
+        now: Timestamp,
+        lease_until: Timestamp,
+    ) -> Result<Vec<OutboxJob>> {
+        let leases = self.leases.clone();
+        owned!(tenant);
+        self.read(move |txn| outbox::claim(txn, &leases, &tenant, limit, now, lease_until))
+            .await
+    }
+
+    async fn finish_outbox(&self, tenant: &TenantId, ids: &[u64]) -> Result<()> {
+        let ids = ids.to_vec();
+        owned!(tenant);
+        let (t, i) = (tenant.clone(), ids.clone());
+        self.writer
+            .write(move |txn| outbox::finish(txn, &t, &i))
+            .await?;
+        self.leases.release(&tenant, &ids);
+        Ok(())
+    }
+
+    async fn defer_outbox(
+        &self,
+        tenant: &TenantId,
+        ids: &[u64],
+        not_before: Timestamp,
+    ) -> Result<()> {
+        let ids = ids.to_vec();
+        owned!(tenant);
+        let (t, i, leases) = (tenant.clone(), ids.clone(), self.leases.clone());
+        self.writer
+            .write(move |txn| outbox::defer(txn, &leases, &t, &i, not_before))
+            .await?;
+        self.leases.release(&tenant, &ids);
+        Ok(())
+    }
+
+    async fn memory_stats(&self, tenant: &TenantId, max_users: usize) -> Result<MemoryStats> {
+        owned!(tenant);
+        self.read(move |txn| outbox::stats(txn, &tenant, max_users))
             .await
     }
 

@@ -1,0 +1,241 @@
+//! The indexing outbox of the embedded store, and memory statistics.
+//!
+//! Jobs are written in the transaction of the change they follow. Leases
+//! live in memory: the store file is locked by one process, so the only
+//! claimant is this process's worker, and a restart releases every lease.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+
+use engram_core::error::Result;
+use engram_core::ids::{ConversationId, TenantId, UserId};
+use engram_core::model::{
+    Conversation, IMPORTANCE_BANDS, MemoryStats, Message, OutboxJob, OutboxOp, OutboxStats,
+    UserStats, importance_band,
+};
+use engram_core::time::Timestamp;
+use redb::{ReadTransaction, ReadableTable, WriteTransaction};
+use serde::{Deserialize, Serialize};
+
+use super::{CONVERSATIONS, MESSAGES, OUTBOX, OUTBOX_SEQ, after, decode, encode};
+use crate::writer::storage;
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Entry {
+    conversation_id: ConversationId,
+    user_id: UserId,
+    #[serde(flatten)]
+    op: OutboxOp,
+    attempts: u32,
+    not_before: Timestamp,
+    created_at: Timestamp,
+}
+
+/// Claimed jobs: (tenant, job id) → (lease end, claims not yet counted in
+/// the stored attempts).
+#[derive(Debug, Default)]
+pub(crate) struct Leases(Mutex<HashMap<(TenantId, u64), (Timestamp, u32)>>);
+
+pub(super) fn enqueue(
+    txn: &WriteTransaction,
+    tenant: &TenantId,
+    conversation: &ConversationId,
+    user: &UserId,
+    op: OutboxOp,
+    now: Timestamp,
+) -> Result<()> {
+    let t = tenant.as_str();
+    let mut seq = txn.open_table(OUTBOX_SEQ).map_err(storage)?;
+    let id = seq.get(t).map_err(storage)?.map_or(1, |v| v.value() + 1);
+    seq.insert(t, id).map_err(storage)?;
+    let entry = Entry {
+        conversation_id: conversation.clone(),
+        user_id: user.clone(),
+        op,
+        attempts: 0,
+        not_before: Timestamp(0),
+        created_at: now,
+    };
+    txn.open_table(OUTBOX)
+        .map_err(storage)?
+        .insert((t, id), encode(&entry)?.as_slice())
+        .map_err(storage)?;
+    Ok(())
+}
+
+pub(super) fn tenants(txn: &ReadTransaction) -> Result<Vec<TenantId>> {
+    let table = txn.open_table(OUTBOX).map_err(storage)?;
+    let mut out = Vec::new();
+    let mut next = table.first().map_err(storage)?;
+    while let Some((key, _)) = next {
+        let tenant = key.value().0.to_owned();
+        let end = after(&tenant);
+        next = table
+            .range((end.as_str(), 0)..)
+            .map_err(storage)?
+            .next()
+            .transpose()
+            .map_err(storage)?;
+        if let Ok(tenant) = TenantId::parse("tenant_id", &tenant) {
+            out.push(tenant);
+        }
+    }
+    Ok(out)
+}
+
+pub(super) fn claim(
+    txn: &ReadTransaction,
+    leases: &Leases,
+    tenant: &TenantId,
+    limit: usize,
+    now: Timestamp,
+    lease_until: Timestamp,
+) -> Result<Vec<OutboxJob>> {
+    let t = tenant.as_str();
+    let table = txn.open_table(OUTBOX).map_err(storage)?;
+    let mut leases = leases.0.lock().unwrap_or_else(|e| e.into_inner());
+    // Conversations with an earlier job still leased: their later jobs wait.
+    let mut blocked: Vec<ConversationId> = Vec::new();
+    let mut out = Vec::new();
+    for row in table.range((t, 0)..=(t, u64::MAX)).map_err(storage)? {
+        if out.len() == limit {
+            break;
+        }
+        let (key, value) = row.map_err(storage)?;
+        let id = key.value().1;
+        let entry: Entry = decode(value.value())?;
+        let lease = leases.get(&(tenant.clone(), id)).copied();
+        let leased = lease.is_some_and(|(until, _)| until > now);
+        if leased || entry.not_before > now || blocked.contains(&entry.conversation_id) {
+            blocked.push(entry.conversation_id);
+            continue;
+        }
+        let claims = lease.map_or(0, |(_, claims)| claims) + 1;
+        leases.insert((tenant.clone(), id), (lease_until, claims));
+        out.push(OutboxJob {
+            id,
+            conversation_id: entry.conversation_id,
+            user_id: entry.user_id,
+            op: entry.op,
+            attempts: entry.attempts + claims,
+            created_at: entry.created_at,
+        });
+    }
+    Ok(out)
+}
+
+pub(super) fn finish(txn: &WriteTransaction, tenant: &TenantId, ids: &[u64]) -> Result<()> {
+    let mut table = txn.open_table(OUTBOX).map_err(storage)?;
+    for id in ids {
+        table.remove((tenant.as_str(), *id)).map_err(storage)?;
+    }
+    Ok(())
+}
+
+/// Releases claimed jobs until `not_before`, counting their claims.
+pub(super) fn defer(
+    txn: &WriteTransaction,
+    leases: &Leases,
+    tenant: &TenantId,
+    ids: &[u64],
+    not_before: Timestamp,
+) -> Result<()> {
+    let mut table = txn.open_table(OUTBOX).map_err(storage)?;
+    for id in ids {
+        let key = (tenant.as_str(), *id);
+        let entry = table.get(key).map_err(storage)?.map(|v| v.value().to_vec());
+        if let Some(bytes) = entry {
+            let mut entry: Entry = decode(&bytes)?;
+            entry.attempts += leases.claims(tenant, *id);
+            entry.not_before = not_before;
+            table
+                .insert(key, encode(&entry)?.as_slice())
+                .map_err(storage)?;
+        }
+    }
+    Ok(())
+}
+
+impl Leases {
+    fn claims(&self, tenant: &TenantId, id: u64) -> u32 {
+        let leases = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        leases
+            .get(&(tenant.clone(), id))
+            .map_or(0, |(_, claims)| *claims)
+    }
+
+    pub(super) fn release(&self, tenant: &TenantId, ids: &[u64]) {
+        let mut leases = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        for id in ids {
+            leases.remove(&(tenant.clone(), *id));
+        }
+    }
+}
+
+pub(super) fn stats(
+    txn: &ReadTransaction,
+    tenant: &TenantId,
+    max_users: usize,
+) -> Result<MemoryStats> {
+    let t = tenant.as_str();
+    let end = after(t);
+    let mut stats = MemoryStats::default();
+    let mut users: BTreeMap<UserId, UserStats> = BTreeMap::new();
+    let conversations = txn.open_table(CONVERSATIONS).map_err(storage)?;
+    for row in conversations
+        .range((t, "")..(end.as_str(), ""))
+        .map_err(storage)?
+    {
+        let (_, value) = row.map_err(storage)?;
+        let meta: Conversation = decode(value.value())?;
+        stats.conversations += 1;
+        user_entry(&mut users, &meta.user_id).conversations += 1;
+    }
+    let messages = txn.open_table(MESSAGES).map_err(storage)?;
+    for row in messages
+        .range((t, "", 0)..(end.as_str(), "", 0))
+        .map_err(storage)?
+    {
+        let (_, value) = row.map_err(storage)?;
+        let m: Message = decode(value.value())?;
+        stats.messages += 1;
+        stats.by_importance[importance_band(m.importance)] += 1;
+        widen(&mut stats.oldest, &mut stats.newest, m.created_at);
+        let user = user_entry(&mut users, &m.user_id);
+        user.messages += 1;
+        widen(&mut user.oldest, &mut user.newest, m.created_at);
+    }
+    debug_assert_eq!(stats.by_importance.len(), IMPORTANCE_BANDS.len());
+    stats.users_truncated = users.len() > max_users;
+    stats.users = users.into_values().take(max_users).collect();
+    let outbox = txn.open_table(OUTBOX).map_err(storage)?;
+    let mut backlog = OutboxStats::default();
+    for row in outbox.range((t, 0)..=(t, u64::MAX)).map_err(storage)? {
+        let (_, value) = row.map_err(storage)?;
+        let entry: Entry = decode(value.value())?;
+        backlog.pending += 1;
+        backlog.oldest = Some(
+            backlog
+                .oldest
+                .map_or(entry.created_at, |o| o.min(entry.created_at)),
+        );
+    }
+    stats.outbox = backlog;
+    Ok(stats)
+}
+
+fn user_entry<'a>(users: &'a mut BTreeMap<UserId, UserStats>, user: &UserId) -> &'a mut UserStats {
+    users.entry(user.clone()).or_insert_with(|| UserStats {
+        user_id: user.clone(),
+        conversations: 0,
+        messages: 0,
+        oldest: None,
+        newest: None,
+    })
+}
+
+/// Widens an [oldest, newest] span to hold `at`.
+pub(crate) fn widen(oldest: &mut Option<Timestamp>, newest: &mut Option<Timestamp>, at: Timestamp) {
+    *oldest = Some(oldest.map_or(at, |o| o.min(at)));
+    *newest = Some(newest.map_or(at, |n| n.max(at)));
+}

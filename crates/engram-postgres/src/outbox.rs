@@ -1,0 +1,239 @@
+//! The indexing outbox of a tenant's schema, and memory statistics.
+
+use deadpool_postgres::GenericClient;
+use engram_core::error::{Error, Result};
+use engram_core::ids::{ConversationId, TenantId, UserId};
+use engram_core::model::{
+    IMPORTANCE_BANDS, MemoryStats, OutboxJob, OutboxOp, OutboxStats, UserStats,
+};
+use engram_core::time::Timestamp;
+
+use crate::error::pg;
+use crate::messages::id;
+
+/// Tenant schemas are `t_<tenant>`.
+const SCHEMA_PREFIX: &str = "t_";
+/// Schemas checked per query when looking for pending jobs.
+const TENANTS_PER_QUERY: usize = 200;
+
+/// Tenants whose outbox holds jobs.
+pub(crate) async fn tenants(client: &impl GenericClient) -> Result<Vec<TenantId>> {
+    let rows = client
+        .query(
+            "SELECT n.nspname FROM pg_namespace n JOIN pg_class c ON c.relnamespace = n.oid \
+             WHERE n.nspname LIKE 't\\_%' AND c.relname = 'index_outbox' AND c.relkind = 'r'",
+            &[],
+        )
+        .await
+        .map_err(pg)?;
+    let tenants: Vec<TenantId> = rows
+        .iter()
+        .filter_map(|row| {
+            let schema: &str = row.get(0);
+            TenantId::parse("tenant_id", schema.strip_prefix(SCHEMA_PREFIX)?).ok()
+        })
+        .collect();
+    let mut pending = Vec::new();
+    for chunk in tenants.chunks(TENANTS_PER_QUERY) {
+        // Tenant ids are validated `[a-z0-9][a-z0-9_-]*`: safe in quotes.
+        let sql = chunk
+            .iter()
+            .map(|t| {
+                format!(
+                    "(SELECT '{t}'::text FROM \"{SCHEMA_PREFIX}{t}\".index_outbox LIMIT 1)",
+                    t = t.as_str()
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(" UNION ALL ");
+        for row in client.query(&sql, &[]).await.map_err(pg)? {
+            let tenant: &str = row.get(0);
+            pending.extend(TenantId::parse("tenant_id", tenant).ok());
+        }
+    }
+    Ok(pending)
+}
+
+pub(crate) async fn claim(
+    client: &mut deadpool_postgres::Object,
+    s: &str,
+    limit: usize,
+    now: Timestamp,
+    lease_until: Timestamp,
+) -> Result<Vec<OutboxJob>> {
+    let tx = client.transaction().await.map_err(pg)?;
+    // Claims of one tenant take turns, so that "no earlier job of the
+    // conversation is leased" cannot be raced by a concurrent claim; SKIP
+    // LOCKED keeps a claim from waiting on rows a finishing worker holds.
+    let lock = format!("engram:outbox:{s}");
+    tx.execute("SELECT pg_advisory_xact_lock(hashtext($1))", &[&lock])
+        .await
+        .map_err(pg)?;
+    let sql = format!(
+        "WITH due AS (
+            SELECT o.id FROM {s}.index_outbox o
+             WHERE o.not_before_us <= $1 AND o.leased_until_us <= $1
+               AND NOT EXISTS (
+                   SELECT 1 FROM {s}.index_outbox e
+                    WHERE e.conversation_id = o.conversation_id AND e.id < o.id
+                      AND (e.leased_until_us > $1 OR e.not_before_us > $1))
+             ORDER BY o.id LIMIT $2
+             FOR UPDATE SKIP LOCKED)
+         UPDATE {s}.index_outbox o
+            SET leased_until_us = $3, attempts = o.attempts + 1
+           FROM due WHERE o.id = due.id
+         RETURNING o.id, o.conversation_id, o.user_id, o.op, o.seq, o.to_seq, o.attempts, o.created_us"
+    );
+    let stmt = tx.prepare_cached(&sql).await.map_err(pg)?;
+    let rows = tx
+        .query(&stmt, &[&now.0, &(limit as i64), &lease_until.0])
+        .await
+        .map_err(pg)?;
+    tx.commit().await.map_err(pg)?;
+    let mut jobs = rows
+        .iter()
+        .map(|row| {
+            let op = match row.get::<_, &str>(3) {
+                "index" => OutboxOp::Index {
+                    from_seq: row.get::<_, i64>(4) as u64,
+                    to_seq: row.get::<_, i64>(5) as u64,
+                },
+                "delete" => OutboxOp::Delete,
+                other => {
+                    return Err(Error::Internal(format!("unknown outbox op {other:?}")));
+                }
+            };
+            Ok(OutboxJob {
+                id: row.get::<_, i64>(0) as u64,
+                conversation_id: id(ConversationId::parse, row.get(1))?,
+                user_id: id(UserId::parse, row.get(2))?,
+                op,
+                attempts: row.get::<_, i32>(6) as u32,
+                created_at: Timestamp(row.get(7)),
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    jobs.sort_by_key(|j| j.id);
+    Ok(jobs)
+}
+
+fn ids_param(ids: &[u64]) -> Vec<i64> {
+    ids.iter().map(|&id| id as i64).collect()
+}
+
+pub(crate) async fn finish(client: &impl GenericClient, s: &str, ids: &[u64]) -> Result<()> {
+    let sql = format!("DELETE FROM {s}.index_outbox WHERE id = ANY($1)");
+    let stmt = client.prepare_cached(&sql).await.map_err(pg)?;
+    client
+        .execute(&stmt, &[&ids_param(ids)])
+        .await
+        .map_err(pg)?;
+    Ok(())
+}
+
+pub(crate) async fn defer(
+    client: &impl GenericClient,
+    s: &str,
+    ids: &[u64],
+    not_before: Timestamp,
+) -> Result<()> {
+    let sql = format!(
+        "UPDATE {s}.index_outbox SET leased_until_us = 0, not_before_us = $2 WHERE id = ANY($1)"
+    );
+    let stmt = client.prepare_cached(&sql).await.map_err(pg)?;
+    client
+        .execute(&stmt, &[&ids_param(ids), &not_before.0])
+        .await
+        .map_err(pg)?;
+    Ok(())
+}
+
+/// Writes the job that removes a deleted conversation's points.
+pub(crate) async fn enqueue_delete(
+    client: &impl GenericClient,
+    s: &str,
+    conversation: &ConversationId,
+    user: &UserId,
+    now: Timestamp,
+) -> Result<()> {
+    let sql = format!(
+        "INSERT INTO {s}.index_outbox (conversation_id, seq, to_seq, op, user_id, not_before_us, created_us) \
+         VALUES ($1, 0, 0, 'delete', $2, 0, $3)"
+    );
+    let stmt = client.prepare_cached(&sql).await.map_err(pg)?;
+    client
+        .execute(&stmt, &[&conversation.as_str(), &user.as_str(), &now.0])
+        .await
+        .map_err(pg)?;
+    Ok(())
+}
+
+fn span(row: &tokio_postgres::Row, at: usize) -> Option<Timestamp> {
+    row.get::<_, Option<i64>>(at).map(Timestamp)
+}
+
+pub(crate) async fn stats(
+    client: &impl GenericClient,
+    s: &str,
+    max_users: usize,
+) -> Result<MemoryStats> {
+    let floors: Vec<f32> = IMPORTANCE_BANDS.iter().map(|(_, floor)| *floor).collect();
+    let totals = client
+        .query_one(
+            &format!(
+                "SELECT count(*),
+                        count(*) FILTER (WHERE importance >= $1),
+                        count(*) FILTER (WHERE importance >= $2 AND importance < $1),
+                        count(*) FILTER (WHERE importance >= $3 AND importance < $2),
+                        count(*) FILTER (WHERE importance < $3),
+                        min(created_us), max(created_us),
+                        (SELECT count(*) FROM {s}.conversations),
+                        (SELECT count(*) FROM {s}.index_outbox),
+                        (SELECT min(created_us) FROM {s}.index_outbox)
+                   FROM {s}.messages"
+            ),
+            &[&floors[0], &floors[1], &floors[2]],
+        )
+        .await
+        .map_err(pg)?;
+    let count = |i: usize| totals.get::<_, i64>(i) as u64;
+    let users = client
+        .query(
+            &format!(
+                "SELECT c.user_id, count(DISTINCT c.conversation_id), count(m.seq),
+                        min(m.created_us), max(m.created_us)
+                   FROM {s}.conversations c LEFT JOIN {s}.messages m USING (conversation_id)
+                  GROUP BY c.user_id ORDER BY c.user_id LIMIT $1"
+            ),
+            &[&(max_users as i64 + 1)],
+        )
+        .await
+        .map_err(pg)?;
+    let mut per_user = users
+        .iter()
+        .map(|row| {
+            Ok(UserStats {
+                user_id: id(UserId::parse, row.get(0))?,
+                conversations: row.get::<_, i64>(1) as u64,
+                messages: row.get::<_, i64>(2) as u64,
+                oldest: span(row, 3),
+                newest: span(row, 4),
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let users_truncated = per_user.len() > max_users;
+    per_user.truncate(max_users);
+    Ok(MemoryStats {
+        conversations: count(7),
+        messages: count(0),
+        by_importance: [count(1), count(2), count(3), count(4)],
+        oldest: span(&totals, 5),
+        newest: span(&totals, 6),
+        users: per_user,
+        users_truncated,
+        outbox: OutboxStats {
+            pending: count(8),
+            oldest: span(&totals, 9),
+        },
+    })
+}
