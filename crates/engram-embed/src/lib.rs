@@ -1,8 +1,13 @@
-//! engram's embedders. For now: the hashing embedder, which needs no model
-//! weights, so that engram runs anywhere with one command. Model-backed
-//! embedders (HTTP, in-process) come with the semantic-recall work.
+//! engram's embedders: the hashing embedder, which needs no model weights
+//! (so that engram runs anywhere with one command), and the
+//! OpenAI-compatible HTTP embedder that production pods point at a model
+//! server.
 //!
 //! Depends on the core only; knows nothing of the index that stores vectors.
+
+mod http;
+
+pub use http::{HttpEmbedder, HttpEmbedderConfig, Roles};
 
 use engram_core::Result;
 use engram_core::ports::{EmbedKind, Embedder};

