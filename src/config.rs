@@ -20,7 +20,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve the gRPC API (the default).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Ask a running engram for its health; exits 0 when it is SERVING.
     Health(HealthArgs),
 }

@@ -34,7 +34,7 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Some(Command::Health(args)) => return runtime.block_on(health(args)),
-        Some(Command::Serve(args)) => args,
+        Some(Command::Serve(args)) => *args,
         None => cli.serve,
     };
     init_logs(result.log_format);
