@@ -8,6 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use engram::pb::compliance_service_client::ComplianceServiceClient;
 use engram::pb::facts_service_client::FactsServiceClient;
 use engram::pb::handover_service_client::HandoverServiceClient;
 use engram::pb::memory_service_client::MemoryServiceClient;
@@ -115,6 +116,10 @@ impl Sidecar {
 
     pub fn facts(&self) -> FactsServiceClient<Channel> {
         FactsServiceClient::new(self.channel.clone())
+    }
+
+    pub fn compliance(&self) -> ComplianceServiceClient<Channel> {
+        ComplianceServiceClient::new(self.channel.clone())
     }
 
     pub fn handover(&self) -> HandoverServiceClient<Channel> {

@@ -26,8 +26,6 @@ use crate::time::Timestamp;
 const CLAIM: usize = 64;
 /// Messages read from the cold store at once.
 const READ: usize = 256;
-/// How long a claimed job is reserved for this worker.
-const LEASE: Duration = Duration::from_secs(60);
 /// First retry delay; doubles with every attempt up to `MAX_BACKOFF`.
 const BACKOFF: Duration = Duration::from_millis(500);
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
@@ -40,6 +38,10 @@ pub struct IndexerConfig {
     pub sweep: Duration,
     /// Texts per embedding request.
     pub embed_batch: usize,
+    /// How long a claimed job is reserved for this worker: longer than a
+    /// batch takes to embed, short enough that the jobs of a crashed
+    /// sidecar are soon taken by another (or by its restart).
+    pub lease: Duration,
 }
 
 impl Default for IndexerConfig {
@@ -47,6 +49,7 @@ impl Default for IndexerConfig {
         Self {
             sweep: Duration::from_secs(2),
             embed_batch: 32,
+            lease: Duration::from_secs(30),
         }
     }
 }
@@ -143,7 +146,7 @@ impl<C: ColdStore, I: SemanticIndex, E: Embedder> Worker<C, I, E> {
         while !tenants.is_empty() {
             for tenant in tenants.clone() {
                 let now = Timestamp::now();
-                let lease_until = now.plus(LEASE);
+                let lease_until = now.plus(self.config.lease);
                 match self
                     .cold
                     .claim_outbox(&tenant, CLAIM, now, lease_until)

