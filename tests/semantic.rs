@@ -203,3 +203,117 @@ async fn a_deleted_conversation_is_no_longer_found_on_postgres() {
     assert!(!reply.semantic_unavailable);
     assert!(reply.hits.is_empty(), "{:?}", reply.hits);
 }
+
+/// A conversation where the tooth message is old: 60 messages of other
+/// business came after it.
+async fn long_conversation(sidecar: &Sidecar) {
+    append_all(sidecar).await;
+    let filler = (0..60)
+        .map(|i| pb::NewMessage {
+            role: if i % 2 == 0 {
+                pb::Role::User
+            } else {
+                pb::Role::Assistant
+            } as i32,
+            content: format!("Sobre o boleto número {i}: o pagamento foi registrado no sistema."),
+            ..Default::default()
+        })
+        .collect();
+    sidecar
+        .memory()
+        .append_messages(pb::AppendMessagesRequest {
+            tenant_id: TENANT.into(),
+            conversation_id: "c1".into(),
+            user_id: "ana".into(),
+            messages: filler,
+        })
+        .await
+        .unwrap();
+}
+
+async fn compose(
+    sidecar: &Sidecar,
+    input: &str,
+    latency_budget_ms: u32,
+) -> pb::ComposeContextResponse {
+    sidecar
+        .memory()
+        .compose_context(pb::ComposeContextRequest {
+            tenant_id: TENANT.into(),
+            conversation_id: "c1".into(),
+            user_id: "ana".into(),
+            input: input.into(),
+            token_budget: 400,
+            latency_budget_ms,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+}
+
+fn timing<'a>(reply: &'a pb::ComposeContextResponse, source: &str) -> &'a pb::SourceTiming {
+    reply
+        .timings
+        .iter()
+        .find(|t| t.source == source)
+        .unwrap_or_else(|| panic!("no {source} timing in {:?}", reply.timings))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compose_recalls_an_old_message_by_meaning() {
+    let dir = tempfile::tempdir().unwrap();
+    let sidecar = Sidecar::start_with(dir.path(), &model_flags(&shared_model_server().url())).await;
+    long_conversation(&sidecar).await;
+    found_by_meaning(&sidecar).await;
+
+    let reply = compose(&sidecar, "my tooth still hurts, what should I do?", 0).await;
+    let context = reply.context.as_ref().unwrap();
+    let recalled: Vec<(&str, i32)> = context
+        .relevant
+        .iter()
+        .map(|m| (m.message.as_ref().unwrap().content.as_str(), m.reason))
+        .collect();
+    assert!(
+        recalled.contains(&(TOOTH, pb::SelectionReason::Relevant as i32)),
+        "{recalled:?}"
+    );
+    assert!(
+        context
+            .recent
+            .iter()
+            .all(|m| m.message.as_ref().unwrap().content != TOOTH)
+    );
+    assert!(reply.text.contains(TOOTH));
+    assert!(reply.degraded.is_empty(), "{:?}", reply.degraded);
+    assert!(timing(&reply, "semantic").available);
+    let tokens = reply.tokens.unwrap();
+    assert!(tokens.composed_tokens <= 400);
+    assert!(tokens.full_history_tokens > u64::from(tokens.composed_tokens));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compose_answers_without_semantic_recall_when_the_embedder_is_down() {
+    let dir = tempfile::tempdir().unwrap();
+    let flags = model_flags(&format!("http://127.0.0.1:{}/v1", free_port()));
+    let sidecar = Sidecar::start_with(dir.path(), &flags).await;
+    long_conversation(&sidecar).await;
+
+    let reply = compose(&sidecar, "my tooth still hurts", 0).await;
+    assert_eq!(reply.degraded, ["semantic"]);
+    assert!(!timing(&reply, "semantic").available);
+    assert!(timing(&reply, "lexical").available);
+    assert!(!reply.context.unwrap().recent.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_query_embedding_later_than_the_latency_budget_is_skipped_and_flagged() {
+    let dir = tempfile::tempdir().unwrap();
+    let sidecar = Sidecar::start_with(dir.path(), &model_flags(&shared_model_server().url())).await;
+    long_conversation(&sidecar).await;
+
+    // 1 ms is less than any model server takes to embed a new query.
+    let reply = compose(&sidecar, "uma pergunta nova sobre o dente do siso", 1).await;
+    assert_eq!(reply.degraded, ["semantic"]);
+    assert!(!reply.context.unwrap().recent.is_empty());
+}

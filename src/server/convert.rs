@@ -271,6 +271,7 @@ pub fn to_reason(r: Reason) -> pb::SelectionReason {
         Reason::CurrentFact => pb::SelectionReason::CurrentFact,
         Reason::Recent => pb::SelectionReason::Recent,
         Reason::Relevant => pb::SelectionReason::Relevant,
+        Reason::Neighbour => pb::SelectionReason::Neighbour,
     }
 }
 

@@ -8,7 +8,7 @@
 use std::sync::OnceLock;
 
 use crate::error::{Error, Result};
-use crate::model::{Fact, Message, ScoredMessage};
+use crate::model::{Fact, Message};
 use crate::text::terms;
 use crate::tokens::{Tokenizer, render_fact, render_message};
 
@@ -57,7 +57,20 @@ const MAX_FOCUS_TERMS: usize = 12;
 pub enum Reason {
     CurrentFact,
     Recent,
+    /// Found by the input (semantic, lexical, weighted by importance and
+    /// recency).
     Relevant,
+    /// Next to a relevant message in its conversation (the answer to a
+    /// relevant question, the question of a relevant answer).
+    Neighbour,
+}
+
+/// An older message proposed for the relevant block.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Candidate {
+    pub message: Message,
+    pub score: f64,
+    pub reason: Reason,
 }
 
 /// An item placed in the context.
@@ -83,7 +96,7 @@ pub struct Sources<'a> {
     /// The last messages of the conversation, oldest first.
     pub recent: Vec<Message>,
     /// Older messages relevant to the input, best first.
-    pub relevant: Vec<ScoredMessage>,
+    pub relevant: Vec<Candidate>,
 }
 
 /// The composed context.
@@ -246,7 +259,7 @@ fn place_recent(
 /// rendered in time order.
 fn place_relevant(
     tk: Tokenizer,
-    relevant: Vec<ScoredMessage>,
+    relevant: Vec<Candidate>,
     recent: &[Placed<Message>],
     left: &mut u32,
 ) -> Vec<Placed<Message>> {
@@ -255,22 +268,33 @@ fn place_relevant(
             .iter()
             .any(|p| p.item.conversation_id == m.conversation_id && p.item.seq == m.seq)
     };
-    let items = relevant
-        .into_iter()
-        .filter(|s| !is_recent(&s.message))
-        .map(|s| {
-            let tokens = tk.message_tokens(&s.message);
-            (s.message, tokens, s.score)
+    let mut seen = std::collections::HashSet::new();
+    let mut used = 0;
+    let mut placed = Vec::new();
+    for candidate in relevant {
+        let m = &candidate.message;
+        if is_recent(m) || !seen.insert((m.conversation_id.clone(), m.seq)) {
+            continue;
+        }
+        let tokens = tk.message_tokens(m);
+        let cost = tokens
+            + if placed.is_empty() {
+                headers(tk).relevant
+            } else {
+                0
+            };
+        if used + cost > *left {
+            continue;
+        }
+        used += cost;
+        placed.push(Placed {
+            item: candidate.message,
+            reason: candidate.reason,
+            tokens,
+            score: candidate.score,
         });
-    let cap = *left;
-    let mut placed = place(
-        headers(tk).relevant,
-        items,
-        Reason::Relevant,
-        left,
-        cap,
-        false,
-    );
+    }
+    *left -= used;
     placed.sort_by(|a, b| {
         (a.item.created_at, &a.item.conversation_id, a.item.seq).cmp(&(
             b.item.created_at,
@@ -341,11 +365,7 @@ mod tests {
         }
     }
 
-    fn sources(
-        budget: u32,
-        recent: Vec<Message>,
-        relevant: Vec<ScoredMessage>,
-    ) -> Sources<'static> {
+    fn sources(budget: u32, recent: Vec<Message>, relevant: Vec<Candidate>) -> Sources<'static> {
         Sources {
             tenant_id: "acme",
             user_id: "u1",
@@ -403,9 +423,10 @@ mod tests {
 
     #[test]
     fn blocks_come_in_a_fixed_order_with_facts_first() {
-        let relevant = vec![ScoredMessage {
+        let relevant = vec![Candidate {
             message: message(3, "a limpeza custa 200 reais"),
             score: 0.9,
+            reason: Reason::Relevant,
         }];
         let c = compose(sources(2000, history(40).split_off(30), relevant)).unwrap();
         let pos = |h: &str| c.text.find(h).unwrap();
@@ -441,12 +462,51 @@ mod tests {
     #[test]
     fn relevant_items_already_recent_are_not_repeated() {
         let h = history(5);
-        let relevant = vec![ScoredMessage {
+        let relevant = vec![Candidate {
             message: h[4].clone(),
             score: 1.0,
+            reason: Reason::Relevant,
         }];
         let c = compose(sources(2000, h, relevant)).unwrap();
         assert!(c.relevant.is_empty());
         assert_eq!(c.recent.len(), 5);
+    }
+
+    #[test]
+    fn relevant_items_are_placed_best_first_and_shown_in_time_order() {
+        let h = history(40);
+        let candidates = vec![
+            Candidate {
+                message: h[9].clone(),
+                score: 0.9,
+                reason: Reason::Relevant,
+            },
+            Candidate {
+                message: h[10].clone(),
+                score: 0.45,
+                reason: Reason::Neighbour,
+            },
+            Candidate {
+                message: h[2].clone(),
+                score: 0.5,
+                reason: Reason::Relevant,
+            },
+            Candidate {
+                message: h[9].clone(),
+                score: 0.4,
+                reason: Reason::Relevant,
+            },
+        ];
+        let c = compose(sources(2000, h[30..].to_vec(), candidates)).unwrap();
+        let placed: Vec<(u64, Reason)> =
+            c.relevant.iter().map(|p| (p.item.seq, p.reason)).collect();
+        assert_eq!(
+            placed,
+            [
+                (3, Reason::Relevant),
+                (10, Reason::Relevant),
+                (11, Reason::Neighbour)
+            ]
+        );
     }
 }

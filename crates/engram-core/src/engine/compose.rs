@@ -1,18 +1,77 @@
 //! ComposeContext: fetch the sources in parallel, let `crate::compose`
 //! decide, report timings.
 
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use super::Engine;
-use crate::compose::{Composition, Sources, compose};
+use crate::compose::{Candidate, Composition, Reason, Sources, compose};
 use crate::error::{Error, Result};
 use crate::ids::{ConversationId, TenantId, UserId};
-use crate::model::{Conversation, Message};
+use crate::model::{Conversation, Message, MessageFilter, Scope};
 use crate::ports::{ColdStore, Embedder, HotTier, SemanticIndex};
+use crate::text::reciprocal_rank_fusion;
+use crate::time::Timestamp;
 use crate::tokens::Tokenizer;
 
 /// Messages read per page when the full history must be recounted.
 const RECOUNT_PAGE: usize = 1000;
+/// Hits asked of each retriever.
+const RECALL_DEPTH: usize = 40;
+/// Best hits whose neighbours are proposed too.
+const NEIGHBOURED: usize = 6;
+/// A neighbour's score relative to its hit's.
+const NEIGHBOUR_WEIGHT: f64 = 0.5;
+/// How much importance (0..1) and recency (1 now, 0.5 after a half-life)
+/// lift a fused score.
+const IMPORTANCE_WEIGHT: f64 = 0.6;
+const RECENCY_WEIGHT: f64 = 0.2;
+const RECENCY_HALF_LIFE_DAYS: f64 = 30.0;
+
+/// What recall found, and how its sources fared.
+#[derive(Debug, Default)]
+struct Recall {
+    candidates: Vec<Candidate>,
+    timings: Vec<Timing>,
+    degraded: Vec<&'static str>,
+}
+
+fn is_next_to(m: &Message, (conversation, seq): &(ConversationId, u64)) -> bool {
+    m.conversation_id == *conversation && m.seq.abs_diff(*seq) == 1
+}
+
+/// Fuses lexical and semantic rankings (reciprocal rank), then lifts each
+/// score by the message's importance and recency. Best first.
+pub(crate) fn rank(
+    lexical: Vec<(Message, f64)>,
+    semantic: Vec<(Message, f64)>,
+    now: Timestamp,
+) -> Vec<(Message, f64)> {
+    let key = |m: &Message| (m.conversation_id.clone(), m.seq);
+    let fused = reciprocal_rank_fusion(&[
+        lexical.iter().map(|(m, _)| key(m)).collect(),
+        semantic.iter().map(|(m, _)| key(m)).collect(),
+    ]);
+    let mut messages: HashMap<(ConversationId, u64), Message> = lexical
+        .into_iter()
+        .chain(semantic)
+        .map(|(m, _)| (key(&m), m))
+        .collect();
+    let mut ranked: Vec<(Message, f64)> = fused
+        .into_iter()
+        .filter_map(|(k, score)| {
+            let m = messages.remove(&k)?;
+            let age_days = (now.0 - m.created_at.0).max(0) as f64 / 86_400e6;
+            let recency = 0.5f64.powf(age_days / RECENCY_HALF_LIFE_DAYS);
+            let lift = 1.0
+                + IMPORTANCE_WEIGHT * (f64::from(m.importance) - 0.5)
+                + RECENCY_WEIGHT * recency;
+            Some((m, score * lift))
+        })
+        .collect();
+    ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
+    ranked
+}
 
 /// A validated ComposeContext request.
 #[derive(Debug, Clone, PartialEq)]
@@ -62,12 +121,16 @@ where
     E: Embedder,
 {
     pub async fn compose(&self, tenant: &TenantId, q: ComposeQuery) -> Result<ComposeResult> {
+        let started = Instant::now();
         let tokenizer = Tokenizer::for_model(&q.model);
         let budget = q.budget;
-        let ((facts, facts_us), (window, recent_us)) = tokio::join!(
+        let scope = Scope::User(q.user.clone());
+        let ((facts, facts_us), (window, recent_us), (recall, _)) = tokio::join!(
             timed(self.current_facts(tenant, &q.user)),
             timed(self.window(tenant, &q.conversation)),
+            timed(self.recall(tenant, &scope, &q, started)),
         );
+        let recall = recall?;
         let facts = facts?.facts;
         let (conversation, recent) = match window? {
             Some(w) if w.conversation.user_id != q.user => {
@@ -92,32 +155,148 @@ where
             tokenizer,
             facts,
             recent,
-            relevant: Vec::new(),
+            relevant: recall.candidates,
         })?;
+        let mut timings = vec![
+            Timing {
+                source: "facts",
+                micros: facts_us,
+                available: true,
+            },
+            Timing {
+                source: "recent",
+                micros: recent_us,
+                available: true,
+            },
+        ];
+        timings.extend(recall.timings);
+        timings.push(Timing {
+            source: "history_stats",
+            micros: history_us,
+            available: true,
+        });
         Ok(ComposeResult {
             composition,
             budget,
             full_history_tokens: full_history_tokens?,
             tokenizer,
-            timings: vec![
-                Timing {
-                    source: "facts",
-                    micros: facts_us,
-                    available: true,
-                },
-                Timing {
-                    source: "recent",
-                    micros: recent_us,
-                    available: true,
-                },
-                Timing {
-                    source: "history_stats",
-                    micros: history_us,
-                    available: true,
-                },
-            ],
-            degraded: Vec::new(),
+            timings,
+            degraded: recall.degraded,
         })
+    }
+
+    /// Older messages relevant to the input: lexical and semantic hits
+    /// fused by reciprocal rank, weighted by importance and recency, each
+    /// of the best followed by its neighbours in its conversation. A source
+    /// that fails (or would overrun the latency budget) is left out and
+    /// reported as degraded; composing goes on without it.
+    async fn recall(
+        &self,
+        tenant: &TenantId,
+        scope: &Scope,
+        q: &ComposeQuery,
+        started: Instant,
+    ) -> Result<Recall> {
+        let mut out = Recall::default();
+        if q.input.trim().is_empty() {
+            return Ok(out);
+        }
+        let filter = MessageFilter::default();
+        // Whatever is left of the latency budget once the call started.
+        let budget = q
+            .latency_budget
+            .map(|b| b.saturating_sub(started.elapsed()));
+        let ((lexical, lexical_us), (semantic, semantic_us)) = tokio::join!(
+            timed(
+                self.cold
+                    .search_lexical(tenant, scope, &q.input, &filter, RECALL_DEPTH)
+            ),
+            timed(self.semantic(
+                tenant,
+                scope,
+                &q.input,
+                q.query_vector.clone(),
+                &filter,
+                RECALL_DEPTH,
+                budget,
+            )),
+        );
+        let lexical: Vec<(Message, f64)> = match lexical {
+            Ok(hits) => hits.into_iter().map(|s| (s.message, s.score)).collect(),
+            Err(_) => {
+                out.degraded.push("lexical");
+                Vec::new()
+            }
+        };
+        let semantic = match semantic {
+            Ok(Some(hits)) => hits,
+            // A malformed client-supplied query vector is the caller's error.
+            Err(error @ Error::InvalidArgument { .. }) => return Err(error),
+            Ok(None) | Err(_) => {
+                out.degraded.push("semantic");
+                Vec::new()
+            }
+        };
+        out.timings.push(Timing {
+            source: "lexical",
+            micros: lexical_us,
+            available: !out.degraded.contains(&"lexical"),
+        });
+        out.timings.push(Timing {
+            source: "semantic",
+            micros: semantic_us,
+            available: !out.degraded.contains(&"semantic"),
+        });
+
+        let ranked = rank(lexical, semantic, Timestamp::now());
+        let (neighbours, neighbours_us) = timed(self.neighbours(tenant, &ranked)).await;
+        out.timings.push(Timing {
+            source: "neighbours",
+            micros: neighbours_us,
+            available: neighbours.is_ok(),
+        });
+        let neighbours = neighbours.unwrap_or_default();
+        for (i, (message, score)) in ranked.into_iter().enumerate() {
+            let position = (message.conversation_id.clone(), message.seq);
+            out.candidates.push(Candidate {
+                message,
+                score,
+                reason: Reason::Relevant,
+            });
+            if i < NEIGHBOURED {
+                for n in neighbours.iter().filter(|n| is_next_to(n, &position)) {
+                    out.candidates.push(Candidate {
+                        message: n.clone(),
+                        score: score * NEIGHBOUR_WEIGHT,
+                        reason: Reason::Neighbour,
+                    });
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The messages right before and after each of the best hits.
+    async fn neighbours(
+        &self,
+        tenant: &TenantId,
+        ranked: &[(Message, f64)],
+    ) -> Result<Vec<Message>> {
+        let positions: Vec<(ConversationId, u64)> = ranked
+            .iter()
+            .take(NEIGHBOURED)
+            .flat_map(|(m, _)| {
+                [m.seq.checked_sub(1), Some(m.seq + 1)]
+                    .into_iter()
+                    .flatten()
+                    .filter(|&seq| seq > 0)
+                    .map(|seq| (m.conversation_id.clone(), seq))
+            })
+            .collect();
+        if positions.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.cold.messages_at(tenant, &positions).await
     }
 
     /// Tokens of the whole history: kept up to date at append for the stored
