@@ -13,6 +13,11 @@ pub struct ImportanceRules {
     /// Words that, when a message holds nothing else, make it small talk.
     pub small_talk: Vec<String>,
     pub small_talk_importance: f32,
+    /// A statement about oneself ("I take…", "my insurer is…", "sou
+    /// alérgica…"): what a customer discloses is what memory is for.
+    /// Questions are not statements.
+    pub disclosure: Vec<String>,
+    pub disclosure_importance: f32,
     pub ordinary: f32,
 }
 
@@ -51,6 +56,14 @@ impl Default for ImportanceRules {
                  see, what, time, is, it, great, fine, sure, yes, no, sim, nao",
             ),
             small_talk_importance: 0.3,
+            disclosure: list(
+                "sou, estou, tenho, tive, tomo, uso, usei, moro, calco, prefiro, preferimos, \
+                 gosto, quero, troquei, mudei, desisti, fiz, guardei, aceito, trabalho, \
+                 meu, minha, meus, minhas, i am, i m, i have, i ve, i had, i take, i use, \
+                 i live, i wear, i prefer, i like, i want, i switched, i changed, i kept, \
+                 i work, i d, my",
+            ),
+            disclosure_importance: 0.65,
             ordinary: 0.5,
         }
     }
@@ -69,6 +82,10 @@ impl ImportanceRules {
         }
         if folded.iter().all(|w| self.small_talk.contains(w)) {
             self.small_talk_importance
+        } else if !content.trim_end().ends_with('?')
+            && self.disclosure.iter().any(|p| contains_phrase(&folded, p))
+        {
+            self.disclosure_importance
         } else {
             self.ordinary
         }
@@ -92,7 +109,10 @@ mod tests {
         assert_eq!(rules.score("I have chest pain"), 1.0);
         assert_eq!(rules.score("Estou com dor de dente desde ontem"), 0.8);
         assert_eq!(rules.score("O médico receitou amoxicilina"), 0.8);
-        assert_eq!(rules.score("Quero marcar uma limpeza na terça"), 0.5);
+        assert_eq!(rules.score("Qual o valor da limpeza?"), 0.5);
+        assert_eq!(rules.score("Tomo losartana todas as manhãs"), 0.65);
+        assert_eq!(rules.score("My insurer is Cigna now"), 0.65);
+        assert_eq!(rules.score("Is my order ready?"), 0.5);
         assert_eq!(rules.score("Bom dia! Obrigado"), 0.3);
         assert_eq!(rules.score("what time is it?"), 0.3);
         assert_eq!(rules.score("🙂"), 0.3);

@@ -1,7 +1,7 @@
 //! ComposeContext: fetch the sources in parallel, let `crate::compose`
 //! decide, report timings.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use super::Engine;
@@ -10,14 +10,14 @@ use crate::error::{Error, Result};
 use crate::ids::{ConversationId, TenantId, UserId};
 use crate::model::{Conversation, Message, MessageFilter, Scope};
 use crate::ports::{ColdStore, Embedder, HotTier, SemanticIndex};
-use crate::text::reciprocal_rank_fusion;
+use crate::text::{fold, reciprocal_rank_fusion};
 use crate::time::Timestamp;
 use crate::tokens::Tokenizer;
 
 /// Messages read per page when the full history must be recounted.
 const RECOUNT_PAGE: usize = 1000;
 /// Hits asked of each retriever.
-const RECALL_DEPTH: usize = 40;
+const RECALL_DEPTH: usize = 100;
 /// Best hits whose neighbours are proposed too.
 const NEIGHBOURED: usize = 6;
 /// A neighbour's score relative to its hit's.
@@ -40,6 +40,32 @@ fn is_next_to(m: &Message, (conversation, seq): &(ConversationId, u64)) -> bool 
     m.conversation_id == *conversation && m.seq.abs_diff(*seq) == 1
 }
 
+/// Keeps, of the hits with the same folded text, the newest one at the
+/// rank of the best.
+fn distinct(hits: Vec<(Message, f64)>) -> Vec<(Message, f64)> {
+    let mut newest: HashMap<String, Timestamp> = HashMap::new();
+    for (m, _) in &hits {
+        let at = newest.entry(fold(&m.content)).or_insert(m.created_at);
+        *at = (*at).max(m.created_at);
+    }
+    let mut seen = HashSet::new();
+    let mut out = Vec::with_capacity(hits.len());
+    let mut best: HashMap<String, f64> = HashMap::new();
+    for (m, score) in &hits {
+        best.entry(fold(&m.content)).or_insert(*score);
+    }
+    for (m, _) in hits {
+        let text = fold(&m.content);
+        if newest.get(&text) == Some(&m.created_at) && seen.insert(text.clone()) {
+            let score = best.get(&text).copied().unwrap_or_default();
+            out.push((m, score));
+        }
+    }
+    // The rank of a text is that of its best copy.
+    out.sort_by(|a, b| b.1.total_cmp(&a.1));
+    out
+}
+
 /// Fuses lexical and semantic rankings (reciprocal rank), then lifts each
 /// score by the message's importance and recency. Best first.
 pub(crate) fn rank(
@@ -48,6 +74,11 @@ pub(crate) fn rank(
     now: Timestamp,
 ) -> Vec<(Message, f64)> {
     let key = |m: &Message| (m.conversation_id.clone(), m.seq);
+    // Repeated boilerplate ("ok, thanks", the same confirmation every
+    // week) would fill every rank with copies of one text: each list keeps
+    // the newest copy of a text, so that the ranks go to distinct content.
+    let lexical = distinct(lexical);
+    let semantic = distinct(semantic);
     let fused = reciprocal_rank_fusion(&[
         lexical.iter().map(|(m, _)| key(m)).collect(),
         semantic.iter().map(|(m, _)| key(m)).collect(),
