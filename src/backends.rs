@@ -16,6 +16,7 @@ use engram_core::model::{
 use engram_core::ports::{
     AppendOutcome, ColdStore, EmbedKind, Embedder, FactSnapshot, FactWrite, HotTier, NoHotTier,
 };
+use engram_core::summary::Summary;
 use engram_core::{Result, Timestamp};
 use engram_embed::{HashingEmbedder, HttpEmbedder, HttpEmbedderConfig, Roles};
 use engram_embedded::{EmbeddedColdStore, EmbeddedHotTier, EmbeddedIndex, HotConfig};
@@ -195,6 +196,30 @@ impl ColdStore for Cold {
             Cold::Embedded,
             Cold::Postgres,
             invalidate_fact(t, u, k, at)
+        )
+    }
+    async fn put_summary(&self, t: &TenantId, c: &ConversationId, summary: &Summary) -> Result<()> {
+        delegate!(
+            self,
+            Cold::Embedded,
+            Cold::Postgres,
+            put_summary(t, c, summary)
+        )
+    }
+    async fn summary(&self, t: &TenantId, c: &ConversationId) -> Result<Option<Summary>> {
+        delegate!(self, Cold::Embedded, Cold::Postgres, summary(t, c))
+    }
+    async fn user_summaries(
+        &self,
+        t: &TenantId,
+        u: &UserId,
+        limit: usize,
+    ) -> Result<Vec<(ConversationId, Summary)>> {
+        delegate!(
+            self,
+            Cold::Embedded,
+            Cold::Postgres,
+            user_summaries(t, u, limit)
         )
     }
     async fn outbox_tenants(&self) -> Result<Vec<TenantId>> {

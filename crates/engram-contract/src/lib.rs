@@ -18,6 +18,7 @@ pub mod fixtures;
 pub mod hot;
 pub mod index;
 pub mod outbox;
+pub mod summaries;
 
 /// Instantiates the cold-store contract: `$make` is an async fn returning
 /// `(store, guard)`; the guard lives until the case ends.
@@ -46,6 +47,9 @@ macro_rules! cold_store_suite {
             outbox::a_deletion_writes_a_job_that_removes_the_points,
             outbox::outbox_jobs_are_isolated_by_tenant,
             outbox::memory_stats_count_by_band_and_user,
+            summaries::a_running_summary_only_moves_forward,
+            summaries::summaries_of_a_user_come_most_recent_first,
+            summaries::a_deleted_conversation_loses_its_summary,
         );
     };
     (@cases $make:path, $($module:ident :: $case:ident),+ $(,)?) => {

@@ -15,6 +15,7 @@ pub mod ids;
 pub mod importance;
 pub mod layered;
 pub mod limits;
+pub mod summary;
 pub mod model;
 pub mod ports;
 pub mod text;

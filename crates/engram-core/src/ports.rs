@@ -15,6 +15,7 @@ use crate::model::{
     Appended, Conversation, ConversationCursor, Fact, FactInput, MemoryStats, Message,
     MessageFilter, NewMessage, OutboxJob, PutFactResult, RecentWindow, Role, Scope, ScoredMessage,
 };
+use crate::summary::Summary;
 use crate::time::Timestamp;
 
 /// What an append wrote.
@@ -167,6 +168,31 @@ pub trait ColdStore: Send + Sync + 'static {
         key: &FactKey,
         at: Timestamp,
     ) -> impl Future<Output = Result<FactWrite<Fact>>> + Send;
+
+    /// Stores the running summary of a conversation, unless a summary that
+    /// reaches further (`to_seq`) is already stored.
+    fn put_summary(
+        &self,
+        tenant: &TenantId,
+        conversation: &ConversationId,
+        summary: &Summary,
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    /// The running summary of a conversation.
+    fn summary(
+        &self,
+        tenant: &TenantId,
+        conversation: &ConversationId,
+    ) -> impl Future<Output = Result<Option<Summary>>> + Send;
+
+    /// The running summaries of the user's most recently updated
+    /// conversations, most recent first, at most `limit`.
+    fn user_summaries(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<(ConversationId, Summary)>>> + Send;
 
     /// Tenants that have indexing jobs pending.
     fn outbox_tenants(&self) -> impl Future<Output = Result<Vec<TenantId>>> + Send;

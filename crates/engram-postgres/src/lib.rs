@@ -15,5 +15,6 @@ mod messages;
 mod outbox;
 mod schema;
 mod store;
+mod summaries;
 
 pub use store::{PostgresColdStore, PostgresConfig};

@@ -11,6 +11,7 @@ use engram_core::model::{
     NewMessage, OutboxJob, PutFactResult, RecentWindow, Scope, ScoredMessage,
 };
 use engram_core::ports::{AppendOutcome, ColdStore, FactSnapshot, FactWrite};
+use engram_core::summary::Summary;
 use engram_core::time::Timestamp;
 use engram_core::{Error, Result};
 use tokio::sync::Mutex;
@@ -18,7 +19,7 @@ use tokio_postgres::NoTls;
 
 use crate::error::{pg, pool};
 use crate::schema::{migrate, schema_of};
-use crate::{facts, messages, outbox};
+use crate::{facts, messages, outbox, summaries};
 
 /// How to reach Postgres.
 #[derive(Debug, Clone)]
@@ -236,6 +237,35 @@ impl ColdStore for PostgresColdStore {
     ) -> Result<FactWrite<Fact>> {
         let (mut client, s) = self.tenant(tenant).await?;
         facts::invalidate(&mut client, &s, user, key, at).await
+    }
+
+    async fn put_summary(
+        &self,
+        tenant: &TenantId,
+        conversation: &ConversationId,
+        summary: &Summary,
+    ) -> Result<()> {
+        let (client, s) = self.tenant(tenant).await?;
+        summaries::put(&client, &s, conversation, summary).await
+    }
+
+    async fn summary(
+        &self,
+        tenant: &TenantId,
+        conversation: &ConversationId,
+    ) -> Result<Option<Summary>> {
+        let (client, s) = self.tenant(tenant).await?;
+        summaries::get(&client, &s, conversation).await
+    }
+
+    async fn user_summaries(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        limit: usize,
+    ) -> Result<Vec<(ConversationId, Summary)>> {
+        let (client, s) = self.tenant(tenant).await?;
+        summaries::of_user(&client, &s, user, limit).await
     }
 
     async fn outbox_tenants(&self) -> Result<Vec<TenantId>> {

@@ -12,7 +12,7 @@ use engram_core::time::Timestamp;
 use redb::{ReadTransaction, ReadableTable, WriteTransaction};
 
 use super::{
-    CONVERSATIONS, MESSAGE_IDS, MESSAGES, USER_CONVERSATIONS, after, decode, encode, outbox,
+    CONVERSATIONS, SUMMARIES, MESSAGE_IDS, MESSAGES, USER_CONVERSATIONS, after, decode, encode, outbox,
 };
 use crate::writer::storage;
 
@@ -112,6 +112,10 @@ pub(super) fn delete(
         .remove((t, meta.user_id.as_str(), c))
         .map_err(storage)?;
     txn.open_table(CONVERSATIONS)
+        .map_err(storage)?
+        .remove((t, c))
+        .map_err(storage)?;
+    txn.open_table(SUMMARIES)
         .map_err(storage)?
         .remove((t, c))
         .map_err(storage)?;
@@ -287,7 +291,7 @@ fn conversation_in_write(txn: &WriteTransaction, t: &str, c: &str) -> Result<Opt
     value.map(|v| decode(v.value())).transpose()
 }
 
-fn user_conversations_in(
+pub(super) fn user_conversations_in(
     txn: &ReadTransaction,
     tenant: &TenantId,
     user: &UserId,

@@ -6,6 +6,7 @@
 mod facts;
 mod messages;
 mod outbox;
+mod summaries;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -16,6 +17,7 @@ use engram_core::model::{
     NewMessage, OutboxJob, PutFactResult, RecentWindow, Scope, ScoredMessage,
 };
 use engram_core::ports::{AppendOutcome, FactSnapshot, FactWrite};
+use engram_core::summary::Summary;
 use engram_core::time::Timestamp;
 use engram_core::{Error, Result};
 use redb::{Database, ReadTransaction, ReadableDatabase, TableDefinition};
@@ -39,6 +41,8 @@ const FACTS: TableDefinition<(&str, &str, &str, u64), &[u8]> = TableDefinition::
 const FACT_REVS: TableDefinition<(&str, &str), u64> = TableDefinition::new("fact_revs");
 /// (tenant, job id) → indexing job
 const OUTBOX: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("outbox");
+/// (tenant, conversation) → running summary
+const SUMMARIES: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("summaries");
 /// tenant → last job id
 const OUTBOX_SEQ: TableDefinition<&str, u64> = TableDefinition::new("outbox_seq");
 
@@ -71,6 +75,7 @@ impl EmbeddedColdStore {
             txn.open_table(FACT_REVS).map_err(storage)?;
             txn.open_table(OUTBOX).map_err(storage)?;
             txn.open_table(OUTBOX_SEQ).map_err(storage)?;
+            txn.open_table(SUMMARIES).map_err(storage)?;
         }
         txn.commit().map_err(storage)?;
         let db = Arc::new(db);
@@ -268,6 +273,40 @@ impl engram_core::ports::ColdStore for EmbeddedColdStore {
         owned!(tenant, user, key);
         self.writer
             .write(move |txn| facts::invalidate(txn, &tenant, &user, &key, at))
+            .await
+    }
+
+    async fn put_summary(
+        &self,
+        tenant: &TenantId,
+        conversation: &ConversationId,
+        summary: &Summary,
+    ) -> Result<()> {
+        let summary = summary.clone();
+        owned!(tenant, conversation);
+        self.writer
+            .write(move |txn| summaries::put(txn, &tenant, &conversation, &summary))
+            .await
+    }
+
+    async fn summary(
+        &self,
+        tenant: &TenantId,
+        conversation: &ConversationId,
+    ) -> Result<Option<Summary>> {
+        owned!(tenant, conversation);
+        self.read(move |txn| summaries::get(txn, &tenant, &conversation))
+            .await
+    }
+
+    async fn user_summaries(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        limit: usize,
+    ) -> Result<Vec<(ConversationId, Summary)>> {
+        owned!(tenant, user);
+        self.read(move |txn| summaries::of_user(txn, &tenant, &user, limit))
             .await
     }
 
