@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use anyhow::Context;
-use engram_core::engine::{Engine, EngineConfig};
+use engram_core::engine::{Engine, EngineConfig, IndexerConfig, SummaryConfig};
 use engram_core::ids::{ConversationId, FactKey, TenantId, UserId};
 use engram_core::layered::{Layered, NearGate};
 use engram_core::model::{
@@ -16,14 +16,14 @@ use engram_core::model::{
 use engram_core::ports::{
     AppendOutcome, ColdStore, EmbedKind, Embedder, FactSnapshot, FactWrite, HotTier, NoHotTier,
 };
-use engram_core::summary::Summary;
+use engram_core::summary::{Summary, Vertical};
 use engram_core::{Result, Timestamp};
 use engram_embed::{HashingEmbedder, HttpEmbedder, HttpEmbedderConfig, Roles};
 use engram_embedded::{EmbeddedColdStore, EmbeddedHotTier, EmbeddedIndex, HotConfig};
 use engram_postgres::{PostgresColdStore, PostgresConfig};
 use engram_redis::{RedisConfig, RedisHotTier, RedisInvalidations};
 
-use crate::config::{EmbedderRoles, ServeArgs};
+use crate::config::{EmbedderRoles, ServeArgs, SummaryVertical};
 
 pub type AppEngine = Engine<Cold, Hot, EmbeddedIndex, Embed>;
 
@@ -407,6 +407,19 @@ pub async fn build(args: &ServeArgs) -> anyhow::Result<AppEngine> {
         embedder,
         EngineConfig {
             recent_window: window,
+            indexer: IndexerConfig {
+                summary: SummaryConfig {
+                    every: args.summary_every,
+                    vertical: match args.summary_vertical {
+                        SummaryVertical::General => Vertical::General,
+                        SummaryVertical::Medical => Vertical::Medical,
+                        SummaryVertical::Dental => Vertical::Dental,
+                        SummaryVertical::Legal => Vertical::Legal,
+                    },
+                    ..SummaryConfig::default()
+                },
+                ..IndexerConfig::default()
+            },
             ..EngineConfig::default()
         },
     ))

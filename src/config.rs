@@ -48,6 +48,15 @@ impl FromStr for Listen {
     }
 }
 
+/// See `--summary-vertical`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SummaryVertical {
+    General,
+    Medical,
+    Dental,
+    Legal,
+}
+
 /// See `--embedder-roles`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum EmbedderRoles {
@@ -137,6 +146,15 @@ pub struct ServeArgs {
     #[arg(long, env = "ENGRAM_EMBEDDER_TIMEOUT_MS", default_value_t = 10_000,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub embedder_timeout_ms: u64,
+
+    /// A conversation's running summary is refreshed every this many
+    /// messages (0: never).
+    #[arg(long, env = "ENGRAM_SUMMARY_EVERY", default_value_t = 10)]
+    pub summary_every: u64,
+
+    /// Template of the running summaries.
+    #[arg(long, env = "ENGRAM_SUMMARY_VERTICAL", value_enum, default_value_t = SummaryVertical::General)]
+    pub summary_vertical: SummaryVertical,
 
     /// Serve every read from the cold store: no hot tier, no near-cache
     /// (benchmarks of the cold path, debugging).

@@ -11,6 +11,7 @@ use engram_core::limits::*;
 use engram_core::model::{
     Conversation, Fact, FactInput, FactSource, FactSourceKind, Message, PutOutcome, Role,
 };
+use engram_core::summary::Vertical;
 use engram_core::time::Timestamp;
 
 use crate::pb;
@@ -302,4 +303,15 @@ pub fn decode_token<'a>(
         return Err(bad());
     }
     Ok(rest)
+}
+
+/// A summary template; unspecified means general.
+pub fn vertical(v: i32) -> Result<Vertical> {
+    match pb::Vertical::try_from(v) {
+        Ok(pb::Vertical::Unspecified | pb::Vertical::General) => Ok(Vertical::General),
+        Ok(pb::Vertical::Medical) => Ok(Vertical::Medical),
+        Ok(pb::Vertical::Dental) => Ok(Vertical::Dental),
+        Ok(pb::Vertical::Legal) => Ok(Vertical::Legal),
+        Err(_) => Err(Error::invalid("vertical", format!("{v} is not a Vertical"))),
+    }
 }

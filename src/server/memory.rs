@@ -8,10 +8,11 @@ use engram_core::error::Error;
 use engram_core::limits::*;
 use engram_core::model::{ConversationCursor, MessageFilter};
 use engram_core::time::Timestamp;
+use engram_core::tokens::Tokenizer;
 use tonic::{Request, Response, Status};
 
 use super::convert::{self, decode_token, encode_token, page_size, text, to_message};
-use super::status::{not_built, to_status};
+use super::status::to_status;
 use crate::backends::AppEngine;
 use crate::pb;
 use crate::pb::memory_service_server::MemoryService;
@@ -237,6 +238,7 @@ impl MemoryService for MemoryApi {
         let r = request.into_inner();
         let tenant = convert::tenant(&r.tenant_id).map_err(to_status)?;
         let query = compose_query(&r).map_err(to_status)?;
+        let query_user = query.user.clone();
         let result = self
             .engine
             .compose(&tenant, query)
@@ -269,7 +271,18 @@ impl MemoryService for MemoryApi {
                     fact: Some(convert::to_fact(p.item)),
                 })
                 .collect(),
-            summary: None,
+            summary: c.summary.map(|placed| pb::SummaryBlock {
+                summary_id: format!("user:{}", query_user),
+                from_seq: 0,
+                to_seq: 0,
+                tokens: placed.tokens,
+                source_message_ids: placed
+                    .items
+                    .iter()
+                    .map(|i| i.message_id.to_string())
+                    .collect(),
+                text: placed.text,
+            }),
             relevant: c.relevant.into_iter().map(context_message).collect(),
             recent: c.recent.into_iter().map(context_message).collect(),
             input: r.input,
@@ -298,11 +311,35 @@ impl MemoryService for MemoryApi {
 
     async fn summarize(
         &self,
-        _request: Request<pb::SummarizeRequest>,
+        request: Request<pb::SummarizeRequest>,
     ) -> Reply<pb::SummarizeResponse> {
-        Err(not_built(
-            "MemoryService.Summarize (semantic compression arrives with the composer work)",
-        ))
+        let r = request.into_inner();
+        let tenant = convert::tenant(&r.tenant_id).map_err(to_status)?;
+        let conversation = convert::conversation(&r.conversation_id).map_err(to_status)?;
+        let vertical = convert::vertical(r.vertical).map_err(to_status)?;
+        let (summary, took) = self
+            .engine
+            .summarize(&tenant, &conversation, vertical, r.from_seq, r.to_seq)
+            .await
+            .map_err(to_status)?;
+        let text = summary.text();
+        let tokens = Tokenizer::STORED.count(&text);
+        Ok(Response::new(pb::SummarizeResponse {
+            compression_ratio: if tokens == 0 {
+                0.0
+            } else {
+                summary.source_tokens as f64 / f64::from(tokens)
+            },
+            took_micros: u64::try_from(took.as_micros()).unwrap_or(u64::MAX),
+            summary: Some(pb::SummaryBlock {
+                summary_id: format!("{conversation}:{}-{}", summary.from_seq, summary.to_seq),
+                from_seq: summary.from_seq,
+                to_seq: summary.to_seq,
+                tokens,
+                source_message_ids: summary.sources().iter().map(ToString::to_string).collect(),
+                text,
+            }),
+        }))
     }
 }
 

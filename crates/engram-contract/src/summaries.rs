@@ -41,7 +41,13 @@ pub async fn summaries_of_a_user_come_most_recent_first(store: &impl ColdStore) 
         let c = conversation(name);
         let minute = i as i64;
         store
-            .append(&t, &c, &u, vec![message(Role::User, "oi", minute)], at(minute))
+            .append(
+                &t,
+                &c,
+                &u,
+                vec![message(Role::User, "oi", minute)],
+                at(minute),
+            )
             .await
             .unwrap();
         store
@@ -51,7 +57,13 @@ pub async fn summaries_of_a_user_come_most_recent_first(store: &impl ColdStore) 
     }
     let other = conversation("other-user");
     store
-        .append(&t, &other, &user("u2"), vec![message(Role::User, "oi", 9)], at(9))
+        .append(
+            &t,
+            &other,
+            &user("u2"),
+            vec![message(Role::User, "oi", 9)],
+            at(9),
+        )
         .await
         .unwrap();
     store
@@ -75,11 +87,17 @@ pub async fn a_deleted_conversation_loses_its_summary(store: &impl ColdStore) {
         .append(&t, &c, &u, vec![message(Role::User, "oi", 0)], at(0))
         .await
         .unwrap();
-    store.put_summary(&t, &c, &summary_to(1, Vertical::General)).await.unwrap();
+    store
+        .put_summary(&t, &c, &summary_to(1, Vertical::General))
+        .await
+        .unwrap();
     store.delete_conversation(&t, &c).await.unwrap();
     assert_eq!(store.summary(&t, &c).await.unwrap(), None);
     // Storing for a conversation that no longer exists stores nothing.
-    store.put_summary(&t, &c, &summary_to(2, Vertical::General)).await.unwrap();
+    store
+        .put_summary(&t, &c, &summary_to(2, Vertical::General))
+        .await
+        .unwrap();
     assert_eq!(store.summary(&t, &c).await.unwrap(), None);
     assert!(store.user_summaries(&t, &u, 10).await.unwrap().is_empty());
 }

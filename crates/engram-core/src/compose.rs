@@ -8,12 +8,17 @@
 use std::sync::OnceLock;
 
 use crate::error::{Error, Result};
+use std::collections::HashSet;
+
+use crate::ids::MessageId;
 use crate::model::{Fact, Message};
-use crate::text::terms;
+use crate::summary::{Summary, SummaryItem, render as render_summary};
+use crate::text::{fold, terms};
 use crate::tokens::{Tokenizer, render_fact, render_message};
 
 const IDENTITY_HEADER: &str = "## Identity\n";
 const FACTS_HEADER: &str = "## Facts\n";
+const SUMMARY_HEADER: &str = "## Summary of earlier messages\n";
 const RELEVANT_HEADER: &str = "## Relevant history\n";
 const RECENT_HEADER: &str = "## Recent history\n";
 const INPUT_HEADER: &str = "## Input\n";
@@ -23,6 +28,7 @@ const INPUT_HEADER: &str = "## Input\n";
 struct Headers {
     identity: u32,
     facts: u32,
+    summary: u32,
     relevant: u32,
     recent: u32,
     input: u32,
@@ -38,6 +44,7 @@ fn headers(tk: Tokenizer) -> &'static Headers {
     cell.get_or_init(|| Headers {
         identity: tk.count(IDENTITY_HEADER),
         facts: tk.count(FACTS_HEADER),
+        summary: tk.count(SUMMARY_HEADER),
         relevant: tk.count(RELEVANT_HEADER),
         recent: tk.count(RECENT_HEADER),
         input: tk.count(INPUT_HEADER),
@@ -46,6 +53,8 @@ fn headers(tk: Tokenizer) -> &'static Headers {
 
 /// Share of the budget that facts may take.
 const FACTS_SHARE: f64 = 0.4;
+/// Share of what is left after facts that the summary may take.
+const SUMMARY_SHARE: f64 = 0.3;
 /// Share of what is left after facts that recent messages may take when
 /// there are relevant older messages to place as well.
 const RECENT_SHARE: f64 = 0.6;
@@ -97,6 +106,18 @@ pub struct Sources<'a> {
     pub recent: Vec<Message>,
     /// Older messages relevant to the input, best first.
     pub relevant: Vec<Candidate>,
+    /// Running summaries of the user's conversations, most recent first.
+    pub summaries: Vec<Summary>,
+}
+
+/// The summary block: the best items of the user's running summaries.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlacedSummary {
+    /// In time order.
+    pub items: Vec<SummaryItem>,
+    /// The block's text without its header.
+    pub text: String,
+    pub tokens: u32,
 }
 
 /// The composed context.
@@ -104,6 +125,7 @@ pub struct Sources<'a> {
 pub struct Composition {
     pub focus_terms: Vec<String>,
     pub facts: Vec<Placed<Fact>>,
+    pub summary: Option<PlacedSummary>,
     /// In time order.
     pub relevant: Vec<Placed<Message>>,
     /// In sequence order.
@@ -141,6 +163,15 @@ pub fn compose(sources: Sources<'_>) -> Result<Composition> {
         share(sources.budget, FACTS_SHARE),
     );
 
+    let summary_cap = share(left, SUMMARY_SHARE);
+    let summary = place_summary(
+        tk,
+        sources.summaries,
+        &sources.recent,
+        &mut left,
+        summary_cap,
+    );
+
     let recent_cap = if sources.relevant.is_empty() {
         left
     } else {
@@ -159,6 +190,11 @@ pub fn compose(sources: Sources<'_>) -> Result<Composition> {
     );
     push_block(
         &mut text,
+        SUMMARY_HEADER,
+        summary.iter().map(|s| s.text.clone()),
+    );
+    push_block(
+        &mut text,
         RELEVANT_HEADER,
         relevant.iter().map(|p| render_message(&p.item)),
     );
@@ -174,6 +210,7 @@ pub fn compose(sources: Sources<'_>) -> Result<Composition> {
         focus_terms: focus_terms(sources.input),
         tokens: sources.budget - left,
         facts,
+        summary,
         relevant,
         recent,
         text,
@@ -237,6 +274,57 @@ fn place_facts(tk: Tokenizer, facts: Vec<Fact>, left: &mut u32, cap: u32) -> Vec
         cap,
         false,
     )
+}
+
+/// The best items of the summaries that fit in `cap`, one copy of each
+/// sentence, leaving out those quoting a message of the recent window.
+fn place_summary(
+    tk: Tokenizer,
+    summaries: Vec<Summary>,
+    recent: &[Message],
+    left: &mut u32,
+    cap: u32,
+) -> Option<PlacedSummary> {
+    let vertical = summaries.first()?.vertical;
+    let in_window: HashSet<&MessageId> = recent.iter().map(|m| &m.message_id).collect();
+    let mut seen = HashSet::new();
+    let mut items: Vec<SummaryItem> = summaries
+        .into_iter()
+        .flat_map(|s| s.items)
+        .filter(|i| !in_window.contains(&i.message_id))
+        .collect();
+    // Newest copy of a sentence wins.
+    items.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+    items.retain(|i| seen.insert(fold(&i.sentence)));
+    items.sort_by(|a, b| {
+        b.score
+            .total_cmp(&a.score)
+            .then(b.created_at.cmp(&a.created_at))
+    });
+    // Each item is charged as if it had its own section title, so the sum
+    // bounds the block; the block is then counted exactly.
+    let budget = cap.min(*left).saturating_sub(headers(tk).summary);
+    let mut used = 0;
+    let mut kept = Vec::new();
+    for item in items {
+        let cost = tk.count(&render_summary(std::slice::from_ref(&item), vertical));
+        if used + cost <= budget {
+            used += cost;
+            kept.push(item);
+        }
+    }
+    if kept.is_empty() {
+        return None;
+    }
+    kept.sort_by_key(|i| (i.created_at, i.seq));
+    let text = render_summary(&kept, vertical);
+    let tokens = tk.count(&text) + headers(tk).summary;
+    *left -= tokens.min(*left);
+    Some(PlacedSummary {
+        items: kept,
+        text,
+        tokens,
+    })
 }
 
 /// The newest messages that fit, contiguous back from the last one.
@@ -379,6 +467,7 @@ mod tests {
             ],
             recent,
             relevant,
+            summaries: Vec::new(),
         }
     }
 

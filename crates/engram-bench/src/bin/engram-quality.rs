@@ -122,11 +122,19 @@ async fn main() -> anyhow::Result<()> {
                     .into_inner();
                 latency.record(t0.elapsed().as_micros() as u64)?;
                 let context = reply.context.unwrap_or_default();
+                // Evidence counts when the context carries it: as a message,
+                // or quoted by the summary block.
                 let in_context: HashSet<String> = context
                     .relevant
                     .iter()
                     .chain(&context.recent)
                     .filter_map(|m| m.message.as_ref().map(|m| m.message_id.clone()))
+                    .chain(
+                        context
+                            .summary
+                            .iter()
+                            .flat_map(|s| s.source_message_ids.iter().cloned()),
+                    )
                     .collect();
                 let tokens = reply.tokens.unwrap_or_default();
                 row.add(

@@ -16,6 +16,8 @@ use crate::tokens::Tokenizer;
 
 /// Messages read per page when the full history must be recounted.
 const RECOUNT_PAGE: usize = 1000;
+/// Running summaries read: the user's most recent conversations.
+const SUMMARIES_READ: usize = 8;
 /// Hits asked of each retriever.
 const RECALL_DEPTH: usize = 100;
 /// Best hits whose neighbours are proposed too.
@@ -156,12 +158,20 @@ where
         let tokenizer = Tokenizer::for_model(&q.model);
         let budget = q.budget;
         let scope = Scope::User(q.user.clone());
-        let ((facts, facts_us), (window, recent_us), (recall, _)) = tokio::join!(
+        let ((facts, facts_us), (window, recent_us), (recall, _), (summaries, summary_us)) = tokio::join!(
             timed(self.current_facts(tenant, &q.user)),
             timed(self.window(tenant, &q.conversation)),
             timed(self.recall(tenant, &scope, &q, started)),
+            timed(self.cold.user_summaries(tenant, &q.user, SUMMARIES_READ)),
         );
-        let recall = recall?;
+        let mut recall = recall?;
+        let summary_available = summaries.is_ok();
+        if !summary_available {
+            recall.degraded.push("summary");
+        }
+        let summaries = summaries
+            .map(|s| s.into_iter().map(|(_, s)| s).collect())
+            .unwrap_or_default();
         let facts = facts?.facts;
         let (conversation, recent) = match window? {
             Some(w) if w.conversation.user_id != q.user => {
@@ -187,6 +197,7 @@ where
             facts,
             recent,
             relevant: recall.candidates,
+            summaries,
         })?;
         let mut timings = vec![
             Timing {
@@ -200,6 +211,11 @@ where
                 available: true,
             },
         ];
+        timings.push(Timing {
+            source: "summary",
+            micros: summary_us,
+            available: summary_available,
+        });
         timings.extend(recall.timings);
         timings.push(Timing {
             source: "history_stats",

@@ -18,8 +18,9 @@ use tracing::{debug, warn};
 
 use crate::error::Result;
 use crate::ids::{ConversationId, TenantId, UserId};
-use crate::model::{Message, OutboxJob, OutboxOp};
+use crate::model::{Conversation, Message, OutboxJob, OutboxOp};
 use crate::ports::{ColdStore, EmbedKind, Embedder, IndexPoint, SemanticIndex};
+use crate::summary::{Vertical, summarize};
 use crate::time::Timestamp;
 
 /// Jobs claimed at once.
@@ -38,6 +39,8 @@ pub struct IndexerConfig {
     pub sweep: Duration,
     /// Texts per embedding request.
     pub embed_batch: usize,
+    /// The running summaries the worker keeps up to date.
+    pub summary: SummaryConfig,
     /// How long a claimed job is reserved for this worker: longer than a
     /// batch takes to embed, short enough that the jobs of a crashed
     /// sidecar are soon taken by another (or by its restart).
@@ -49,10 +52,35 @@ impl Default for IndexerConfig {
         Self {
             sweep: Duration::from_secs(2),
             embed_batch: 32,
+            summary: SummaryConfig::default(),
             lease: Duration::from_secs(30),
         }
     }
 }
+
+/// How running summaries are kept.
+#[derive(Debug, Clone)]
+pub struct SummaryConfig {
+    /// A conversation's summary is refreshed once it has this many
+    /// messages more than the summary covers.
+    pub every: u64,
+    pub vertical: Vertical,
+    /// Most tokens of a summary's text.
+    pub max_tokens: u32,
+}
+
+impl Default for SummaryConfig {
+    fn default() -> Self {
+        Self {
+            every: 10,
+            vertical: Vertical::General,
+            max_tokens: 400,
+        }
+    }
+}
+
+/// Messages read per page when a summary is refreshed.
+const SUMMARY_PAGE: usize = 500;
 
 /// Talks to the running worker.
 #[derive(Debug, Clone)]
@@ -249,18 +277,51 @@ impl<C: ColdStore, I: SemanticIndex, E: Embedder> Worker<C, I, E> {
             .map(|j| (&j.user_id, &j.conversation_id))
             .collect();
         for (user, conversation) in conversations {
-            if self
-                .cold
-                .conversation(tenant, conversation)
-                .await?
-                .is_none()
-            {
-                self.index
-                    .delete_conversation(tenant, user, conversation)
-                    .await?;
+            match self.cold.conversation(tenant, conversation).await? {
+                None => {
+                    self.index
+                        .delete_conversation(tenant, user, conversation)
+                        .await
+                        .map(drop)?;
+                }
+                Some(meta) => self.refresh_summary(tenant, &meta).await?,
             }
         }
         Ok(())
+    }
+
+    /// Extends the conversation's running summary with the messages it
+    /// does not cover yet, once there are `summary.every` of them. Part of
+    /// the indexing job, so a crash before it is done redoes it.
+    async fn refresh_summary(&self, tenant: &TenantId, meta: &Conversation) -> Result<()> {
+        let config = &self.config.summary;
+        let conversation = &meta.conversation_id;
+        let previous = self.cold.summary(tenant, conversation).await?;
+        let done = previous.as_ref().map_or(0, |s| s.to_seq);
+        if config.every == 0 || meta.last_seq < done + config.every {
+            return Ok(());
+        }
+        let mut messages = Vec::new();
+        let mut after = done;
+        loop {
+            let page = self
+                .cold
+                .messages_after(tenant, conversation, after, SUMMARY_PAGE)
+                .await?;
+            let full = page.len() == SUMMARY_PAGE;
+            after = page.last().map_or(after, |m| m.seq);
+            messages.extend(page);
+            if !full {
+                break;
+            }
+        }
+        let summary = summarize(
+            previous.as_ref(),
+            &messages,
+            config.vertical,
+            config.max_tokens,
+        );
+        self.cold.put_summary(tenant, conversation, &summary).await
     }
 
     async fn upsert(&self, tenant: &TenantId, messages: &[Message]) -> Result<()> {

@@ -23,9 +23,12 @@ use crate::importance::ImportanceRules;
 use crate::ports::{ColdStore, Embedder, HotTier, SemanticIndex};
 
 pub use compose::{ComposeQuery, ComposeResult, Timing};
-pub use indexer::IndexerConfig;
+pub use indexer::{IndexerConfig, SummaryConfig};
 pub use messages::MessageDraft;
 pub use search::{SearchHit, SearchMode, SearchQuery, SearchResult};
+
+/// Messages read per page by Summarize.
+const SUMMARIZE_PAGE: usize = 1000;
 
 /// What each tier answered to a ping.
 #[derive(Debug)]
@@ -116,6 +119,54 @@ where
         max_users: usize,
     ) -> Result<crate::model::MemoryStats> {
         self.cold.memory_stats(tenant, max_users).await
+    }
+
+    /// Compresses the messages `from_seq..=to_seq` of a conversation (0:
+    /// from the start / to the end) with a vertical's template, into at
+    /// most a fifth of their tokens (at least 64). Returns the summary and
+    /// the time it took. The running summary is kept by the indexing jobs;
+    /// this call only computes.
+    pub async fn summarize(
+        &self,
+        tenant: &TenantId,
+        conversation: &crate::ids::ConversationId,
+        vertical: crate::summary::Vertical,
+        from_seq: u64,
+        to_seq: u64,
+    ) -> Result<(crate::summary::Summary, Duration)> {
+        let started = std::time::Instant::now();
+        if to_seq != 0 && from_seq > to_seq {
+            return Err(crate::Error::invalid("from_seq", "is after to_seq"));
+        }
+        if self
+            .cold
+            .conversation(tenant, conversation)
+            .await?
+            .is_none()
+        {
+            return Err(crate::Error::NotFound {
+                what: "conversation",
+                id: conversation.to_string(),
+            });
+        }
+        let mut messages = Vec::new();
+        let mut after = from_seq.saturating_sub(1);
+        loop {
+            let page = self
+                .cold
+                .messages_after(tenant, conversation, after, SUMMARIZE_PAGE)
+                .await?;
+            let full = page.len() == SUMMARIZE_PAGE;
+            after = page.last().map_or(after, |m| m.seq);
+            messages.extend(page.into_iter().filter(|m| to_seq == 0 || m.seq <= to_seq));
+            if !full || (to_seq != 0 && after >= to_seq) {
+                break;
+            }
+        }
+        let source: u64 = messages.iter().map(|m| u64::from(m.tokens)).sum();
+        let cap = u32::try_from(source / 5).unwrap_or(u32::MAX).max(64);
+        let summary = crate::summary::summarize(None, &messages, vertical, cap);
+        Ok((summary, started.elapsed()))
     }
 
     /// The embedding model the semantic index is built with.

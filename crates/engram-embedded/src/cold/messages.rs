@@ -12,7 +12,8 @@ use engram_core::time::Timestamp;
 use redb::{ReadTransaction, ReadableTable, WriteTransaction};
 
 use super::{
-    CONVERSATIONS, SUMMARIES, MESSAGE_IDS, MESSAGES, USER_CONVERSATIONS, after, decode, encode, outbox,
+    CONVERSATIONS, MESSAGE_IDS, MESSAGES, SUMMARIES, USER_CONVERSATIONS, after, decode, encode,
+    outbox,
 };
 use crate::writer::storage;
 
