@@ -294,7 +294,7 @@ fn place_summary(
         .filter(|i| !in_window.contains(&i.message_id))
         .collect();
     // Newest copy of a sentence wins.
-    items.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+    items.sort_by_key(|i| std::cmp::Reverse(i.created_at));
     items.retain(|i| seen.insert(fold(&i.sentence)));
     items.sort_by(|a, b| {
         b.score
