@@ -27,6 +27,8 @@ pub use indexer::{IndexerConfig, SummaryConfig};
 pub use messages::MessageDraft;
 pub use search::{SearchHit, SearchMode, SearchQuery, SearchResult};
 
+/// Smallest token cap of a Summarize (a fifth of the source above it).
+const SUMMARIZE_MIN_TOKENS: u32 = 160;
 /// Messages read per page by Summarize.
 const SUMMARIZE_PAGE: usize = 1000;
 
@@ -123,7 +125,7 @@ where
 
     /// Compresses the messages `from_seq..=to_seq` of a conversation (0:
     /// from the start / to the end) with a vertical's template, into at
-    /// most a fifth of their tokens (at least 64). Returns the summary and
+    /// most a fifth of their tokens (at least `SUMMARIZE_MIN_TOKENS`). Returns the summary and
     /// the time it took. The running summary is kept by the indexing jobs;
     /// this call only computes.
     pub async fn summarize(
@@ -164,7 +166,9 @@ where
             }
         }
         let source: u64 = messages.iter().map(|m| u64::from(m.tokens)).sum();
-        let cap = u32::try_from(source / 5).unwrap_or(u32::MAX).max(64);
+        let cap = u32::try_from(source / 5)
+            .unwrap_or(u32::MAX)
+            .max(SUMMARIZE_MIN_TOKENS);
         let summary = crate::summary::summarize(None, &messages, vertical, cap);
         Ok((summary, started.elapsed()))
     }

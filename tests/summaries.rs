@@ -1,0 +1,215 @@
+//! Summarize and the running summary, through the real binary on the
+//! embedded default.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Sidecar, eventually};
+use engram::pb;
+use tonic::Code;
+
+const TENANT: &str = "dental-office";
+
+const DENTAL: [(pb::Role, &str); 10] = [
+    (pb::Role::User, "Oi, bom dia!"),
+    (
+        pb::Role::Assistant,
+        "Bom dia! Tudo bem? Um momento, vou verificar.",
+    ),
+    (
+        pb::Role::User,
+        "Meu nome é João Silva, meu celular é 11 99999-8888.",
+    ),
+    (pb::Role::Assistant, "Perfeito, anotado."),
+    (
+        pb::Role::User,
+        "Estou com dor no dente do siso há três dias.",
+    ),
+    (pb::Role::User, "Ok, obrigado."),
+    (pb::Role::User, "Prefiro atendimento de manhã."),
+    (
+        pb::Role::Assistant,
+        "Confirmado: extração do siso amanhã às 9h com a Dra. Ana.",
+    ),
+    (pb::Role::User, "Valeu!"),
+    (pb::Role::Assistant, "Qualquer dúvida estou à disposição."),
+];
+
+async fn append(
+    sidecar: &Sidecar,
+    conversation: &str,
+    messages: &[(pb::Role, &str)],
+) -> Vec<pb::Message> {
+    sidecar
+        .memory()
+        .append_messages(pb::AppendMessagesRequest {
+            tenant_id: TENANT.into(),
+            conversation_id: conversation.into(),
+            user_id: "joao".into(),
+            messages: messages
+                .iter()
+                .map(|(role, content)| pb::NewMessage {
+                    role: *role as i32,
+                    content: (*content).into(),
+                    ..Default::default()
+                })
+                .collect(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .messages
+        .into_iter()
+        .filter_map(|a| a.message)
+        .collect()
+}
+
+fn summarize_request(
+    conversation: &str,
+    vertical: i32,
+    from_seq: u64,
+    to_seq: u64,
+) -> pb::SummarizeRequest {
+    pb::SummarizeRequest {
+        tenant_id: TENANT.into(),
+        conversation_id: conversation.into(),
+        vertical,
+        from_seq,
+        to_seq,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn summarize_keeps_what_matters_and_drops_chatter() {
+    let dir = tempfile::tempdir().unwrap();
+    let sidecar = Sidecar::start(dir.path()).await;
+    let stored = append(&sidecar, "c1", &DENTAL).await;
+
+    let reply = sidecar
+        .memory()
+        .summarize(summarize_request("c1", pb::Vertical::Dental as i32, 0, 0))
+        .await
+        .unwrap()
+        .into_inner();
+    let summary = reply.summary.unwrap();
+    for kept in [
+        "João Silva",
+        "99999-8888",
+        "dor no dente do siso",
+        "Prefiro atendimento de manhã",
+        "extração do siso amanhã",
+    ] {
+        assert!(
+            summary.text.contains(kept),
+            "{kept} missing from {}",
+            summary.text
+        );
+    }
+    for dropped in ["bom dia", "Valeu", "obrigado", "anotado", "à disposição"] {
+        assert!(
+            !summary.text.contains(dropped),
+            "{dropped} kept in {}",
+            summary.text
+        );
+    }
+    assert!(summary.text.contains("Dental history:"));
+    assert_eq!((summary.from_seq, summary.to_seq), (1, 10));
+    assert!(reply.compression_ratio > 1.0, "{}", reply.compression_ratio);
+    assert!(reply.took_micros > 0);
+    let ids: Vec<&str> = stored.iter().map(|m| m.message_id.as_str()).collect();
+    assert!(summary.source_message_ids.contains(&ids[2].to_owned()));
+    assert!(!summary.source_message_ids.contains(&ids[0].to_owned()));
+
+    // A range.
+    let part = sidecar
+        .memory()
+        .summarize(summarize_request("c1", 0, 3, 5))
+        .await
+        .unwrap()
+        .into_inner()
+        .summary
+        .unwrap();
+    assert_eq!((part.from_seq, part.to_seq), (3, 5));
+    assert!(
+        part.text.contains("João Silva") && !part.text.contains("manhã"),
+        "{}",
+        part.text
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn summarize_refuses_bad_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let sidecar = Sidecar::start(dir.path()).await;
+    append(&sidecar, "c1", &DENTAL).await;
+    let cases = [
+        (
+            summarize_request("c1", 99, 0, 0),
+            Code::InvalidArgument,
+            "vertical",
+        ),
+        (
+            summarize_request("c1", 0, 5, 3),
+            Code::InvalidArgument,
+            "from_seq",
+        ),
+        (summarize_request("nope", 0, 0, 0), Code::NotFound, "nope"),
+        (
+            summarize_request("", 0, 0, 0),
+            Code::InvalidArgument,
+            "conversation_id",
+        ),
+    ];
+    for (request, code, mention) in cases {
+        let status = sidecar.memory().summarize(request).await.unwrap_err();
+        assert_eq!(status.code(), code, "{status:?}");
+        assert!(status.message().contains(mention), "{status:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_conversation_composes_with_the_running_summary_of_the_last() {
+    let dir = tempfile::tempdir().unwrap();
+    let sidecar =
+        Sidecar::start_with(dir.path(), &["--summary-vertical".into(), "dental".into()]).await;
+    let first = append(&sidecar, "week-1", &DENTAL).await;
+    let name = first[2].message_id.clone();
+    // A week later, a new conversation.
+    append(
+        &sidecar,
+        "week-2",
+        &[(pb::Role::User, "Oi, quero remarcar.")],
+    )
+    .await;
+
+    let reply = eventually("the running summary", Duration::from_secs(30), || async {
+        let reply = sidecar
+            .memory()
+            .compose_context(pb::ComposeContextRequest {
+                tenant_id: TENANT.into(),
+                conversation_id: "week-2".into(),
+                user_id: "joao".into(),
+                input: "Pode confirmar meu telefone?".into(),
+                token_budget: 500,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        reply.context.as_ref()?.summary.is_some().then_some(reply)
+    })
+    .await;
+    let summary = reply.context.unwrap().summary.unwrap();
+    assert!(summary.source_message_ids.contains(&name), "{summary:?}");
+    assert!(summary.text.contains("99999-8888"));
+    assert_eq!(summary.summary_id, "user:joao");
+    assert!(reply.text.contains("## Summary of earlier messages\n"));
+    let timing = reply
+        .timings
+        .iter()
+        .find(|t| t.source == "summary")
+        .unwrap();
+    assert!(timing.available);
+    assert!(reply.tokens.unwrap().composed_tokens <= 500);
+}
