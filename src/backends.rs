@@ -14,18 +14,20 @@ use engram_core::model::{
     NewMessage, OutboxJob, PutFactResult, RecentWindow, Scope, ScoredMessage,
 };
 use engram_core::ports::{
-    AppendOutcome, ColdStore, EmbedKind, Embedder, FactSnapshot, FactWrite, HotTier, NoHotTier,
+    AppendOutcome, ColdStore, EmbedKind, Embedder, FactSnapshot, FactWrite, HotTier, IndexHit,
+    IndexPoint, NoHotTier, SemanticIndex,
 };
 use engram_core::summary::{Summary, Vertical};
 use engram_core::{Result, Timestamp};
 use engram_embed::{HashingEmbedder, HttpEmbedder, HttpEmbedderConfig, Roles};
 use engram_embedded::{EmbeddedColdStore, EmbeddedHotTier, EmbeddedIndex, HotConfig};
 use engram_postgres::{PostgresColdStore, PostgresConfig};
+use engram_qdrant::{QdrantConfig, QdrantIndex};
 use engram_redis::{RedisConfig, RedisHotTier, RedisInvalidations};
 
 use crate::config::{EmbedderRoles, ServeArgs, SummaryVertical};
 
-pub type AppEngine = Engine<Cold, Hot, EmbeddedIndex, Embed>;
+pub type AppEngine = Engine<Cold, Hot, Index, Embed>;
 
 /// The cold tier: the source of truth.
 #[derive(Debug)]
@@ -41,6 +43,13 @@ pub enum Hot {
     Off(NoHotTier),
     Embedded(EmbeddedHotTier),
     Redis(Box<Layered<EmbeddedHotTier, RedisHotTier, RedisInvalidations>>),
+}
+
+/// The semantic index: in-process, or Qdrant shared by every sidecar.
+#[derive(Debug)]
+pub enum Index {
+    Embedded(EmbeddedIndex),
+    Qdrant(QdrantIndex),
 }
 
 /// The embedder: built in (no weights) or a model server.
@@ -263,6 +272,43 @@ impl ColdStore for Cold {
     }
 }
 
+impl SemanticIndex for Index {
+    async fn upsert(&self, t: &TenantId, points: Vec<IndexPoint>) -> Result<()> {
+        delegate!(self, Index::Embedded, Index::Qdrant, upsert(t, points))
+    }
+    async fn search(
+        &self,
+        t: &TenantId,
+        scope: &Scope,
+        vector: &[f32],
+        filter: &MessageFilter,
+        limit: usize,
+    ) -> Result<Vec<IndexHit>> {
+        delegate!(
+            self,
+            Index::Embedded,
+            Index::Qdrant,
+            search(t, scope, vector, filter, limit)
+        )
+    }
+    async fn delete_conversation(
+        &self,
+        t: &TenantId,
+        u: &UserId,
+        c: &ConversationId,
+    ) -> Result<u64> {
+        delegate!(
+            self,
+            Index::Embedded,
+            Index::Qdrant,
+            delete_conversation(t, u, c)
+        )
+    }
+    async fn ping(&self) -> Result<()> {
+        delegate!(self, Index::Embedded, Index::Qdrant, ping())
+    }
+}
+
 impl Embedder for Embed {
     fn model(&self) -> &str {
         match self {
@@ -398,8 +444,24 @@ pub async fn build(args: &ServeArgs) -> anyhow::Result<AppEngine> {
                 )?)
             }
         };
-    let index = EmbeddedIndex::open(dir, embedder.model(), embedder.dimension(), cache)
-        .with_context(|| format!("opening the vector index in {}", dir.display()))?;
+    let index = match &args.qdrant_url {
+        None => Index::Embedded(
+            EmbeddedIndex::open(dir, embedder.model(), embedder.dimension(), cache)
+                .with_context(|| format!("opening the vector index in {}", dir.display()))?,
+        ),
+        Some(url) => {
+            let config = QdrantConfig {
+                url: url.clone(),
+                api_key: args.qdrant_api_key.clone(),
+                collection_prefix: args.qdrant_collection_prefix.clone(),
+            };
+            Index::Qdrant(
+                QdrantIndex::connect(&config, embedder.model(), embedder.dimension())
+                    .await
+                    .context("connecting to Qdrant and preparing its collection")?,
+            )
+        }
+    };
     Ok(Engine::new(
         cold,
         hot,

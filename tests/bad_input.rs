@@ -539,8 +539,8 @@ async fn bad_reads_and_facts_are_refused_precisely() {
     );
     expect(
         memory.summarize(pb::SummarizeRequest::default()).await,
-        Code::Unimplemented,
-        "Summarize",
+        Code::InvalidArgument,
+        "tenant_id",
     );
     expect(
         sidecar

@@ -485,6 +485,9 @@ async fn compose_context_fits_the_budget_and_says_why() {
         .await
         .unwrap();
 
+    // Composing reads what the background jobs write (index, summaries):
+    // let them finish so that the two composes below see the same memory.
+    common::indexed(&sidecar, "acme").await;
     let r = memory
         .compose_context(compose("acme", "long", "u1", "Posso remarcar?", 300))
         .await

@@ -182,3 +182,21 @@ where
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// Waits until the tenant's indexing jobs (and the running summaries they
+/// refresh) are done, so that what ComposeContext sees no longer moves.
+pub async fn indexed(sidecar: &Sidecar, tenant: &str) {
+    eventually("indexing to catch up", Duration::from_secs(60), || async {
+        let stats = sidecar
+            .compliance()
+            .get_memory_stats(engram::pb::GetMemoryStatsRequest {
+                tenant_id: tenant.into(),
+                max_users: 1,
+            })
+            .await
+            .ok()?
+            .into_inner();
+        (stats.indexing?.pending_jobs == 0).then_some(())
+    })
+    .await;
+}

@@ -111,4 +111,27 @@ macro_rules! semantic_index_suite {
             }
         )+
     };
+    // For a backend whose server may be absent: `$make` returns an Option,
+    // and a case without a server says it was skipped.
+    (optional $make:path) => {
+        $crate::semantic_index_suite!(@optional $make,
+            nearest_points_come_first,
+            search_is_scoped_to_user_and_conversation,
+            search_is_isolated_by_tenant,
+            search_applies_role_and_time_filters,
+            upsert_replaces_and_delete_removes,
+        );
+    };
+    (@optional $make:path, $($case:ident),+ $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                let Some((index, _guard)) = $make($crate::index::DIMENSION).await else {
+                    eprintln!("SKIPPED {}: no server configured", stringify!($case));
+                    return;
+                };
+                $crate::index::$case(&index).await;
+            }
+        )+
+    };
 }

@@ -1,0 +1,48 @@
+//! The Qdrant index against the semantic-index contract. There is no
+//! Qdrant server on the CI machines: these cases run when
+//! `ENGRAM_TEST_QDRANT_URL` names one (gRPC, e.g. `http://127.0.0.1:6334`)
+//! and print SKIPPED otherwise. Each case uses its own collection, dropped
+//! afterwards.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use engram_qdrant::{QdrantConfig, QdrantIndex};
+
+/// Drops the case's collection when the case ends.
+struct DropCollection(QdrantConfig, usize);
+
+impl Drop for DropCollection {
+    fn drop(&mut self) {
+        let (config, dimension) = (self.0.clone(), self.1);
+        tokio::task::block_in_place(|| {
+            tokio::runtime::Handle::current().block_on(async move {
+                if let Ok(index) = QdrantIndex::connect(&config, "contract", dimension).await {
+                    let _ = index.drop_collection().await;
+                }
+            })
+        });
+    }
+}
+
+async fn make_index(dimension: usize) -> Option<(QdrantIndex, DropCollection)> {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let url = std::env::var("ENGRAM_TEST_QDRANT_URL").ok()?;
+    let config = QdrantConfig {
+        url,
+        api_key: std::env::var("ENGRAM_TEST_QDRANT_API_KEY").ok(),
+        collection_prefix: format!(
+            "engram_test_{}_{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ),
+    };
+    let index = QdrantIndex::connect(&config, "contract", dimension)
+        .await
+        .expect("Qdrant answers at ENGRAM_TEST_QDRANT_URL");
+    Some((index, DropCollection(config, dimension)))
+}
+
+mod index {
+    use super::*;
+    engram_contract::semantic_index_suite!(optional make_index);
+}
