@@ -307,7 +307,11 @@ fn place_summary(
     let mut used = 0;
     let mut kept = Vec::new();
     for item in items {
-        let cost = tk.count(&render_summary(std::slice::from_ref(&item), vertical));
+        let cost = if tk == Tokenizer::STORED && item.tokens > 0 {
+            item.tokens
+        } else {
+            tk.count(&render_summary(std::slice::from_ref(&item), vertical))
+        };
         if used + cost <= budget {
             used += cost;
             kept.push(item);

@@ -73,6 +73,10 @@ pub struct SummaryItem {
     pub sentence: String,
     pub section: Section,
     pub score: f32,
+    /// Tokens (o200k) of the item rendered alone, under its section title:
+    /// an upper bound of what it adds to a summary.
+    #[serde(default)]
+    pub tokens: u32,
 }
 
 /// A summary of a conversation's messages `from_seq..=to_seq`.
@@ -438,6 +442,7 @@ pub fn summarize(
                     sentence: sentence.to_owned(),
                     section,
                     score,
+                    tokens: 0,
                 });
             }
         }
@@ -454,14 +459,16 @@ pub fn summarize(
     distinct.sort_by(|a, b| b.score.total_cmp(&a.score).then(b.seq.cmp(&a.seq)));
     let mut kept: Vec<SummaryItem> = Vec::new();
     let mut used = 0;
-    for item in distinct {
+    for mut item in distinct {
         // Section titles are charged as if every item had one: the bound
         // holds whatever the layout.
-        let cost = tk.count(&render(std::slice::from_ref(&item), vertical));
-        if used + cost > max_tokens {
+        if item.tokens == 0 {
+            item.tokens = tk.count(&render(std::slice::from_ref(&item), vertical));
+        }
+        if used + item.tokens > max_tokens {
             continue;
         }
-        used += cost;
+        used += item.tokens;
         kept.push(item);
     }
     kept.sort_by_key(|i| (i.created_at, i.seq));

@@ -45,24 +45,29 @@ fn is_next_to(m: &Message, (conversation, seq): &(ConversationId, u64)) -> bool 
 /// Keeps, of the hits with the same folded text, the newest one at the
 /// rank of the best.
 fn distinct(hits: Vec<(Message, f64)>) -> Vec<(Message, f64)> {
-    let mut newest: HashMap<String, Timestamp> = HashMap::new();
-    for (m, _) in &hits {
-        let at = newest.entry(fold(&m.content)).or_insert(m.created_at);
-        *at = (*at).max(m.created_at);
+    let hits: Vec<(String, Message, f64)> = hits
+        .into_iter()
+        .map(|(m, score)| (fold(&m.content), m, score))
+        .collect();
+    // Per text: the newest copy, and the best score of any copy.
+    let mut texts: HashMap<&str, (Timestamp, f64)> = HashMap::new();
+    for (text, m, score) in &hits {
+        let entry = texts.entry(text.as_str()).or_insert((m.created_at, *score));
+        entry.0 = entry.0.max(m.created_at);
+        entry.1 = entry.1.max(*score);
     }
+    let keep: HashMap<String, (Timestamp, f64)> = texts
+        .into_iter()
+        .map(|(text, v)| (text.to_owned(), v))
+        .collect();
     let mut seen = HashSet::new();
-    let mut out = Vec::with_capacity(hits.len());
-    let mut best: HashMap<String, f64> = HashMap::new();
-    for (m, score) in &hits {
-        best.entry(fold(&m.content)).or_insert(*score);
-    }
-    for (m, _) in hits {
-        let text = fold(&m.content);
-        if newest.get(&text) == Some(&m.created_at) && seen.insert(text.clone()) {
-            let score = best.get(&text).copied().unwrap_or_default();
-            out.push((m, score));
-        }
-    }
+    let mut out: Vec<(Message, f64)> = hits
+        .into_iter()
+        .filter_map(|(text, m, _)| {
+            let (newest, best) = keep[&text];
+            (m.created_at == newest && seen.insert(text)).then_some((m, best))
+        })
+        .collect();
     // The rank of a text is that of its best copy.
     out.sort_by(|a, b| b.1.total_cmp(&a.1));
     out
