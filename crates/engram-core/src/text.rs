@@ -1,6 +1,7 @@
 //! Text analysis shared by lexical search, importance and focus terms:
 //! case and accent folding, term splitting, stop words (Portuguese and
-//! English), BM25 and reciprocal-rank fusion.
+//! English) and reciprocal-rank fusion. (BM25 lives where the postings are:
+//! the embedded store's inverted index, Postgres's ts_rank.)
 
 use std::collections::HashMap;
 use std::hash::Hash;
@@ -89,51 +90,6 @@ pub fn terms(text: &str) -> Vec<String> {
         .collect()
 }
 
-/// Okapi BM25 (k1 = 1.2, b = 0.75) of each document against the query
-/// terms, over the given corpus. Returns (index, score) for documents that
-/// match at least one term, best first (ties by index).
-pub fn bm25(query: &[String], documents: &[Vec<String>]) -> Vec<(usize, f64)> {
-    const K1: f64 = 1.2;
-    const B: f64 = 0.75;
-    if documents.is_empty() || query.is_empty() {
-        return Vec::new();
-    }
-    let n = documents.len() as f64;
-    let avg_len = documents.iter().map(Vec::len).sum::<usize>() as f64 / n;
-    let mut unique: Vec<&String> = query.iter().collect();
-    unique.sort();
-    unique.dedup();
-    let idf: Vec<f64> = unique
-        .iter()
-        .map(|t| {
-            let df = documents.iter().filter(|d| d.contains(t)).count() as f64;
-            ((n - df + 0.5) / (df + 0.5) + 1.0).ln()
-        })
-        .collect();
-    let mut scored: Vec<(usize, f64)> = documents
-        .iter()
-        .enumerate()
-        .filter_map(|(i, doc)| {
-            let len = doc.len() as f64;
-            let score: f64 = unique
-                .iter()
-                .zip(&idf)
-                .map(|(t, idf)| {
-                    let tf = doc.iter().filter(|w| w == t).count() as f64;
-                    if tf == 0.0 {
-                        0.0
-                    } else {
-                        idf * tf * (K1 + 1.0) / (tf + K1 * (1.0 - B + B * len / avg_len.max(1.0)))
-                    }
-                })
-                .sum();
-            (score > 0.0).then_some((i, score))
-        })
-        .collect();
-    scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-    scored
-}
-
 /// Reciprocal-rank fusion (k = 60) of ranked lists: each item scores the sum
 /// of 1 / (k + rank) over the lists it appears in. Best first; ties keep the
 /// order of first appearance.
@@ -179,23 +135,6 @@ mod tests {
             ["appointment", "moved"]
         );
         assert!(terms("a o e de para").is_empty());
-    }
-
-    #[test]
-    fn bm25_prefers_rarer_and_denser_matches() {
-        let docs: Vec<Vec<String>> = [
-            "quero marcar limpeza",
-            "limpeza limpeza dente",
-            "bom dia",
-            "dor de dente forte",
-        ]
-        .iter()
-        .map(|d| terms(d))
-        .collect();
-        let ranked = bm25(&terms("dor de dente"), &docs);
-        assert_eq!(ranked[0].0, 3);
-        assert!(ranked.iter().all(|(i, _)| *i != 2 && *i != 0));
-        assert!(bm25(&terms("nada"), &docs).is_empty());
     }
 
     #[test]

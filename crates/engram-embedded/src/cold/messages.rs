@@ -3,17 +3,15 @@
 use engram_core::error::{Error, Result};
 use engram_core::ids::{ConversationId, TenantId, UserId};
 use engram_core::model::{
-    Appended, Conversation, ConversationCursor, Message, MessageFilter, NewMessage, OutboxOp,
-    RecentWindow, Scope, ScoredMessage,
+    Appended, Conversation, ConversationCursor, Message, NewMessage, OutboxOp, RecentWindow,
 };
 use engram_core::ports::AppendOutcome;
-use engram_core::text::{bm25, terms};
 use engram_core::time::Timestamp;
 use redb::{ReadTransaction, ReadableTable, WriteTransaction};
 
 use super::{
     CONVERSATIONS, MESSAGE_IDS, MESSAGES, SUMMARIES, USER_CONVERSATIONS, after, decode, encode,
-    outbox,
+    lexical, outbox,
 };
 use crate::writer::storage;
 
@@ -100,6 +98,9 @@ pub(super) fn delete(
     let Some(meta) = conversation_in_write(txn, t, c)? else {
         return Ok(None);
     };
+    for message in range_write(txn, t, c)? {
+        lexical::index(txn, tenant, &message, false)?;
+    }
     let mut messages = txn.open_table(MESSAGES).map_err(storage)?;
     messages
         .retain_in((t, c, 0)..=(t, c, u64::MAX), |_, _| false)
@@ -129,44 +130,6 @@ pub(super) fn delete(
         Timestamp::now(),
     )?;
     Ok(Some(meta))
-}
-
-/// BM25 over the scope's messages that pass the filter.
-pub(super) fn lexical(
-    txn: &ReadTransaction,
-    tenant: &TenantId,
-    scope: &Scope,
-    query: &str,
-    filter: &MessageFilter,
-    limit: usize,
-) -> Result<Vec<ScoredMessage>> {
-    let query = terms(query);
-    let conversations = match scope {
-        Scope::Conversation(user, c) => conversation_in(txn, tenant, c)?
-            .filter(|meta| meta.user_id == *user)
-            .into_iter()
-            .collect(),
-        Scope::User(user) => user_conversations_in(txn, tenant, user)?,
-    };
-    let mut candidates = Vec::new();
-    for meta in conversations {
-        let all = range_in(txn, tenant, &meta.conversation_id, 1, usize::MAX)?;
-        candidates.extend(
-            all.into_iter()
-                .filter(|m| filter.matches(m.role, m.created_at)),
-        );
-    }
-    let documents: Vec<Vec<String>> = candidates.iter().map(|m| terms(&m.content)).collect();
-    let mut slots: Vec<Option<Message>> = candidates.into_iter().map(Some).collect();
-    Ok(bm25(&query, &documents)
-        .into_iter()
-        .take(limit)
-        .filter_map(|(i, score)| {
-            slots[i]
-                .take()
-                .map(|message| ScoredMessage { message, score })
-        })
-        .collect())
 }
 
 pub(super) fn append(
@@ -246,6 +209,7 @@ pub(super) fn append(
             .map_err(storage)?;
         ids.insert((t, c, message.message_id.as_str()), message.seq)
             .map_err(storage)?;
+        lexical::index(txn, tenant, &message, true)?;
         appended.push(Appended {
             message,
             deduplicated: false,
@@ -334,6 +298,17 @@ fn range_in(
         }
         let (_, v) = entry.map_err(storage)?;
         out.push(decode(v.value())?);
+    }
+    Ok(out)
+}
+
+/// Every message of a conversation, in a write transaction.
+fn range_write(txn: &WriteTransaction, t: &str, c: &str) -> Result<Vec<Message>> {
+    let table = txn.open_table(MESSAGES).map_err(storage)?;
+    let mut out = Vec::new();
+    for row in table.range((t, c, 0)..=(t, c, u64::MAX)).map_err(storage)? {
+        let (_, value) = row.map_err(storage)?;
+        out.push(decode(value.value())?);
     }
     Ok(out)
 }

@@ -4,6 +4,7 @@
 //! range and no lookup can cross into another tenant's. Values are JSON.
 
 mod facts;
+mod lexical;
 mod messages;
 mod outbox;
 mod summaries;
@@ -43,6 +44,13 @@ const FACT_REVS: TableDefinition<(&str, &str), u64> = TableDefinition::new("fact
 const OUTBOX: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("outbox");
 /// (tenant, conversation) → running summary
 const SUMMARIES: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("summaries");
+/// (tenant, user, term, conversation, seq) → term frequency << 32 | length
+const POSTINGS: TableDefinition<(&str, &str, &str, &str, u64), u64> =
+    TableDefinition::new("postings");
+/// (tenant, user) → (messages, their total length in terms)
+const TERM_STATS: TableDefinition<(&str, &str), (u64, u64)> = TableDefinition::new("term_stats");
+/// Store-wide markers.
+const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 /// tenant → last job id
 const OUTBOX_SEQ: TableDefinition<&str, u64> = TableDefinition::new("outbox_seq");
 
@@ -76,6 +84,10 @@ impl EmbeddedColdStore {
             txn.open_table(OUTBOX).map_err(storage)?;
             txn.open_table(OUTBOX_SEQ).map_err(storage)?;
             txn.open_table(SUMMARIES).map_err(storage)?;
+            txn.open_table(POSTINGS).map_err(storage)?;
+            txn.open_table(TERM_STATS).map_err(storage)?;
+            txn.open_table(META).map_err(storage)?;
+            lexical::build_once(&txn)?;
         }
         txn.commit().map_err(storage)?;
         let db = Arc::new(db);
@@ -218,7 +230,7 @@ impl engram_core::ports::ColdStore for EmbeddedColdStore {
     ) -> Result<Vec<ScoredMessage>> {
         let query = query.to_owned();
         owned!(tenant, scope, filter);
-        self.read(move |txn| messages::lexical(txn, &tenant, &scope, &query, &filter, limit))
+        self.read(move |txn| lexical::search(txn, &tenant, &scope, &query, &filter, limit))
             .await
     }
 
