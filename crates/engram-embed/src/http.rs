@@ -43,8 +43,8 @@ pub struct HttpEmbedderConfig {
     pub batch: usize,
     /// Attempts per request (1 = no retry).
     pub attempts: u32,
-    /// Embeddings kept in memory.
-    pub cache_entries: u64,
+    /// Memory the embedding cache may use, in bytes (texts and vectors).
+    pub cache_bytes: u64,
 }
 
 impl HttpEmbedderConfig {
@@ -58,7 +58,7 @@ impl HttpEmbedderConfig {
             timeout: Duration::from_secs(10),
             batch: 32,
             attempts: 3,
-            cache_entries: 10_000,
+            cache_bytes: 16 << 20,
         }
     }
 }
@@ -114,7 +114,12 @@ impl HttpEmbedder {
             client,
             endpoint,
             dimension: config.dimension.unwrap_or(0),
-            cache: moka::sync::Cache::new(config.cache_entries),
+            cache: moka::sync::Cache::builder()
+                .weigher(|key: &CacheKey, vector: &Arc<Vec<f32>>| {
+                    u32::try_from(key.1.len() + 4 * vector.len()).unwrap_or(u32::MAX)
+                })
+                .max_capacity(config.cache_bytes)
+                .build(),
             config,
         };
         if embedder.dimension == 0 {

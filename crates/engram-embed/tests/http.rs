@@ -80,7 +80,7 @@ async fn batches_larger_than_a_request_keep_their_order() {
     let embedder = HttpEmbedder::connect(config).await.unwrap();
     let batched = embedder.embed(&PASSAGES, EmbedKind::Passage).await.unwrap();
     let mut config = HttpEmbedderConfig::new(shared_model_server().url(), "e5");
-    config.cache_entries = 0;
+    config.cache_bytes = 0;
     let one_by_one = HttpEmbedder::connect(config).await.unwrap();
     for (text, vector) in PASSAGES.iter().zip(&batched) {
         let single = one_by_one
