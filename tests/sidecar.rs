@@ -409,6 +409,8 @@ async fn tenant_a_never_sees_tenant_b() {
             .facts
             .is_empty()
     );
+    // Once a's message is indexed, b still finds nothing.
+    common::indexed(&sidecar, "clinic-a").await;
     for mode in [
         pb::SearchMode::Lexical,
         pb::SearchMode::Semantic,
@@ -640,7 +642,9 @@ async fn reads_page_list_search_and_delete() {
     assert_eq!(second.conversations[0].conversation_id, "c1");
     assert!(second.next_page_token.is_empty());
 
-    // Search, each mode, scoped to the user or a conversation.
+    // Search, each mode, scoped to the user or a conversation (semantic
+    // search sees a message once its indexing job is done).
+    common::indexed(&sidecar, "acme").await;
     for mode in [
         pb::SearchMode::Lexical,
         pb::SearchMode::Semantic,
