@@ -70,9 +70,9 @@ async fn append_all(sidecar: &Sidecar) {
         .unwrap();
 }
 
-/// The best semantic hit for the query, when semantic search answers.
-async fn best_by_meaning(sidecar: &Sidecar) -> Option<String> {
-    let reply = sidecar
+/// Semantic search of the query in ana's history.
+async fn search_by_meaning(sidecar: &Sidecar) -> pb::SearchResponse {
+    sidecar
         .memory()
         .search(pb::SearchRequest {
             tenant_id: TENANT.into(),
@@ -84,7 +84,12 @@ async fn best_by_meaning(sidecar: &Sidecar) -> Option<String> {
         })
         .await
         .unwrap()
-        .into_inner();
+        .into_inner()
+}
+
+/// The best semantic hit for the query, when semantic search answers.
+async fn best_by_meaning(sidecar: &Sidecar) -> Option<String> {
+    let reply = search_by_meaning(sidecar).await;
     if reply.semantic_unavailable {
         return None;
     }
@@ -187,19 +192,7 @@ async fn a_deleted_conversation_is_no_longer_found_on_postgres() {
         (indexing(&sidecar).await.pending_jobs == 0).then_some(())
     })
     .await;
-    let reply = sidecar
-        .memory()
-        .search(pb::SearchRequest {
-            tenant_id: TENANT.into(),
-            user_id: "ana".into(),
-            query: QUERY.into(),
-            mode: pb::SearchMode::Semantic as i32,
-            limit: 3,
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let reply = search_by_meaning(&sidecar).await;
     assert!(!reply.semantic_unavailable);
     assert!(reply.hits.is_empty(), "{:?}", reply.hits);
 }
