@@ -346,17 +346,26 @@ pub(crate) async fn lexical(
     if query_terms.is_empty() {
         return Ok(Vec::new());
     }
-    // Terms are letters and digits only: safe as tsquery lexemes.
+    // Terms and words are letters and digits only: safe as tsquery lexemes.
     let tsquery = query_terms.join(" | ");
+    let mut words: Vec<String> = query
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+        .collect();
+    words.sort();
+    words.dedup();
+    let language_query = words.join(" | ");
     let conversation = match scope {
         Scope::Conversation(_, c) => Some(c.as_str()),
         Scope::User(_) => None,
     };
     let roles: Vec<&str> = filter.roles.iter().map(|r| r.as_str()).collect();
     let sql = format!(
-        "SELECT {MESSAGE_COLUMNS}, ts_rank(search, q)::float8 AS score \
-         FROM {s}.messages, to_tsquery('simple', $1) AS q \
-         WHERE search @@ q AND user_id = $2 \
+        "SELECT {MESSAGE_COLUMNS}, (ts_rank(search, q) + ts_rank(search_lang, l.ql))::float8 AS score \
+         FROM {s}.messages, to_tsquery('simple', $1) AS q, \
+              (SELECT to_tsquery('portuguese', $8) || to_tsquery('english', $8) AS ql) AS l \
+         WHERE (search @@ q OR search_lang @@ l.ql) AND user_id = $2 \
            AND ($3::text IS NULL OR conversation_id = $3) \
            AND ($4::bigint IS NULL OR created_us >= $4) \
            AND ($5::bigint IS NULL OR created_us < $5) \
@@ -376,6 +385,7 @@ pub(crate) async fn lexical(
                 &filter.until.map(|t| t.0),
                 &roles,
                 &limit,
+                &language_query,
             ],
         )
         .await

@@ -18,3 +18,33 @@ async fn make_cold() -> (PostgresColdStore, PgDatabase) {
 }
 
 engram_contract::cold_store_suite!(make_cold);
+
+/// Beyond the contract: Postgres's Portuguese and English stemming finds
+/// what engram's light plural stemming alone does not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lexical_search_stems_portuguese_and_english() {
+    use engram_contract::fixtures::{at, conversation, message, tenant, user};
+    use engram_core::model::{MessageFilter, Role, Scope};
+    use engram_core::ports::ColdStore;
+
+    let (store, _db) = make_cold().await;
+    let (t, c, u) = (tenant(), conversation("c1"), user("u1"));
+    let messages = vec![
+        message(Role::User, "Sou alérgica a dipirona", 0),
+        message(Role::User, "I was fired in March without notice", 1),
+        message(Role::User, "Qual o valor da consulta?", 2),
+    ];
+    store.append(&t, &c, &u, messages, at(2)).await.unwrap();
+    let scope = Scope::User(u.clone());
+    for (query, expected) in [
+        ("alérgico", "Sou alérgica a dipirona"),
+        ("firing", "I was fired in March without notice"),
+    ] {
+        let hits = store
+            .search_lexical(&t, &scope, query, &MessageFilter::default(), 5)
+            .await
+            .unwrap();
+        let contents: Vec<&str> = hits.iter().map(|h| h.message.content.as_str()).collect();
+        assert_eq!(contents, [expected], "{query}");
+    }
+}
