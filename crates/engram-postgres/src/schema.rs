@@ -11,7 +11,7 @@ mod embedded {
 }
 
 /// The quoted schema of a tenant: `"t_<tenant>"`. Safe to splice into SQL:
-/// tenant ids are `[a-z0-9][a-z0-9_-]{0,62}`.
+/// tenant ids are `[a-z0-9][a-z0-9_-]{0,60}`.
 pub(crate) fn schema_of(tenant: &TenantId) -> String {
     format!("\"t_{}\"", tenant.as_str())
 }

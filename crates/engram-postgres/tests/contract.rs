@@ -48,3 +48,25 @@ async fn lexical_search_stems_portuguese_and_english() {
         assert_eq!(contents, [expected], "{query}");
     }
 }
+
+/// The longest tenant ids still get a schema each: `t_<tenant>` fits
+/// Postgres's 63-byte identifiers, so no two tenants share one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_longest_tenant_ids_keep_their_own_schema() {
+    use engram_contract::fixtures::{at, conversation, message, user};
+    use engram_core::ids::TenantId;
+    use engram_core::model::Role;
+    use engram_core::ports::ColdStore;
+
+    let (store, _db) = make_cold().await;
+    let stem = "l".repeat(60);
+    let a = TenantId::parse("tenant_id", &format!("{stem}a")).unwrap();
+    let b = TenantId::parse("tenant_id", &format!("{stem}b")).unwrap();
+    let (c, u) = (conversation("c1"), user("u1"));
+    store
+        .append(&a, &c, &u, vec![message(Role::User, "só de a", 0)], at(0))
+        .await
+        .unwrap();
+    assert!(store.conversation(&b, &c).await.unwrap().is_none());
+    assert!(TenantId::parse("tenant_id", &format!("{stem}ab")).is_err());
+}
