@@ -363,6 +363,22 @@ pub enum EmbedKind {
     Passage,
 }
 
+/// A model name as it may appear in a file or collection name: ASCII
+/// letters, digits and `-` kept, anything else `_`. An index is kept per
+/// model under this name.
+pub fn model_slug(model: &str) -> String {
+    model
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
 /// Turns texts into vectors.
 pub trait Embedder: Send + Sync + 'static {
     /// Model name (an index is tied to one model).

@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use engram_core::ids::{ConversationId, TenantId, UserId};
 use engram_core::model::{MessageFilter, Role, Scope};
-use engram_core::ports::{IndexHit, IndexPoint, SemanticIndex};
+use engram_core::ports::{IndexHit, IndexPoint, SemanticIndex, model_slug};
 use engram_core::time::Timestamp;
 use engram_core::{Error, Result};
 use redb::{Database, ReadableDatabase, TableDefinition};
@@ -51,16 +51,7 @@ impl EmbeddedIndex {
     pub fn open(dir: &Path, model: &str, dimension: usize, cache_bytes: usize) -> Result<Self> {
         std::fs::create_dir_all(dir)
             .map_err(|e| Error::unavailable("embedded index", format!("{}: {e}", dir.display())))?;
-        let name: String = model
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || c == '-' {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect();
+        let name = model_slug(model);
         let db = Database::builder()
             .set_cache_size(cache_bytes)
             .create(dir.join(format!("index-{name}.redb")))

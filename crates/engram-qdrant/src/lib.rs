@@ -12,7 +12,7 @@
 
 use engram_core::ids::{ConversationId, TenantId, UserId};
 use engram_core::model::{MessageFilter, Scope};
-use engram_core::ports::{IndexHit, IndexPoint, SemanticIndex};
+use engram_core::ports::{IndexHit, IndexPoint, SemanticIndex, model_slug};
 use engram_core::{Error, Result};
 use qdrant_client::Qdrant;
 use qdrant_client::qdrant::{
@@ -60,17 +60,7 @@ fn unavailable(e: impl std::fmt::Display) -> Error {
 
 /// A collection name from a prefix and a model name.
 pub fn collection_name(prefix: &str, model: &str) -> String {
-    let model: String = model
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    format!("{prefix}_{model}")
+    format!("{prefix}_{}", model_slug(model))
 }
 
 /// The point id of a message: a UUID from SHA-256 of its position.

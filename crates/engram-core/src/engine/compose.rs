@@ -1,7 +1,8 @@
 //! ComposeContext: fetch the sources in parallel, let `crate::compose`
 //! decide, report timings.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::time::{Duration, Instant};
 
 use super::Engine;
@@ -45,31 +46,28 @@ fn is_next_to(m: &Message, (conversation, seq): &(ConversationId, u64)) -> bool 
 /// Keeps, of the hits with the same folded text, the newest one at the
 /// rank of the best.
 fn distinct(hits: Vec<(Message, f64)>) -> Vec<(Message, f64)> {
-    let hits: Vec<(String, Message, f64)> = hits
-        .into_iter()
-        .map(|(m, score)| (fold(&m.content), m, score))
-        .collect();
-    // Per text: the newest copy, and the best score of any copy.
-    let mut texts: HashMap<&str, (Timestamp, f64)> = HashMap::new();
-    for (text, m, score) in &hits {
-        let entry = texts.entry(text.as_str()).or_insert((m.created_at, *score));
-        entry.0 = entry.0.max(m.created_at);
-        entry.1 = entry.1.max(*score);
+    let mut by_text: HashMap<String, (Message, f64)> = HashMap::new();
+    for (m, score) in hits {
+        match by_text.entry(fold(&m.content)) {
+            Entry::Occupied(mut entry) => {
+                let (kept, best) = entry.get_mut();
+                *best = best.max(score);
+                if m.created_at > kept.created_at {
+                    *kept = m;
+                }
+            }
+            Entry::Vacant(entry) => {
+                entry.insert((m, score));
+            }
+        }
     }
-    let keep: HashMap<String, (Timestamp, f64)> = texts
-        .into_iter()
-        .map(|(text, v)| (text.to_owned(), v))
-        .collect();
-    let mut seen = HashSet::new();
-    let mut out: Vec<(Message, f64)> = hits
-        .into_iter()
-        .filter_map(|(text, m, _)| {
-            let (newest, best) = keep[&text];
-            (m.created_at == newest && seen.insert(text)).then_some((m, best))
-        })
-        .collect();
-    // The rank of a text is that of its best copy.
-    out.sort_by(|a, b| b.1.total_cmp(&a.1));
+    // The rank of a text is that of its best copy; ties in a fixed order.
+    let mut out: Vec<(Message, f64)> = by_text.into_values().collect();
+    out.sort_by(|(a, sa), (b, sb)| {
+        sb.total_cmp(sa)
+            .then_with(|| b.created_at.cmp(&a.created_at))
+            .then_with(|| (&a.conversation_id, a.seq).cmp(&(&b.conversation_id, b.seq)))
+    });
     out
 }
 
