@@ -3,6 +3,7 @@
 //! Each tier is an enum over its backends (as Qdrant's `enum Shard`), so the
 //! engine stays generic and monomorphic: no trait objects on the hot path.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -19,7 +20,9 @@ use engram_core::ports::{
 };
 use engram_core::summary::{Summary, Vertical};
 use engram_core::{Result, Timestamp};
-use engram_embed::{HashingEmbedder, HttpEmbedder, HttpEmbedderConfig, Roles};
+use engram_embed::{
+    ChatConfig, HashingEmbedder, HttpEmbedder, HttpEmbedderConfig, HttpLanguageModel, Roles,
+};
 use engram_embedded::{EmbeddedColdStore, EmbeddedHotTier, EmbeddedIndex, HotConfig};
 use engram_postgres::{PostgresColdStore, PostgresConfig};
 use engram_qdrant::{QdrantConfig, QdrantIndex};
@@ -56,7 +59,7 @@ pub enum Index {
 #[derive(Debug)]
 pub enum Embed {
     Hashing(HashingEmbedder),
-    Http(HttpEmbedder),
+    Http(Box<HttpEmbedder>),
 }
 
 /// Calls the same method on whichever backend the enum holds.
@@ -426,24 +429,23 @@ pub async fn build(args: &ServeArgs) -> anyhow::Result<AppEngine> {
         }
         None => Hot::Embedded(EmbeddedHotTier::new(&in_process)),
     };
-    let embedder =
-        match &args.embedder_url {
-            None => Embed::Hashing(HashingEmbedder::default()),
-            Some(url) => {
-                let mut config = HttpEmbedderConfig::new(url.clone(), args.embedder_model.clone());
-                config.dimension = args.embedder_dimension.map(|d| d as usize);
-                config.api_key = args.embedder_api_key.clone();
-                config.timeout = Duration::from_millis(args.embedder_timeout_ms);
-                config.roles = match args.embedder_roles {
-                    EmbedderRoles::Field => Roles::Field,
-                    EmbedderRoles::Prefix => Roles::Prefix,
-                    EmbedderRoles::None => Roles::None,
-                };
-                Embed::Http(HttpEmbedder::connect(config).await.context(
-                    "asking the embedder for its dimension (or pass --embedder-dimension)",
-                )?)
-            }
-        };
+    let embedder = match &args.embedder_url {
+        None => Embed::Hashing(HashingEmbedder::default()),
+        Some(url) => {
+            let mut config = HttpEmbedderConfig::new(url.clone(), args.embedder_model.clone());
+            config.dimension = args.embedder_dimension.map(|d| d as usize);
+            config.api_key = args.embedder_api_key.clone();
+            config.timeout = Duration::from_millis(args.embedder_timeout_ms);
+            config.roles = match args.embedder_roles {
+                EmbedderRoles::Field => Roles::Field,
+                EmbedderRoles::Prefix => Roles::Prefix,
+                EmbedderRoles::None => Roles::None,
+            };
+            Embed::Http(Box::new(HttpEmbedder::connect(config).await.context(
+                "asking the embedder for its dimension (or pass --embedder-dimension)",
+            )?))
+        }
+    };
     let index = match &args.qdrant_url {
         None => Index::Embedded(
             EmbeddedIndex::open(dir, embedder.model(), embedder.dimension(), cache)
@@ -462,7 +464,7 @@ pub async fn build(args: &ServeArgs) -> anyhow::Result<AppEngine> {
             )
         }
     };
-    Ok(Engine::new(
+    let engine = Engine::new(
         cold,
         hot,
         index,
@@ -482,7 +484,17 @@ pub async fn build(args: &ServeArgs) -> anyhow::Result<AppEngine> {
                 },
                 ..IndexerConfig::default()
             },
+            llm_timeout: Duration::from_millis(args.llm_timeout_ms),
             ..EngineConfig::default()
         },
-    ))
+    );
+    Ok(match &args.llm_url {
+        None => engine,
+        Some(url) => {
+            let mut config = ChatConfig::new(url.clone(), args.llm_model.clone());
+            config.api_key = args.llm_api_key.clone();
+            config.timeout = Duration::from_millis(args.llm_timeout_ms);
+            engine.with_language_model(Arc::new(HttpLanguageModel::new(config)?))
+        }
+    })
 }

@@ -164,6 +164,27 @@ pub struct ServeArgs {
           value_parser = clap::value_parser!(u64).range(1..))]
     pub embedder_timeout_ms: u64,
 
+    /// Base URL of an OpenAI-compatible chat-completions API (`…/v1`):
+    /// Summarize and handover summaries are then written by that model,
+    /// the extractive summary answering when it fails or times out. Unset:
+    /// extractive summaries only (no model needed).
+    #[arg(long, env = "ENGRAM_LLM_URL")]
+    pub llm_url: Option<String>,
+
+    /// Model name sent to the chat-completions API.
+    #[arg(long, env = "ENGRAM_LLM_MODEL", default_value = "gpt-4o-mini")]
+    pub llm_model: String,
+
+    /// Bearer token for the chat-completions API.
+    #[arg(long, env = "ENGRAM_LLM_API_KEY", hide_env_values = true)]
+    pub llm_api_key: Option<String>,
+
+    /// Longest wait for a summary from the language model, in
+    /// milliseconds; past it the extractive summary answers.
+    #[arg(long, env = "ENGRAM_LLM_TIMEOUT_MS", default_value_t = 30_000,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub llm_timeout_ms: u64,
+
     /// A conversation's running summary is refreshed every this many
     /// messages (0: never).
     #[arg(long, env = "ENGRAM_SUMMARY_EVERY", default_value_t = 10)]

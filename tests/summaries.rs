@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use common::{Sidecar, eventually};
 use engram::pb;
+use engram_testrig::{ChatReply, ScriptedChat};
 use tonic::Code;
 
 const TENANT: &str = "dental-office";
@@ -117,6 +118,8 @@ async fn summarize_keeps_what_matters_and_drops_chatter() {
     assert_eq!((summary.from_seq, summary.to_seq), (1, 10));
     assert!(reply.compression_ratio > 1.0, "{}", reply.compression_ratio);
     assert!(reply.took_micros > 0);
+    assert_eq!(reply.summarizer, "extractive");
+    assert!(!reply.fell_back);
     let ids: Vec<&str> = stored.iter().map(|m| m.message_id.as_str()).collect();
     assert!(summary.source_message_ids.contains(&ids[2].to_owned()));
     assert!(!summary.source_message_ids.contains(&ids[0].to_owned()));
@@ -136,6 +139,81 @@ async fn summarize_keeps_what_matters_and_drops_chatter() {
         "{}",
         part.text
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn summarize_with_a_language_model_falls_back_to_extractive() {
+    let chat = ScriptedChat::start(ChatReply::Text(
+        "Dental history:\n- João Silva, 11 99999-8888: dor no siso; extração amanhã às 9h."
+            .to_owned(),
+    ));
+    let dir = tempfile::tempdir().unwrap();
+    let sidecar = Sidecar::start_with(
+        dir.path(),
+        &[
+            "--llm-url".into(),
+            chat.url(),
+            "--llm-model".into(),
+            "small-chat".into(),
+            "--llm-timeout-ms".into(),
+            "1000".into(),
+        ],
+    )
+    .await;
+    let stored = append(&sidecar, "c1", &DENTAL).await;
+    let summarize = || {
+        let mut memory = sidecar.memory();
+        async move {
+            memory
+                .summarize(summarize_request("c1", pb::Vertical::Dental as i32, 0, 0))
+                .await
+                .unwrap()
+                .into_inner()
+        }
+    };
+
+    // The model writes it, from the whole transcript and the dental template.
+    let reply = summarize().await;
+    let summary = reply.summary.unwrap();
+    assert_eq!(reply.summarizer, "small-chat");
+    assert!(!reply.fell_back);
+    assert!(
+        summary.text.starts_with("Dental history:\n- João Silva"),
+        "{}",
+        summary.text
+    );
+    assert_eq!(summary.source_message_ids.len(), stored.len());
+    assert!(reply.compression_ratio > 1.0);
+    let sent = chat.requests();
+    let system = sent[0]["messages"][0]["content"].as_str().unwrap();
+    let user = sent[0]["messages"][1]["content"].as_str().unwrap();
+    assert!(
+        system.contains("dental office") && system.contains("Dental history"),
+        "{system}"
+    );
+    assert!(
+        user.contains("user: Meu nome é João Silva") && user.contains("Valeu"),
+        "{user}"
+    );
+
+    // The model fails: the extractive summary answers, flagged.
+    chat.set(ChatReply::Status(500));
+    let reply = summarize().await;
+    assert_eq!(reply.summarizer, "extractive");
+    assert!(reply.fell_back);
+    assert!(
+        reply
+            .summary
+            .unwrap()
+            .text
+            .contains("extração do siso amanhã")
+    );
+
+    // The model is too slow for --llm-timeout-ms: the same.
+    chat.set(ChatReply::Slow(Duration::from_secs(3), "late".to_owned()));
+    let reply = summarize().await;
+    assert_eq!(reply.summarizer, "extractive");
+    assert!(reply.fell_back);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -317,28 +317,29 @@ impl MemoryService for MemoryApi {
         let tenant = convert::tenant(&r.tenant_id).map_err(to_status)?;
         let conversation = convert::conversation(&r.conversation_id).map_err(to_status)?;
         let vertical = convert::vertical(r.vertical).map_err(to_status)?;
-        let (summary, took) = self
+        let summary = self
             .engine
             .summarize(&tenant, &conversation, vertical, r.from_seq, r.to_seq)
             .await
             .map_err(to_status)?;
-        let text = summary.text();
-        let tokens = Tokenizer::STORED.count(&text);
+        let tokens = Tokenizer::STORED.count(&summary.text);
         Ok(Response::new(pb::SummarizeResponse {
             compression_ratio: if tokens == 0 {
                 0.0
             } else {
                 summary.source_tokens as f64 / f64::from(tokens)
             },
-            took_micros: u64::try_from(took.as_micros()).unwrap_or(u64::MAX),
+            took_micros: u64::try_from(summary.took.as_micros()).unwrap_or(u64::MAX),
             summary: Some(pb::SummaryBlock {
                 summary_id: format!("{conversation}:{}-{}", summary.from_seq, summary.to_seq),
                 from_seq: summary.from_seq,
                 to_seq: summary.to_seq,
                 tokens,
-                source_message_ids: summary.sources().iter().map(ToString::to_string).collect(),
-                text,
+                source_message_ids: summary.sources.iter().map(ToString::to_string).collect(),
+                text: summary.text,
             }),
+            summarizer: summary.summarizer,
+            fell_back: summary.fell_back,
         }))
     }
 }

@@ -452,3 +452,29 @@ impl HotTier for NoHotTier {
         Ok(())
     }
 }
+
+/// A boxed future, for the ports used as trait objects.
+pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// A chat prompt for a language model.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Prompt {
+    /// The instructions.
+    pub system: String,
+    /// The material: a transcript, notes.
+    pub user: String,
+    /// Longest answer, in tokens.
+    pub max_tokens: u32,
+}
+
+/// A language model that writes text: the optional LLM summaries of
+/// Summarize and of handovers. An engine has at most one, held as a trait
+/// object, so the method returns a boxed future (a call costs seconds; the
+/// box costs nothing in comparison).
+pub trait LanguageModel: std::fmt::Debug + Send + Sync + 'static {
+    /// Model name, reported with what it wrote.
+    fn model(&self) -> &str;
+
+    /// The model's answer to `prompt`.
+    fn complete<'a>(&'a self, prompt: &'a Prompt) -> BoxFuture<'a, Result<String>>;
+}

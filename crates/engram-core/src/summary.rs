@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::ids::MessageId;
 use crate::model::{Message, Role};
+use crate::ports::Prompt;
 use crate::text::{fold, words};
 use crate::time::Timestamp;
 use crate::tokens::Tokenizer;
@@ -418,6 +419,68 @@ fn score(sentence: &str, message: &Message, vertical: Vertical) -> Option<(f32, 
         score -= 0.3;
     }
     (score > 0.4).then_some((score, section))
+}
+
+/// Tokens of source material a language model is given at most: a longer
+/// range reaches it as its extractive summary.
+pub const LLM_INPUT_TOKENS: u32 = 6_000;
+
+/// One line per message: `[YYYY-MM-DD HH:MM] role: content`.
+pub fn transcript(messages: &[Message]) -> String {
+    let mut text = String::new();
+    for m in messages {
+        text.push('[');
+        text.push_str(&m.created_at.to_minute_string());
+        text.push_str("] ");
+        text.push_str(m.role.as_str());
+        text.push_str(": ");
+        text.push_str(&m.content);
+        text.push('\n');
+    }
+    text
+}
+
+/// The prompt asking a language model for a summary of `material` (a
+/// transcript, or extractive notes of a long one) with the vertical's
+/// template, in at most `max_tokens`.
+pub fn llm_prompt(vertical: Vertical, material: String, max_tokens: u32) -> Prompt {
+    let (business, keep) = match vertical {
+        Vertical::General => (
+            "a business",
+            "the customer's requests, orders, complaints and account details",
+        ),
+        Vertical::Medical => (
+            "a medical clinic",
+            "symptoms, conditions, allergies, medications, exams, procedures and appointments",
+        ),
+        Vertical::Dental => (
+            "a dental office",
+            "dental complaints, treatments, allergies, medications, budgets and appointments",
+        ),
+        Vertical::Legal => (
+            "a law firm",
+            "the case facts, parties, case and document numbers, deadlines, hearings and fees",
+        ),
+    };
+    let sections: Vec<&str> = Section::ALL[..4]
+        .iter()
+        .map(|s| s.title(vertical))
+        .collect();
+    let system = format!(
+        "You summarize a conversation between {business} and a customer for the AI agent \
+         that will continue it. Write in the language of the conversation. Keep exactly \
+         as written: names, phone numbers, e-mail addresses, document numbers, dates and \
+         amounts. Keep {keep}, decisions and preferences, and agreed next steps. Drop \
+         greetings, thanks, acknowledgements and small talk. Use these sections, leaving \
+         out empty ones: {}. Write short bullet points. Never add anything the \
+         conversation does not say. At most {max_tokens} tokens.",
+        sections.join("; ")
+    );
+    Prompt {
+        system,
+        user: material,
+        max_tokens,
+    }
 }
 
 /// Compresses `messages` (one conversation, in sequence order), with the

