@@ -7,8 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use engram_core::engine::{Engine, EngineConfig, IndexerConfig, SummaryConfig};
-use engram_core::ids::{ConversationId, FactKey, TenantId, UserId};
+use engram_core::engine::{Engine, EngineConfig, HandoverJobConfig, IndexerConfig, SummaryConfig};
+use engram_core::handover::{Handover, HandoverEnd, HandoverSummary, NewHandover};
+use engram_core::ids::{ConversationId, FactKey, HandoverId, TenantId, UserId};
 use engram_core::layered::{Layered, NearGate};
 use engram_core::model::{
     Conversation, ConversationCursor, Fact, FactInput, MemoryStats, Message, MessageFilter,
@@ -16,7 +17,7 @@ use engram_core::model::{
 };
 use engram_core::ports::{
     AppendOutcome, ColdStore, EmbedKind, Embedder, FactSnapshot, FactWrite, HotTier, IndexHit,
-    IndexPoint, NoHotTier, SemanticIndex,
+    IndexPoint, LanguageModel, NoHotTier, SemanticIndex,
 };
 use engram_core::summary::{Summary, Vertical};
 use engram_core::{Result, Timestamp};
@@ -262,6 +263,63 @@ impl ColdStore for Cold {
             defer_outbox(t, ids, not_before)
         )
     }
+    async fn start_handover(&self, t: &TenantId, handover: NewHandover) -> Result<Handover> {
+        delegate!(
+            self,
+            Cold::Embedded,
+            Cold::Postgres,
+            start_handover(t, handover)
+        )
+    }
+    async fn end_handover(&self, t: &TenantId, end: HandoverEnd) -> Result<Handover> {
+        delegate!(self, Cold::Embedded, Cold::Postgres, end_handover(t, end))
+    }
+    async fn handover(&self, t: &TenantId, c: &ConversationId) -> Result<Option<Handover>> {
+        delegate!(self, Cold::Embedded, Cold::Postgres, handover(t, c))
+    }
+    async fn handover_job_tenants(&self) -> Result<Vec<TenantId>> {
+        delegate!(self, Cold::Embedded, Cold::Postgres, handover_job_tenants())
+    }
+    async fn claim_handover_jobs(
+        &self,
+        t: &TenantId,
+        limit: usize,
+        now: Timestamp,
+        lease_until: Timestamp,
+    ) -> Result<Vec<Handover>> {
+        delegate!(
+            self,
+            Cold::Embedded,
+            Cold::Postgres,
+            claim_handover_jobs(t, limit, now, lease_until)
+        )
+    }
+    async fn finish_handover_job(
+        &self,
+        t: &TenantId,
+        h: &HandoverId,
+        summary: &HandoverSummary,
+    ) -> Result<bool> {
+        delegate!(
+            self,
+            Cold::Embedded,
+            Cold::Postgres,
+            finish_handover_job(t, h, summary)
+        )
+    }
+    async fn defer_handover_job(
+        &self,
+        t: &TenantId,
+        h: &HandoverId,
+        not_before: Timestamp,
+    ) -> Result<()> {
+        delegate!(
+            self,
+            Cold::Embedded,
+            Cold::Postgres,
+            defer_handover_job(t, h, not_before)
+        )
+    }
     async fn memory_stats(&self, t: &TenantId, max_users: usize) -> Result<MemoryStats> {
         delegate!(
             self,
@@ -464,7 +522,16 @@ pub async fn build(args: &ServeArgs) -> anyhow::Result<AppEngine> {
             )
         }
     };
-    let engine = Engine::new(
+    let language_model: Option<Arc<dyn LanguageModel>> = match &args.llm_url {
+        None => None,
+        Some(url) => {
+            let mut config = ChatConfig::new(url.clone(), args.llm_model.clone());
+            config.api_key = args.llm_api_key.clone();
+            config.timeout = Duration::from_millis(args.llm_timeout_ms);
+            Some(Arc::new(HttpLanguageModel::new(config)?))
+        }
+    };
+    Ok(Engine::new(
         cold,
         hot,
         index,
@@ -482,19 +549,20 @@ pub async fn build(args: &ServeArgs) -> anyhow::Result<AppEngine> {
                     },
                     ..SummaryConfig::default()
                 },
+                lease: args
+                    .job_lease_ms
+                    .map_or(IndexerConfig::default().lease, Duration::from_millis),
                 ..IndexerConfig::default()
             },
+            language_model,
             llm_timeout: Duration::from_millis(args.llm_timeout_ms),
+            handover: HandoverJobConfig {
+                lease: args
+                    .job_lease_ms
+                    .map_or(HandoverJobConfig::default().lease, Duration::from_millis),
+                ..HandoverJobConfig::default()
+            },
             ..EngineConfig::default()
         },
-    );
-    Ok(match &args.llm_url {
-        None => engine,
-        Some(url) => {
-            let mut config = ChatConfig::new(url.clone(), args.llm_model.clone());
-            config.api_key = args.llm_api_key.clone();
-            config.timeout = Duration::from_millis(args.llm_timeout_ms);
-            engine.with_language_model(Arc::new(HttpLanguageModel::new(config)?))
-        }
-    })
+    ))
 }

@@ -185,6 +185,15 @@ pub struct ServeArgs {
           value_parser = clap::value_parser!(u64).range(1..))]
     pub llm_timeout_ms: u64,
 
+    /// How long a background job (indexing, handover summary) claimed by
+    /// this sidecar is reserved for it, in milliseconds: after a crash,
+    /// its jobs are taken again once this passes. Longer than a job takes
+    /// (the language model's timeout included). Unset: 30 s for indexing,
+    /// 60 s for handover summaries.
+    #[arg(long, env = "ENGRAM_JOB_LEASE_MS",
+          value_parser = clap::value_parser!(u64).range(100..))]
+    pub job_lease_ms: Option<u64>,
+
     /// A conversation's running summary is refreshed every this many
     /// messages (0: never).
     #[arg(long, env = "ENGRAM_SUMMARY_EVERY", default_value_t = 10)]

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use engram_core::compose::Reason;
 use engram_core::error::{Error, Result};
 use engram_core::facts::canonical_json;
+use engram_core::handover::{Handover, HumanAction, JobStatus, Resolution};
 use engram_core::ids::{ConversationId, FactKey, MessageId, TenantId, UserId};
 use engram_core::limits::*;
 use engram_core::model::{
@@ -313,5 +314,71 @@ pub fn vertical(v: i32) -> Result<Vertical> {
         Ok(pb::Vertical::Dental) => Ok(Vertical::Dental),
         Ok(pb::Vertical::Legal) => Ok(Vertical::Legal),
         Err(_) => Err(Error::invalid("vertical", format!("{v} is not a Vertical"))),
+    }
+}
+
+pub fn resolution(raw: i32) -> Result<Resolution> {
+    match pb::ResolutionStatus::try_from(raw) {
+        Ok(pb::ResolutionStatus::Resolved) => Ok(Resolution::Resolved),
+        Ok(pb::ResolutionStatus::Escalated) => Ok(Resolution::Escalated),
+        Ok(pb::ResolutionStatus::Pending) => Ok(Resolution::Pending),
+        Ok(pb::ResolutionStatus::Transferred) => Ok(Resolution::Transferred),
+        Ok(pb::ResolutionStatus::Unspecified) => Err(Error::invalid(
+            "resolution_status",
+            "is required (resolved, escalated, pending or transferred)",
+        )),
+        Err(_) => Err(Error::invalid(
+            "resolution_status",
+            format!("{raw} is not a resolution status"),
+        )),
+    }
+}
+
+fn to_resolution(r: Resolution) -> pb::ResolutionStatus {
+    match r {
+        Resolution::Resolved => pb::ResolutionStatus::Resolved,
+        Resolution::Escalated => pb::ResolutionStatus::Escalated,
+        Resolution::Pending => pb::ResolutionStatus::Pending,
+        Resolution::Transferred => pb::ResolutionStatus::Transferred,
+    }
+}
+
+pub fn to_action(a: HumanAction) -> pb::HumanAction {
+    pb::HumanAction {
+        kind: a.kind,
+        description: a.description,
+        metadata: a.metadata.into_iter().collect(),
+        occurred_at: Some(to_timestamp(a.occurred_at)),
+    }
+}
+
+pub fn to_handover(h: Handover) -> pb::HandoverState {
+    let active = h.is_active();
+    pb::HandoverState {
+        handover_id: h.handover_id.into_string(),
+        conversation_id: h.conversation_id.into_string(),
+        operator_id: h.operator_id.into_string(),
+        reason: h.reason,
+        status: if active {
+            pb::HandoverStatus::Active
+        } else {
+            pb::HandoverStatus::Ended
+        } as i32,
+        ai_paused: active,
+        started_at: Some(to_timestamp(h.started_at)),
+        ended_at: h.ended_at.map(to_timestamp),
+        summary: h.summary.map(|s| pb::HandoverSummary {
+            handover_occurred: true,
+            ai_resumption_context: s.ai_resumption_context,
+            resolution_status: to_resolution(s.resolution) as i32,
+            requires_followup: s.requires_followup,
+            human_actions: s.human_actions.into_iter().map(to_action).collect(),
+        }),
+        summary_job_status: match h.job {
+            None => pb::SummaryJobStatus::Unspecified,
+            Some(JobStatus::Queued) => pb::SummaryJobStatus::Queued,
+            Some(JobStatus::Running) => pb::SummaryJobStatus::Running,
+            Some(JobStatus::Done) => pb::SummaryJobStatus::Done,
+        } as i32,
     }
 }

@@ -261,7 +261,7 @@ impl MemoryService for MemoryApi {
             focus: Some(pb::FocusBlock {
                 terms: c.focus_terms,
             }),
-            handover: None,
+            handover: result.handover.map(convert::to_handover),
             facts: c
                 .facts
                 .into_iter()

@@ -72,7 +72,9 @@ pub async fn run(
         .add_service(FactsServiceServer::new(facts::FactsApi::new(
             engine.clone(),
         )))
-        .add_service(HandoverServiceServer::new(handover::HandoverApi))
+        .add_service(HandoverServiceServer::new(handover::HandoverApi::new(
+            engine.clone(),
+        )))
         .add_service(ComplianceServiceServer::new(
             compliance::ComplianceApi::new(engine.clone()),
         ));

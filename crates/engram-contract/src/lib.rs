@@ -15,6 +15,7 @@
 
 pub mod cold;
 pub mod fixtures;
+pub mod handovers;
 pub mod hot;
 pub mod index;
 pub mod outbox;
@@ -50,6 +51,11 @@ macro_rules! cold_store_suite {
             summaries::a_running_summary_only_moves_forward,
             summaries::summaries_of_a_user_come_most_recent_first,
             summaries::a_deleted_conversation_loses_its_summary,
+            handovers::one_active_handover_per_conversation,
+            handovers::ending_queues_one_summary_job,
+            handovers::a_handover_gets_one_summary_when_a_lease_expires,
+            handovers::a_deferred_handover_job_waits,
+            handovers::a_deleted_conversation_loses_its_handovers,
         );
     };
     (@cases $make:path, $($module:ident :: $case:ident),+ $(,)?) => {

@@ -10,14 +10,16 @@ use std::sync::OnceLock;
 use crate::error::{Error, Result};
 use std::collections::HashSet;
 
+use crate::handover::{Handover, Resolution};
 use crate::ids::MessageId;
 use crate::model::{Fact, Message};
 use crate::summary::{Summary, SummaryItem, render as render_summary};
 use crate::text::{fold, terms};
-use crate::tokens::{Tokenizer, render_fact, render_message};
+use crate::tokens::{Tokenizer, clip_lines, render_fact, render_message};
 
 const IDENTITY_HEADER: &str = "## Identity\n";
 const FACTS_HEADER: &str = "## Facts\n";
+const HANDOVER_HEADER: &str = "## Handover\n";
 const SUMMARY_HEADER: &str = "## Summary of earlier messages\n";
 const RELEVANT_HEADER: &str = "## Relevant history\n";
 const RECENT_HEADER: &str = "## Recent history\n";
@@ -28,6 +30,7 @@ const INPUT_HEADER: &str = "## Input\n";
 struct Headers {
     identity: u32,
     facts: u32,
+    handover: u32,
     summary: u32,
     relevant: u32,
     recent: u32,
@@ -44,6 +47,7 @@ fn headers(tk: Tokenizer) -> &'static Headers {
     cell.get_or_init(|| Headers {
         identity: tk.count(IDENTITY_HEADER),
         facts: tk.count(FACTS_HEADER),
+        handover: tk.count(HANDOVER_HEADER),
         summary: tk.count(SUMMARY_HEADER),
         relevant: tk.count(RELEVANT_HEADER),
         recent: tk.count(RECENT_HEADER),
@@ -53,6 +57,8 @@ fn headers(tk: Tokenizer) -> &'static Headers {
 
 /// Share of the budget that facts may take.
 const FACTS_SHARE: f64 = 0.4;
+/// Share of what is left after facts that the handover block may take.
+const HANDOVER_SHARE: f64 = 0.5;
 /// Share of what is left after facts that the summary may take.
 const SUMMARY_SHARE: f64 = 0.3;
 /// Share of what is left after facts that recent messages may take when
@@ -108,6 +114,16 @@ pub struct Sources<'a> {
     pub relevant: Vec<Candidate>,
     /// Running summaries of the user's conversations, most recent first.
     pub summaries: Vec<Summary>,
+    /// The conversation's active handover, or else its last one.
+    pub handover: Option<&'a Handover>,
+}
+
+/// The handover block: the AI is paused, or what it must know to resume.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlacedHandover {
+    /// The block's text without its header.
+    pub text: String,
+    pub tokens: u32,
 }
 
 /// The summary block: the best items of the user's running summaries.
@@ -125,6 +141,7 @@ pub struct PlacedSummary {
 pub struct Composition {
     pub focus_terms: Vec<String>,
     pub facts: Vec<Placed<Fact>>,
+    pub handover: Option<PlacedHandover>,
     pub summary: Option<PlacedSummary>,
     /// In time order.
     pub relevant: Vec<Placed<Message>>,
@@ -163,6 +180,11 @@ pub fn compose(sources: Sources<'_>) -> Result<Composition> {
         share(sources.budget, FACTS_SHARE),
     );
 
+    let handover_cap = share(left, HANDOVER_SHARE);
+    let handover = sources
+        .handover
+        .and_then(|h| place_handover(tk, h, &mut left, handover_cap));
+
     let summary_cap = share(left, SUMMARY_SHARE);
     let summary = place_summary(
         tk,
@@ -190,6 +212,11 @@ pub fn compose(sources: Sources<'_>) -> Result<Composition> {
     );
     push_block(
         &mut text,
+        HANDOVER_HEADER,
+        handover.iter().map(|h| h.text.clone()),
+    );
+    push_block(
+        &mut text,
         SUMMARY_HEADER,
         summary.iter().map(|s| s.text.clone()),
     );
@@ -210,11 +237,69 @@ pub fn compose(sources: Sources<'_>) -> Result<Composition> {
         focus_terms: focus_terms(sources.input),
         tokens: sources.budget - left,
         facts,
+        handover,
         summary,
         relevant,
         recent,
         text,
     })
+}
+
+/// What the AI must know of the handover: that it is paused while a human
+/// has the conversation; once handed back, the summary's resumption
+/// context (or, while the summary is being written, the outcome and the
+/// operator's notes).
+pub fn handover_text(handover: &Handover) -> String {
+    let reason = if handover.reason.is_empty() {
+        "not given"
+    } else {
+        &handover.reason
+    };
+    let Some(ended) = handover.ended_at else {
+        return format!(
+            "A human operator ({}) has this conversation since {} (reason: {reason}). \
+             The AI is paused: do not answer.\n",
+            handover.operator_id,
+            handover.started_at.to_minute_string()
+        );
+    };
+    if let Some(summary) = &handover.summary {
+        return format!("{}\n", summary.ai_resumption_context.trim_end());
+    }
+    let resolution = handover.resolution.unwrap_or(Resolution::Pending);
+    let mut text = format!(
+        "A human operator ({}) handled this conversation from {} to {} (reason: {reason}). \
+         Outcome: {}{}.\n",
+        handover.operator_id,
+        handover.started_at.to_minute_string(),
+        ended.to_minute_string(),
+        resolution.as_str(),
+        if resolution.requires_followup() {
+            "; follow-up required"
+        } else {
+            ""
+        }
+    );
+    if !handover.notes.is_empty() {
+        text.push_str(&format!("Operator's notes: {}\n", handover.notes));
+    }
+    text
+}
+
+fn place_handover(
+    tk: Tokenizer,
+    handover: &Handover,
+    left: &mut u32,
+    cap: u32,
+) -> Option<PlacedHandover> {
+    let room = cap.min(*left).checked_sub(headers(tk).handover)?;
+    let text = clip_lines(tk, &handover_text(handover), room);
+    if text.is_empty() {
+        return None;
+    }
+    let tokens = tk.count(&text) + headers(tk).handover;
+    *left -= tokens.min(*left);
+    Some(PlacedHandover { text, tokens })
 }
 
 fn share(total: u32, fraction: f64) -> u32 {
@@ -472,6 +557,7 @@ mod tests {
             recent,
             relevant,
             summaries: Vec::new(),
+            handover: None,
         }
     }
 

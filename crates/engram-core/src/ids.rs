@@ -64,6 +64,14 @@ id_type!(
     /// A fact key: `[A-Za-z0-9_.:-]{1,128}`.
     FactKey
 );
+id_type!(
+    /// A human operator (an attendant, a receptionist, a lawyer).
+    OperatorId
+);
+id_type!(
+    /// A handover: server-assigned (UUIDv7).
+    HandoverId
+);
 
 impl TenantId {
     pub fn parse(field: &str, raw: &str) -> Result<Self> {
@@ -123,6 +131,23 @@ impl MessageId {
     }
 
     /// A new server-assigned id (UUIDv7: unique and time-ordered).
+    pub fn generate() -> Self {
+        Self(uuid::Uuid::now_v7().to_string())
+    }
+}
+
+impl OperatorId {
+    pub fn parse(field: &str, raw: &str) -> Result<Self> {
+        parse_id(field, raw).map(Self)
+    }
+}
+
+impl HandoverId {
+    pub fn parse(field: &str, raw: &str) -> Result<Self> {
+        parse_id(field, raw).map(Self)
+    }
+
+    /// A new id (UUIDv7: unique and time-ordered).
     pub fn generate() -> Self {
         Self(uuid::Uuid::now_v7().to_string())
     }

@@ -11,6 +11,7 @@ pub mod compose;
 pub mod engine;
 pub mod error;
 pub mod facts;
+pub mod handover;
 pub mod ids;
 pub mod importance;
 pub mod layered;

@@ -10,7 +10,8 @@
 use std::future::Future;
 
 use crate::error::Result;
-use crate::ids::{ConversationId, FactKey, TenantId, UserId};
+use crate::handover::{Handover, HandoverEnd, HandoverSummary, NewHandover};
+use crate::ids::{ConversationId, FactKey, HandoverId, TenantId, UserId};
 use crate::model::{
     Appended, Conversation, ConversationCursor, Fact, FactInput, MemoryStats, Message,
     MessageFilter, NewMessage, OutboxJob, PutFactResult, RecentWindow, Role, Scope, ScoredMessage,
@@ -232,6 +233,66 @@ pub trait ColdStore: Send + Sync + 'static {
         tenant: &TenantId,
         max_users: usize,
     ) -> impl Future<Output = Result<MemoryStats>> + Send;
+
+    /// Records a handover: the AI is paused on the conversation.
+    /// `NotFound` for an unknown conversation; `FailedPrecondition` when
+    /// the conversation has an active handover (at most one at a time,
+    /// whatever the number of sidecars).
+    fn start_handover(
+        &self,
+        tenant: &TenantId,
+        handover: NewHandover,
+    ) -> impl Future<Output = Result<Handover>> + Send;
+
+    /// Ends the active handover and queues its summary job, in one
+    /// transaction. `NotFound` for an unknown handover (or one of another
+    /// conversation); `FailedPrecondition` when it already ended.
+    fn end_handover(
+        &self,
+        tenant: &TenantId,
+        end: HandoverEnd,
+    ) -> impl Future<Output = Result<Handover>> + Send;
+
+    /// The active handover of a conversation, or else its last one.
+    fn handover(
+        &self,
+        tenant: &TenantId,
+        conversation: &ConversationId,
+    ) -> impl Future<Output = Result<Option<Handover>>> + Send;
+
+    /// Tenants with handover summary jobs queued.
+    fn handover_job_tenants(&self) -> impl Future<Output = Result<Vec<TenantId>>> + Send;
+
+    /// Claims up to `limit` due summary jobs of the tenant (ended
+    /// handovers without a summary whose retry time passed and whose lease,
+    /// if any, expired), oldest first, and leases them until
+    /// `lease_until`. Two claims never return the same job while it is
+    /// leased.
+    fn claim_handover_jobs(
+        &self,
+        tenant: &TenantId,
+        limit: usize,
+        now: Timestamp,
+        lease_until: Timestamp,
+    ) -> impl Future<Output = Result<Vec<Handover>>> + Send;
+
+    /// Stores a handover's summary unless it has one: returns false when
+    /// another worker stored one first (one summary per handover, even
+    /// when a lease expired under a slow worker).
+    fn finish_handover_job(
+        &self,
+        tenant: &TenantId,
+        handover: &HandoverId,
+        summary: &HandoverSummary,
+    ) -> impl Future<Output = Result<bool>> + Send;
+
+    /// Releases a claimed job to be retried from `not_before`.
+    fn defer_handover_job(
+        &self,
+        tenant: &TenantId,
+        handover: &HandoverId,
+        not_before: Timestamp,
+    ) -> impl Future<Output = Result<()>> + Send;
 
     /// Answers when the store can serve requests.
     fn ping(&self) -> impl Future<Output = Result<()>> + Send;

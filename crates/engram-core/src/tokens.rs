@@ -61,6 +61,29 @@ impl Tokenizer {
     }
 }
 
+/// `text` cut at the last whole line within `max_tokens`.
+pub fn clip_lines(tk: Tokenizer, text: &str, max_tokens: u32) -> String {
+    if tk.count(text) <= max_tokens {
+        return text.to_owned();
+    }
+    let mut kept = String::new();
+    let mut used = 0;
+    for line in text.split_inclusive('\n') {
+        let cost = tk.count(line);
+        if used + cost > max_tokens {
+            break;
+        }
+        used += cost;
+        kept.push_str(line);
+    }
+    // Counts of parts may not add up to the count of the whole.
+    while tk.count(&kept) > max_tokens {
+        let cut = kept.trim_end_matches('\n').rfind('\n').map_or(0, |i| i + 1);
+        kept.truncate(cut);
+    }
+    kept
+}
+
 /// A message as one line of the composed text:
 /// `[2026-03-01 10:05] user: content\n`.
 pub fn render_message(message: &Message) -> String {
@@ -95,6 +118,18 @@ mod tests {
     use super::*;
     use crate::model::Role;
     use crate::time::Timestamp;
+
+    #[test]
+    fn clip_lines_keeps_whole_lines_within_the_cap() {
+        let tk = Tokenizer::STORED;
+        let text = "- one two three\n- four five six\n- seven eight nine";
+        assert_eq!(clip_lines(tk, text, 1000), text);
+        let clipped = clip_lines(tk, text, 12);
+        assert!(clipped.starts_with("- one two three\n"));
+        assert!(!clipped.contains("seven"));
+        assert!(tk.count(&clipped) <= 12);
+        assert_eq!(clip_lines(tk, text, 1), "");
+    }
 
     #[test]
     fn models_map_to_their_tokenizer() {

@@ -11,6 +11,7 @@
 
 mod error;
 mod facts;
+mod handovers;
 mod messages;
 mod outbox;
 mod schema;

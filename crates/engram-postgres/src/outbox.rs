@@ -18,11 +18,21 @@ const TENANTS_PER_QUERY: usize = 200;
 
 /// Tenants whose outbox holds jobs.
 pub(crate) async fn tenants(client: &impl GenericClient) -> Result<Vec<TenantId>> {
+    tenants_with(client, "index_outbox", "TRUE").await
+}
+
+/// Tenants whose `table` has a row matching `condition` (both constants of
+/// this crate).
+pub(crate) async fn tenants_with(
+    client: &impl GenericClient,
+    table: &str,
+    condition: &str,
+) -> Result<Vec<TenantId>> {
     let rows = client
         .query(
             "SELECT n.nspname FROM pg_namespace n JOIN pg_class c ON c.relnamespace = n.oid \
-             WHERE n.nspname LIKE 't\\_%' AND c.relname = 'index_outbox' AND c.relkind = 'r'",
-            &[],
+             WHERE n.nspname LIKE 't\\_%' AND c.relname = $1 AND c.relkind = 'r'",
+            &[&table],
         )
         .await
         .map_err(pg)?;
@@ -40,7 +50,7 @@ pub(crate) async fn tenants(client: &impl GenericClient) -> Result<Vec<TenantId>
             .iter()
             .map(|t| {
                 format!(
-                    "(SELECT '{t}'::text FROM \"{SCHEMA_PREFIX}{t}\".index_outbox LIMIT 1)",
+                    "(SELECT '{t}'::text FROM \"{SCHEMA_PREFIX}{t}\".{table} WHERE {condition} LIMIT 1)",
                     t = t.as_str()
                 )
             })

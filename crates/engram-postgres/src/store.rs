@@ -5,7 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
-use engram_core::ids::{ConversationId, FactKey, TenantId, UserId};
+use engram_core::handover::{Handover, HandoverEnd, HandoverSummary, NewHandover};
+use engram_core::ids::{ConversationId, FactKey, HandoverId, TenantId, UserId};
 use engram_core::model::{
     Conversation, ConversationCursor, Fact, FactInput, MemoryStats, Message, MessageFilter,
     NewMessage, OutboxJob, PutFactResult, RecentWindow, Scope, ScoredMessage,
@@ -19,7 +20,7 @@ use tokio_postgres::NoTls;
 
 use crate::error::{pg, pool};
 use crate::schema::{migrate, schema_of};
-use crate::{facts, messages, outbox, summaries};
+use crate::{facts, handovers, messages, outbox, summaries};
 
 /// How to reach Postgres.
 #[derive(Debug, Clone)]
@@ -302,6 +303,61 @@ impl ColdStore for PostgresColdStore {
     async fn memory_stats(&self, tenant: &TenantId, max_users: usize) -> Result<MemoryStats> {
         let (client, s) = self.tenant(tenant).await?;
         outbox::stats(&client, &s, max_users).await
+    }
+
+    async fn start_handover(&self, tenant: &TenantId, handover: NewHandover) -> Result<Handover> {
+        let (client, s) = self.tenant(tenant).await?;
+        handovers::start(&client, &s, &handover).await
+    }
+
+    async fn end_handover(&self, tenant: &TenantId, end: HandoverEnd) -> Result<Handover> {
+        let (client, s) = self.tenant(tenant).await?;
+        handovers::end(&client, &s, &end).await
+    }
+
+    async fn handover(
+        &self,
+        tenant: &TenantId,
+        conversation: &ConversationId,
+    ) -> Result<Option<Handover>> {
+        let (client, s) = self.tenant(tenant).await?;
+        handovers::get(&client, &s, conversation, Timestamp::now()).await
+    }
+
+    async fn handover_job_tenants(&self) -> Result<Vec<TenantId>> {
+        let client = self.pool.get().await.map_err(pool)?;
+        outbox::tenants_with(&client, "handovers", "job_status = 'queued'").await
+    }
+
+    async fn claim_handover_jobs(
+        &self,
+        tenant: &TenantId,
+        limit: usize,
+        now: Timestamp,
+        lease_until: Timestamp,
+    ) -> Result<Vec<Handover>> {
+        let (client, s) = self.tenant(tenant).await?;
+        handovers::claim(&client, &s, limit, now, lease_until).await
+    }
+
+    async fn finish_handover_job(
+        &self,
+        tenant: &TenantId,
+        handover: &HandoverId,
+        summary: &HandoverSummary,
+    ) -> Result<bool> {
+        let (client, s) = self.tenant(tenant).await?;
+        handovers::finish(&client, &s, handover, summary).await
+    }
+
+    async fn defer_handover_job(
+        &self,
+        tenant: &TenantId,
+        handover: &HandoverId,
+        not_before: Timestamp,
+    ) -> Result<()> {
+        let (client, s) = self.tenant(tenant).await?;
+        handovers::defer(&client, &s, handover, not_before).await
     }
 
     async fn ping(&self) -> Result<()> {

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use super::Engine;
 use crate::compose::{Candidate, Composition, Reason, Sources, compose};
 use crate::error::{Error, Result};
+use crate::handover::Handover;
 use crate::ids::{ConversationId, TenantId, UserId};
 use crate::model::{Conversation, Message, MessageFilter, Scope};
 use crate::ports::{ColdStore, Embedder, HotTier, SemanticIndex};
@@ -138,6 +139,8 @@ pub struct ComposeResult {
     pub tokenizer: Tokenizer,
     pub timings: Vec<Timing>,
     pub degraded: Vec<&'static str>,
+    /// The conversation's active handover, or else its last one.
+    pub handover: Option<Handover>,
 }
 
 async fn timed<T>(fut: impl Future<Output = T>) -> (T, u64) {
@@ -161,13 +164,27 @@ where
         let tokenizer = Tokenizer::for_model(&q.model);
         let budget = q.budget;
         let scope = Scope::User(q.user.clone());
-        let ((facts, facts_us), (window, recent_us), (recall, _), (summaries, summary_us)) = tokio::join!(
+        let (
+            (facts, facts_us),
+            (window, recent_us),
+            (recall, _),
+            (summaries, summary_us),
+            (handover, handover_us),
+        ) = tokio::join!(
             timed(self.current_facts(tenant, &q.user)),
             timed(self.window(tenant, &q.conversation)),
             timed(self.recall(tenant, &scope, &q, started)),
             timed(self.cold.user_summaries(tenant, &q.user, SUMMARIES_READ)),
+            timed(self.cold.handover(tenant, &q.conversation)),
         );
         let mut recall = recall?;
+        // Without the handover state the agent cannot tell whether it is
+        // paused: composed anyway, and flagged.
+        let handover_available = handover.is_ok();
+        if !handover_available {
+            recall.degraded.push("handover");
+        }
+        let handover = handover.ok().flatten();
         let summary_available = summaries.is_ok();
         if !summary_available {
             recall.degraded.push("summary");
@@ -201,6 +218,7 @@ where
             recent,
             relevant: recall.candidates,
             summaries,
+            handover: handover.as_ref(),
         })?;
         let mut timings = vec![
             Timing {
@@ -214,6 +232,11 @@ where
                 available: true,
             },
         ];
+        timings.push(Timing {
+            source: "handover",
+            micros: handover_us,
+            available: handover_available,
+        });
         timings.push(Timing {
             source: "summary",
             micros: summary_us,
@@ -232,6 +255,7 @@ where
             tokenizer,
             timings,
             degraded: recall.degraded,
+            handover,
         })
     }
 

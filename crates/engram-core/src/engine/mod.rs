@@ -8,6 +8,7 @@
 
 mod compose;
 mod facts;
+mod handover;
 mod indexer;
 mod messages;
 mod search;
@@ -24,6 +25,7 @@ use crate::importance::ImportanceRules;
 use crate::ports::{ColdStore, Embedder, HotTier, LanguageModel, SemanticIndex};
 
 pub use compose::{ComposeQuery, ComposeResult, Timing};
+pub use handover::{HandoverJobConfig, OperatorEvent};
 pub use indexer::{IndexerConfig, SummaryConfig};
 pub use messages::MessageDraft;
 pub use search::{SearchHit, SearchMode, SearchQuery, SearchResult};
@@ -53,9 +55,13 @@ pub struct EngineConfig {
     pub recent_window: usize,
     pub importance: ImportanceRules,
     pub indexer: IndexerConfig,
-    /// Longest wait for the language model, when one is configured; past
-    /// it the extractive summary answers.
+    /// Writes Summarize's and handovers' summaries when set; the
+    /// extractive summary answers when it fails or overruns `llm_timeout`.
+    pub language_model: Option<Arc<dyn LanguageModel>>,
+    /// Longest wait for the language model.
     pub llm_timeout: Duration,
+    /// Handover summary jobs.
+    pub handover: HandoverJobConfig,
 }
 
 impl Default for EngineConfig {
@@ -64,7 +70,9 @@ impl Default for EngineConfig {
             recent_window: 50,
             importance: ImportanceRules::default(),
             indexer: IndexerConfig::default(),
+            language_model: None,
             llm_timeout: Duration::from_secs(30),
+            handover: HandoverJobConfig::default(),
         }
     }
 }
@@ -77,7 +85,7 @@ pub struct Engine<C, H, I, E> {
     index: Arc<I>,
     embedder: Arc<E>,
     indexer: indexer::Indexer,
-    language_model: Option<Arc<dyn LanguageModel>>,
+    handovers: handover::Handovers,
     config: EngineConfig,
 }
 
@@ -100,23 +108,22 @@ where
             embedder.clone(),
             config.indexer.clone(),
         );
+        let handovers = handover::spawn(
+            cold.clone(),
+            config.language_model.clone(),
+            config.llm_timeout,
+            config.indexer.summary.vertical,
+            config.handover.clone(),
+        );
         Self {
             cold,
             hot: Arc::new(hot),
             index,
             embedder,
             indexer,
-            language_model: None,
+            handovers,
             config,
         }
-    }
-
-    /// Writes Summarize's and handovers' summaries with `model`, falling
-    /// back to the extractive summary when it fails or overruns
-    /// `EngineConfig::llm_timeout`.
-    pub fn with_language_model(mut self, model: Arc<dyn LanguageModel>) -> Self {
-        self.language_model = Some(model);
-        self
     }
 
     /// Asks every tier whether it answers.

@@ -2,6 +2,7 @@
 //! configured, with the extractive summary answering when the model fails
 //! or runs out of time.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tracing::warn;
@@ -10,9 +11,9 @@ use super::Engine;
 use crate::error::{Error, Result};
 use crate::ids::{ConversationId, MessageId, TenantId};
 use crate::model::Message;
-use crate::ports::{ColdStore, Embedder, HotTier, Prompt, SemanticIndex};
+use crate::ports::{ColdStore, Embedder, HotTier, LanguageModel, Prompt, SemanticIndex};
 use crate::summary::{LLM_INPUT_TOKENS, Vertical, llm_prompt, summarize, transcript};
-use crate::tokens::Tokenizer;
+use crate::tokens::{Tokenizer, clip_lines};
 
 /// Smallest token cap of a Summarize (a fifth of the source above it).
 const SUMMARIZE_MIN_TOKENS: u32 = 160;
@@ -95,7 +96,7 @@ where
         let mut sources = extractive.sources();
         let extractive_text = extractive.text();
 
-        let written = if self.language_model.is_some() && !messages.is_empty() {
+        let written = if self.config.language_model.is_some() && !messages.is_empty() {
             // The model reads the whole range when it fits its input, the
             // extractive notes of it otherwise.
             let material = if source_tokens <= u64::from(LLM_INPUT_TOKENS) {
@@ -104,9 +105,13 @@ where
                 summarize(None, &messages, vertical, LLM_INPUT_TOKENS).text()
             };
             let whole = source_tokens <= u64::from(LLM_INPUT_TOKENS);
-            let written = self
-                .write(&llm_prompt(vertical, material, cap), extractive_text)
-                .await;
+            let written = write(
+                self.config.language_model.as_ref(),
+                self.config.llm_timeout,
+                &llm_prompt(vertical, material, cap),
+                extractive_text,
+            )
+            .await;
             if whole && !written.fell_back {
                 sources = messages.iter().map(|m| m.message_id.clone()).collect();
             }
@@ -128,43 +133,6 @@ where
             fell_back: written.fell_back,
             took: started.elapsed(),
         })
-    }
-
-    /// Asks the language model (if any) to answer `prompt`; `fallback`
-    /// stands when there is none, or it fails, times out or answers
-    /// nothing.
-    pub(crate) async fn write(&self, prompt: &Prompt, fallback: String) -> Written {
-        let Some(model) = &self.language_model else {
-            return Written {
-                text: fallback,
-                summarizer: EXTRACTIVE.to_owned(),
-                fell_back: false,
-            };
-        };
-        let outcome = tokio::time::timeout(self.config.llm_timeout, model.complete(prompt)).await;
-        match outcome {
-            Ok(Ok(text)) if !text.trim().is_empty() => {
-                let text = clip(text.trim(), prompt.max_tokens);
-                Written {
-                    text,
-                    summarizer: model.model().to_owned(),
-                    fell_back: false,
-                }
-            }
-            failed => {
-                let reason = match failed {
-                    Err(_) => "timed out".to_owned(),
-                    Ok(Err(e)) => e.redacted().to_string(),
-                    Ok(Ok(_)) => "answered nothing".to_owned(),
-                };
-                warn!(model = model.model(), %reason, "language model failed; the extractive summary answers");
-                Written {
-                    text: fallback,
-                    summarizer: EXTRACTIVE.to_owned(),
-                    fell_back: true,
-                }
-            }
-        }
     }
 
     /// The messages `from_seq..=to_seq` (0: open end) of a conversation.
@@ -193,39 +161,41 @@ where
     }
 }
 
-/// A model may write past the length it was asked for: the answer is cut
-/// at the last line that fits `max_tokens` (o200k), so a caller's budget
-/// holds whatever the model does.
-fn clip(text: &str, max_tokens: u32) -> String {
-    let tk = Tokenizer::STORED;
-    if tk.count(text) <= max_tokens {
-        return text.to_owned();
-    }
-    let mut kept = String::new();
-    for line in text.lines() {
-        let candidate = if kept.is_empty() {
-            line.to_owned()
-        } else {
-            format!("{kept}\n{line}")
+/// Asks the language model (if any) to answer `prompt`; `fallback` stands
+/// when there is none, or it fails, overruns `timeout` or answers nothing.
+pub(crate) async fn write(
+    model: Option<&Arc<dyn LanguageModel>>,
+    timeout: Duration,
+    prompt: &Prompt,
+    fallback: String,
+) -> Written {
+    let Some(model) = model else {
+        return Written {
+            text: fallback,
+            summarizer: EXTRACTIVE.to_owned(),
+            fell_back: false,
         };
-        if tk.count(&candidate) > max_tokens {
-            break;
+    };
+    match tokio::time::timeout(timeout, model.complete(prompt)).await {
+        Ok(Ok(text)) if !text.trim().is_empty() => Written {
+            // A model may write past the length it was asked for: the
+            // caller's budget holds whatever it does.
+            text: clip_lines(Tokenizer::STORED, text.trim(), prompt.max_tokens),
+            summarizer: model.model().to_owned(),
+            fell_back: false,
+        },
+        failed => {
+            let reason = match failed {
+                Err(_) => "timed out".to_owned(),
+                Ok(Err(e)) => e.redacted().to_string(),
+                Ok(Ok(_)) => "answered nothing".to_owned(),
+            };
+            warn!(model = model.model(), %reason, "language model failed; the extractive text answers");
+            Written {
+                text: fallback,
+                summarizer: EXTRACTIVE.to_owned(),
+                fell_back: true,
+            }
         }
-        kept = candidate;
-    }
-    kept
-}
-
-#[cfg(test)]
-mod tests {
-    use super::clip;
-
-    #[test]
-    fn clip_keeps_whole_lines_within_the_cap() {
-        let text = "- one two three\n- four five six\n- seven eight nine";
-        assert_eq!(clip(text, 1000), text);
-        let clipped = clip(text, 12);
-        assert!(clipped.starts_with("- one two three"));
-        assert!(!clipped.contains("seven"));
     }
 }

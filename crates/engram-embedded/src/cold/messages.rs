@@ -121,6 +121,7 @@ pub(super) fn delete(
         .map_err(storage)?
         .remove((t, c))
         .map_err(storage)?;
+    super::handovers::delete_conversation(txn, t, c)?;
     outbox::enqueue(
         txn,
         tenant,
@@ -250,7 +251,11 @@ pub(super) fn conversation_in(
     value.map(|v| decode(v.value())).transpose()
 }
 
-fn conversation_in_write(txn: &WriteTransaction, t: &str, c: &str) -> Result<Option<Conversation>> {
+pub(super) fn conversation_in_write(
+    txn: &WriteTransaction,
+    t: &str,
+    c: &str,
+) -> Result<Option<Conversation>> {
     let table = txn.open_table(CONVERSATIONS).map_err(storage)?;
     let value = table.get((t, c)).map_err(storage)?;
     value.map(|v| decode(v.value())).transpose()

@@ -4,6 +4,7 @@
 //! range and no lookup can cross into another tenant's. Values are JSON.
 
 mod facts;
+mod handovers;
 mod lexical;
 mod messages;
 mod outbox;
@@ -12,7 +13,8 @@ mod summaries;
 use std::path::Path;
 use std::sync::Arc;
 
-use engram_core::ids::{ConversationId, FactKey, TenantId, UserId};
+use engram_core::handover::{Handover, HandoverEnd, HandoverSummary, NewHandover};
+use engram_core::ids::{ConversationId, FactKey, HandoverId, TenantId, UserId};
 use engram_core::model::{
     Conversation, ConversationCursor, Fact, FactInput, MemoryStats, Message, MessageFilter,
     NewMessage, OutboxJob, PutFactResult, RecentWindow, Scope, ScoredMessage,
@@ -60,6 +62,7 @@ pub struct EmbeddedColdStore {
     db: Arc<Database>,
     writer: Writer,
     leases: Arc<outbox::Leases>,
+    job_leases: Arc<handovers::JobLeases>,
 }
 
 impl EmbeddedColdStore {
@@ -87,6 +90,8 @@ impl EmbeddedColdStore {
             txn.open_table(POSTINGS).map_err(storage)?;
             txn.open_table(TERM_STATS).map_err(storage)?;
             txn.open_table(META).map_err(storage)?;
+            txn.open_table(handovers::HANDOVERS).map_err(storage)?;
+            txn.open_table(handovers::HANDOVER_JOBS).map_err(storage)?;
             lexical::build_once(&txn)?;
         }
         txn.commit().map_err(storage)?;
@@ -97,6 +102,7 @@ impl EmbeddedColdStore {
             db,
             writer,
             leases: Arc::default(),
+            job_leases: Arc::default(),
         })
     }
 
@@ -370,6 +376,80 @@ impl engram_core::ports::ColdStore for EmbeddedColdStore {
         owned!(tenant);
         self.read(move |txn| outbox::stats(txn, &tenant, max_users))
             .await
+    }
+
+    async fn start_handover(&self, tenant: &TenantId, handover: NewHandover) -> Result<Handover> {
+        owned!(tenant);
+        self.writer
+            .write(move |txn| handovers::start(txn, &tenant, handover))
+            .await
+    }
+
+    async fn end_handover(&self, tenant: &TenantId, end: HandoverEnd) -> Result<Handover> {
+        owned!(tenant);
+        self.writer
+            .write(move |txn| handovers::end(txn, &tenant, end))
+            .await
+    }
+
+    async fn handover(
+        &self,
+        tenant: &TenantId,
+        conversation: &ConversationId,
+    ) -> Result<Option<Handover>> {
+        let leases = self.job_leases.clone();
+        owned!(tenant, conversation);
+        self.read(move |txn| handovers::get(txn, &leases, &tenant, &conversation, Timestamp::now()))
+            .await
+    }
+
+    async fn handover_job_tenants(&self) -> Result<Vec<TenantId>> {
+        self.read(handovers::tenants).await
+    }
+
+    async fn claim_handover_jobs(
+        &self,
+        tenant: &TenantId,
+        limit: usize,
+        now: Timestamp,
+        lease_until: Timestamp,
+    ) -> Result<Vec<Handover>> {
+        let leases = self.job_leases.clone();
+        owned!(tenant);
+        self.read(move |txn| handovers::claim(txn, &leases, &tenant, limit, now, lease_until))
+            .await
+    }
+
+    async fn finish_handover_job(
+        &self,
+        tenant: &TenantId,
+        handover: &HandoverId,
+        summary: &HandoverSummary,
+    ) -> Result<bool> {
+        let summary = summary.clone();
+        owned!(tenant, handover);
+        let (t, h) = (tenant.clone(), handover.clone());
+        let stored = self
+            .writer
+            .write(move |txn| handovers::finish(txn, &t, &h, &summary))
+            .await?;
+        self.job_leases.release(&tenant, &handover);
+        Ok(stored)
+    }
+
+    async fn defer_handover_job(
+        &self,
+        tenant: &TenantId,
+        handover: &HandoverId,
+        not_before: Timestamp,
+    ) -> Result<()> {
+        owned!(tenant, handover);
+        let (t, h) = (tenant.clone(), handover.clone());
+        self.writer
+            .write(move |txn| handovers::defer(txn, &t, &h, not_before))
+            .await?;
+        self.job_leases.release(&tenant, &handover);
+        Ok(())
     }
 
     async fn ping(&self) -> Result<()> {

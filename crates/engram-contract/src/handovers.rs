@@ -1,0 +1,284 @@
+//! Cases of the cold-store contract about handovers and their summary
+//! jobs.
+
+use engram_core::Error;
+use engram_core::handover::{HandoverEnd, HandoverSummary, JobStatus, NewHandover, Resolution};
+use engram_core::ids::{ConversationId, HandoverId, OperatorId, TenantId};
+use engram_core::model::Role;
+use engram_core::ports::ColdStore;
+use engram_core::time::Timestamp;
+
+use crate::fixtures::{at, conversation, message, tenant, user};
+
+fn new_handover(c: &ConversationId, minute: i64) -> NewHandover {
+    NewHandover {
+        handover_id: HandoverId::generate(),
+        conversation_id: c.clone(),
+        operator_id: OperatorId::parse("operator_id", "ana").unwrap(),
+        reason: "refund request".to_owned(),
+        started_at: at(minute),
+    }
+}
+
+fn end_of(id: &HandoverId, c: &ConversationId, minute: i64) -> HandoverEnd {
+    HandoverEnd {
+        handover_id: id.clone(),
+        conversation_id: c.clone(),
+        resolution: Resolution::Escalated,
+        notes: "manager approval needed".to_owned(),
+        ended_at: at(minute),
+    }
+}
+
+fn summary(text: &str) -> HandoverSummary {
+    HandoverSummary {
+        ai_resumption_context: text.to_owned(),
+        resolution: Resolution::Escalated,
+        requires_followup: true,
+        human_actions: Vec::new(),
+        summarizer: "extractive".to_owned(),
+    }
+}
+
+async fn conversation_with_messages(
+    store: &impl ColdStore,
+    t: &TenantId,
+    name: &str,
+) -> ConversationId {
+    let c = conversation(name);
+    store
+        .append(
+            t,
+            &c,
+            &user("u1"),
+            vec![
+                message(Role::User, "oi", 0),
+                message(Role::Assistant, "olá", 0),
+            ],
+            at(0),
+        )
+        .await
+        .unwrap();
+    c
+}
+
+pub async fn one_active_handover_per_conversation(store: &impl ColdStore) {
+    let t = tenant();
+    let c = conversation_with_messages(store, &t, "c1").await;
+    assert_eq!(store.handover(&t, &c).await.unwrap(), None);
+
+    let first = store.start_handover(&t, new_handover(&c, 1)).await.unwrap();
+    assert!(first.is_active());
+    assert_eq!(first.start_seq, 2);
+    assert_eq!(first.user_id, user("u1"));
+    assert_eq!(first.job, None);
+    assert_eq!(store.handover(&t, &c).await.unwrap(), Some(first.clone()));
+
+    let second = store.start_handover(&t, new_handover(&c, 2)).await;
+    assert!(
+        matches!(second, Err(Error::FailedPrecondition(_))),
+        "{second:?}"
+    );
+
+    // An unknown conversation.
+    let unknown = store
+        .start_handover(&t, new_handover(&conversation("nope"), 2))
+        .await;
+    assert!(
+        matches!(unknown, Err(Error::NotFound { .. })),
+        "{unknown:?}"
+    );
+    // Another tenant sees nothing, and cannot start one on this id.
+    let other = tenant();
+    assert_eq!(store.handover(&other, &c).await.unwrap(), None);
+    assert!(matches!(
+        store.start_handover(&other, new_handover(&c, 2)).await,
+        Err(Error::NotFound { .. })
+    ));
+
+    // Once ended, a new one may start, and is the one reported.
+    store
+        .end_handover(&t, end_of(&first.handover_id, &c, 3))
+        .await
+        .unwrap();
+    let next = store.start_handover(&t, new_handover(&c, 4)).await.unwrap();
+    assert_eq!(store.handover(&t, &c).await.unwrap(), Some(next));
+}
+
+pub async fn ending_queues_one_summary_job(store: &impl ColdStore) {
+    let t = tenant();
+    let c = conversation_with_messages(store, &t, "c1").await;
+    let started = store.start_handover(&t, new_handover(&c, 1)).await.unwrap();
+    let id = started.handover_id.clone();
+
+    let ended = store.end_handover(&t, end_of(&id, &c, 5)).await.unwrap();
+    assert!(!ended.is_active());
+    assert_eq!(ended.ended_at, Some(at(5)));
+    assert_eq!(ended.resolution, Some(Resolution::Escalated));
+    assert_eq!(ended.notes, "manager approval needed");
+    assert_eq!(ended.job, Some(JobStatus::Queued));
+
+    // Ending it again, or ending an unknown one, or through another
+    // conversation, is refused.
+    assert!(matches!(
+        store.end_handover(&t, end_of(&id, &c, 6)).await,
+        Err(Error::FailedPrecondition(_))
+    ));
+    assert!(matches!(
+        store
+            .end_handover(&t, end_of(&HandoverId::generate(), &c, 6))
+            .await,
+        Err(Error::NotFound { .. })
+    ));
+    let c2 = conversation_with_messages(store, &t, "c2").await;
+    assert!(matches!(
+        store.end_handover(&t, end_of(&id, &c2, 6)).await,
+        Err(Error::NotFound { .. })
+    ));
+
+    assert!(store.handover_job_tenants().await.unwrap().contains(&t));
+    let now = Timestamp::now();
+    let claimed = store
+        .claim_handover_jobs(&t, 10, now, now.plus(std::time::Duration::from_secs(60)))
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(claimed[0].handover_id, id);
+    // Leased: a second claim gets nothing, and readers see it running.
+    assert!(
+        store
+            .claim_handover_jobs(&t, 10, now, now.plus(std::time::Duration::from_secs(60)))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store.handover(&t, &c).await.unwrap().unwrap().job,
+        Some(JobStatus::Running)
+    );
+
+    assert!(
+        store
+            .finish_handover_job(&t, &id, &summary("first"))
+            .await
+            .unwrap()
+    );
+    let done = store.handover(&t, &c).await.unwrap().unwrap();
+    assert_eq!(done.job, Some(JobStatus::Done));
+    assert_eq!(done.summary, Some(summary("first")));
+    assert!(!store.handover_job_tenants().await.unwrap().contains(&t));
+}
+
+pub async fn a_handover_gets_one_summary_when_a_lease_expires(store: &impl ColdStore) {
+    let t = tenant();
+    let c = conversation_with_messages(store, &t, "c1").await;
+    let id = store
+        .start_handover(&t, new_handover(&c, 1))
+        .await
+        .unwrap()
+        .handover_id;
+    store.end_handover(&t, end_of(&id, &c, 2)).await.unwrap();
+
+    // A slow worker's lease expires; another takes the job.
+    let now = Timestamp::now();
+    let slow = store
+        .claim_handover_jobs(&t, 10, now, now.plus(std::time::Duration::from_millis(1)))
+        .await
+        .unwrap();
+    assert_eq!(slow.len(), 1);
+    let later = now.plus(std::time::Duration::from_secs(1));
+    let fast = store
+        .claim_handover_jobs(
+            &t,
+            10,
+            later,
+            later.plus(std::time::Duration::from_secs(60)),
+        )
+        .await
+        .unwrap();
+    assert_eq!(fast.len(), 1);
+
+    assert!(
+        store
+            .finish_handover_job(&t, &id, &summary("fast"))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .finish_handover_job(&t, &id, &summary("slow"))
+            .await
+            .unwrap()
+    );
+    let stored = store.handover(&t, &c).await.unwrap().unwrap();
+    assert_eq!(stored.summary, Some(summary("fast")));
+}
+
+pub async fn a_deferred_handover_job_waits(store: &impl ColdStore) {
+    let t = tenant();
+    let c = conversation_with_messages(store, &t, "c1").await;
+    let id = store
+        .start_handover(&t, new_handover(&c, 1))
+        .await
+        .unwrap()
+        .handover_id;
+    store.end_handover(&t, end_of(&id, &c, 2)).await.unwrap();
+    let now = Timestamp::now();
+    let lease = now.plus(std::time::Duration::from_secs(60));
+    assert_eq!(
+        store
+            .claim_handover_jobs(&t, 10, now, lease)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    let retry_at = now.plus(std::time::Duration::from_secs(30));
+    store.defer_handover_job(&t, &id, retry_at).await.unwrap();
+    assert_eq!(
+        store.handover(&t, &c).await.unwrap().unwrap().job,
+        Some(JobStatus::Queued)
+    );
+    assert!(
+        store
+            .claim_handover_jobs(&t, 10, now, lease)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let after = retry_at.plus(std::time::Duration::from_secs(1));
+    assert_eq!(
+        store
+            .claim_handover_jobs(
+                &t,
+                10,
+                after,
+                after.plus(std::time::Duration::from_secs(60))
+            )
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+pub async fn a_deleted_conversation_loses_its_handovers(store: &impl ColdStore) {
+    let t = tenant();
+    let c = conversation_with_messages(store, &t, "c1").await;
+    let id = store
+        .start_handover(&t, new_handover(&c, 1))
+        .await
+        .unwrap()
+        .handover_id;
+    store.end_handover(&t, end_of(&id, &c, 2)).await.unwrap();
+    store.delete_conversation(&t, &c).await.unwrap();
+    assert_eq!(store.handover(&t, &c).await.unwrap(), None);
+    let now = Timestamp::now();
+    assert!(
+        store
+            .claim_handover_jobs(&t, 10, now, now.plus(std::time::Duration::from_secs(60)))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
