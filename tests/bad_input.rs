@@ -547,8 +547,8 @@ async fn bad_reads_and_facts_are_refused_precisely() {
             .handover()
             .get_handover(pb::GetHandoverRequest::default())
             .await,
-        Code::Unimplemented,
-        "HandoverService",
+        Code::InvalidArgument,
+        "tenant_id",
     );
     assert_health(&sidecar).await;
 }
