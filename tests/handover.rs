@@ -608,6 +608,7 @@ async fn a_sidecar_killed_between_end_and_summary_yields_one_summary_after_resta
         "- Cancelamento registrado; aguardando confirmação."
     );
     assert!(summary.requires_followup);
+    assert_eq!(summary.summarizer, "small-chat");
     assert_eq!(summary.human_actions.len(), 1);
     // One summary: the restarted worker wrote it once, and nothing runs
     // again.

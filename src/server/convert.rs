@@ -354,6 +354,7 @@ pub fn to_action(a: HumanAction) -> pb::HumanAction {
 
 pub fn to_handover(h: Handover) -> pb::HandoverState {
     let active = h.is_active();
+    let (operator, started, ended) = (h.operator_id.to_string(), h.started_at, h.ended_at);
     pb::HandoverState {
         handover_id: h.handover_id.into_string(),
         conversation_id: h.conversation_id.into_string(),
@@ -373,6 +374,13 @@ pub fn to_handover(h: Handover) -> pb::HandoverState {
             resolution_status: to_resolution(s.resolution) as i32,
             requires_followup: s.requires_followup,
             human_actions: s.human_actions.into_iter().map(to_action).collect(),
+            operator_id: operator,
+            started_at: Some(to_timestamp(started)),
+            ended_at: ended.map(to_timestamp),
+            duration_seconds: ended.map_or(0, |e| {
+                u64::try_from((e.0 - started.0) / 1_000_000).unwrap_or(0)
+            }),
+            summarizer: s.summarizer,
         }),
         summary_job_status: match h.job {
             None => pb::SummaryJobStatus::Unspecified,
