@@ -17,6 +17,7 @@ pub mod importance;
 pub mod layered;
 pub mod limits;
 pub mod model;
+pub mod pii;
 pub mod ports;
 pub mod summary;
 pub mod text;

@@ -1,0 +1,1061 @@
+//! PII detectors: pure, no I/O. Each finding has a type, a byte span and a
+//! confidence. What can be validated is validated — CPF, CNPJ (numeric and
+//! the alphanumeric form of 2026), CNS by their check digits, payment
+//! cards by Luhn, SSNs by the ranges never issued — so that an order
+//! number, a date or a number with a wrong check digit is not reported as
+//! a document.
+
+use serde::{Deserialize, Serialize};
+
+/// What a finding is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PiiKind {
+    /// Brazilian individual taxpayer number.
+    Cpf,
+    /// Brazilian company taxpayer number (numeric or alphanumeric).
+    Cnpj,
+    /// Cartão Nacional de Saúde.
+    Cns,
+    Phone,
+    Email,
+    PaymentCard,
+    /// US Social Security number.
+    Ssn,
+    PersonName,
+}
+
+impl PiiKind {
+    pub const ALL: [PiiKind; 8] = [
+        PiiKind::Cpf,
+        PiiKind::Cnpj,
+        PiiKind::Cns,
+        PiiKind::Phone,
+        PiiKind::Email,
+        PiiKind::PaymentCard,
+        PiiKind::Ssn,
+        PiiKind::PersonName,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PiiKind::Cpf => "cpf",
+            PiiKind::Cnpj => "cnpj",
+            PiiKind::Cns => "cns",
+            PiiKind::Phone => "phone",
+            PiiKind::Email => "email",
+            PiiKind::PaymentCard => "payment_card",
+            PiiKind::Ssn => "ssn",
+            PiiKind::PersonName => "person_name",
+        }
+    }
+}
+
+/// One piece of personal data found in a text.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Finding {
+    pub kind: PiiKind,
+    /// Byte offsets in the text: `text[start..end]`.
+    pub start: usize,
+    pub end: usize,
+    /// 0..1.
+    pub confidence: f32,
+}
+
+/// Every finding in `text`, in order, without overlaps (the more
+/// confident of two overlapping findings wins).
+pub fn detect(text: &str) -> Vec<Finding> {
+    let mut found = Vec::new();
+    found.extend(emails(text));
+    found.extend(numbers(text));
+    found.extend(alphanumeric_cnpjs(text));
+    found.extend(names(text));
+    found.sort_by(|a, b| {
+        b.confidence
+            .total_cmp(&a.confidence)
+            .then(a.start.cmp(&b.start))
+    });
+    let mut kept: Vec<Finding> = Vec::new();
+    for f in found {
+        if kept.iter().all(|k| f.end <= k.start || f.start >= k.end) {
+            kept.push(f);
+        }
+    }
+    kept.sort_by_key(|f| f.start);
+    kept
+}
+
+// ---------------------------------------------------------------------------
+// Check digits.
+
+fn digits_of(s: &str) -> Vec<u32> {
+    s.bytes()
+        .filter(u8::is_ascii_digit)
+        .map(|b| u32::from(b - b'0'))
+        .collect()
+}
+
+/// Mod-11 check digit with weights counting down to 2 (CPF's rule).
+fn mod11_countdown(values: &[u32], first_weight: u32) -> u32 {
+    let sum: u32 = values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| v * (first_weight - i as u32))
+        .sum();
+    let r = sum % 11;
+    if r < 2 { 0 } else { 11 - r }
+}
+
+/// A CPF's 11 digits are valid: both check digits right, not all equal.
+pub fn valid_cpf(digits: &[u32]) -> bool {
+    digits.len() == 11
+        && digits.iter().any(|d| *d != digits[0])
+        && mod11_countdown(&digits[..9], 10) == digits[9]
+        && mod11_countdown(&digits[..10], 11) == digits[10]
+}
+
+/// CNPJ check digit over `values` (character value = ASCII code − 48, so
+/// digits are themselves and letters 17..=42): weights 2..=9 from the
+/// right, cycling.
+fn cnpj_dv(values: &[u32]) -> u32 {
+    let sum: u32 = values
+        .iter()
+        .rev()
+        .enumerate()
+        .map(|(i, v)| v * (2 + (i as u32 % 8)))
+        .sum();
+    let r = sum % 11;
+    if r < 2 { 0 } else { 11 - r }
+}
+
+/// A CNPJ's 14 characters (12 of `[0-9A-Z]`, then 2 digits) are valid.
+pub fn valid_cnpj(chars: &[u8]) -> bool {
+    if chars.len() != 14
+        || !chars[..12]
+            .iter()
+            .all(|c| c.is_ascii_digit() || c.is_ascii_uppercase())
+        || !chars[12..].iter().all(u8::is_ascii_digit)
+        || chars.iter().all(|c| *c == chars[0])
+    {
+        return false;
+    }
+    let values: Vec<u32> = chars.iter().map(|c| u32::from(*c) - 48).collect();
+    cnpj_dv(&values[..12]) == values[12] && cnpj_dv(&values[..13]) == values[13]
+}
+
+/// A CNS's 15 digits are valid: the weighted sum (15 down to 1) is a
+/// multiple of 11, and the first digit is one the Ministry issues (1 or 2:
+/// definitive; 7, 8 or 9: provisional).
+pub fn valid_cns(digits: &[u32]) -> bool {
+    digits.len() == 15
+        && matches!(digits[0], 1 | 2 | 7..=9)
+        && digits
+            .iter()
+            .enumerate()
+            .map(|(i, d)| d * (15 - i as u32))
+            .sum::<u32>()
+            % 11
+            == 0
+}
+
+/// Luhn's checksum.
+pub fn luhn(digits: &[u32]) -> bool {
+    let sum: u32 = digits
+        .iter()
+        .rev()
+        .enumerate()
+        .map(|(i, &d)| {
+            if i % 2 == 1 {
+                let x = d * 2;
+                if x > 9 { x - 9 } else { x }
+            } else {
+                d
+            }
+        })
+        .sum();
+    !digits.is_empty() && sum.is_multiple_of(10)
+}
+
+fn card_prefix(digits: &[u32]) -> bool {
+    let n = |k: usize| digits[..k].iter().fold(0u32, |acc, d| acc * 10 + d);
+    let len = digits.len();
+    (digits[0] == 4 && matches!(len, 13 | 16 | 19))
+        || ((51..=55).contains(&n(2)) || (2221..=2720).contains(&n(4))) && len == 16
+        || matches!(n(2), 34 | 37) && len == 15
+        || (n(4) == 6011 || n(2) == 65 || (644..=649).contains(&n(3))) && len >= 16
+        || matches!(n(6), 636368 | 438935 | 504175 | 451416 | 636297 | 606282) && len >= 16
+        || (3528..=3589).contains(&n(4)) && len >= 16
+        || matches!(n(2), 36 | 38) && len == 14
+}
+
+// ---------------------------------------------------------------------------
+// Numbers: runs of digits with single separators between groups.
+
+/// A run of digit groups: its span, its digits, and the groups' lengths
+/// and separators.
+#[derive(Debug)]
+struct Run {
+    start: usize,
+    end: usize,
+    digits: Vec<u32>,
+    /// Sizes of the digit groups.
+    groups: Vec<usize>,
+    /// The separator after each group but the last.
+    seps: Vec<u8>,
+    /// The run started with `+`.
+    plus: bool,
+    /// An area code in parentheses: `(11)`.
+    paren_area: bool,
+}
+
+fn is_sep(b: u8) -> bool {
+    matches!(b, b'.' | b'-' | b'/' | b' ')
+}
+
+fn runs(text: &str) -> Vec<Run> {
+    let b = text.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        let boundary_before = i == 0 || !b[i - 1].is_ascii_alphanumeric();
+        let plus = b[i] == b'+' && i + 1 < b.len() && b[i + 1].is_ascii_digit();
+        let paren = b[i] == b'('
+            && i + 3 < b.len()
+            && b[i + 1].is_ascii_digit()
+            && b[i + 2].is_ascii_digit()
+            && b[i + 3] == b')';
+        if !(boundary_before && (b[i].is_ascii_digit() || plus || paren)) {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        let mut j = i;
+        let mut groups = Vec::new();
+        let mut seps = Vec::new();
+        if plus {
+            j += 1;
+        }
+        if paren {
+            groups.push(2);
+            j += 4;
+            if j < b.len() && b[j] == b' ' {
+                j += 1;
+            }
+            seps.push(b')');
+        }
+        loop {
+            let g = j;
+            while j < b.len() && b[j].is_ascii_digit() {
+                j += 1;
+            }
+            if j == g {
+                // Only after "(11) " with no number behind it.
+                break;
+            }
+            groups.push(j - g);
+            if j + 1 < b.len() && is_sep(b[j]) && b[j + 1].is_ascii_digit() {
+                seps.push(b[j]);
+                j += 1;
+            } else {
+                break;
+            }
+        }
+        let end = j;
+        // A run glued to letters ("abc123", "123abc") is a code, not a
+        // number of a person.
+        let glued = end < b.len() && (b[end].is_ascii_alphabetic() || b[end] == b'_');
+        let bare_area = paren && groups.len() == 1;
+        if !glued && !bare_area {
+            let text_run = &text[start..end];
+            out.push(Run {
+                start,
+                end,
+                digits: digits_of(text_run),
+                groups,
+                seps,
+                plus,
+                paren_area: paren,
+            });
+        }
+        i = end.max(i + 1);
+    }
+    out
+}
+
+/// Lower-case words right before `at` (a window of ~40 bytes), for cues
+/// such as "cpf", "telefone", "cartão".
+fn cue_before(text: &str, at: usize, cues: &[&str]) -> bool {
+    let mut from = at.saturating_sub(40);
+    while !text.is_char_boundary(from) {
+        from -= 1;
+    }
+    let window = text[from..at].to_lowercase();
+    cues.iter().any(|c| window.contains(c))
+}
+
+const CPF_CUES: &[&str] = &["cpf"];
+const CNPJ_CUES: &[&str] = &["cnpj"];
+const CNS_CUES: &[&str] = &[
+    "cns",
+    "cartão sus",
+    "cartao sus",
+    "cartão nacional de saúde",
+    "sus",
+];
+const PHONE_CUES: &[&str] = &[
+    "tel", "fone", "celular", "whats", "zap", "contato", "ligar", "liga", "phone", "call",
+    "mobile", "número", "numero",
+];
+const CARD_CUES: &[&str] = &[
+    "cartão", "cartao", "card", "crédito", "credito", "débito", "debito",
+];
+const SSN_CUES: &[&str] = &["ssn", "social security"];
+/// Words that say a number is something else: an order, a protocol, a
+/// date, an amount.
+const NOT_PII_CUES: &[&str] = &[
+    "pedido",
+    "protocolo",
+    "order",
+    "nota fiscal",
+    "nf ",
+    "boleto",
+    "código",
+    "codigo",
+    "r$",
+    "us$",
+    "processo",
+    "rastreio",
+    "tracking",
+];
+
+fn is_date_shape(r: &Run) -> bool {
+    let g = &r.groups;
+    let all_same_sep = r.seps.iter().all(|s| matches!(s, b'/' | b'-' | b'.'));
+    all_same_sep
+        && ((g.len() == 3 && g[0] <= 2 && g[1] <= 2 && matches!(g[2], 2 | 4))
+            || (g.len() == 3 && g[0] == 4 && g[1] <= 2 && g[2] <= 2))
+}
+
+fn finding(kind: PiiKind, r: &Run, confidence: f32) -> Finding {
+    Finding {
+        kind,
+        start: r.start,
+        end: r.end,
+        confidence,
+    }
+}
+
+fn numbers(text: &str) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for r in runs(text) {
+        if let Some(f) = classify_number(text, &r) {
+            out.push(f);
+        }
+    }
+    out
+}
+
+fn classify_number(text: &str, r: &Run) -> Option<Finding> {
+    if is_date_shape(r) {
+        return None;
+    }
+    let d = &r.digits;
+    let g = &r.groups;
+    let cue = |cues: &[&str]| cue_before(text, r.start, cues);
+    let not_pii = cue(NOT_PII_CUES);
+    let seps: Vec<u8> = r.seps.clone();
+    let plain = g.len() == 1;
+
+    // CPF: 000.000.000-00, or 11 plain digits.
+    let cpf_formatted = g == &[3, 3, 3, 2] && seps == [b'.', b'.', b'-'];
+    if (cpf_formatted || (plain && d.len() == 11)) && valid_cpf(d) {
+        let confidence = match (cpf_formatted, cue(CPF_CUES)) {
+            (_, true) => 0.99,
+            (true, false) => 0.95,
+            (false, false) if not_pii => return None,
+            (false, false) => 0.7,
+        };
+        // Eleven plain digits are also a mobile number's shape: without a
+        // CPF cue, a phone cue wins.
+        if !cpf_formatted && !cue(CPF_CUES) && cue(PHONE_CUES) {
+            return phone(text, r);
+        }
+        return Some(finding(PiiKind::Cpf, r, confidence));
+    }
+    if cpf_formatted {
+        // A CPF's shape with wrong check digits: a typo or a made-up
+        // number, nothing else.
+        return None;
+    }
+    // CNPJ (numeric): 00.000.000/0000-00, or 14 plain digits.
+    let cnpj_formatted = g == &[2, 3, 3, 4, 2] && seps == [b'.', b'.', b'/', b'-'];
+    if cnpj_formatted || (plain && d.len() == 14) {
+        let bytes: Vec<u8> = d.iter().map(|v| b'0' + *v as u8).collect();
+        if valid_cnpj(&bytes) {
+            if !cnpj_formatted && not_pii && !cue(CNPJ_CUES) {
+                return None;
+            }
+            let confidence = if cnpj_formatted || cue(CNPJ_CUES) {
+                0.97
+            } else {
+                0.75
+            };
+            return Some(finding(PiiKind::Cnpj, r, confidence));
+        }
+    }
+    // CNS: 15 digits, plain or 000 0000 0000 0000.
+    let cns_shape = (plain && d.len() == 15)
+        || (g == &[3, 4, 4, 4] && seps.iter().all(|s| *s == b' ' || *s == b'.'));
+    if cns_shape && valid_cns(d) {
+        if not_pii && !cue(CNS_CUES) {
+            return None;
+        }
+        let confidence = if cue(CNS_CUES) { 0.97 } else { 0.8 };
+        return Some(finding(PiiKind::Cns, r, confidence));
+    }
+    // Payment cards: 13-19 digits in groups of 4 (Amex 4-6-5) or plain,
+    // Luhn-valid with a known issuer prefix.
+    let card_shape = (13..=19).contains(&d.len())
+        && (plain
+            || g.iter().take(g.len() - 1).all(|n| *n == 4)
+            || g == &[4, 6, 5]
+            || g == &[4, 6, 4])
+        && seps.iter().all(|s| *s == b' ' || *s == b'-');
+    if card_shape && luhn(d) && card_prefix(d) {
+        if not_pii && !cue(CARD_CUES) {
+            return None;
+        }
+        let confidence = if cue(CARD_CUES) || !plain { 0.95 } else { 0.8 };
+        return Some(finding(PiiKind::PaymentCard, r, confidence));
+    }
+    // SSN: 000-00-0000, never issued: area 000, 666 or 9xx; group 00;
+    // serial 0000.
+    if g == &[3, 2, 4] && seps == [b'-', b'-'] {
+        let area = d[0] * 100 + d[1] * 10 + d[2];
+        let group = d[3] * 10 + d[4];
+        let serial = d[5..].iter().fold(0, |a, x| a * 10 + x);
+        if area != 0 && area != 666 && area < 900 && group != 0 && serial != 0 {
+            let confidence = if cue(SSN_CUES) { 0.97 } else { 0.85 };
+            return Some(finding(PiiKind::Ssn, r, confidence));
+        }
+        return None;
+    }
+    if not_pii && !cue(PHONE_CUES) {
+        return None;
+    }
+    phone(text, r)
+}
+
+/// Brazilian numbers (area code 11-99; landline 8 digits starting 2-5;
+/// mobile 9 digits starting with 9), with or without +55, and other
+/// E.164 numbers written with their `+`.
+fn phone(text: &str, r: &Run) -> Option<Finding> {
+    let d = &r.digits;
+    let cue = cue_before(text, r.start, PHONE_CUES);
+    let local_ok = |rest: &[u32]| {
+        (rest.len() == 9 && rest[0] == 9) || (rest.len() == 8 && (2..=5).contains(&rest[0]))
+    };
+    let area_ok = |a: &[u32]| a[0] >= 1 && a[1] >= 1;
+    // With the country code.
+    if d.len() >= 12 && d[0] == 5 && d[1] == 5 && (r.plus || r.groups[0] == 2) {
+        let rest = &d[2..];
+        if rest.len() >= 10 && area_ok(&rest[..2]) && local_ok(&rest[2..]) {
+            return Some(finding(PiiKind::Phone, r, 0.95));
+        }
+    }
+    if r.plus {
+        // Other countries: E.164 allows up to 15 digits.
+        if (8..=15).contains(&d.len()) && d[0] != 0 {
+            return Some(finding(PiiKind::Phone, r, if cue { 0.95 } else { 0.85 }));
+        }
+        return None;
+    }
+    // With the area code: (11) 98765-4321, 11 98765-4321, 11987654321.
+    // Written in groups, a number ends in a group of four.
+    let grouped_ok = r.groups.len() == 1 || r.groups.last() == Some(&4);
+    if (d.len() == 10 || d.len() == 11) && area_ok(&d[..2]) && local_ok(&d[2..]) && grouped_ok {
+        let structured = r.paren_area || r.groups.len() >= 2;
+        let confidence = match (structured, cue) {
+            (_, true) => 0.95,
+            (true, false) => 0.85,
+            (false, false) => 0.6,
+        };
+        return Some(finding(PiiKind::Phone, r, confidence));
+    }
+    // Without it: 98765-4321, 3456-7890.
+    if (d.len() == 8 || d.len() == 9) && local_ok(d) && r.groups.len() == 2 && r.seps == [b'-'] {
+        return Some(finding(PiiKind::Phone, r, if cue { 0.9 } else { 0.7 }));
+    }
+    None
+}
+
+/// Alphanumeric CNPJs (from July 2026): AA.AAA.AAA/AAAA-00 or 14 plain
+/// characters, upper-case letters and digits, the last two digits,
+/// at least one letter (the numeric ones are found with the numbers).
+fn alphanumeric_cnpjs(text: &str) -> Vec<Finding> {
+    let b = text.as_bytes();
+    let mut out = Vec::new();
+    let is_char = |c: u8| c.is_ascii_digit() || c.is_ascii_uppercase();
+    let mut i = 0;
+    while i < b.len() {
+        if !is_char(b[i]) || (i > 0 && b[i - 1].is_ascii_alphanumeric()) {
+            i += 1;
+            continue;
+        }
+        let mut j = i;
+        let mut chars = Vec::new();
+        while j < b.len()
+            && (is_char(b[j]) || matches!(b[j], b'.' | b'/' | b'-'))
+            && chars.len() <= 14
+        {
+            if is_char(b[j]) {
+                chars.push(b[j]);
+            }
+            j += 1;
+        }
+        while j > i && !is_char(b[j - 1]) {
+            j -= 1;
+        }
+        let boundary_after = j >= b.len() || !b[j].is_ascii_alphanumeric();
+        let span = &text[i..j];
+        let formatted = span.len() == 18
+            && span.as_bytes()[2] == b'.'
+            && span.as_bytes()[6] == b'.'
+            && span.as_bytes()[10] == b'/'
+            && span.as_bytes()[15] == b'-';
+        let plain = span.len() == 14;
+        if boundary_after
+            && (formatted || plain)
+            && chars.iter().any(u8::is_ascii_uppercase)
+            && valid_cnpj(&chars)
+        {
+            let confidence = if formatted || cue_before(text, i, CNPJ_CUES) {
+                0.97
+            } else {
+                0.8
+            };
+            out.push(Finding {
+                kind: PiiKind::Cnpj,
+                start: i,
+                end: j,
+                confidence,
+            });
+            i = j;
+        } else {
+            i += 1;
+        }
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------
+// E-mail addresses.
+
+fn emails(text: &str) -> Vec<Finding> {
+    let b = text.as_bytes();
+    let local = |c: u8| c.is_ascii_alphanumeric() || b"._%+-".contains(&c);
+    let domain = |c: u8| c.is_ascii_alphanumeric() || c == b'-' || c == b'.';
+    let mut out = Vec::new();
+    for (at, _) in text.match_indices('@') {
+        let mut s = at;
+        while s > 0 && local(b[s - 1]) {
+            s -= 1;
+        }
+        while s < at && b[s] == b'.' {
+            s += 1;
+        }
+        let mut e = at + 1;
+        while e < b.len() && domain(b[e]) {
+            e += 1;
+        }
+        while e > at + 1 && matches!(b[e - 1], b'.' | b'-') {
+            e -= 1;
+        }
+        let host = &text[at + 1..e];
+        let tld_ok = host.rsplit_once('.').is_some_and(|(name, tld)| {
+            !name.is_empty() && tld.len() >= 2 && tld.bytes().all(|c| c.is_ascii_alphabetic())
+        });
+        if s < at && tld_ok && !host.contains("..") {
+            out.push(Finding {
+                kind: PiiKind::Email,
+                start: s,
+                end: e,
+                confidence: 0.98,
+            });
+        }
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------
+// Person names.
+
+/// Phrases after which a name comes.
+const NAME_CUES: &[&str] = &[
+    "meu nome é ",
+    "meu nome e ",
+    "me chamo ",
+    "nome completo é ",
+    "nome completo: ",
+    "nome: ",
+    "my name is ",
+    "i am ",
+    "this is ",
+    "paciente ",
+    "cliente ",
+];
+/// Titles before a name.
+const TITLES: &[&str] = &[
+    "Sr.", "Sra.", "Srta.", "Dr.", "Dra.", "Mr.", "Mrs.", "Ms.", "Dona ", "Seu ", "Doutor ",
+    "Doutora ",
+];
+/// Lower-case words inside Portuguese names.
+const PARTICLES: &[&str] = &["da", "de", "do", "das", "dos", "e", "van", "von"];
+/// Capitalised words that are not names.
+const NOT_NAMES: &[&str] = &[
+    "Olá",
+    "Oi",
+    "Bom",
+    "Boa",
+    "Dia",
+    "Tarde",
+    "Noite",
+    "Obrigado",
+    "Obrigada",
+    "Hello",
+    "Hi",
+    "Thanks",
+    "Thank",
+    "Dear",
+    "Good",
+    "Morning",
+    "Please",
+    "Por",
+    "Favor",
+    "Segunda",
+    "Terça",
+    "Quarta",
+    "Quinta",
+    "Sexta",
+    "Sábado",
+    "Domingo",
+    "Monday",
+    "Tuesday",
+    "Wednesday",
+    "Thursday",
+    "Friday",
+    "Saturday",
+    "Sunday",
+    "Janeiro",
+    "Fevereiro",
+    "Março",
+    "Abril",
+    "Maio",
+    "Junho",
+    "Julho",
+    "Agosto",
+    "Setembro",
+    "Outubro",
+    "Novembro",
+    "Dezembro",
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+    "São",
+    "Paulo",
+    "Rio",
+    "Janeiro",
+    "Brasil",
+    "Brazil",
+    "Rua",
+    "Avenida",
+    "Av",
+    "Clínica",
+    "Clinica",
+    "Hospital",
+    "Consultório",
+    "Escritório",
+    "Tudo",
+    "Sim",
+    "Não",
+    "Ok",
+    "Eu",
+    "Meu",
+    "Minha",
+    "Você",
+    "Vocês",
+    "Estou",
+    "Gostaria",
+    "Quero",
+    "Preciso",
+    "Pode",
+    "Posso",
+    "Qual",
+    "Quando",
+    "Onde",
+    "Como",
+    "The",
+    "I",
+    "My",
+    "We",
+    "You",
+    "Yes",
+    "No",
+    "CPF",
+    "CNPJ",
+    "SUS",
+    "LGPD",
+    "Pix",
+    "PIX",
+    "WhatsApp",
+    "Unimed",
+    "Amil",
+    "Bradesco",
+    "Itaú",
+    "Itau",
+];
+
+/// A capitalised word at `i`: its end, when it is one (a letter, then
+/// lower-case letters; at least two letters).
+fn capitalised(text: &str, i: usize) -> Option<usize> {
+    let mut chars = text[i..].char_indices();
+    let (_, first) = chars.next()?;
+    if !first.is_uppercase() {
+        return None;
+    }
+    let mut end = i + first.len_utf8();
+    let mut letters = 1;
+    for (off, c) in chars {
+        if c.is_lowercase() || c == '\'' {
+            end = i + off + c.len_utf8();
+            letters += 1;
+        } else {
+            break;
+        }
+    }
+    let next = text[end..].chars().next();
+    let boundary = next.is_none_or(|c| !c.is_alphanumeric());
+    (letters >= 2 && boundary).then_some(end)
+}
+
+/// The name starting at `i`: capitalised words, particles between them.
+/// Returns its end and how many capitalised words it has.
+fn name_at(text: &str, i: usize) -> Option<(usize, usize)> {
+    let mut end = capitalised(text, i)?;
+    if NOT_NAMES.contains(&&text[i..end]) {
+        return None;
+    }
+    let mut words = 1;
+    loop {
+        let rest = &text[end..];
+        let Some(after_space) = rest.strip_prefix(' ') else {
+            break;
+        };
+        let at = end + 1;
+        // A particle, then a capitalised word.
+        let particle = PARTICLES
+            .iter()
+            .find(|p| after_space.starts_with(&format!("{p} ")));
+        let word_at = particle.map_or(at, |p| at + p.len() + 1);
+        match capitalised(text, word_at) {
+            Some(e) if !NOT_NAMES.contains(&&text[word_at..e]) && words < 6 => {
+                end = e;
+                words += 1;
+            }
+            _ => break,
+        }
+    }
+    Some((end, words))
+}
+
+fn names(text: &str) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let lower = text.to_lowercase();
+    let same_offsets = lower.len() == text.len();
+    // After a cue phrase.
+    if same_offsets {
+        for cue in NAME_CUES {
+            for (at, _) in lower.match_indices(cue) {
+                let i = at + cue.len();
+                if let Some((end, _)) = name_at(text, i) {
+                    out.push(Finding {
+                        kind: PiiKind::PersonName,
+                        start: i,
+                        end,
+                        confidence: 0.9,
+                    });
+                }
+            }
+        }
+    }
+    // After a title.
+    for title in TITLES {
+        for (at, _) in text.match_indices(title) {
+            if at > 0
+                && text[..at]
+                    .chars()
+                    .next_back()
+                    .is_some_and(char::is_alphanumeric)
+            {
+                continue;
+            }
+            let mut i = at + title.len();
+            if text[i..].starts_with(' ') {
+                i += 1;
+            }
+            if let Some((end, _)) = name_at(text, i) {
+                out.push(Finding {
+                    kind: PiiKind::PersonName,
+                    start: i,
+                    end,
+                    confidence: 0.85,
+                });
+            }
+        }
+    }
+    // Two or more capitalised words anywhere.
+    let mut i = 0;
+    while i < text.len() {
+        let starts_word = i == 0
+            || text[..i]
+                .chars()
+                .next_back()
+                .is_some_and(|c| !c.is_alphanumeric());
+        if starts_word && let Some((end, words)) = name_at(text, i) {
+            if words >= 2 {
+                out.push(Finding {
+                    kind: PiiKind::PersonName,
+                    start: i,
+                    end,
+                    confidence: 0.6,
+                });
+            }
+            i = end;
+            continue;
+        }
+        i += text[i..].chars().next().map_or(1, char::len_utf8);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kinds(text: &str) -> Vec<(PiiKind, &str)> {
+        detect(text)
+            .into_iter()
+            .map(|f| (f.kind, &text[f.start..f.end]))
+            .collect()
+    }
+
+    /// CPF check digits for 9 base digits.
+    fn cpf_from(base: [u32; 9]) -> String {
+        let mut d = base.to_vec();
+        d.push(mod11_countdown(&d, 10));
+        d.push(mod11_countdown(&d, 11));
+        let s: String = d.iter().map(|x| char::from(b'0' + *x as u8)).collect();
+        format!("{}.{}.{}-{}", &s[..3], &s[3..6], &s[6..9], &s[9..])
+    }
+
+    fn cnpj_from(base: &[u8; 12]) -> String {
+        let mut v: Vec<u32> = base.iter().map(|c| u32::from(*c) - 48).collect();
+        v.push(cnpj_dv(&v));
+        v.push(cnpj_dv(&v));
+        let s: String = v.iter().map(|x| char::from((x + 48) as u8)).collect();
+        format!(
+            "{}.{}.{}/{}-{}",
+            &s[..2],
+            &s[2..5],
+            &s[5..8],
+            &s[8..12],
+            &s[12..]
+        )
+    }
+
+    /// A tiny deterministic generator for the property tests.
+    struct Lcg(u64);
+    impl Lcg {
+        fn next(&mut self, n: u32) -> u32 {
+            self.0 = self
+                .0
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            ((self.0 >> 33) % u64::from(n)) as u32
+        }
+    }
+
+    #[test]
+    fn known_documents_validate() {
+        assert!(valid_cpf(&digits_of("529.982.247-25")));
+        assert!(!valid_cpf(&digits_of("529.982.247-26")));
+        assert!(!valid_cpf(&digits_of("111.111.111-11")));
+        assert!(valid_cnpj(b"11222333000181"));
+        assert!(!valid_cnpj(b"11222333000182"));
+        // The Receita Federal's example of an alphanumeric CNPJ.
+        assert!(valid_cnpj(b"12ABC34501DE35"));
+        assert!(!valid_cnpj(b"12ABC34501DE36"));
+        assert!(luhn(&digits_of("4111 1111 1111 1111")));
+        assert!(!luhn(&digits_of("4111 1111 1111 1112")));
+    }
+
+    #[test]
+    fn every_generated_cpf_is_found_and_every_corrupted_one_rejected() {
+        let mut rng = Lcg(7);
+        for _ in 0..2000 {
+            let base: [u32; 9] = std::array::from_fn(|_| rng.next(10));
+            if base.iter().all(|d| *d == base[0]) {
+                continue;
+            }
+            let cpf = cpf_from(base);
+            let text = format!("Meu CPF é {cpf}, obrigado");
+            assert_eq!(kinds(&text), [(PiiKind::Cpf, cpf.as_str())], "{text}");
+            let plain: String = cpf.chars().filter(char::is_ascii_digit).collect();
+            assert!(valid_cpf(&digits_of(&plain)));
+            // Any change of a check digit breaks it.
+            let mut bad = cpf.clone().into_bytes();
+            let last = bad.len() - 1 - rng.next(2) as usize;
+            bad[last] = b'0' + ((bad[last] - b'0' + 1 + rng.next(9) as u8) % 10);
+            let bad = String::from_utf8(bad).unwrap();
+            assert!(!valid_cpf(&digits_of(&bad)), "{bad}");
+            assert!(
+                !kinds(&format!("Meu CPF é {bad}"))
+                    .iter()
+                    .any(|(k, _)| *k == PiiKind::Cpf),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn every_generated_cnpj_is_found_and_every_corrupted_one_rejected() {
+        let mut rng = Lcg(11);
+        const ALNUM: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ";
+        for i in 0..2000 {
+            let base: [u8; 12] = std::array::from_fn(|k| {
+                // Half numeric (the CNPJs of today), half alphanumeric.
+                if i % 2 == 0 || k >= 8 {
+                    b'0' + rng.next(10) as u8
+                } else {
+                    ALNUM[rng.next(36) as usize]
+                }
+            });
+            let cnpj = cnpj_from(&base);
+            let text = format!("CNPJ da empresa: {cnpj}.");
+            assert_eq!(kinds(&text), [(PiiKind::Cnpj, cnpj.as_str())], "{text}");
+            let mut bad = cnpj.clone().into_bytes();
+            let last = bad.len() - 1 - rng.next(2) as usize;
+            bad[last] = b'0' + ((bad[last] - b'0' + 1 + rng.next(9) as u8) % 10);
+            let bad = String::from_utf8(bad).unwrap();
+            assert!(
+                !kinds(&format!("CNPJ da empresa: {bad}."))
+                    .iter()
+                    .any(|(k, _)| *k == PiiKind::Cnpj),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn cns_cards_are_validated() {
+        let mut rng = Lcg(3);
+        let mut found = 0;
+        for _ in 0..5000 {
+            let mut d: Vec<u32> = vec![1 + rng.next(2)];
+            d.extend((0..14).map(|_| rng.next(10)));
+            if valid_cns(&d) {
+                found += 1;
+                let s: String = d.iter().map(|x| char::from(b'0' + *x as u8)).collect();
+                let text = format!(
+                    "Cartão SUS {} {} {} {}",
+                    &s[..3],
+                    &s[3..7],
+                    &s[7..11],
+                    &s[11..]
+                );
+                assert_eq!(kinds(&text)[0].0, PiiKind::Cns, "{text}");
+                let mut bad = d.clone();
+                bad[14] = (bad[14] + 1) % 10;
+                assert!(!valid_cns(&bad));
+            }
+        }
+        assert!(found > 100);
+    }
+
+    #[test]
+    fn phones_emails_cards_and_ssns() {
+        assert_eq!(
+            kinds("Meu celular é (11) 98765-4321 e o fixo 3456-7890"),
+            [
+                (PiiKind::Phone, "(11) 98765-4321"),
+                (PiiKind::Phone, "3456-7890")
+            ]
+        );
+        assert_eq!(
+            kinds("whatsapp +55 11 98765-4321"),
+            [(PiiKind::Phone, "+55 11 98765-4321")]
+        );
+        assert_eq!(
+            kinds("call me at +1 415 555 2671"),
+            [(PiiKind::Phone, "+1 415 555 2671")]
+        );
+        assert_eq!(
+            kinds("escreva para joao.silva@email.com.br."),
+            [(PiiKind::Email, "joao.silva@email.com.br")]
+        );
+        assert_eq!(
+            kinds("cartão 4111 1111 1111 1111 validade 12/27"),
+            [(PiiKind::PaymentCard, "4111 1111 1111 1111")]
+        );
+        assert_eq!(kinds("SSN 123-45-6789"), [(PiiKind::Ssn, "123-45-6789")]);
+    }
+
+    #[test]
+    fn hard_negatives_are_not_pii() {
+        for text in [
+            "Consulta no dia 21/11/2026 às 14:30",
+            "pedido 52998224725 enviado",
+            "protocolo 123.456.789-10",
+            "CPF 529.982.247-26",
+            "O valor é R$ 1.234,56",
+            "SSN 666-12-3456",
+            "cartão 4111 1111 1111 1112",
+            "ref ABC123456789",
+            "São Paulo, Brasil",
+            "Bom Dia",
+            "email@localhost",
+            "versão 2.0.1",
+        ] {
+            assert_eq!(kinds(text), [], "{text}");
+        }
+    }
+
+    #[test]
+    fn names_after_cues_and_titles() {
+        assert_eq!(
+            kinds("Olá, meu nome é Maria da Silva Santos e preciso remarcar"),
+            [(PiiKind::PersonName, "Maria da Silva Santos")]
+        );
+        assert_eq!(
+            kinds("Falei com a Dra. Ana Paula"),
+            [(PiiKind::PersonName, "Ana Paula")]
+        );
+        assert_eq!(
+            kinds("my name is John Smith."),
+            [(PiiKind::PersonName, "John Smith")]
+        );
+        assert_eq!(
+            kinds("O Joaquim Barbosa ligou"),
+            [(PiiKind::PersonName, "Joaquim Barbosa")]
+        );
+    }
+}
