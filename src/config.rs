@@ -57,6 +57,87 @@ pub enum SummaryVertical {
     Legal,
 }
 
+/// How Anonymize replaces personal data (`--anonymization`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AnonymizationMode {
+    Mask,
+    Hash,
+    Remove,
+}
+
+/// `--anonymization`: a default mode, then `tenant=mode` overrides.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Anonymization {
+    pub default: AnonymizationMode,
+    pub tenants: Vec<(String, AnonymizationMode)>,
+}
+
+impl Anonymization {
+    pub fn mode(&self, tenant: &str) -> AnonymizationMode {
+        self.tenants
+            .iter()
+            .find(|(t, _)| t == tenant)
+            .map_or(self.default, |(_, m)| *m)
+    }
+
+    pub fn uses_hash(&self) -> bool {
+        self.default == AnonymizationMode::Hash
+            || self
+                .tenants
+                .iter()
+                .any(|(_, m)| *m == AnonymizationMode::Hash)
+    }
+}
+
+impl FromStr for Anonymization {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let mode = |m: &str| match m.trim() {
+            "mask" => Ok(AnonymizationMode::Mask),
+            "hash" => Ok(AnonymizationMode::Hash),
+            "remove" => Ok(AnonymizationMode::Remove),
+            other => Err(format!("{other:?} is not mask, hash or remove")),
+        };
+        let mut parts = s.split(',');
+        let default = mode(parts.next().unwrap_or("mask"))?;
+        let tenants = parts
+            .map(|p| {
+                let (tenant, m) = p
+                    .split_once('=')
+                    .ok_or_else(|| format!("{p:?} is not tenant=mode"))?;
+                Ok((tenant.trim().to_owned(), mode(m)?))
+            })
+            .collect::<Result<_, String>>()?;
+        Ok(Self { default, tenants })
+    }
+}
+
+/// `--jurisdictions`: where the data subjects are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JurisdictionList(pub engram_core::compliance::Jurisdictions);
+
+impl FromStr for JurisdictionList {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let mut j = engram_core::compliance::Jurisdictions {
+            brazil: false,
+            eu: false,
+            us: false,
+        };
+        for part in s.split(',') {
+            match part.trim() {
+                "br" => j.brazil = true,
+                "eu" => j.eu = true,
+                "us" => j.us = true,
+                other => return Err(format!("{other:?} is not br, eu or us")),
+            }
+        }
+        Ok(Self(j))
+    }
+}
+
 /// See `--embedder-roles`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum EmbedderRoles {
@@ -193,6 +274,25 @@ pub struct ServeArgs {
     #[arg(long, env = "ENGRAM_JOB_LEASE_MS",
           value_parser = clap::value_parser!(u64).range(100..))]
     pub job_lease_ms: Option<u64>,
+
+    /// Where the tenants' data subjects are, for Classify's regimes: a
+    /// list of `br` (LGPD and the CFM/CFO/OAB rules), `eu` (GDPR), `us`
+    /// (HIPAA for health data).
+    #[arg(long, env = "ENGRAM_JURISDICTIONS", default_value = "br",
+          value_parser = clap::value_parser!(JurisdictionList))]
+    pub jurisdictions: JurisdictionList,
+
+    /// How Anonymize replaces personal data: `mask` (`***.***.***-00`),
+    /// `hash` (a keyed hash per tenant, needs --anonymization-key) or
+    /// `remove` (`[cpf]`), then per-tenant overrides: `mask,lawfirm=remove`.
+    #[arg(long, env = "ENGRAM_ANONYMIZATION", default_value = "mask",
+          value_parser = clap::value_parser!(Anonymization))]
+    pub anonymization: Anonymization,
+
+    /// Master key of the `hash` anonymization (each tenant's key is derived
+    /// from it).
+    #[arg(long, env = "ENGRAM_ANONYMIZATION_KEY", hide_env_values = true)]
+    pub anonymization_key: Option<String>,
 
     /// A conversation's running summary is refreshed every this many
     /// messages (0: never).

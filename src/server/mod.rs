@@ -40,6 +40,7 @@ pub async fn run(
     args: ServeArgs,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    let policy = compliance::Policy::from_args(&args)?;
     let engine = Arc::new(backends::build(&args).await?);
 
     let (reporter, health) = tonic_health::server::health_reporter();
@@ -76,7 +77,7 @@ pub async fn run(
             engine.clone(),
         )))
         .add_service(ComplianceServiceServer::new(
-            compliance::ComplianceApi::new(engine.clone()),
+            compliance::ComplianceApi::new(engine.clone(), policy),
         ));
 
     // The grace period starts when the shutdown signal arrives.

@@ -7,6 +7,7 @@
 //! storage only through the traits of [`ports`]. Tokio is used for tasks and
 //! timers only.
 
+pub mod compliance;
 pub mod compose;
 pub mod engine;
 pub mod error;

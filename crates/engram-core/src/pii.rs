@@ -44,9 +44,9 @@ impl PiiKind {
             PiiKind::Cns => "cns",
             PiiKind::Phone => "phone",
             PiiKind::Email => "email",
-            PiiKind::PaymentCard => "payment_card",
+            PiiKind::PaymentCard => "card",
             PiiKind::Ssn => "ssn",
-            PiiKind::PersonName => "person_name",
+            PiiKind::PersonName => "name",
         }
     }
 }
@@ -689,6 +689,38 @@ const NOT_NAMES: &[&str] = &[
     "Não",
     "Ok",
     "Eu",
+    "Sou",
+    "Aqui",
+    "Falo",
+    "Este",
+    "Esta",
+    "Esse",
+    "Essa",
+    "Ele",
+    "Ela",
+    "Os",
+    "As",
+    "Em",
+    "No",
+    "Na",
+    "Para",
+    "Com",
+    "Hoje",
+    "Amanhã",
+    "Ontem",
+    "Também",
+    "Mas",
+    "Então",
+    "Ainda",
+    "Agora",
+    "Se",
+    "Já",
+    "Muito",
+    "It",
+    "This",
+    "That",
+    "Hey",
+    "Today",
     "Meu",
     "Minha",
     "Você",
@@ -1056,6 +1088,10 @@ mod tests {
         assert_eq!(
             kinds("O Joaquim Barbosa ligou"),
             [(PiiKind::PersonName, "Joaquim Barbosa")]
+        );
+        assert_eq!(
+            kinds("Sou João Silva"),
+            [(PiiKind::PersonName, "João Silva")]
         );
     }
 }
