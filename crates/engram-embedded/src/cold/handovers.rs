@@ -17,7 +17,7 @@ use redb::{ReadTransaction, ReadableTable, TableDefinition, WriteTransaction};
 use serde::{Deserialize, Serialize};
 
 use super::messages::conversation_in_write;
-use super::{after, decode, encode};
+use super::{after, decode, distinct_tenants, encode};
 use crate::writer::storage;
 
 /// (tenant, conversation, handover) → Record
@@ -172,20 +172,13 @@ pub(super) fn get(
 
 pub(super) fn tenants(txn: &ReadTransaction) -> Result<Vec<TenantId>> {
     let table = txn.open_table(HANDOVER_JOBS).map_err(storage)?;
-    let mut out = Vec::new();
-    let mut next = table.first().map_err(storage)?;
-    while let Some((key, _)) = next {
-        let tenant = key.value().0.to_owned();
-        let end = after(&tenant);
-        next = table
-            .range((end.as_str(), "")..)
-            .map_err(storage)?
-            .next()
-            .transpose()
-            .map_err(storage)?;
-        out.extend(TenantId::parse("tenant_id", &tenant).ok());
-    }
-    Ok(out)
+    let tenant_of = |row: Option<(redb::AccessGuard<'_, (&str, &str)>, _)>| {
+        row.map(|(key, _)| key.value().0.to_owned())
+    };
+    distinct_tenants(tenant_of(table.first().map_err(storage)?), |end| {
+        let row = table.range((end, "")..).map_err(storage)?.next();
+        Ok(tenant_of(row.transpose().map_err(storage)?))
+    })
 }
 
 pub(super) fn claim(

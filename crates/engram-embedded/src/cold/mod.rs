@@ -137,6 +137,22 @@ fn after(s: &str) -> String {
     format!("{s}\0")
 }
 
+/// The distinct tenants of a table keyed by (tenant, …), one seek each:
+/// `first` is the tenant of the first key, `next_from(bound)` the tenant
+/// of the first key at or after `bound`.
+fn distinct_tenants(
+    first: Option<String>,
+    mut next_from: impl FnMut(&str) -> Result<Option<String>>,
+) -> Result<Vec<TenantId>> {
+    let mut out = Vec::new();
+    let mut next = first;
+    while let Some(tenant) = next {
+        next = next_from(&after(&tenant))?;
+        out.extend(TenantId::parse("tenant_id", &tenant).ok());
+    }
+    Ok(out)
+}
+
 /// Owned copies of the ids a closure on another thread needs.
 macro_rules! owned {
     ($($id:ident),+) => { $(let $id = $id.clone();)+ };

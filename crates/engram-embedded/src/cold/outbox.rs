@@ -17,7 +17,7 @@ use engram_core::time::Timestamp;
 use redb::{ReadTransaction, ReadableTable, WriteTransaction};
 use serde::{Deserialize, Serialize};
 
-use super::{CONVERSATIONS, MESSAGES, OUTBOX, OUTBOX_SEQ, after, decode, encode};
+use super::{CONVERSATIONS, MESSAGES, OUTBOX, OUTBOX_SEQ, after, decode, distinct_tenants, encode};
 use crate::writer::storage;
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -65,22 +65,13 @@ pub(super) fn enqueue(
 
 pub(super) fn tenants(txn: &ReadTransaction) -> Result<Vec<TenantId>> {
     let table = txn.open_table(OUTBOX).map_err(storage)?;
-    let mut out = Vec::new();
-    let mut next = table.first().map_err(storage)?;
-    while let Some((key, _)) = next {
-        let tenant = key.value().0.to_owned();
-        let end = after(&tenant);
-        next = table
-            .range((end.as_str(), 0)..)
-            .map_err(storage)?
-            .next()
-            .transpose()
-            .map_err(storage)?;
-        if let Ok(tenant) = TenantId::parse("tenant_id", &tenant) {
-            out.push(tenant);
-        }
-    }
-    Ok(out)
+    let tenant_of = |row: Option<(redb::AccessGuard<'_, (&str, u64)>, _)>| {
+        row.map(|(key, _)| key.value().0.to_owned())
+    };
+    distinct_tenants(tenant_of(table.first().map_err(storage)?), |end| {
+        let row = table.range((end, 0)..).map_err(storage)?.next();
+        Ok(tenant_of(row.transpose().map_err(storage)?))
+    })
 }
 
 pub(super) fn claim(
