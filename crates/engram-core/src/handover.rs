@@ -29,8 +29,6 @@ pub const RESERVED_PREFIX: &str = "engram.";
 pub const MESSAGE_KIND: &str = "message";
 /// Longest action kind, in bytes.
 pub const MAX_KIND_LEN: usize = 64;
-/// Longest handover reason or closing notes, in bytes.
-pub const MAX_REASON_BYTES: usize = 4096;
 /// Tokens of the extractive resumption context at most.
 pub const RESUMPTION_TOKENS: u32 = 600;
 

@@ -40,3 +40,6 @@ pub const MAX_REFERENCE_BYTES: usize = 128;
 pub const MAX_FACT_KEYS: usize = 1000;
 /// Largest query vector dimension accepted.
 pub const MAX_VECTOR_DIM: usize = 8192;
+/// Longest free-text reason or note (a handover's reason and closing
+/// notes, an anonymization's reason), in bytes.
+pub const MAX_REASON_BYTES: usize = 4096;

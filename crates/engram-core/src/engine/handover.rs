@@ -23,16 +23,14 @@ use crate::handover::{
     self as h, Handover, HandoverEnd, HandoverSummary, HumanAction, NewHandover, Resolution,
 };
 use crate::ids::{ConversationId, HandoverId, MessageId, OperatorId, TenantId};
-use crate::limits::MAX_CONTENT_BYTES;
-use crate::model::{Message, Role};
+use crate::limits::{MAX_CONTENT_BYTES, MAX_REASON_BYTES};
+use crate::model::Role;
 use crate::ports::{ColdStore, Embedder, HotTier, LanguageModel, SemanticIndex};
 use crate::summary::{LLM_INPUT_TOKENS, Vertical, transcript};
 use crate::time::Timestamp;
 
 /// Jobs claimed at once.
 const CLAIM: usize = 8;
-/// Messages read per page.
-const PAGE: usize = 500;
 /// First retry delay; doubles with every attempt up to `MAX_BACKOFF`.
 const BACKOFF: Duration = Duration::from_secs(1);
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
@@ -145,7 +143,7 @@ where
         operator: OperatorId,
         reason: String,
     ) -> Result<Handover> {
-        check_text("reason", &reason, h::MAX_REASON_BYTES)?;
+        check_text("reason", &reason, MAX_REASON_BYTES)?;
         let handover = self
             .cold
             .start_handover(
@@ -268,7 +266,7 @@ where
         resolution: Resolution,
         notes: String,
     ) -> Result<Handover> {
-        check_text("notes", &notes, h::MAX_REASON_BYTES)?;
+        check_text("notes", &notes, MAX_REASON_BYTES)?;
         let ended = self
             .cold
             .end_handover(
@@ -397,24 +395,21 @@ impl<C: ColdStore> Worker<C> {
     /// messages exchanged while it lasted.
     async fn summarize(&self, tenant: &TenantId, job: &Handover) -> Result<HandoverSummary> {
         let ended = job.ended_at.unwrap_or(job.started_at);
-        let mut messages: Vec<Message> = Vec::new();
-        let mut after = job.start_seq;
-        loop {
-            let page = self
-                .cold
-                .messages_after(tenant, &job.conversation_id, after, PAGE)
-                .await?;
-            let full = page.len() == PAGE;
-            after = page.last().map_or(after, |m| m.seq);
-            messages.extend(page.into_iter().filter(|m| {
-                m.created_at <= ended
-                    || m.metadata.get(h::HANDOVER_KEY).map(String::as_str)
-                        == Some(job.handover_id.as_str())
-            }));
-            if !full {
-                break;
-            }
-        }
+        // What came after the end is not the handover's, but for its own
+        // events (recorded while it was being ended).
+        let mut messages = super::messages_since(
+            self.cold.as_ref(),
+            tenant,
+            &job.conversation_id,
+            job.start_seq,
+            0,
+        )
+        .await?;
+        messages.retain(|m| {
+            m.created_at <= ended
+                || m.metadata.get(h::HANDOVER_KEY).map(String::as_str)
+                    == Some(job.handover_id.as_str())
+        });
         let actions: Vec<HumanAction> = messages
             .iter()
             .filter_map(|m| h::action_of(m, &job.handover_id))

@@ -79,9 +79,6 @@ impl Default for SummaryConfig {
     }
 }
 
-/// Messages read per page when a summary is refreshed.
-const SUMMARY_PAGE: usize = 500;
-
 /// Talks to the running worker.
 #[derive(Debug, Clone)]
 pub(crate) struct Indexer {
@@ -301,20 +298,8 @@ impl<C: ColdStore, I: SemanticIndex, E: Embedder> Worker<C, I, E> {
         if config.every == 0 || meta.last_seq < done + config.every {
             return Ok(());
         }
-        let mut messages = Vec::new();
-        let mut after = done;
-        loop {
-            let page = self
-                .cold
-                .messages_after(tenant, conversation, after, SUMMARY_PAGE)
-                .await?;
-            let full = page.len() == SUMMARY_PAGE;
-            after = page.last().map_or(after, |m| m.seq);
-            messages.extend(page);
-            if !full {
-                break;
-            }
-        }
+        let messages =
+            super::messages_since(self.cold.as_ref(), tenant, conversation, done, 0).await?;
         let summary = summarize(
             previous.as_ref(),
             &messages,

@@ -31,6 +31,33 @@ pub use messages::MessageDraft;
 pub use search::{SearchHit, SearchMode, SearchQuery, SearchResult};
 pub use summarize::Summarized;
 
+/// Messages read per page by the background jobs and Summarize.
+const READ_PAGE: usize = 500;
+
+/// The messages of a conversation after `after_seq`, up to `to_seq` (0: to
+/// the end), read page by page.
+pub(crate) async fn messages_since<C: ColdStore>(
+    cold: &C,
+    tenant: &TenantId,
+    conversation: &crate::ids::ConversationId,
+    after_seq: u64,
+    to_seq: u64,
+) -> Result<Vec<crate::model::Message>> {
+    let mut messages = Vec::new();
+    let mut after = after_seq;
+    loop {
+        let page = cold
+            .messages_after(tenant, conversation, after, READ_PAGE)
+            .await?;
+        let full = page.len() == READ_PAGE;
+        after = page.last().map_or(after, |m| m.seq);
+        messages.extend(page.into_iter().filter(|m| to_seq == 0 || m.seq <= to_seq));
+        if !full || (to_seq != 0 && after >= to_seq) {
+            return Ok(messages);
+        }
+    }
+}
+
 /// What each tier answered to a ping.
 #[derive(Debug)]
 pub struct Readiness {

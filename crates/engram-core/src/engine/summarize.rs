@@ -10,15 +10,12 @@ use tracing::warn;
 use super::Engine;
 use crate::error::{Error, Result};
 use crate::ids::{ConversationId, MessageId, TenantId};
-use crate::model::Message;
 use crate::ports::{ColdStore, Embedder, HotTier, LanguageModel, Prompt, SemanticIndex};
 use crate::summary::{LLM_INPUT_TOKENS, Vertical, llm_prompt, summarize, transcript};
 use crate::tokens::{Tokenizer, clip_lines};
 
 /// Smallest token cap of a Summarize (a fifth of the source above it).
 const SUMMARIZE_MIN_TOKENS: u32 = 160;
-/// Messages read per page by Summarize.
-const SUMMARIZE_PAGE: usize = 1000;
 
 /// Who wrote a summary.
 pub const EXTRACTIVE: &str = "extractive";
@@ -84,9 +81,14 @@ where
                 id: conversation.to_string(),
             });
         }
-        let messages = self
-            .messages_between(tenant, conversation, from_seq, to_seq)
-            .await?;
+        let messages = super::messages_since(
+            self.cold.as_ref(),
+            tenant,
+            conversation,
+            from_seq.saturating_sub(1),
+            to_seq,
+        )
+        .await?;
         let source_tokens: u64 = messages.iter().map(|m| u64::from(m.tokens)).sum();
         let cap = u32::try_from(source_tokens / 5)
             .unwrap_or(u32::MAX)
@@ -99,12 +101,12 @@ where
         let written = if self.config.language_model.is_some() && !messages.is_empty() {
             // The model reads the whole range when it fits its input, the
             // extractive notes of it otherwise.
-            let material = if source_tokens <= u64::from(LLM_INPUT_TOKENS) {
+            let whole = source_tokens <= u64::from(LLM_INPUT_TOKENS);
+            let material = if whole {
                 transcript(&messages)
             } else {
                 summarize(None, &messages, vertical, LLM_INPUT_TOKENS).text()
             };
-            let whole = source_tokens <= u64::from(LLM_INPUT_TOKENS);
             let written = write(
                 self.config.language_model.as_ref(),
                 self.config.llm_timeout,
@@ -133,31 +135,6 @@ where
             fell_back: written.fell_back,
             took: started.elapsed(),
         })
-    }
-
-    /// The messages `from_seq..=to_seq` (0: open end) of a conversation.
-    async fn messages_between(
-        &self,
-        tenant: &TenantId,
-        conversation: &ConversationId,
-        from_seq: u64,
-        to_seq: u64,
-    ) -> Result<Vec<Message>> {
-        let mut messages = Vec::new();
-        let mut after = from_seq.saturating_sub(1);
-        loop {
-            let page = self
-                .cold
-                .messages_after(tenant, conversation, after, SUMMARIZE_PAGE)
-                .await?;
-            let full = page.len() == SUMMARIZE_PAGE;
-            after = page.last().map_or(after, |m| m.seq);
-            messages.extend(page.into_iter().filter(|m| to_seq == 0 || m.seq <= to_seq));
-            if !full || (to_seq != 0 && after >= to_seq) {
-                break;
-            }
-        }
-        Ok(messages)
     }
 }
 
