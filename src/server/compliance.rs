@@ -10,9 +10,8 @@ use engram_core::compliance::{
     Classification, Jurisdictions, Masking, Regime, RetentionAction, anonymize, classify,
 };
 use engram_core::error::Error;
-use engram_core::handover::MAX_REASON_BYTES;
 use engram_core::ids::TenantId;
-use engram_core::limits::MAX_CONTENT_BYTES;
+use engram_core::limits::{MAX_CONTENT_BYTES, MAX_REASON_BYTES};
 use engram_core::model::IMPORTANCE_BANDS;
 use engram_core::pii::{Finding, detect};
 use engram_core::time::Timestamp;

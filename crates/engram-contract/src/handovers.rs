@@ -1,6 +1,8 @@
 //! Cases of the cold-store contract about handovers and their summary
 //! jobs.
 
+use std::time::Duration;
+
 use engram_core::Error;
 use engram_core::handover::{HandoverEnd, HandoverSummary, JobStatus, NewHandover, Resolution};
 use engram_core::ids::{ConversationId, HandoverId, OperatorId, TenantId};
@@ -38,6 +40,19 @@ fn summary(text: &str) -> HandoverSummary {
         human_actions: Vec::new(),
         summarizer: "extractive".to_owned(),
     }
+}
+
+/// Claims the tenant's due jobs at `now`, leased until `lease_until`.
+async fn claim(
+    store: &impl ColdStore,
+    t: &TenantId,
+    now: Timestamp,
+    lease_until: Timestamp,
+) -> Vec<engram_core::handover::Handover> {
+    store
+        .claim_handover_jobs(t, 10, now, lease_until)
+        .await
+        .unwrap()
 }
 
 async fn conversation_with_messages(
@@ -138,18 +153,13 @@ pub async fn ending_queues_one_summary_job(store: &impl ColdStore) {
 
     assert!(store.handover_job_tenants().await.unwrap().contains(&t));
     let now = Timestamp::now();
-    let claimed = store
-        .claim_handover_jobs(&t, 10, now, now.plus(std::time::Duration::from_secs(60)))
-        .await
-        .unwrap();
+    let claimed = claim(store, &t, now, now.plus(Duration::from_secs(60))).await;
     assert_eq!(claimed.len(), 1);
     assert_eq!(claimed[0].handover_id, id);
     // Leased: a second claim gets nothing, and readers see it running.
     assert!(
-        store
-            .claim_handover_jobs(&t, 10, now, now.plus(std::time::Duration::from_secs(60)))
+        claim(store, &t, now, now.plus(Duration::from_secs(60)))
             .await
-            .unwrap()
             .is_empty()
     );
     assert_eq!(
@@ -181,21 +191,10 @@ pub async fn a_handover_gets_one_summary_when_a_lease_expires(store: &impl ColdS
 
     // A slow worker's lease expires; another takes the job.
     let now = Timestamp::now();
-    let slow = store
-        .claim_handover_jobs(&t, 10, now, now.plus(std::time::Duration::from_millis(1)))
-        .await
-        .unwrap();
+    let slow = claim(store, &t, now, now.plus(Duration::from_millis(1))).await;
     assert_eq!(slow.len(), 1);
-    let later = now.plus(std::time::Duration::from_secs(1));
-    let fast = store
-        .claim_handover_jobs(
-            &t,
-            10,
-            later,
-            later.plus(std::time::Duration::from_secs(60)),
-        )
-        .await
-        .unwrap();
+    let later = now.plus(Duration::from_secs(1));
+    let fast = claim(store, &t, later, later.plus(Duration::from_secs(60))).await;
     assert_eq!(fast.len(), 1);
 
     assert!(
@@ -224,39 +223,19 @@ pub async fn a_deferred_handover_job_waits(store: &impl ColdStore) {
         .handover_id;
     store.end_handover(&t, end_of(&id, &c, 2)).await.unwrap();
     let now = Timestamp::now();
-    let lease = now.plus(std::time::Duration::from_secs(60));
-    assert_eq!(
-        store
-            .claim_handover_jobs(&t, 10, now, lease)
-            .await
-            .unwrap()
-            .len(),
-        1
-    );
-    let retry_at = now.plus(std::time::Duration::from_secs(30));
+    let lease = now.plus(Duration::from_secs(60));
+    assert_eq!(claim(store, &t, now, lease).await.len(), 1);
+    let retry_at = now.plus(Duration::from_secs(30));
     store.defer_handover_job(&t, &id, retry_at).await.unwrap();
     assert_eq!(
         store.handover(&t, &c).await.unwrap().unwrap().job,
         Some(JobStatus::Queued)
     );
-    assert!(
-        store
-            .claim_handover_jobs(&t, 10, now, lease)
-            .await
-            .unwrap()
-            .is_empty()
-    );
-    let after = retry_at.plus(std::time::Duration::from_secs(1));
+    assert!(claim(store, &t, now, lease).await.is_empty());
+    let after = retry_at.plus(Duration::from_secs(1));
     assert_eq!(
-        store
-            .claim_handover_jobs(
-                &t,
-                10,
-                after,
-                after.plus(std::time::Duration::from_secs(60))
-            )
+        claim(store, &t, after, after.plus(Duration::from_secs(60)))
             .await
-            .unwrap()
             .len(),
         1
     );
@@ -275,10 +254,8 @@ pub async fn a_deleted_conversation_loses_its_handovers(store: &impl ColdStore) 
     assert_eq!(store.handover(&t, &c).await.unwrap(), None);
     let now = Timestamp::now();
     assert!(
-        store
-            .claim_handover_jobs(&t, 10, now, now.plus(std::time::Duration::from_secs(60)))
+        claim(store, &t, now, now.plus(Duration::from_secs(60)))
             .await
-            .unwrap()
             .is_empty()
     );
 }
