@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use engram_core::audit::{AuditEntry, NewAuditEntry};
 use engram_core::engine::{Engine, EngineConfig, HandoverJobConfig, IndexerConfig, SummaryConfig};
 use engram_core::handover::{Handover, HandoverEnd, HandoverSummary, NewHandover};
 use engram_core::ids::{ConversationId, FactKey, HandoverId, TenantId, UserId};
@@ -16,9 +17,10 @@ use engram_core::model::{
     NewMessage, OutboxJob, PutFactResult, RecentWindow, Scope, ScoredMessage,
 };
 use engram_core::ports::{
-    AppendOutcome, ColdStore, EmbedKind, Embedder, FactSnapshot, FactWrite, HotTier, IndexHit,
-    IndexPoint, LanguageModel, NoHotTier, SemanticIndex,
+    AppendOutcome, ColdErasure, ColdStore, EmbedKind, Embedder, FactSnapshot, FactWrite, HotTier,
+    IndexHit, IndexPoint, LanguageModel, NoHotTier, SemanticIndex,
 };
+use engram_core::retention::RetentionPolicy;
 use engram_core::summary::{Summary, Vertical};
 use engram_core::{Result, Timestamp};
 use engram_embed::{
@@ -328,6 +330,94 @@ impl ColdStore for Cold {
             memory_stats(t, max_users)
         )
     }
+    async fn all_facts(&self, t: &TenantId, u: &UserId) -> Result<Vec<Fact>> {
+        delegate!(self, Cold::Embedded, Cold::Postgres, all_facts(t, u))
+    }
+    async fn erase_user(&self, t: &TenantId, u: &UserId) -> Result<ColdErasure> {
+        delegate!(self, Cold::Embedded, Cold::Postgres, erase_user(t, u))
+    }
+    async fn user_residue(&self, t: &TenantId, u: &UserId, c: &[ConversationId]) -> Result<u64> {
+        delegate!(self, Cold::Embedded, Cold::Postgres, user_residue(t, u, c))
+    }
+    async fn append_audit(
+        &self,
+        t: &TenantId,
+        entry: NewAuditEntry,
+        at: Timestamp,
+    ) -> Result<AuditEntry> {
+        delegate!(
+            self,
+            Cold::Embedded,
+            Cold::Postgres,
+            append_audit(t, entry, at)
+        )
+    }
+    async fn audit_entries(
+        &self,
+        t: &TenantId,
+        after_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<AuditEntry>> {
+        delegate!(
+            self,
+            Cold::Embedded,
+            Cold::Postgres,
+            audit_entries(t, after_seq, limit)
+        )
+    }
+    async fn audit_head(&self, t: &TenantId) -> Result<Option<(u64, Vec<u8>)>> {
+        delegate!(self, Cold::Embedded, Cold::Postgres, audit_head(t))
+    }
+    async fn put_retention_policy(&self, t: &TenantId, p: &RetentionPolicy) -> Result<()> {
+        delegate!(
+            self,
+            Cold::Embedded,
+            Cold::Postgres,
+            put_retention_policy(t, p)
+        )
+    }
+    async fn retention_policies(&self, t: &TenantId) -> Result<Vec<RetentionPolicy>> {
+        delegate!(self, Cold::Embedded, Cold::Postgres, retention_policies(t))
+    }
+    async fn set_legal_hold(&self, t: &TenantId, u: &UserId, hold: bool) -> Result<()> {
+        delegate!(
+            self,
+            Cold::Embedded,
+            Cold::Postgres,
+            set_legal_hold(t, u, hold)
+        )
+    }
+    async fn legal_holds(&self, t: &TenantId) -> Result<Vec<UserId>> {
+        delegate!(self, Cold::Embedded, Cold::Postgres, legal_holds(t))
+    }
+    async fn expired_conversations(
+        &self,
+        t: &TenantId,
+        before: Timestamp,
+        after: Option<&ConversationId>,
+        limit: usize,
+    ) -> Result<Vec<Conversation>> {
+        delegate!(
+            self,
+            Cold::Embedded,
+            Cold::Postgres,
+            expired_conversations(t, before, after, limit)
+        )
+    }
+    async fn anonymize_conversation(
+        &self,
+        t: &TenantId,
+        c: &ConversationId,
+        last_seq: u64,
+        contents: Vec<(u64, String)>,
+    ) -> Result<bool> {
+        delegate!(
+            self,
+            Cold::Embedded,
+            Cold::Postgres,
+            anonymize_conversation(t, c, last_seq, contents)
+        )
+    }
     async fn ping(&self) -> Result<()> {
         delegate!(self, Cold::Embedded, Cold::Postgres, ping())
     }
@@ -364,6 +454,12 @@ impl SemanticIndex for Index {
             Index::Qdrant,
             delete_conversation(t, u, c)
         )
+    }
+    async fn delete_user(&self, t: &TenantId, u: &UserId) -> Result<u64> {
+        delegate!(self, Index::Embedded, Index::Qdrant, delete_user(t, u))
+    }
+    async fn count_user(&self, t: &TenantId, u: &UserId) -> Result<u64> {
+        delegate!(self, Index::Embedded, Index::Qdrant, count_user(t, u))
     }
     async fn ping(&self) -> Result<()> {
         delegate!(self, Index::Embedded, Index::Qdrant, ping())
@@ -436,6 +532,9 @@ impl HotTier for Hot {
     }
     async fn ping(&self) -> Result<()> {
         delegate!(self, Hot::Off, Hot::Embedded, Hot::Redis, ping())
+    }
+    fn reaches_near_caches(&self) -> bool {
+        matches!(self, Hot::Redis(_))
     }
 }
 

@@ -263,6 +263,10 @@ impl<N: NearCache, F: HotTier, B: InvalidationBus> HotTier for Layered<N, F, B> 
     async fn ping(&self) -> Result<()> {
         self.far.ping().await
     }
+
+    fn reaches_near_caches(&self) -> bool {
+        true
+    }
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@
 //! storage only through the traits of [`ports`]. Tokio is used for tasks and
 //! timers only.
 
+pub mod audit;
 pub mod compliance;
 pub mod compose;
 pub mod engine;
@@ -20,6 +21,7 @@ pub mod limits;
 pub mod model;
 pub mod pii;
 pub mod ports;
+pub mod retention;
 pub mod summary;
 pub mod text;
 pub mod time;

@@ -9,6 +9,7 @@
 
 use std::future::Future;
 
+use crate::audit::{AuditEntry, NewAuditEntry};
 use crate::error::Result;
 use crate::handover::{Handover, HandoverEnd, HandoverSummary, NewHandover};
 use crate::ids::{ConversationId, FactKey, HandoverId, TenantId, UserId};
@@ -16,6 +17,7 @@ use crate::model::{
     Appended, Conversation, ConversationCursor, Fact, FactInput, MemoryStats, Message,
     MessageFilter, NewMessage, OutboxJob, PutFactResult, RecentWindow, Role, Scope, ScoredMessage,
 };
+use crate::retention::RetentionPolicy;
 use crate::summary::Summary;
 use crate::time::Timestamp;
 
@@ -294,8 +296,133 @@ pub trait ColdStore: Send + Sync + 'static {
         not_before: Timestamp,
     ) -> impl Future<Output = Result<()>> + Send;
 
+    /// Every version of every fact key of a user, ordered by key, then
+    /// (valid_at, version): what a data-subject export holds.
+    fn all_facts(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+    ) -> impl Future<Output = Result<Vec<Fact>>> + Send;
+
+    /// Erases everything held on a user, in one transaction: conversations
+    /// with their messages, summaries, handovers and pending indexing jobs;
+    /// facts with their history and revision; lexical postings. Writes no
+    /// job back: the caller removes the index points itself.
+    fn erase_user(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+    ) -> impl Future<Output = Result<ColdErasure>> + Send;
+
+    /// Records still held on a user or on any of `conversations` (0 after
+    /// an erasure): the erasure's verification, read straight from the store.
+    fn user_residue(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        conversations: &[ConversationId],
+    ) -> impl Future<Output = Result<u64>> + Send;
+
+    /// Appends an audit entry at the head of the tenant's chain (see
+    /// [`crate::audit`]): the sequence number and hash are given under a
+    /// lock on the head, so that concurrent writers extend one chain.
+    fn append_audit(
+        &self,
+        tenant: &TenantId,
+        entry: NewAuditEntry,
+        at: Timestamp,
+    ) -> impl Future<Output = Result<AuditEntry>> + Send;
+
+    /// Audit entries after `after_seq`, in order, at most `limit`.
+    fn audit_entries(
+        &self,
+        tenant: &TenantId,
+        after_seq: u64,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<AuditEntry>>> + Send;
+
+    /// The head of the tenant's chain as the store records it (seq, hash).
+    fn audit_head(
+        &self,
+        tenant: &TenantId,
+    ) -> impl Future<Output = Result<Option<(u64, Vec<u8>)>>> + Send;
+
+    /// Creates or replaces a retention policy (by id).
+    fn put_retention_policy(
+        &self,
+        tenant: &TenantId,
+        policy: &RetentionPolicy,
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    /// The tenant's retention policies, by id.
+    fn retention_policies(
+        &self,
+        tenant: &TenantId,
+    ) -> impl Future<Output = Result<Vec<RetentionPolicy>>> + Send;
+
+    /// Places (`hold`) or releases a legal hold on a user.
+    fn set_legal_hold(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        hold: bool,
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    /// The users under a legal hold.
+    fn legal_holds(&self, tenant: &TenantId) -> impl Future<Output = Result<Vec<UserId>>> + Send;
+
+    /// Conversations last updated before `before` and not anonymized yet,
+    /// ordered by id, after `after`, at most `limit`.
+    fn expired_conversations(
+        &self,
+        tenant: &TenantId,
+        before: Timestamp,
+        after: Option<&ConversationId>,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<Conversation>>> + Send;
+
+    /// Replaces the content of the conversation's messages (`(seq,
+    /// content)`), drops its running summary and its handovers' notes and
+    /// summaries, marks it anonymized and queues its re-indexing, in one
+    /// transaction — unless the conversation changed since it was read
+    /// (`last_seq`): then nothing is written and false is returned.
+    fn anonymize_conversation(
+        &self,
+        tenant: &TenantId,
+        conversation: &ConversationId,
+        last_seq: u64,
+        contents: Vec<(u64, String)>,
+    ) -> impl Future<Output = Result<bool>> + Send;
+
     /// Answers when the store can serve requests.
     fn ping(&self) -> impl Future<Output = Result<()>> + Send;
+}
+
+/// What an erasure removed from the cold store.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ColdErasure {
+    /// The user's conversations (their ids: the other tiers are keyed by
+    /// them).
+    pub conversations: Vec<ConversationId>,
+    pub messages: u64,
+    /// Fact versions.
+    pub facts: u64,
+    pub summaries: u64,
+    pub handovers: u64,
+    /// Pending indexing jobs.
+    pub outbox_jobs: u64,
+}
+
+impl ColdErasure {
+    /// Records removed from the cold store proper (jobs are reported as
+    /// their own tier).
+    pub fn records(&self) -> u64 {
+        self.conversations.len() as u64
+            + self.messages
+            + self.facts
+            + self.summaries
+            + self.handovers
+    }
 }
 
 /// The hot/warm tier: a cache. It may forget anything at any time, but it
@@ -364,6 +491,12 @@ pub trait HotTier: Send + Sync + 'static {
 
     /// Answers when the tier can serve requests.
     fn ping(&self) -> impl Future<Output = Result<()>> + Send;
+
+    /// True when fences also reach other sidecars' near-caches (through the
+    /// invalidation bus).
+    fn reaches_near_caches(&self) -> bool {
+        false
+    }
 }
 
 /// One embedded message in the semantic index.
@@ -410,6 +543,20 @@ pub trait SemanticIndex: Send + Sync + 'static {
         tenant: &TenantId,
         user: &UserId,
         conversation: &ConversationId,
+    ) -> impl Future<Output = Result<u64>> + Send;
+
+    /// Removes every point of a user; returns how many.
+    fn delete_user(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+    ) -> impl Future<Output = Result<u64>> + Send;
+
+    /// Points held on a user (an erasure's verification).
+    fn count_user(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
     ) -> impl Future<Output = Result<u64>> + Send;
 
     /// Answers when the index can serve requests.

@@ -284,6 +284,46 @@ impl SemanticIndex for EmbeddedIndex {
             .await
     }
 
+    async fn delete_user(&self, tenant: &TenantId, user: &UserId) -> Result<u64> {
+        let (tenant, user) = (tenant.clone(), user.clone());
+        self.writer
+            .write(move |txn| {
+                let mut table = txn.open_table(POINTS).map_err(storage)?;
+                let (t, u) = (tenant.as_str(), user.as_str());
+                let end = format!("{u}\0");
+                let mut removed = 0;
+                table
+                    .retain_in((t, u, "", 0)..(t, end.as_str(), "", 0), |_, _| {
+                        removed += 1;
+                        false
+                    })
+                    .map_err(storage)?;
+                Ok(removed)
+            })
+            .await
+    }
+
+    async fn count_user(&self, tenant: &TenantId, user: &UserId) -> Result<u64> {
+        let (db, tenant, user) = (self.db.clone(), tenant.clone(), user.clone());
+        tokio::task::spawn_blocking(move || {
+            let txn = db.begin_read().map_err(storage)?;
+            let table = txn.open_table(POINTS).map_err(storage)?;
+            let (t, u) = (tenant.as_str(), user.as_str());
+            let end = format!("{u}\0");
+            let mut count = 0;
+            for entry in table
+                .range((t, u, "", 0)..(t, end.as_str(), "", 0))
+                .map_err(storage)?
+            {
+                entry.map_err(storage)?;
+                count += 1;
+            }
+            Ok(count)
+        })
+        .await
+        .map_err(|e| Error::Internal(format!("count task failed: {e}")))?
+    }
+
     async fn ping(&self) -> Result<()> {
         Ok(())
     }

@@ -13,7 +13,7 @@ use tokio_postgres::Row;
 
 use crate::error::pg;
 
-const FACT_COLUMNS: &str = "user_id, key, version, value, valid_us, invalid_us, source_kind, source_ref, confidence, recorded_us";
+pub(crate) const FACT_COLUMNS: &str = "user_id, key, version, value, valid_us, invalid_us, source_kind, source_ref, confidence, recorded_us";
 
 fn kind_name(kind: FactSourceKind) -> &'static str {
     match kind {
@@ -36,7 +36,7 @@ fn kind_of(name: &str) -> Result<FactSourceKind> {
     .ok_or_else(|| Error::Internal(format!("unknown fact source {name:?} in the cold store")))
 }
 
-fn to_fact(row: &Row) -> Result<Fact> {
+pub(crate) fn to_fact(row: &Row) -> Result<Fact> {
     let corrupt = |e: Error| Error::Internal(format!("corrupt fact: {e}"));
     Ok(Fact {
         user_id: UserId::parse("user_id", row.get(0)).map_err(corrupt)?,

@@ -9,6 +9,7 @@
 //!
 //! Depends on the core only.
 
+mod compliance;
 mod error;
 mod facts;
 mod handovers;

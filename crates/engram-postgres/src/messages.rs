@@ -15,7 +15,7 @@ use tokio_postgres::Row;
 use crate::error::pg;
 
 const MESSAGE_COLUMNS: &str = "conversation_id, seq, message_id, user_id, role, content, created_us, metadata, importance, tokens";
-const CONVERSATION_COLUMNS: &str =
+pub(crate) const CONVERSATION_COLUMNS: &str =
     "conversation_id, user_id, created_us, updated_us, message_count, last_seq, total_tokens";
 
 fn role_of(s: &str) -> Result<Role> {
@@ -48,7 +48,7 @@ pub(crate) fn to_message(row: &Row) -> Result<Message> {
     })
 }
 
-fn to_conversation(row: &Row) -> Result<Conversation> {
+pub(crate) fn to_conversation(row: &Row) -> Result<Conversation> {
     Ok(Conversation {
         conversation_id: id(ConversationId::parse, row.get(0))?,
         user_id: id(UserId::parse, row.get(1))?,

@@ -5,13 +5,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
+use engram_core::audit::{AuditEntry, NewAuditEntry};
 use engram_core::handover::{Handover, HandoverEnd, HandoverSummary, NewHandover};
 use engram_core::ids::{ConversationId, FactKey, HandoverId, TenantId, UserId};
 use engram_core::model::{
     Conversation, ConversationCursor, Fact, FactInput, MemoryStats, Message, MessageFilter,
     NewMessage, OutboxJob, PutFactResult, RecentWindow, Scope, ScoredMessage,
 };
-use engram_core::ports::{AppendOutcome, ColdStore, FactSnapshot, FactWrite};
+use engram_core::ports::{AppendOutcome, ColdErasure, ColdStore, FactSnapshot, FactWrite};
+use engram_core::retention::RetentionPolicy;
 use engram_core::summary::Summary;
 use engram_core::time::Timestamp;
 use engram_core::{Error, Result};
@@ -20,7 +22,7 @@ use tokio_postgres::NoTls;
 
 use crate::error::{pg, pool};
 use crate::schema::{migrate, schema_of};
-use crate::{facts, handovers, messages, outbox, summaries};
+use crate::{compliance, facts, handovers, messages, outbox, summaries};
 
 /// How to reach Postgres.
 #[derive(Debug, Clone)]
@@ -358,6 +360,97 @@ impl ColdStore for PostgresColdStore {
     ) -> Result<()> {
         let (client, s) = self.tenant(tenant).await?;
         handovers::defer(&client, &s, handover, not_before).await
+    }
+
+    async fn all_facts(&self, tenant: &TenantId, user: &UserId) -> Result<Vec<Fact>> {
+        let (client, s) = self.tenant(tenant).await?;
+        compliance::all_facts(&client, &s, user).await
+    }
+
+    async fn erase_user(&self, tenant: &TenantId, user: &UserId) -> Result<ColdErasure> {
+        let (mut client, s) = self.tenant(tenant).await?;
+        compliance::erase_user(&mut client, &s, user).await
+    }
+
+    async fn user_residue(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        conversations: &[ConversationId],
+    ) -> Result<u64> {
+        let (client, s) = self.tenant(tenant).await?;
+        compliance::user_residue(&client, &s, user, conversations).await
+    }
+
+    async fn append_audit(
+        &self,
+        tenant: &TenantId,
+        entry: NewAuditEntry,
+        at: Timestamp,
+    ) -> Result<AuditEntry> {
+        let (mut client, s) = self.tenant(tenant).await?;
+        compliance::append_audit(&mut client, &s, entry, at).await
+    }
+
+    async fn audit_entries(
+        &self,
+        tenant: &TenantId,
+        after_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<AuditEntry>> {
+        let (client, s) = self.tenant(tenant).await?;
+        compliance::audit_entries(&client, &s, after_seq, limit).await
+    }
+
+    async fn audit_head(&self, tenant: &TenantId) -> Result<Option<(u64, Vec<u8>)>> {
+        let (client, s) = self.tenant(tenant).await?;
+        compliance::audit_head(&client, &s).await
+    }
+
+    async fn put_retention_policy(
+        &self,
+        tenant: &TenantId,
+        policy: &RetentionPolicy,
+    ) -> Result<()> {
+        let (client, s) = self.tenant(tenant).await?;
+        compliance::put_policy(&client, &s, policy).await
+    }
+
+    async fn retention_policies(&self, tenant: &TenantId) -> Result<Vec<RetentionPolicy>> {
+        let (client, s) = self.tenant(tenant).await?;
+        compliance::policies(&client, &s).await
+    }
+
+    async fn set_legal_hold(&self, tenant: &TenantId, user: &UserId, hold: bool) -> Result<()> {
+        let (client, s) = self.tenant(tenant).await?;
+        compliance::set_hold(&client, &s, user, hold).await
+    }
+
+    async fn legal_holds(&self, tenant: &TenantId) -> Result<Vec<UserId>> {
+        let (client, s) = self.tenant(tenant).await?;
+        compliance::holds(&client, &s).await
+    }
+
+    async fn expired_conversations(
+        &self,
+        tenant: &TenantId,
+        before: Timestamp,
+        after: Option<&ConversationId>,
+        limit: usize,
+    ) -> Result<Vec<Conversation>> {
+        let (client, s) = self.tenant(tenant).await?;
+        compliance::expired(&client, &s, before, after, limit).await
+    }
+
+    async fn anonymize_conversation(
+        &self,
+        tenant: &TenantId,
+        conversation: &ConversationId,
+        last_seq: u64,
+        contents: Vec<(u64, String)>,
+    ) -> Result<bool> {
+        let (mut client, s) = self.tenant(tenant).await?;
+        compliance::anonymize(&mut client, &s, conversation, last_seq, contents).await
     }
 
     async fn ping(&self) -> Result<()> {

@@ -183,6 +183,41 @@ impl QdrantIndex {
         Filter::must(must)
     }
 
+    fn user_filter(tenant: &TenantId, user: &UserId) -> Filter {
+        Filter::must([
+            Condition::matches(TENANT, tenant.as_str().to_owned()),
+            Condition::matches(USER, user.as_str().to_owned()),
+        ])
+    }
+
+    async fn count_matching(&self, filter: Filter) -> Result<u64> {
+        Ok(self
+            .client
+            .count(
+                CountPointsBuilder::new(&self.collection)
+                    .filter(filter)
+                    .exact(true),
+            )
+            .await
+            .map_err(unavailable)?
+            .result
+            .map_or(0, |r| r.count))
+    }
+
+    /// Removes the points matching `filter`; returns how many there were.
+    async fn delete_matching(&self, filter: Filter) -> Result<u64> {
+        let count = self.count_matching(filter.clone()).await?;
+        self.client
+            .delete_points(
+                DeletePointsBuilder::new(&self.collection)
+                    .points(filter)
+                    .wait(true),
+            )
+            .await
+            .map_err(unavailable)?;
+        Ok(count)
+    }
+
     fn conversation_filter(
         tenant: &TenantId,
         user: &UserId,
@@ -282,27 +317,16 @@ impl SemanticIndex for QdrantIndex {
         user: &UserId,
         conversation: &ConversationId,
     ) -> Result<u64> {
-        let filter = Self::conversation_filter(tenant, user, conversation);
-        let count = self
-            .client
-            .count(
-                CountPointsBuilder::new(&self.collection)
-                    .filter(filter.clone())
-                    .exact(true),
-            )
+        self.delete_matching(Self::conversation_filter(tenant, user, conversation))
             .await
-            .map_err(unavailable)?
-            .result
-            .map_or(0, |r| r.count);
-        self.client
-            .delete_points(
-                DeletePointsBuilder::new(&self.collection)
-                    .points(filter)
-                    .wait(true),
-            )
-            .await
-            .map_err(unavailable)?;
-        Ok(count)
+    }
+
+    async fn delete_user(&self, tenant: &TenantId, user: &UserId) -> Result<u64> {
+        self.delete_matching(Self::user_filter(tenant, user)).await
+    }
+
+    async fn count_user(&self, tenant: &TenantId, user: &UserId) -> Result<u64> {
+        self.count_matching(Self::user_filter(tenant, user)).await
     }
 
     async fn ping(&self) -> Result<()> {

@@ -6,6 +6,7 @@
 //! background. Reads go to the hot tier, fall back to the cold store on a
 //! miss or a hot-tier failure, and repair the hot tier in the background.
 
+mod compliance;
 mod compose;
 mod facts;
 mod handover;
@@ -24,6 +25,7 @@ use crate::ids::TenantId;
 use crate::importance::ImportanceRules;
 use crate::ports::{ColdStore, Embedder, HotTier, LanguageModel, SemanticIndex};
 
+pub use compliance::{SubjectRecord, TierErasure};
 pub use compose::{ComposeQuery, ComposeResult, Timing};
 pub use handover::{HandoverJobConfig, OperatorEvent};
 pub use indexer::{IndexerConfig, SummaryConfig};

@@ -297,7 +297,8 @@ pub(super) fn defer(
 }
 
 /// Removes a deleted conversation's handovers and their jobs.
-pub(super) fn delete_conversation(txn: &WriteTransaction, t: &str, c: &str) -> Result<()> {
+/// Removes a conversation's handovers and their jobs; returns how many.
+pub(super) fn delete_conversation(txn: &WriteTransaction, t: &str, c: &str) -> Result<u64> {
     let mut table = txn.open_table(HANDOVERS).map_err(storage)?;
     let end = after(c);
     let mut ids = Vec::new();
@@ -315,5 +316,49 @@ pub(super) fn delete_conversation(txn: &WriteTransaction, t: &str, c: &str) -> R
     for h in &ids {
         jobs.remove((t, h.as_str())).map_err(storage)?;
     }
+    Ok(ids.len() as u64)
+}
+
+/// Clears the free text of a conversation's handovers (reason, notes,
+/// summary): what retention's anonymization leaves of them.
+pub(super) fn scrub_conversation(txn: &WriteTransaction, t: &str, c: &str) -> Result<()> {
+    let mut table = txn.open_table(HANDOVERS).map_err(storage)?;
+    let end = after(c);
+    let mut records = Vec::new();
+    for row in table
+        .range((t, c, "")..(t, end.as_str(), ""))
+        .map_err(storage)?
+    {
+        let (key, value) = row.map_err(storage)?;
+        records.push((key.value().2.to_owned(), decode::<Record>(value.value())?));
+    }
+    for (h, mut record) in records {
+        record.handover.reason.clear();
+        record.handover.notes.clear();
+        record.handover.summary = None;
+        table
+            .insert((t, c, h.as_str()), encode(&record)?.as_slice())
+            .map_err(storage)?;
+    }
     Ok(())
+}
+
+/// Handovers and queued jobs left of these conversations.
+pub(super) fn count_of(txn: &ReadTransaction, t: &str, conversations: &[&str]) -> Result<u64> {
+    let table = txn.open_table(HANDOVERS).map_err(storage)?;
+    let mut n = 0;
+    for c in conversations {
+        let end = after(c);
+        n += table
+            .range((t, *c, "")..(t, end.as_str(), ""))
+            .map_err(storage)?
+            .count() as u64;
+    }
+    let jobs = txn.open_table(HANDOVER_JOBS).map_err(storage)?;
+    let end = after(t);
+    for row in jobs.range((t, "")..(end.as_str(), "")).map_err(storage)? {
+        let (_, conversation) = row.map_err(storage)?;
+        n += u64::from(conversations.contains(&conversation.value()));
+    }
+    Ok(n)
 }

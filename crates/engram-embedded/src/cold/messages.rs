@@ -10,8 +10,8 @@ use engram_core::time::Timestamp;
 use redb::{ReadTransaction, ReadableTable, WriteTransaction};
 
 use super::{
-    CONVERSATIONS, MESSAGE_IDS, MESSAGES, SUMMARIES, USER_CONVERSATIONS, after, decode, encode,
-    lexical, outbox,
+    ANONYMIZED, CONVERSATIONS, MESSAGE_IDS, MESSAGES, SUMMARIES, USER_CONVERSATIONS, after, decode,
+    encode, lexical, outbox,
 };
 use crate::writer::storage;
 
@@ -94,12 +94,42 @@ pub(super) fn delete(
     tenant: &TenantId,
     conversation: &ConversationId,
 ) -> Result<Option<Conversation>> {
-    let (t, c) = (tenant.as_str(), conversation.as_str());
+    let Some(removed) = remove(txn, tenant, conversation.as_str())? else {
+        return Ok(None);
+    };
+    outbox::enqueue(
+        txn,
+        tenant,
+        conversation,
+        &removed.conversation.user_id,
+        OutboxOp::Delete,
+        Timestamp::now(),
+    )?;
+    Ok(Some(removed.conversation))
+}
+
+/// What removing a conversation took with it.
+pub(super) struct Removed {
+    pub(super) conversation: Conversation,
+    pub(super) messages: u64,
+    pub(super) summaries: u64,
+    pub(super) handovers: u64,
+}
+
+/// Removes a conversation with its messages, postings, running summary,
+/// handovers and anonymization mark; writes no indexing job.
+pub(super) fn remove(
+    txn: &WriteTransaction,
+    tenant: &TenantId,
+    c: &str,
+) -> Result<Option<Removed>> {
+    let t = tenant.as_str();
     let Some(meta) = conversation_in_write(txn, t, c)? else {
         return Ok(None);
     };
-    for message in range_write(txn, t, c)? {
-        lexical::index(txn, tenant, &message, false)?;
+    let stored = range_write(txn, t, c)?;
+    for message in &stored {
+        lexical::index(txn, tenant, message, false)?;
     }
     let mut messages = txn.open_table(MESSAGES).map_err(storage)?;
     messages
@@ -117,20 +147,23 @@ pub(super) fn delete(
         .map_err(storage)?
         .remove((t, c))
         .map_err(storage)?;
-    txn.open_table(SUMMARIES)
+    let summaries = txn
+        .open_table(SUMMARIES)
+        .map_err(storage)?
+        .remove((t, c))
+        .map_err(storage)?
+        .is_some();
+    txn.open_table(ANONYMIZED)
         .map_err(storage)?
         .remove((t, c))
         .map_err(storage)?;
-    super::handovers::delete_conversation(txn, t, c)?;
-    outbox::enqueue(
-        txn,
-        tenant,
-        conversation,
-        &meta.user_id,
-        OutboxOp::Delete,
-        Timestamp::now(),
-    )?;
-    Ok(Some(meta))
+    let handovers = super::handovers::delete_conversation(txn, t, c)?;
+    Ok(Some(Removed {
+        conversation: meta,
+        messages: stored.len() as u64,
+        summaries: u64::from(summaries),
+        handovers,
+    }))
 }
 
 pub(super) fn append(
@@ -308,7 +341,7 @@ fn range_in(
 }
 
 /// Every message of a conversation, in a write transaction.
-fn range_write(txn: &WriteTransaction, t: &str, c: &str) -> Result<Vec<Message>> {
+pub(super) fn range_write(txn: &WriteTransaction, t: &str, c: &str) -> Result<Vec<Message>> {
     let table = txn.open_table(MESSAGES).map_err(storage)?;
     let mut out = Vec::new();
     for row in table.range((t, c, 0)..=(t, c, u64::MAX)).map_err(storage)? {

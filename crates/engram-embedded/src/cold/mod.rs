@@ -3,6 +3,7 @@
 //! Keys start with the tenant id, so a tenant's data is a separate key
 //! range and no lookup can cross into another tenant's. Values are JSON.
 
+mod compliance;
 mod facts;
 mod handovers;
 mod lexical;
@@ -13,13 +14,15 @@ mod summaries;
 use std::path::Path;
 use std::sync::Arc;
 
+use engram_core::audit::{AuditEntry, NewAuditEntry};
 use engram_core::handover::{Handover, HandoverEnd, HandoverSummary, NewHandover};
 use engram_core::ids::{ConversationId, FactKey, HandoverId, TenantId, UserId};
 use engram_core::model::{
     Conversation, ConversationCursor, Fact, FactInput, MemoryStats, Message, MessageFilter,
     NewMessage, OutboxJob, PutFactResult, RecentWindow, Scope, ScoredMessage,
 };
-use engram_core::ports::{AppendOutcome, FactSnapshot, FactWrite};
+use engram_core::ports::{AppendOutcome, ColdErasure, FactSnapshot, FactWrite};
+use engram_core::retention::RetentionPolicy;
 use engram_core::summary::Summary;
 use engram_core::time::Timestamp;
 use engram_core::{Error, Result};
@@ -28,6 +31,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::writer::{Writer, storage};
+use compliance::ANONYMIZED;
 
 /// (tenant, conversation) → Conversation
 const CONVERSATIONS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("conversations");
@@ -92,6 +96,11 @@ impl EmbeddedColdStore {
             txn.open_table(META).map_err(storage)?;
             txn.open_table(handovers::HANDOVERS).map_err(storage)?;
             txn.open_table(handovers::HANDOVER_JOBS).map_err(storage)?;
+            txn.open_table(compliance::AUDIT).map_err(storage)?;
+            txn.open_table(compliance::AUDIT_HEAD).map_err(storage)?;
+            txn.open_table(compliance::POLICIES).map_err(storage)?;
+            txn.open_table(compliance::HOLDS).map_err(storage)?;
+            txn.open_table(compliance::ANONYMIZED).map_err(storage)?;
             lexical::build_once(&txn)?;
         }
         txn.commit().map_err(storage)?;
@@ -466,6 +475,123 @@ impl engram_core::ports::ColdStore for EmbeddedColdStore {
             .await?;
         self.job_leases.release(&tenant, &handover);
         Ok(())
+    }
+
+    async fn all_facts(&self, tenant: &TenantId, user: &UserId) -> Result<Vec<Fact>> {
+        owned!(tenant, user);
+        self.read(move |txn| compliance::all_facts(txn, tenant.as_str(), user.as_str()))
+            .await
+    }
+
+    async fn erase_user(&self, tenant: &TenantId, user: &UserId) -> Result<ColdErasure> {
+        owned!(tenant, user);
+        let erasure = self
+            .writer
+            .write(move |txn| compliance::erase_user(txn, &tenant, &user))
+            .await?;
+        Ok(erasure)
+    }
+
+    async fn user_residue(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        conversations: &[ConversationId],
+    ) -> Result<u64> {
+        let conversations = conversations.to_vec();
+        owned!(tenant, user);
+        self.read(move |txn| compliance::user_residue(txn, &tenant, &user, &conversations))
+            .await
+    }
+
+    async fn append_audit(
+        &self,
+        tenant: &TenantId,
+        entry: NewAuditEntry,
+        at: Timestamp,
+    ) -> Result<AuditEntry> {
+        owned!(tenant);
+        self.writer
+            .write(move |txn| compliance::append_audit(txn, tenant.as_str(), entry, at))
+            .await
+    }
+
+    async fn audit_entries(
+        &self,
+        tenant: &TenantId,
+        after_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<AuditEntry>> {
+        owned!(tenant);
+        self.read(move |txn| compliance::audit_entries(txn, tenant.as_str(), after_seq, limit))
+            .await
+    }
+
+    async fn audit_head(&self, tenant: &TenantId) -> Result<Option<(u64, Vec<u8>)>> {
+        owned!(tenant);
+        self.read(move |txn| compliance::audit_head(txn, tenant.as_str()))
+            .await
+    }
+
+    async fn put_retention_policy(
+        &self,
+        tenant: &TenantId,
+        policy: &RetentionPolicy,
+    ) -> Result<()> {
+        let policy = policy.clone();
+        owned!(tenant);
+        self.writer
+            .write(move |txn| compliance::put_policy(txn, tenant.as_str(), &policy))
+            .await
+    }
+
+    async fn retention_policies(&self, tenant: &TenantId) -> Result<Vec<RetentionPolicy>> {
+        owned!(tenant);
+        self.read(move |txn| compliance::policies(txn, tenant.as_str()))
+            .await
+    }
+
+    async fn set_legal_hold(&self, tenant: &TenantId, user: &UserId, hold: bool) -> Result<()> {
+        owned!(tenant, user);
+        self.writer
+            .write(move |txn| compliance::set_hold(txn, tenant.as_str(), user.as_str(), hold))
+            .await
+    }
+
+    async fn legal_holds(&self, tenant: &TenantId) -> Result<Vec<UserId>> {
+        owned!(tenant);
+        self.read(move |txn| compliance::holds(txn, tenant.as_str()))
+            .await
+    }
+
+    async fn expired_conversations(
+        &self,
+        tenant: &TenantId,
+        before: Timestamp,
+        after: Option<&ConversationId>,
+        limit: usize,
+    ) -> Result<Vec<Conversation>> {
+        let after = after.cloned();
+        owned!(tenant);
+        self.read(move |txn| {
+            compliance::expired(txn, tenant.as_str(), before, after.as_ref(), limit)
+        })
+        .await
+    }
+
+    async fn anonymize_conversation(
+        &self,
+        tenant: &TenantId,
+        conversation: &ConversationId,
+        last_seq: u64,
+        contents: Vec<(u64, String)>,
+    ) -> Result<bool> {
+        owned!(tenant, conversation);
+        self.writer
+            .write(move |txn| {
+                compliance::anonymize(txn, &tenant, &conversation, last_seq, contents)
+            })
+            .await
     }
 
     async fn ping(&self) -> Result<()> {

@@ -63,6 +63,49 @@ pub(super) fn enqueue(
     Ok(())
 }
 
+/// Whether a job is of the user or of one of the conversations.
+fn of_user(entry: &Entry, user: &str, conversations: &[&str]) -> bool {
+    entry.user_id.as_str() == user || conversations.contains(&entry.conversation_id.as_str())
+}
+
+/// Removes the pending jobs of a user (or of its conversations); returns
+/// how many.
+pub(super) fn remove_user(
+    txn: &WriteTransaction,
+    t: &str,
+    user: &str,
+    conversations: &[&str],
+) -> Result<u64> {
+    let mut table = txn.open_table(OUTBOX).map_err(storage)?;
+    let mut ids = Vec::new();
+    for row in table.range((t, 0)..=(t, u64::MAX)).map_err(storage)? {
+        let (key, value) = row.map_err(storage)?;
+        if of_user(&decode(value.value())?, user, conversations) {
+            ids.push(key.value().1);
+        }
+    }
+    for id in &ids {
+        table.remove((t, *id)).map_err(storage)?;
+    }
+    Ok(ids.len() as u64)
+}
+
+/// Pending jobs of a user (or of its conversations).
+pub(super) fn count_user(
+    txn: &ReadTransaction,
+    t: &str,
+    user: &str,
+    conversations: &[&str],
+) -> Result<u64> {
+    let table = txn.open_table(OUTBOX).map_err(storage)?;
+    let mut n = 0;
+    for row in table.range((t, 0)..=(t, u64::MAX)).map_err(storage)? {
+        let (_, value) = row.map_err(storage)?;
+        n += u64::from(of_user(&decode(value.value())?, user, conversations));
+    }
+    Ok(n)
+}
+
 pub(super) fn tenants(txn: &ReadTransaction) -> Result<Vec<TenantId>> {
     let table = txn.open_table(OUTBOX).map_err(storage)?;
     let tenant_of = |row: Option<(redb::AccessGuard<'_, (&str, u64)>, _)>| {
