@@ -387,6 +387,9 @@ impl ColdStore for Cold {
             set_legal_hold(t, u, hold)
         )
     }
+    async fn retention_tenants(&self) -> Result<Vec<TenantId>> {
+        delegate!(self, Cold::Embedded, Cold::Postgres, retention_tenants())
+    }
     async fn legal_holds(&self, t: &TenantId) -> Result<Vec<UserId>> {
         delegate!(self, Cold::Embedded, Cold::Postgres, legal_holds(t))
     }

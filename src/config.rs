@@ -23,6 +23,9 @@ pub enum Command {
     Serve(Box<ServeArgs>),
     /// Ask a running engram for its health; exits 0 when it is SERVING.
     Health(HealthArgs),
+    /// Read an admin token on stdin and print its SHA-256, for
+    /// `--admin-token NAME:SCOPES:<hash>`.
+    HashToken,
 }
 
 /// Where to listen.
@@ -293,6 +296,29 @@ pub struct ServeArgs {
     /// from it).
     #[arg(long, env = "ENGRAM_ANONYMIZATION_KEY", hide_env_values = true)]
     pub anonymization_key: Option<String>,
+
+    /// Administrative callers, each `NAME:SCOPES:SHA256` where SCOPES is
+    /// `+`-joined export, erase, retention, audit, stats (or `all`) and
+    /// SHA256 the hex hash of the bearer token (`engram hash-token`).
+    /// Repeat the flag, or comma-separate in the variable. Without any,
+    /// administrative RPCs are refused.
+    #[arg(
+        long = "admin-token",
+        env = "ENGRAM_ADMIN_TOKENS",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
+    pub admin_tokens: Vec<crate::admin::AdminToken>,
+
+    /// Key of the pseudonyms under which the audit log names data subjects
+    /// (HMAC-SHA-256). Without it the pseudonym is an unkeyed hash.
+    #[arg(long, env = "ENGRAM_AUDIT_KEY", hide_env_values = true)]
+    pub audit_key: Option<String>,
+
+    /// Run the tenants' retention policies every this many seconds (0:
+    /// only on RunRetention).
+    #[arg(long, env = "ENGRAM_RETENTION_INTERVAL_S", default_value_t = 3_600)]
+    pub retention_interval_s: u64,
 
     /// A conversation's running summary is refreshed every this many
     /// messages (0: never).

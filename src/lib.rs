@@ -3,6 +3,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod admin;
 pub mod backends;
 pub mod config;
 pub mod server;

@@ -34,6 +34,7 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Some(Command::Health(args)) => return runtime.block_on(health(args)),
+        Some(Command::HashToken) => return hash_token(),
         Some(Command::Serve(args)) => *args,
         None => cli.serve,
     };
@@ -44,6 +45,20 @@ fn main() -> ExitCode {
             tracing::error!(error = format!("{e:#}"), "engram failed");
             eprintln!("engram: {e:#}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+fn hash_token() -> ExitCode {
+    let mut token = String::new();
+    match std::io::stdin().read_line(&mut token) {
+        Ok(_) if !token.trim().is_empty() => {
+            println!("{}", engram::admin::token_hash(token.trim()));
+            ExitCode::SUCCESS
+        }
+        _ => {
+            eprintln!("engram: hash-token reads a token on stdin");
+            ExitCode::from(EX_USAGE)
         }
     }
 }

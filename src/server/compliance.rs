@@ -1,25 +1,31 @@
-//! ComplianceService. Classify, Anonymize and memory statistics are
-//! served; the subject-rights, retention and audit RPCs answer
-//! UNIMPLEMENTED until they land (with the authorization of administrative
-//! calls).
+//! ComplianceService. Classify and Anonymize are open to every caller;
+//! the administrative RPCs (export, erase, retention, legal holds, audit
+//! verification, statistics) need a bearer token with the right scope
+//! (`crate::admin`). Every administrative call — granted or refused — and
+//! every Anonymize is written to the tenant's hash-chained audit log.
 
 use std::pin::Pin;
 use std::sync::Arc;
 
+use engram_core::audit::{NewAuditEntry, subject_ref};
 use engram_core::compliance::{
     Classification, Jurisdictions, Masking, Regime, RetentionAction, anonymize, classify,
 };
 use engram_core::error::Error;
 use engram_core::ids::TenantId;
+use engram_core::ids::UserId;
 use engram_core::limits::{MAX_CONTENT_BYTES, MAX_REASON_BYTES};
 use engram_core::model::IMPORTANCE_BANDS;
 use engram_core::pii::{Finding, detect};
+use engram_core::retention::{MAX_POLICY_ID_BYTES, MAX_RETENTION_DAYS, RetentionPolicy};
 use engram_core::time::Timestamp;
-use tokio_stream::Stream;
+use tokio_stream::{Stream, StreamExt};
 use tonic::{Request, Response, Status};
+use tracing::warn;
 
 use super::convert;
-use super::status::{not_built, to_status};
+use super::status::to_status;
+use crate::admin::{AdminScope, Admins};
 use crate::backends::AppEngine;
 use crate::config::{Anonymization, AnonymizationMode, ServeArgs};
 use crate::pb;
@@ -31,6 +37,8 @@ pub struct Policy {
     jurisdictions: Jurisdictions,
     anonymization: Anonymization,
     key: Option<Arc<[u8]>>,
+    admins: Admins,
+    audit_key: Option<Arc<[u8]>>,
 }
 
 impl Policy {
@@ -45,10 +53,17 @@ impl Policy {
                 .anonymization_key
                 .as_ref()
                 .map(|k| Arc::from(k.as_bytes())),
+            admins: Admins::new(args.admin_tokens.clone()),
+            audit_key: args.audit_key.as_ref().map(|k| Arc::from(k.as_bytes())),
         })
     }
 
-    fn masking(&self, tenant: &TenantId) -> Masking {
+    /// The pseudonym of a user in the audit log.
+    pub fn subject(&self, tenant: &TenantId, user: &UserId) -> String {
+        subject_ref(self.audit_key.as_deref(), tenant.as_str(), user.as_str())
+    }
+
+    pub(super) fn masking(&self, tenant: &TenantId) -> Masking {
         match (self.anonymization.mode(tenant.as_str()), &self.key) {
             (AnonymizationMode::Mask, _) | (AnonymizationMode::Hash, None) => Masking::Mask,
             (AnonymizationMode::Hash, Some(key)) => Masking::hash_for(key, tenant.as_str()),
@@ -67,6 +82,86 @@ impl ComplianceApi {
     pub fn new(engine: Arc<AppEngine>, policy: Policy) -> Self {
         Self { engine, policy }
     }
+
+    /// The caller's token name when it may use `scope`; a refusal is
+    /// audited (best effort: the refusal stands if the log cannot be
+    /// written).
+    async fn admit<T>(
+        &self,
+        request: &Request<T>,
+        tenant: &TenantId,
+        scope: AdminScope,
+        what: Audited<'_>,
+    ) -> Result<String, Status> {
+        match self.policy.admins.authorize(request.metadata(), scope) {
+            Ok(actor) => Ok(actor),
+            Err(refusal) => {
+                let entry = what.entry(
+                    &refusal.actor,
+                    format!("refused: {}", refusal.status.message()),
+                );
+                if let Err(error) = self.engine.audit(tenant, entry).await {
+                    warn!(%tenant, error = %error.redacted(), "a refused call could not be audited");
+                }
+                Err(refusal.status)
+            }
+        }
+    }
+
+    /// Writes the audit entry of a call that was carried out.
+    async fn record(
+        &self,
+        tenant: &TenantId,
+        actor: &str,
+        what: Audited<'_>,
+        result: String,
+    ) -> Result<(), Status> {
+        self.engine
+            .audit(tenant, what.entry(actor, result))
+            .await
+            .map(drop)
+            .map_err(to_status)
+    }
+}
+
+/// What an audit entry says was asked.
+#[derive(Debug, Clone, Copy)]
+struct Audited<'a> {
+    action: &'static str,
+    subject: &'a str,
+    reason: &'a str,
+}
+
+impl Audited<'_> {
+    fn entry(&self, actor: &str, result: String) -> NewAuditEntry {
+        NewAuditEntry {
+            actor: actor.to_owned(),
+            action: self.action.to_owned(),
+            subject: self.subject.to_owned(),
+            reason: self.reason.to_owned(),
+            result,
+        }
+    }
+}
+
+fn retention_action(raw: i32) -> Result<RetentionAction, Error> {
+    match pb::RetentionAction::try_from(raw) {
+        Ok(pb::RetentionAction::Delete) => Ok(RetentionAction::Delete),
+        Ok(pb::RetentionAction::Anonymize) => Ok(RetentionAction::Anonymize),
+        Ok(pb::RetentionAction::Archive) => Ok(RetentionAction::Archive),
+        _ => Err(Error::invalid(
+            "policy.action",
+            "must be DELETE, ANONYMIZE or ARCHIVE",
+        )),
+    }
+}
+
+fn to_pb_action(action: RetentionAction) -> pb::RetentionAction {
+    match action {
+        RetentionAction::Delete => pb::RetentionAction::Delete,
+        RetentionAction::Anonymize => pb::RetentionAction::Anonymize,
+        RetentionAction::Archive => pb::RetentionAction::Archive,
+    }
 }
 
 fn to_finding(f: &Finding) -> pb::PiiFinding {
@@ -79,7 +174,6 @@ fn to_finding(f: &Finding) -> pb::PiiFinding {
 }
 
 type Reply<T> = Result<Response<T>, Status>;
-const WHAT: &str = "ComplianceService";
 
 #[tonic::async_trait]
 impl ComplianceService for ComplianceApi {
@@ -111,11 +205,7 @@ impl ComplianceService for ComplianceApi {
                 })
                 .collect(),
             retention_days: c.retention_days,
-            retention_action: match c.retention_action {
-                RetentionAction::Delete => pb::RetentionAction::Delete,
-                RetentionAction::Anonymize => pb::RetentionAction::Anonymize,
-                RetentionAction::Archive => pb::RetentionAction::Archive,
-            } as i32,
+            retention_action: to_pb_action(c.retention_action) as i32,
             anonymization_required: c.anonymization_required,
             encryption_required: c.encryption_required,
             findings: c.findings.iter().map(to_finding).collect(),
@@ -132,6 +222,18 @@ impl ComplianceService for ComplianceApi {
         convert::text("reason", &r.reason, MAX_REASON_BYTES, false).map_err(to_status)?;
         let findings = detect(&r.content);
         let content = anonymize(&r.content, &findings, &self.policy.masking(&tenant));
+        let what = Audited {
+            action: "compliance.anonymize",
+            subject: "",
+            reason: &r.reason,
+        };
+        self.record(
+            &tenant,
+            "api",
+            what,
+            format!("ok: {} masked", findings.len()),
+        )
+        .await?;
         Ok(Response::new(pb::AnonymizeResponse {
             content,
             anonymized: !findings.is_empty(),
@@ -145,52 +247,270 @@ impl ComplianceService for ComplianceApi {
 
     async fn export_subject_data(
         &self,
-        _: Request<pb::ExportSubjectDataRequest>,
+        request: Request<pb::ExportSubjectDataRequest>,
     ) -> Reply<Self::ExportSubjectDataStream> {
-        Err(not_built(WHAT))
+        let tenant = convert::tenant(&request.get_ref().tenant_id).map_err(to_status)?;
+        let r = request.get_ref();
+        let user = convert::user(&r.user_id).map_err(to_status)?;
+        convert::text("reason", &r.reason, MAX_REASON_BYTES, true).map_err(to_status)?;
+        let subject = self.policy.subject(&tenant, &user);
+        let what = Audited {
+            action: "compliance.export_subject_data",
+            subject: &subject,
+            reason: &r.reason,
+        };
+        let actor = self
+            .admit(&request, &tenant, AdminScope::Export, what)
+            .await?;
+        // Audited before the stream starts: the entry is part of the export.
+        self.record(&tenant, &actor, what, "ok: export started".into())
+            .await?;
+        let (tx, rx) = tokio::sync::mpsc::channel(64);
+        let engine = self.engine.clone();
+        tokio::spawn(async move {
+            engine.export_subject(&tenant, &user, &subject, tx).await;
+        });
+        let stream = tokio_stream::wrappers::ReceiverStream::new(rx).map(|record| {
+            record
+                .map(|r| pb::ExportSubjectDataResponse {
+                    kind: r.kind.to_owned(),
+                    json: r.json,
+                })
+                .map_err(to_status)
+        });
+        Ok(Response::new(Box::pin(stream)))
     }
 
     async fn erase_subject(
         &self,
-        _: Request<pb::EraseSubjectRequest>,
+        request: Request<pb::EraseSubjectRequest>,
     ) -> Reply<pb::EraseSubjectResponse> {
-        Err(not_built(WHAT))
+        let tenant = convert::tenant(&request.get_ref().tenant_id).map_err(to_status)?;
+        let r = request.get_ref();
+        let user = convert::user(&r.user_id).map_err(to_status)?;
+        convert::text("reason", &r.reason, MAX_REASON_BYTES, true).map_err(to_status)?;
+        let subject = self.policy.subject(&tenant, &user);
+        let what = Audited {
+            action: "compliance.erase_subject",
+            subject: &subject,
+            reason: &r.reason,
+        };
+        let actor = self
+            .admit(&request, &tenant, AdminScope::Erase, what)
+            .await?;
+        let tiers = match self.engine.erase_subject(&tenant, &user).await {
+            Ok(tiers) => tiers,
+            Err(error) => {
+                let status = to_status(error);
+                self.record(
+                    &tenant,
+                    &actor,
+                    what,
+                    format!("failed: {}", status.message()),
+                )
+                .await?;
+                return Err(status);
+            }
+        };
+        let report = tiers
+            .iter()
+            .map(|t| {
+                format!(
+                    "{}={}{}",
+                    t.tier,
+                    t.removed,
+                    if t.verified { "" } else { " (unverified)" }
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(" ");
+        self.record(&tenant, &actor, what, format!("ok: {report}"))
+            .await?;
+        Ok(Response::new(pb::EraseSubjectResponse {
+            tiers: tiers
+                .into_iter()
+                .map(|t| pb::TierErasure {
+                    tier: t.tier.to_owned(),
+                    removed: t.removed,
+                    verified: t.verified,
+                })
+                .collect(),
+        }))
     }
 
     async fn put_retention_policy(
         &self,
-        _: Request<pb::PutRetentionPolicyRequest>,
+        request: Request<pb::PutRetentionPolicyRequest>,
     ) -> Reply<pb::PutRetentionPolicyResponse> {
-        Err(not_built(WHAT))
+        let tenant = convert::tenant(&request.get_ref().tenant_id).map_err(to_status)?;
+        let what = Audited {
+            action: "compliance.put_retention_policy",
+            subject: "",
+            reason: "",
+        };
+        let actor = self
+            .admit(&request, &tenant, AdminScope::Retention, what)
+            .await?;
+        let Some(p) = request.into_inner().policy else {
+            return Err(to_status(Error::invalid("policy", "is required")));
+        };
+        if p.policy_id.is_empty()
+            || p.policy_id.len() > MAX_POLICY_ID_BYTES
+            || !p
+                .policy_id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
+        {
+            return Err(to_status(Error::invalid(
+                "policy.policy_id",
+                format!("1-{MAX_POLICY_ID_BYTES} of [A-Za-z0-9_.-]"),
+            )));
+        }
+        if p.retention_days == 0 || p.retention_days > MAX_RETENTION_DAYS {
+            return Err(to_status(Error::invalid(
+                "policy.retention_days",
+                format!("must be 1 to {MAX_RETENTION_DAYS}"),
+            )));
+        }
+        let policy = RetentionPolicy {
+            vertical: convert::vertical(p.vertical).map_err(to_status)?,
+            action: retention_action(p.action).map_err(to_status)?,
+            retention_days: p.retention_days,
+            policy_id: p.policy_id,
+        };
+        let result = self.engine.put_retention_policy(&tenant, &policy).await;
+        let outcome = match &result {
+            Ok(()) => format!(
+                "ok: {} {} days {:?}",
+                policy.policy_id, policy.retention_days, policy.action
+            ),
+            Err(e) => format!("failed: {}", to_status(e.clone()).message()),
+        };
+        self.record(&tenant, &actor, what, outcome).await?;
+        result.map_err(to_status)?;
+        Ok(Response::new(pb::PutRetentionPolicyResponse {
+            policy: Some(pb::RetentionPolicy {
+                policy_id: policy.policy_id,
+                vertical: convert::to_pb_vertical(policy.vertical) as i32,
+                retention_days: policy.retention_days,
+                action: to_pb_action(policy.action) as i32,
+            }),
+        }))
     }
 
     async fn run_retention(
         &self,
-        _: Request<pb::RunRetentionRequest>,
+        request: Request<pb::RunRetentionRequest>,
     ) -> Reply<pb::RunRetentionResponse> {
-        Err(not_built(WHAT))
+        let tenant = convert::tenant(&request.get_ref().tenant_id).map_err(to_status)?;
+        let dry_run = request.get_ref().dry_run;
+        let what = Audited {
+            action: if dry_run {
+                "compliance.run_retention.dry_run"
+            } else {
+                "compliance.run_retention"
+            },
+            subject: "",
+            reason: "",
+        };
+        let actor = self
+            .admit(&request, &tenant, AdminScope::Retention, what)
+            .await?;
+        let masking = self.policy.masking(&tenant);
+        let result = self
+            .engine
+            .run_retention(&tenant, Timestamp::now(), &masking, dry_run)
+            .await;
+        let outcome = match &result {
+            Ok(r) => format!(
+                "ok: deleted={} anonymized={} archived={} held={}",
+                r.deleted, r.anonymized, r.archived, r.held
+            ),
+            Err(e) => format!("failed: {}", to_status(e.clone()).message()),
+        };
+        self.record(&tenant, &actor, what, outcome).await?;
+        let r = result.map_err(to_status)?;
+        Ok(Response::new(pb::RunRetentionResponse {
+            deleted: r.deleted,
+            anonymized: r.anonymized,
+            archived: r.archived,
+            held: r.held,
+        }))
     }
 
     async fn set_legal_hold(
         &self,
-        _: Request<pb::SetLegalHoldRequest>,
+        request: Request<pb::SetLegalHoldRequest>,
     ) -> Reply<pb::SetLegalHoldResponse> {
-        Err(not_built(WHAT))
+        let tenant = convert::tenant(&request.get_ref().tenant_id).map_err(to_status)?;
+        let r = request.get_ref();
+        let user = convert::user(&r.user_id).map_err(to_status)?;
+        convert::text("reason", &r.reason, MAX_REASON_BYTES, true).map_err(to_status)?;
+        let subject = self.policy.subject(&tenant, &user);
+        let hold = r.hold;
+        let what = Audited {
+            action: if hold {
+                "compliance.legal_hold.place"
+            } else {
+                "compliance.legal_hold.release"
+            },
+            subject: &subject,
+            reason: &r.reason,
+        };
+        let actor = self
+            .admit(&request, &tenant, AdminScope::Retention, what)
+            .await?;
+        let result = self.engine.set_legal_hold(&tenant, &user, hold).await;
+        let outcome = match &result {
+            Ok(()) => "ok".to_owned(),
+            Err(e) => format!("failed: {}", to_status(e.clone()).message()),
+        };
+        self.record(&tenant, &actor, what, outcome).await?;
+        result.map_err(to_status)?;
+        Ok(Response::new(pb::SetLegalHoldResponse { held: hold }))
     }
 
     async fn verify_audit_log(
         &self,
-        _: Request<pb::VerifyAuditLogRequest>,
+        request: Request<pb::VerifyAuditLogRequest>,
     ) -> Reply<pb::VerifyAuditLogResponse> {
-        Err(not_built(WHAT))
+        let tenant = convert::tenant(&request.get_ref().tenant_id).map_err(to_status)?;
+        let what = Audited {
+            action: "compliance.verify_audit_log",
+            subject: "",
+            reason: "",
+        };
+        let actor = self
+            .admit(&request, &tenant, AdminScope::Audit, what)
+            .await?;
+        // Verified before this call's own entry is appended.
+        let v = self.engine.verify_audit(&tenant).await.map_err(to_status)?;
+        let outcome = match v.first_broken {
+            None => format!("ok: {} entries valid", v.entries),
+            Some(seq) => format!("ok: chain broken at entry {seq}"),
+        };
+        self.record(&tenant, &actor, what, outcome).await?;
+        Ok(Response::new(pb::VerifyAuditLogResponse {
+            valid: v.first_broken.is_none(),
+            entries: v.entries,
+            first_broken_seq: v.first_broken.unwrap_or(0),
+        }))
     }
 
     async fn get_memory_stats(
         &self,
         request: Request<pb::GetMemoryStatsRequest>,
     ) -> Reply<pb::GetMemoryStatsResponse> {
+        let tenant = convert::tenant(&request.get_ref().tenant_id).map_err(to_status)?;
+        let what = Audited {
+            action: "compliance.get_memory_stats",
+            subject: "",
+            reason: "",
+        };
+        let actor = self
+            .admit(&request, &tenant, AdminScope::Stats, what)
+            .await?;
         let r = request.into_inner();
-        let tenant = convert::tenant(&r.tenant_id).map_err(to_status)?;
         let max_users = match r.max_users {
             0 => DEFAULT_STATS_USERS,
             n if n as usize > MAX_STATS_USERS => {
@@ -206,6 +526,7 @@ impl ComplianceService for ComplianceApi {
             .memory_stats(&tenant, max_users)
             .await
             .map_err(to_status)?;
+        self.record(&tenant, &actor, what, "ok".into()).await?;
         let now = Timestamp::now();
         let ts = |t: Option<Timestamp>| t.map(convert::to_timestamp);
         Ok(Response::new(pb::GetMemoryStatsResponse {
@@ -254,3 +575,51 @@ impl ComplianceService for ComplianceApi {
 /// Users listed by GetMemoryStats unless asked otherwise, and at most.
 const DEFAULT_STATS_USERS: usize = 100;
 const MAX_STATS_USERS: usize = 10_000;
+
+/// Runs every tenant's retention policy every `interval` (none when zero),
+/// each run audited with the actor `scheduler`. Several sidecars may run
+/// it: a conversation deleted or anonymized by one is skipped by the
+/// others.
+pub fn spawn_retention(engine: Arc<AppEngine>, policy: Policy, interval: std::time::Duration) {
+    if interval.is_zero() {
+        return;
+    }
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            let tenants = match engine.retention_tenants().await {
+                Ok(tenants) => tenants,
+                Err(error) => {
+                    warn!(error = %error.redacted(), "retention: cannot list tenants");
+                    continue;
+                }
+            };
+            for tenant in tenants {
+                let masking = policy.masking(&tenant);
+                let result = engine
+                    .run_retention(&tenant, Timestamp::now(), &masking, false)
+                    .await;
+                let outcome = match &result {
+                    Ok(r) => format!(
+                        "ok: deleted={} anonymized={} archived={} held={}",
+                        r.deleted, r.anonymized, r.archived, r.held
+                    ),
+                    Err(e) => format!("failed: {}", to_status(e.clone()).message()),
+                };
+                let entry = NewAuditEntry {
+                    actor: "scheduler".into(),
+                    action: "compliance.run_retention".into(),
+                    subject: String::new(),
+                    reason: "schedule".into(),
+                    result: outcome,
+                };
+                if let Err(error) = engine.audit(&tenant, entry).await {
+                    warn!(%tenant, error = %error.redacted(), "retention run not audited");
+                }
+            }
+        }
+    });
+}

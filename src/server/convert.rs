@@ -317,6 +317,15 @@ pub fn vertical(v: i32) -> Result<Vertical> {
     }
 }
 
+pub fn to_pb_vertical(v: Vertical) -> pb::Vertical {
+    match v {
+        Vertical::General => pb::Vertical::General,
+        Vertical::Medical => pb::Vertical::Medical,
+        Vertical::Dental => pb::Vertical::Dental,
+        Vertical::Legal => pb::Vertical::Legal,
+    }
+}
+
 pub fn resolution(raw: i32) -> Result<Resolution> {
     match pb::ResolutionStatus::try_from(raw) {
         Ok(pb::ResolutionStatus::Resolved) => Ok(Resolution::Resolved),

@@ -2,13 +2,19 @@
 
 use std::sync::Arc;
 
+use engram_core::audit::NewAuditEntry;
 use engram_core::error::Error;
+use engram_core::ids::{TenantId, UserId};
 use engram_core::limits::{MAX_FACT_BATCH, MAX_FACT_KEYS};
+use engram_core::model::PutOutcome;
 use engram_core::time::Timestamp;
 use tonic::{Request, Response, Status};
 
 use super::convert::{self, to_fact};
 use super::status::{not_built, to_status};
+use tracing::warn;
+
+use super::compliance::Policy;
 use crate::backends::AppEngine;
 use crate::pb;
 use crate::pb::facts_service_server::FactsService;
@@ -16,11 +22,34 @@ use crate::pb::facts_service_server::FactsService;
 #[derive(Debug, Clone)]
 pub struct FactsApi {
     engine: Arc<AppEngine>,
+    policy: Policy,
 }
 
 impl FactsApi {
-    pub fn new(engine: Arc<AppEngine>) -> Self {
-        Self { engine }
+    pub fn new(engine: Arc<AppEngine>, policy: Policy) -> Self {
+        Self { engine, policy }
+    }
+
+    /// Audits a rectification (a fact corrected or ended). The write has
+    /// committed: an audit failure is logged, not returned, so that the
+    /// caller does not retry a write that is done.
+    async fn audit_rectification(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        action: &str,
+        result: String,
+    ) {
+        let entry = NewAuditEntry {
+            actor: "api".into(),
+            action: action.into(),
+            subject: self.policy.subject(tenant, user),
+            reason: String::new(),
+            result,
+        };
+        if let Err(error) = self.engine.audit(tenant, entry).await {
+            warn!(%tenant, error = %error.redacted(), "a rectification could not be audited");
+        }
     }
 }
 
@@ -61,6 +90,16 @@ impl FactsService for FactsApi {
             .put_facts(&tenant, &user, inputs)
             .await
             .map_err(to_status)?;
+        let corrected: Vec<&str> = results
+            .iter()
+            .filter(|r| matches!(r.outcome, PutOutcome::Superseded | PutOutcome::Historical))
+            .map(|r| r.fact.key.as_str())
+            .collect();
+        if !corrected.is_empty() {
+            let result = format!("ok: {}", corrected.join(","));
+            self.audit_rectification(&tenant, &user, "facts.rectify", result)
+                .await;
+        }
         Ok(Response::new(pb::PutFactsResponse {
             results: results
                 .into_iter()
@@ -138,6 +177,8 @@ impl FactsService for FactsApi {
             .invalidate_fact(&tenant, &user, &key, at)
             .await
             .map_err(to_status)?;
+        self.audit_rectification(&tenant, &user, "facts.invalidate", format!("ok: {key}"))
+            .await;
         Ok(Response::new(pb::InvalidateFactResponse {
             fact: Some(to_fact(fact)),
         }))

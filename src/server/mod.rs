@@ -42,6 +42,11 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let policy = compliance::Policy::from_args(&args)?;
     let engine = Arc::new(backends::build(&args).await?);
+    compliance::spawn_retention(
+        engine.clone(),
+        policy.clone(),
+        std::time::Duration::from_secs(args.retention_interval_s),
+    );
 
     let (reporter, health) = tonic_health::server::health_reporter();
     for service in SERVED {
@@ -72,6 +77,7 @@ pub async fn run(
         )))
         .add_service(FactsServiceServer::new(facts::FactsApi::new(
             engine.clone(),
+            policy.clone(),
         )))
         .add_service(HandoverServiceServer::new(handover::HandoverApi::new(
             engine.clone(),

@@ -368,6 +368,9 @@ pub trait ColdStore: Send + Sync + 'static {
         hold: bool,
     ) -> impl Future<Output = Result<()>> + Send;
 
+    /// Tenants that have a retention policy.
+    fn retention_tenants(&self) -> impl Future<Output = Result<Vec<TenantId>>> + Send;
+
     /// The users under a legal hold.
     fn legal_holds(&self, tenant: &TenantId) -> impl Future<Output = Result<Vec<UserId>>> + Send;
 

@@ -426,6 +426,11 @@ impl ColdStore for PostgresColdStore {
         compliance::set_hold(&client, &s, user, hold).await
     }
 
+    async fn retention_tenants(&self) -> Result<Vec<TenantId>> {
+        let client = self.pool.get().await.map_err(pool)?;
+        outbox::tenants_with(&client, "retention_policies", "TRUE").await
+    }
+
     async fn legal_holds(&self, tenant: &TenantId) -> Result<Vec<UserId>> {
         let (client, s) = self.tenant(tenant).await?;
         compliance::holds(&client, &s).await

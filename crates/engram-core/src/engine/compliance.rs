@@ -279,6 +279,11 @@ where
         self.cold.put_retention_policy(tenant, policy).await
     }
 
+    /// Tenants that have a retention policy (the scheduled sweeps' list).
+    pub async fn retention_tenants(&self) -> Result<Vec<TenantId>> {
+        self.cold.retention_tenants().await
+    }
+
     /// Places or releases a legal hold.
     pub async fn set_legal_hold(&self, tenant: &TenantId, user: &UserId, hold: bool) -> Result<()> {
         self.cold.set_legal_hold(tenant, user, hold).await

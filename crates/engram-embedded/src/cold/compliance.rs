@@ -14,7 +14,7 @@ use redb::{ReadTransaction, ReadableTable, TableDefinition, WriteTransaction};
 use super::messages::{conversation_in_write, range_write, remove};
 use super::{
     CONVERSATIONS, FACT_REVS, FACTS, MESSAGE_IDS, MESSAGES, POSTINGS, SUMMARIES, TERM_STATS,
-    USER_CONVERSATIONS, after, decode, encode, handovers, lexical, outbox,
+    USER_CONVERSATIONS, after, decode, distinct_tenants, encode, handovers, lexical, outbox,
 };
 use crate::writer::storage;
 
@@ -246,6 +246,17 @@ pub(super) fn policies(txn: &ReadTransaction, t: &str) -> Result<Vec<RetentionPo
         out.push(decode(v.value())?);
     }
     Ok(out)
+}
+
+pub(super) fn policy_tenants(txn: &ReadTransaction) -> Result<Vec<TenantId>> {
+    let table = txn.open_table(POLICIES).map_err(storage)?;
+    let tenant_of = |row: Option<(redb::AccessGuard<'_, (&str, &str)>, _)>| {
+        row.map(|(key, _)| key.value().0.to_owned())
+    };
+    distinct_tenants(tenant_of(table.first().map_err(storage)?), |end| {
+        let row = table.range((end, "")..).map_err(storage)?.next();
+        Ok(tenant_of(row.transpose().map_err(storage)?))
+    })
 }
 
 pub(super) fn set_hold(txn: &WriteTransaction, t: &str, u: &str, hold: bool) -> Result<()> {

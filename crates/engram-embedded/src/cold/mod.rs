@@ -558,6 +558,10 @@ impl engram_core::ports::ColdStore for EmbeddedColdStore {
             .await
     }
 
+    async fn retention_tenants(&self) -> Result<Vec<TenantId>> {
+        self.read(compliance::policy_tenants).await
+    }
+
     async fn legal_holds(&self, tenant: &TenantId) -> Result<Vec<UserId>> {
         owned!(tenant);
         self.read(move |txn| compliance::holds(txn, tenant.as_str()))

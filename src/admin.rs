@@ -1,0 +1,266 @@
+//! Who may call the administrative RPCs: bearer tokens with scopes, from
+//! the configuration. The configuration holds only each token's SHA-256
+//! (`engram hash-token` prints it), never the token; no identity is written
+//! in the source.
+
+use std::fmt;
+use std::str::FromStr;
+
+use ring::digest;
+
+/// What an administrative token may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AdminScope {
+    /// ExportSubjectData.
+    Export,
+    /// EraseSubject.
+    Erase,
+    /// PutRetentionPolicy, RunRetention, SetLegalHold.
+    Retention,
+    /// VerifyAuditLog.
+    Audit,
+    /// GetMemoryStats.
+    Stats,
+}
+
+impl AdminScope {
+    const ALL: [AdminScope; 5] = [
+        AdminScope::Export,
+        AdminScope::Erase,
+        AdminScope::Retention,
+        AdminScope::Audit,
+        AdminScope::Stats,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AdminScope::Export => "export",
+            AdminScope::Erase => "erase",
+            AdminScope::Retention => "retention",
+            AdminScope::Audit => "audit",
+            AdminScope::Stats => "stats",
+        }
+    }
+}
+
+/// One `--admin-token`: `NAME:SCOPE+SCOPE:SHA256HEX` (scope `all` for
+/// every scope).
+#[derive(Clone, PartialEq, Eq)]
+pub struct AdminToken {
+    name: String,
+    scopes: Vec<AdminScope>,
+    sha256: [u8; 32],
+}
+
+impl fmt::Debug for AdminToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AdminToken")
+            .field("name", &self.name)
+            .field("scopes", &self.scopes)
+            .finish_non_exhaustive()
+    }
+}
+
+fn hex32(s: &str) -> Option<[u8; 32]> {
+    if s.len() != 64 || !s.is_ascii() {
+        return None;
+    }
+    let mut out = [0; 32];
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&s[2 * i..2 * i + 2], 16).ok()?;
+    }
+    Some(out)
+}
+
+/// The SHA-256 of a token, hex: what the configuration holds.
+pub fn token_hash(token: &str) -> String {
+    digest::digest(&digest::SHA256, token.as_bytes())
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+impl FromStr for AdminToken {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let mut parts = s.splitn(3, ':');
+        let (Some(name), Some(scopes), Some(hash)) = (parts.next(), parts.next(), parts.next())
+        else {
+            return Err("expected NAME:SCOPES:SHA256HEX, e.g. dpo:export+erase:<64 hex>".into());
+        };
+        if name.is_empty()
+            || name.len() > 64
+            || !name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_.-".contains(&b))
+        {
+            return Err(format!("token name {name:?}: 1-64 of [a-z0-9_.-]"));
+        }
+        let mut list = Vec::new();
+        for scope in scopes.split('+') {
+            match scope {
+                "all" => list.extend(AdminScope::ALL),
+                s => list.push(
+                    AdminScope::ALL
+                        .into_iter()
+                        .find(|a| a.as_str() == s)
+                        .ok_or_else(|| {
+                            format!(
+                                "unknown scope {s:?}: export, erase, retention, audit, stats or all"
+                            )
+                        })?,
+                ),
+            }
+        }
+        let sha256 = hex32(&hash.to_ascii_lowercase()).ok_or_else(|| {
+            format!("token {name:?}: the third part must be the token's SHA-256 in hex (engram hash-token)")
+        })?;
+        Ok(Self {
+            name: name.to_owned(),
+            scopes: list,
+            sha256,
+        })
+    }
+}
+
+/// Why a call was refused, and who made it (for the audit log).
+#[derive(Debug, Clone)]
+pub struct Refusal {
+    pub actor: String,
+    pub status: tonic::Status,
+}
+
+/// The configured administrative tokens.
+#[derive(Debug, Clone, Default)]
+pub struct Admins {
+    tokens: Vec<AdminToken>,
+}
+
+impl Admins {
+    pub fn new(tokens: Vec<AdminToken>) -> Self {
+        Self { tokens }
+    }
+
+    /// The name of the caller's token when it carries `scope`.
+    pub fn authorize(
+        &self,
+        metadata: &tonic::metadata::MetadataMap,
+        scope: AdminScope,
+    ) -> Result<String, Refusal> {
+        let refuse = |actor: &str, status| Refusal {
+            actor: actor.to_owned(),
+            status,
+        };
+        if self.tokens.is_empty() {
+            return Err(refuse(
+                "anonymous",
+                tonic::Status::permission_denied(
+                    "administrative calls are disabled: no --admin-token is configured",
+                ),
+            ));
+        }
+        let Some(token) = metadata
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            })
+        else {
+            return Err(refuse(
+                "anonymous",
+                tonic::Status::unauthenticated(
+                    "an administrative call needs `authorization: Bearer <token>`",
+                ),
+            ));
+        };
+        let presented = digest::digest(&digest::SHA256, token.trim().as_bytes());
+        // Every configured hash is compared, in constant time each.
+        let found = self
+            .tokens
+            .iter()
+            .filter(|t| constant_time_eq(&t.sha256, presented.as_ref()))
+            .last();
+        let Some(found) = found else {
+            return Err(refuse(
+                "unknown-token",
+                tonic::Status::unauthenticated("the bearer token is not a configured admin token"),
+            ));
+        };
+        if !found.scopes.contains(&scope) {
+            return Err(refuse(
+                &found.name,
+                tonic::Status::permission_denied(format!(
+                    "token {:?} lacks the {:?} scope",
+                    found.name,
+                    scope.as_str()
+                )),
+            ));
+        }
+        Ok(found.name.clone())
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn metadata(token: Option<&str>) -> tonic::metadata::MetadataMap {
+        let mut m = tonic::metadata::MetadataMap::new();
+        if let Some(t) = token {
+            m.insert("authorization", format!("Bearer {t}").parse().unwrap());
+        }
+        m
+    }
+
+    #[test]
+    fn tokens_parse_and_authorize_by_scope() {
+        let spec = format!("dpo:export+erase:{}", token_hash("s3cret"));
+        let admins = Admins::new(vec![spec.parse().unwrap()]);
+        assert_eq!(
+            admins
+                .authorize(&metadata(Some("s3cret")), AdminScope::Erase)
+                .unwrap(),
+            "dpo"
+        );
+        let denied = admins
+            .authorize(&metadata(Some("s3cret")), AdminScope::Stats)
+            .unwrap_err();
+        assert_eq!(denied.actor, "dpo");
+        assert_eq!(denied.status.code(), tonic::Code::PermissionDenied);
+        let wrong = admins
+            .authorize(&metadata(Some("guess")), AdminScope::Erase)
+            .unwrap_err();
+        assert_eq!(wrong.status.code(), tonic::Code::Unauthenticated);
+        let none = admins
+            .authorize(&metadata(None), AdminScope::Erase)
+            .unwrap_err();
+        assert_eq!(none.actor, "anonymous");
+        let off = Admins::default()
+            .authorize(&metadata(Some("s3cret")), AdminScope::Erase)
+            .unwrap_err();
+        assert_eq!(off.status.code(), tonic::Code::PermissionDenied);
+    }
+
+    #[test]
+    fn bad_specs_are_refused() {
+        let hash = token_hash("x");
+        for bad in [
+            "dpo".to_owned(),
+            format!("DPO:all:{hash}"),
+            format!("dpo:root:{hash}"),
+            "dpo:all:abc".to_owned(),
+            format!(":all:{hash}"),
+        ] {
+            assert!(bad.parse::<AdminToken>().is_err(), "{bad}");
+        }
+        let all: AdminToken = format!("ops:all:{hash}").parse().unwrap();
+        assert_eq!(all.scopes.len(), 5);
+    }
+}
