@@ -103,10 +103,10 @@ async fn best_by_meaning(sidecar: &Sidecar) -> Option<String> {
 async fn indexing(sidecar: &Sidecar) -> pb::IndexingStats {
     sidecar
         .compliance()
-        .get_memory_stats(pb::GetMemoryStatsRequest {
+        .get_memory_stats(common::admin(pb::GetMemoryStatsRequest {
             tenant_id: TENANT.into(),
             max_users: 0,
-        })
+        }))
         .await
         .unwrap()
         .into_inner()

@@ -17,6 +17,25 @@ use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 
+/// The bearer token every test sidecar accepts for administrative calls
+/// (unless a test configures its own with `--admin-token`).
+pub const ADMIN_TOKEN: &str = "test-admin-token-not-a-secret";
+
+/// A request carrying `token` as its bearer token.
+pub fn with_token<T>(message: T, token: &str) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    request.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {token}").parse().expect("ascii token"),
+    );
+    request
+}
+
+/// A request carrying the test sidecars' admin token.
+pub fn admin<T>(message: T) -> tonic::Request<T> {
+    with_token(message, ADMIN_TOKEN)
+}
+
 /// A running sidecar; killed when dropped.
 pub struct Sidecar {
     child: Option<Child>,
@@ -47,6 +66,10 @@ impl Sidecar {
             .arg(data_dir)
             .args(flags)
             .env("ENGRAM_LOG", "info")
+            .env(
+                "ENGRAM_ADMIN_TOKENS",
+                format!("test-admin:all:{}", engram::admin::token_hash(ADMIN_TOKEN)),
+            )
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -189,10 +212,10 @@ pub async fn indexed(sidecar: &Sidecar, tenant: &str) {
     eventually("indexing to catch up", Duration::from_secs(60), || async {
         let stats = sidecar
             .compliance()
-            .get_memory_stats(engram::pb::GetMemoryStatsRequest {
+            .get_memory_stats(admin(engram::pb::GetMemoryStatsRequest {
                 tenant_id: tenant.into(),
                 max_users: 1,
-            })
+            }))
             .await
             .ok()?
             .into_inner();

@@ -213,3 +213,37 @@ pub async fn upsert_replaces_and_delete_removes(index: &impl SemanticIndex) {
         .unwrap();
     assert_eq!(positions(&hits), [("c2".into(), 1)]);
 }
+
+pub async fn delete_user_removes_every_point_of_the_user_only(index: &impl SemanticIndex) {
+    let t = tenant();
+    let (alice, bob) = (user("alice"), user("bob"));
+    let (c1, c2, c3) = (conversation("a1"), conversation("a2"), conversation("b1"));
+    index
+        .upsert(
+            &t,
+            vec![
+                point(&alice, &c1, 1, Role::User, 0, unit(0, 0.0)),
+                point(&alice, &c1, 2, Role::User, 0, unit(1, 0.0)),
+                point(&alice, &c2, 1, Role::User, 0, unit(2, 0.0)),
+                point(&bob, &c3, 1, Role::User, 0, unit(0, 0.0)),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(index.count_user(&t, &alice).await.unwrap(), 3);
+    assert_eq!(index.count_user(&tenant(), &alice).await.unwrap(), 0);
+    assert_eq!(index.delete_user(&t, &alice).await.unwrap(), 3);
+    assert_eq!(index.count_user(&t, &alice).await.unwrap(), 0);
+    assert_eq!(index.count_user(&t, &bob).await.unwrap(), 1);
+    let hits = index
+        .search(
+            &t,
+            &Scope::User(alice),
+            &unit(0, 0.0),
+            &MessageFilter::default(),
+            10,
+        )
+        .await
+        .unwrap();
+    assert!(hits.is_empty());
+}

@@ -14,6 +14,7 @@
 //! Depends only on the core.
 
 pub mod cold;
+pub mod compliance;
 pub mod fixtures;
 pub mod handovers;
 pub mod hot;
@@ -56,6 +57,10 @@ macro_rules! cold_store_suite {
             handovers::a_handover_gets_one_summary_when_a_lease_expires,
             handovers::a_deferred_handover_job_waits,
             handovers::a_deleted_conversation_loses_its_handovers,
+            compliance::erasing_a_user_leaves_nothing_of_them,
+            compliance::the_audit_log_is_one_chain_across_writers,
+            compliance::retention_finds_expired_conversations_and_anonymizes_once,
+            compliance::retention_policies_and_legal_holds_are_per_tenant,
         );
     };
     (@cases $make:path, $($module:ident :: $case:ident),+ $(,)?) => {
@@ -106,6 +111,7 @@ macro_rules! semantic_index_suite {
             search_is_isolated_by_tenant,
             search_applies_role_and_time_filters,
             upsert_replaces_and_delete_removes,
+            delete_user_removes_every_point_of_the_user_only,
         );
     };
     (@cases $make:path, $($case:ident),+ $(,)?) => {
@@ -126,6 +132,7 @@ macro_rules! semantic_index_suite {
             search_is_isolated_by_tenant,
             search_applies_role_and_time_filters,
             upsert_replaces_and_delete_removes,
+            delete_user_removes_every_point_of_the_user_only,
         );
     };
     (@optional $make:path, $($case:ident),+ $(,)?) => {

@@ -7,7 +7,7 @@ use engram_core::summary::{Summary, Vertical};
 use crate::fixtures::{at, conversation, message, tenant, user};
 
 /// A summary of messages 1..=to_seq (its items do not matter here).
-fn summary_to(to_seq: u64, vertical: Vertical) -> Summary {
+pub(crate) fn summary_to(to_seq: u64, vertical: Vertical) -> Summary {
     Summary {
         vertical,
         from_seq: 1,

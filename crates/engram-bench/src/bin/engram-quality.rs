@@ -340,11 +340,19 @@ async fn ingest(
 }
 
 async fn stats(channel: Channel, tenant: &str) -> anyhow::Result<pb::IndexingStats> {
+    // GetMemoryStats is an administrative call: the sidecar must be given
+    // `--admin-token NAME:stats:<hash>` and this bench the token.
+    let mut request = tonic::Request::new(pb::GetMemoryStatsRequest {
+        tenant_id: tenant.to_owned(),
+        max_users: 1,
+    });
+    if let Ok(token) = std::env::var("ENGRAM_ADMIN_TOKEN") {
+        request
+            .metadata_mut()
+            .insert("authorization", format!("Bearer {token}").parse()?);
+    }
     Ok(ComplianceServiceClient::new(channel)
-        .get_memory_stats(pb::GetMemoryStatsRequest {
-            tenant_id: tenant.to_owned(),
-            max_users: 1,
-        })
+        .get_memory_stats(request)
         .await?
         .into_inner()
         .indexing
