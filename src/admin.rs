@@ -178,11 +178,13 @@ impl Admins {
         };
         let presented = digest::digest(&digest::SHA256, token.trim().as_bytes());
         // Every configured hash is compared, in constant time each.
-        let found = self
-            .tokens
-            .iter()
-            .filter(|t| constant_time_eq(&t.sha256, presented.as_ref()))
-            .last();
+        let found = self.tokens.iter().fold(None, |found, t| {
+            if constant_time_eq(&t.sha256, presented.as_ref()) {
+                Some(t)
+            } else {
+                found
+            }
+        });
         let Some(found) = found else {
             return Err(refuse(
                 "unknown-token",

@@ -152,7 +152,7 @@ pub async fn retention_finds_expired_conversations_and_anonymizes_once(store: &i
             .iter()
             .map(|c| c.conversation_id.clone())
             .collect::<Vec<_>>(),
-        [old.clone()]
+        std::slice::from_ref(&old)
     );
 
     // A conversation that changed since it was read is left alone.

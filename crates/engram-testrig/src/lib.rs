@@ -102,6 +102,34 @@ impl PgDatabase {
     }
 }
 
+impl PgDatabase {
+    /// Runs SQL on the database (simple protocol) and returns every row's
+    /// columns as text: for tests that read the store directly.
+    pub fn query(&self, sql: &str) -> Vec<Vec<Option<String>>> {
+        let (url, sql) = (self.url.clone(), sql.to_owned());
+        block_on(async move {
+            let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+                .await
+                .expect("connect to the test database");
+            let driver = tokio::spawn(connection);
+            let messages = client.simple_query(&sql).await.expect("query");
+            drop(client);
+            let _ = driver.await;
+            messages
+                .into_iter()
+                .filter_map(|m| match m {
+                    tokio_postgres::SimpleQueryMessage::Row(row) => Some(
+                        (0..row.len())
+                            .map(|i| row.get(i).map(str::to_owned))
+                            .collect(),
+                    ),
+                    _ => None,
+                })
+                .collect()
+        })
+    }
+}
+
 impl Drop for PgDatabase {
     fn drop(&mut self) {
         let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
