@@ -17,7 +17,9 @@ use engram_core::ids::UserId;
 use engram_core::limits::{MAX_CONTENT_BYTES, MAX_REASON_BYTES};
 use engram_core::model::IMPORTANCE_BANDS;
 use engram_core::pii::{Finding, detect};
-use engram_core::retention::{MAX_POLICY_ID_BYTES, MAX_RETENTION_DAYS, RetentionPolicy};
+use engram_core::retention::{
+    MAX_POLICY_ID_BYTES, MAX_RETENTION_DAYS, RetentionPolicy, RetentionReport,
+};
 use engram_core::time::Timestamp;
 use tokio_stream::{Stream, StreamExt};
 use tonic::{Request, Response, Status};
@@ -154,6 +156,21 @@ fn retention_action(raw: i32) -> Result<RetentionAction, Error> {
             "must be DELETE, ANONYMIZE or ARCHIVE",
         )),
     }
+}
+
+/// An audit entry's result: `ok: …` from the value, or `failed: …`.
+fn outcome<T>(result: &Result<T, Error>, ok: impl FnOnce(&T) -> String) -> String {
+    match result {
+        Ok(value) => ok(value),
+        Err(e) => format!("failed: {}", to_status(e.clone()).message()),
+    }
+}
+
+fn retention_report(r: &RetentionReport) -> String {
+    format!(
+        "ok: deleted={} anonymized={} archived={} held={}",
+        r.deleted, r.anonymized, r.archived, r.held
+    )
 }
 
 fn to_pb_action(action: RetentionAction) -> pb::RetentionAction {
@@ -379,13 +396,12 @@ impl ComplianceService for ComplianceApi {
             policy_id: p.policy_id,
         };
         let result = self.engine.put_retention_policy(&tenant, &policy).await;
-        let outcome = match &result {
-            Ok(()) => format!(
+        let outcome = outcome(&result, |()| {
+            format!(
                 "ok: {} {} days {:?}",
                 policy.policy_id, policy.retention_days, policy.action
-            ),
-            Err(e) => format!("failed: {}", to_status(e.clone()).message()),
-        };
+            )
+        });
         self.record(&tenant, &actor, what, outcome).await?;
         result.map_err(to_status)?;
         Ok(Response::new(pb::PutRetentionPolicyResponse {
@@ -421,13 +437,7 @@ impl ComplianceService for ComplianceApi {
             .engine
             .run_retention(&tenant, Timestamp::now(), &masking, dry_run)
             .await;
-        let outcome = match &result {
-            Ok(r) => format!(
-                "ok: deleted={} anonymized={} archived={} held={}",
-                r.deleted, r.anonymized, r.archived, r.held
-            ),
-            Err(e) => format!("failed: {}", to_status(e.clone()).message()),
-        };
+        let outcome = outcome(&result, retention_report);
         self.record(&tenant, &actor, what, outcome).await?;
         let r = result.map_err(to_status)?;
         Ok(Response::new(pb::RunRetentionResponse {
@@ -461,10 +471,7 @@ impl ComplianceService for ComplianceApi {
             .admit(&request, &tenant, AdminScope::Retention, what)
             .await?;
         let result = self.engine.set_legal_hold(&tenant, &user, hold).await;
-        let outcome = match &result {
-            Ok(()) => "ok".to_owned(),
-            Err(e) => format!("failed: {}", to_status(e.clone()).message()),
-        };
+        let outcome = outcome(&result, |()| "ok".to_owned());
         self.record(&tenant, &actor, what, outcome).await?;
         result.map_err(to_status)?;
         Ok(Response::new(pb::SetLegalHoldResponse { held: hold }))
@@ -602,13 +609,7 @@ pub fn spawn_retention(engine: Arc<AppEngine>, policy: Policy, interval: std::ti
                 let result = engine
                     .run_retention(&tenant, Timestamp::now(), &masking, false)
                     .await;
-                let outcome = match &result {
-                    Ok(r) => format!(
-                        "ok: deleted={} anonymized={} archived={} held={}",
-                        r.deleted, r.anonymized, r.archived, r.held
-                    ),
-                    Err(e) => format!("failed: {}", to_status(e.clone()).message()),
-                };
+                let outcome = outcome(&result, retention_report);
                 let entry = NewAuditEntry {
                     actor: "scheduler".into(),
                     action: "compliance.run_retention".into(),
