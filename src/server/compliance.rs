@@ -85,6 +85,21 @@ impl ComplianceApi {
         Self { engine, policy }
     }
 
+    /// The tenant, user and audit pseudonym of a call about a data
+    /// subject, whose reason is required.
+    fn subject_call(
+        &self,
+        tenant: &str,
+        user: &str,
+        reason: &str,
+    ) -> Result<(TenantId, UserId, String), Status> {
+        let tenant = convert::tenant(tenant).map_err(to_status)?;
+        let user = convert::user(user).map_err(to_status)?;
+        convert::text("reason", reason, MAX_REASON_BYTES, true).map_err(to_status)?;
+        let subject = self.policy.subject(&tenant, &user);
+        Ok((tenant, user, subject))
+    }
+
     /// The caller's token name when it may use `scope`; a refusal is
     /// audited (best effort: the refusal stands if the log cannot be
     /// written).
@@ -266,11 +281,8 @@ impl ComplianceService for ComplianceApi {
         &self,
         request: Request<pb::ExportSubjectDataRequest>,
     ) -> Reply<Self::ExportSubjectDataStream> {
-        let tenant = convert::tenant(&request.get_ref().tenant_id).map_err(to_status)?;
         let r = request.get_ref();
-        let user = convert::user(&r.user_id).map_err(to_status)?;
-        convert::text("reason", &r.reason, MAX_REASON_BYTES, true).map_err(to_status)?;
-        let subject = self.policy.subject(&tenant, &user);
+        let (tenant, user, subject) = self.subject_call(&r.tenant_id, &r.user_id, &r.reason)?;
         let what = Audited {
             action: "compliance.export_subject_data",
             subject: &subject,
@@ -302,11 +314,8 @@ impl ComplianceService for ComplianceApi {
         &self,
         request: Request<pb::EraseSubjectRequest>,
     ) -> Reply<pb::EraseSubjectResponse> {
-        let tenant = convert::tenant(&request.get_ref().tenant_id).map_err(to_status)?;
         let r = request.get_ref();
-        let user = convert::user(&r.user_id).map_err(to_status)?;
-        convert::text("reason", &r.reason, MAX_REASON_BYTES, true).map_err(to_status)?;
-        let subject = self.policy.subject(&tenant, &user);
+        let (tenant, user, subject) = self.subject_call(&r.tenant_id, &r.user_id, &r.reason)?;
         let what = Audited {
             action: "compliance.erase_subject",
             subject: &subject,
@@ -452,11 +461,8 @@ impl ComplianceService for ComplianceApi {
         &self,
         request: Request<pb::SetLegalHoldRequest>,
     ) -> Reply<pb::SetLegalHoldResponse> {
-        let tenant = convert::tenant(&request.get_ref().tenant_id).map_err(to_status)?;
         let r = request.get_ref();
-        let user = convert::user(&r.user_id).map_err(to_status)?;
-        convert::text("reason", &r.reason, MAX_REASON_BYTES, true).map_err(to_status)?;
-        let subject = self.policy.subject(&tenant, &user);
+        let (tenant, user, subject) = self.subject_call(&r.tenant_id, &r.user_id, &r.reason)?;
         let hold = r.hold;
         let what = Audited {
             action: if hold {

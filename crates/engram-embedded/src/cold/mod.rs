@@ -485,11 +485,9 @@ impl engram_core::ports::ColdStore for EmbeddedColdStore {
 
     async fn erase_user(&self, tenant: &TenantId, user: &UserId) -> Result<ColdErasure> {
         owned!(tenant, user);
-        let erasure = self
-            .writer
+        self.writer
             .write(move |txn| compliance::erase_user(txn, &tenant, &user))
-            .await?;
-        Ok(erasure)
+            .await
     }
 
     async fn user_residue(
