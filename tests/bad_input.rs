@@ -529,13 +529,23 @@ async fn bad_reads_and_facts_are_refused_precisely() {
         1
     );
 
-    // Parts of the API whose issues have not landed say so.
     expect(
         facts
             .extract_facts(pb::ExtractFactsRequest::default())
             .await,
-        Code::Unimplemented,
-        "ExtractFacts",
+        Code::InvalidArgument,
+        "tenant_id",
+    );
+    expect(
+        facts
+            .extract_facts(pb::ExtractFactsRequest {
+                tenant_id: "acme".into(),
+                conversation_id: "no-such-conversation".into(),
+                dry_run: true,
+            })
+            .await,
+        Code::NotFound,
+        "conversation",
     );
     expect(
         memory.summarize(pb::SummarizeRequest::default()).await,

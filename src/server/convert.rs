@@ -10,7 +10,8 @@ use engram_core::handover::{Handover, HumanAction, JobStatus, Resolution};
 use engram_core::ids::{ConversationId, FactKey, MessageId, TenantId, UserId};
 use engram_core::limits::*;
 use engram_core::model::{
-    Conversation, Fact, FactInput, FactSource, FactSourceKind, Message, PutOutcome, Role,
+    Conversation, Fact, FactInput, FactSource, FactSourceKind, Message, PutFactResult, PutOutcome,
+    Role,
 };
 use engram_core::summary::Vertical;
 use engram_core::time::Timestamp;
@@ -236,23 +237,44 @@ pub fn fact_input(i: usize, raw: &pb::FactInput, now: Timestamp) -> Result<FactI
     })
 }
 
-pub fn to_fact(f: Fact) -> pb::Fact {
-    let kind = match f.source.kind {
+fn to_source(source: FactSource) -> pb::FactSource {
+    let kind = match source.kind {
         FactSourceKind::Message => pb::FactSourceKind::Message,
         FactSourceKind::Operator => pb::FactSourceKind::Operator,
         FactSourceKind::System => pb::FactSourceKind::System,
         FactSourceKind::Extraction => pb::FactSourceKind::Extraction,
     };
+    pb::FactSource {
+        kind: kind as i32,
+        reference: source.reference,
+    }
+}
+
+pub fn to_fact_input(f: FactInput) -> pb::FactInput {
+    pb::FactInput {
+        key: f.key.into_string(),
+        value_json: f.value,
+        valid_at: Some(to_timestamp(f.valid_at)),
+        source: Some(to_source(f.source)),
+        confidence: f.confidence,
+    }
+}
+
+pub fn to_put_result(r: PutFactResult) -> pb::PutFactResult {
+    pb::PutFactResult {
+        outcome: to_outcome(r.outcome) as i32,
+        fact: Some(to_fact(r.fact)),
+    }
+}
+
+pub fn to_fact(f: Fact) -> pb::Fact {
     pb::Fact {
         user_id: f.user_id.into_string(),
         key: f.key.into_string(),
         value_json: f.value,
         valid_at: Some(to_timestamp(f.valid_at)),
         invalid_at: f.invalid_at.map(to_timestamp),
-        source: Some(pb::FactSource {
-            kind: kind as i32,
-            reference: f.source.reference,
-        }),
+        source: Some(to_source(f.source)),
         confidence: f.confidence,
         recorded_at: Some(to_timestamp(f.recorded_at)),
         version: f.version,

@@ -11,7 +11,7 @@ use engram_core::time::Timestamp;
 use tonic::{Request, Response, Status};
 
 use super::convert::{self, to_fact};
-use super::status::{not_built, to_status};
+use super::status::to_status;
 use tracing::warn;
 
 use super::compliance::Policy;
@@ -101,13 +101,7 @@ impl FactsService for FactsApi {
                 .await;
         }
         Ok(Response::new(pb::PutFactsResponse {
-            results: results
-                .into_iter()
-                .map(|r| pb::PutFactResult {
-                    outcome: convert::to_outcome(r.outcome) as i32,
-                    fact: Some(to_fact(r.fact)),
-                })
-                .collect(),
+            results: results.into_iter().map(convert::to_put_result).collect(),
         }))
     }
 
@@ -186,10 +180,33 @@ impl FactsService for FactsApi {
 
     async fn extract_facts(
         &self,
-        _request: Request<pb::ExtractFactsRequest>,
+        request: Request<pb::ExtractFactsRequest>,
     ) -> Reply<pb::ExtractFactsResponse> {
-        Err(not_built(
-            "FactsService.ExtractFacts (it needs the PII detectors of the compliance work)",
-        ))
+        let r = request.into_inner();
+        let tenant = convert::tenant(&r.tenant_id).map_err(to_status)?;
+        let conversation = convert::conversation(&r.conversation_id).map_err(to_status)?;
+        let extracted = self
+            .engine
+            .extract_facts(&tenant, &conversation, r.dry_run)
+            .await
+            .map_err(to_status)?;
+        Ok(Response::new(pb::ExtractFactsResponse {
+            proposals: extracted
+                .proposals
+                .into_iter()
+                .map(|p| pb::ProposedFact {
+                    message_id: p.message_id.to_string(),
+                    fact: Some(convert::to_fact_input(p.fact)),
+                })
+                .collect(),
+            results: extracted
+                .results
+                .into_iter()
+                .map(convert::to_put_result)
+                .collect(),
+            extractor: extracted.extractor,
+            model_fell_back: extracted.model_fell_back,
+            model_refused: u32::try_from(extracted.refused).unwrap_or(u32::MAX),
+        }))
     }
 }

@@ -21,11 +21,6 @@ pub fn to_status(error: Error) -> Status {
     Status::new(code, error.to_string())
 }
 
-/// UNIMPLEMENTED for an RPC whose issue has not landed yet.
-pub fn not_built(rpc: &'static str) -> Status {
-    to_status(Error::Unimplemented(rpc))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

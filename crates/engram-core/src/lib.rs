@@ -12,6 +12,7 @@ pub mod compliance;
 pub mod compose;
 pub mod engine;
 pub mod error;
+pub mod extract;
 pub mod facts;
 pub mod handover;
 pub mod ids;

@@ -8,6 +8,7 @@
 
 mod compliance;
 mod compose;
+mod extract;
 mod facts;
 mod handover;
 mod indexer;
@@ -27,6 +28,7 @@ use crate::ports::{ColdStore, Embedder, HotTier, LanguageModel, SemanticIndex};
 
 pub use compliance::{SubjectRecord, TierErasure};
 pub use compose::{ComposeQuery, ComposeResult, Timing};
+pub use extract::{Extracted, ProposedFact};
 pub use handover::{HandoverJobConfig, OperatorEvent};
 pub use indexer::{IndexerConfig, SummaryConfig};
 pub use messages::MessageDraft;
