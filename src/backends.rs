@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use engram_core::audit::{AuditEntry, NewAuditEntry};
+use engram_core::crypto::WrappedKey;
 use engram_core::engine::{Engine, EngineConfig, HandoverJobConfig, IndexerConfig, SummaryConfig};
 use engram_core::handover::{Handover, HandoverEnd, HandoverSummary, NewHandover};
 use engram_core::ids::{ConversationId, FactKey, HandoverId, TenantId, UserId};
@@ -392,6 +393,36 @@ impl ColdStore for Cold {
     }
     async fn legal_holds(&self, t: &TenantId) -> Result<Vec<UserId>> {
         delegate!(self, Cold::Embedded, Cold::Postgres, legal_holds(t))
+    }
+    async fn data_key(&self, t: &TenantId, subject: &str) -> Result<Option<WrappedKey>> {
+        delegate!(self, Cold::Embedded, Cold::Postgres, data_key(t, subject))
+    }
+    async fn insert_data_key(
+        &self,
+        t: &TenantId,
+        subject: &str,
+        key: WrappedKey,
+    ) -> Result<WrappedKey> {
+        delegate!(
+            self,
+            Cold::Embedded,
+            Cold::Postgres,
+            insert_data_key(t, subject, key)
+        )
+    }
+    async fn rewrap_data_key(
+        &self,
+        t: &TenantId,
+        subject: &str,
+        previous: &str,
+        key: WrappedKey,
+    ) -> Result<bool> {
+        delegate!(
+            self,
+            Cold::Embedded,
+            Cold::Postgres,
+            rewrap_data_key(t, subject, previous, key)
+        )
     }
     async fn expired_conversations(
         &self,

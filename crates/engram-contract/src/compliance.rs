@@ -3,6 +3,7 @@
 
 use engram_core::audit::{NewAuditEntry, Verifier};
 use engram_core::compliance::RetentionAction;
+use engram_core::crypto::WrappedKey;
 use engram_core::handover::NewHandover;
 use engram_core::ids::{HandoverId, OperatorId};
 use engram_core::model::Role;
@@ -248,4 +249,75 @@ pub async fn retention_policies_and_legal_holds_are_per_tenant(store: &impl Cold
     store.set_legal_hold(&t, &user("u2"), false).await.unwrap();
     assert_eq!(store.legal_holds(&t).await.unwrap(), [user("u1")]);
     assert!(store.legal_holds(&other).await.unwrap().is_empty());
+}
+
+pub async fn data_keys_are_created_once_rewrapped_conditionally_and_shredded(
+    store: &impl ColdStore,
+) {
+    let (t, other) = (
+        tenant(),
+        engram_core::ids::TenantId::parse("tenant_id", "other").unwrap(),
+    );
+    let (alice, bob) = (user("alice"), user("bob"));
+    let key = |master: &str, byte: u8| WrappedKey {
+        master_id: master.into(),
+        bytes: vec![byte; 60],
+    };
+    assert_eq!(store.data_key(&t, "alice").await.unwrap(), None);
+
+    // The first writer wins; a second insert returns the stored key.
+    let first = store
+        .insert_data_key(&t, "alice", key("k1", 1))
+        .await
+        .unwrap();
+    assert_eq!(first, key("k1", 1));
+    let second = store
+        .insert_data_key(&t, "alice", key("k1", 2))
+        .await
+        .unwrap();
+    assert_eq!(second, key("k1", 1));
+    store
+        .insert_data_key(&t, "bob", key("k1", 3))
+        .await
+        .unwrap();
+    store.insert_data_key(&t, "", key("k1", 4)).await.unwrap();
+    assert_eq!(
+        store.data_key(&other, "alice").await.unwrap(),
+        None,
+        "per tenant"
+    );
+
+    // Re-wrapping replaces only a key still wrapped by the master named.
+    assert!(
+        store
+            .rewrap_data_key(&t, "alice", "k1", key("k2", 5))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .rewrap_data_key(&t, "alice", "k1", key("k2", 6))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .rewrap_data_key(&t, "carol", "k1", key("k2", 7))
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.data_key(&t, "alice").await.unwrap(),
+        Some(key("k2", 5))
+    );
+    assert_eq!(store.data_key(&t, "carol").await.unwrap(), None);
+
+    // Erasing alice deletes her key (crypto-shredding) and nobody else's.
+    let erased = store.erase_user(&t, &alice).await.unwrap();
+    assert_eq!(erased.data_keys, 1);
+    assert_eq!(store.data_key(&t, "alice").await.unwrap(), None);
+    assert_eq!(store.user_residue(&t, &alice, &[]).await.unwrap(), 0);
+    assert_eq!(store.data_key(&t, "bob").await.unwrap(), Some(key("k1", 3)));
+    assert_eq!(store.data_key(&t, "").await.unwrap(), Some(key("k1", 4)));
+    assert_ne!(store.user_residue(&t, &bob, &[]).await.unwrap(), 0);
 }

@@ -10,6 +10,7 @@
 pub mod audit;
 pub mod compliance;
 pub mod compose;
+pub mod crypto;
 pub mod engine;
 pub mod error;
 pub mod extract;

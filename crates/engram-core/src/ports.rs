@@ -10,6 +10,7 @@
 use std::future::Future;
 
 use crate::audit::{AuditEntry, NewAuditEntry};
+use crate::crypto::WrappedKey;
 use crate::error::Result;
 use crate::handover::{Handover, HandoverEnd, HandoverSummary, NewHandover};
 use crate::ids::{ConversationId, FactKey, HandoverId, TenantId, UserId};
@@ -397,6 +398,35 @@ pub trait ColdStore: Send + Sync + 'static {
         contents: Vec<(u64, String)>,
     ) -> impl Future<Output = Result<bool>> + Send;
 
+    /// The wrapped data key of one of the tenant's subjects (a user id, or
+    /// "" for the tenant's own key), if one is stored.
+    fn data_key(
+        &self,
+        tenant: &TenantId,
+        subject: &str,
+    ) -> impl Future<Output = Result<Option<WrappedKey>>> + Send;
+
+    /// Stores `key` as the subject's data key unless one is stored, and
+    /// returns the stored one: of two sidecars creating it at once, both
+    /// end up using the first one's.
+    fn insert_data_key(
+        &self,
+        tenant: &TenantId,
+        subject: &str,
+        key: WrappedKey,
+    ) -> impl Future<Output = Result<WrappedKey>> + Send;
+
+    /// Replaces the subject's data key with `key` (the same key wrapped by
+    /// another master key) if it is still wrapped by `previous_master`;
+    /// false when it is not (re-wrapped meanwhile, or erased).
+    fn rewrap_data_key(
+        &self,
+        tenant: &TenantId,
+        subject: &str,
+        previous_master: &str,
+        key: WrappedKey,
+    ) -> impl Future<Output = Result<bool>> + Send;
+
     /// Answers when the store can serve requests.
     fn ping(&self) -> impl Future<Output = Result<()>> + Send;
 }
@@ -414,6 +444,8 @@ pub struct ColdErasure {
     pub handovers: u64,
     /// Pending indexing jobs.
     pub outbox_jobs: u64,
+    /// The user's data key (encryption at rest): 1 when there was one.
+    pub data_keys: u64,
 }
 
 impl ColdErasure {
@@ -425,6 +457,7 @@ impl ColdErasure {
             + self.facts
             + self.summaries
             + self.handovers
+            + self.data_keys
     }
 }
 

@@ -4,6 +4,7 @@
 use deadpool_postgres::GenericClient;
 use engram_core::audit::{self, AuditEntry, NewAuditEntry};
 use engram_core::compliance::RetentionAction;
+use engram_core::crypto::WrappedKey;
 use engram_core::error::{Error, Result};
 use engram_core::ids::{ConversationId, UserId};
 use engram_core::model::{Conversation, Fact};
@@ -129,6 +130,15 @@ pub(crate) async fn erase_user(
     )
     .await
     .map_err(pg)?;
+    // Crypto-shredding: without the data key, what a backup holds of the
+    // user's encrypted values cannot be read.
+    let data_keys = tx
+        .execute(
+            &format!("DELETE FROM {s}.data_keys WHERE subject = $1"),
+            &[&u],
+        )
+        .await
+        .map_err(pg)?;
     tx.commit().await.map_err(pg)?;
     Ok(ColdErasure {
         conversations,
@@ -137,6 +147,7 @@ pub(crate) async fn erase_user(
         summaries,
         handovers,
         outbox_jobs,
+        data_keys,
     })
 }
 
@@ -154,7 +165,8 @@ pub(crate) async fn user_residue(
               + (SELECT count(*) FROM {s}.handovers WHERE user_id = $1 OR conversation_id = ANY($2)) \
               + (SELECT count(*) FROM {s}.index_outbox WHERE user_id = $1 OR conversation_id = ANY($2)) \
               + (SELECT count(*) FROM {s}.facts WHERE user_id = $1) \
-              + (SELECT count(*) FROM {s}.fact_revs WHERE user_id = $1)"
+              + (SELECT count(*) FROM {s}.fact_revs WHERE user_id = $1) \
+              + (SELECT count(*) FROM {s}.data_keys WHERE subject = $1)"
     );
     let row = client
         .query_one(&sql, &[&user.as_str(), &ids])
@@ -442,4 +454,65 @@ pub(crate) async fn anonymize(
     }
     tx.commit().await.map_err(pg)?;
     Ok(true)
+}
+
+fn to_wrapped(row: &Row) -> WrappedKey {
+    WrappedKey {
+        master_id: row.get(0),
+        bytes: row.get(1),
+    }
+}
+
+pub(crate) async fn data_key(
+    client: &impl GenericClient,
+    s: &str,
+    subject: &str,
+) -> Result<Option<WrappedKey>> {
+    let sql = format!("SELECT master_id, wrapped FROM {s}.data_keys WHERE subject = $1");
+    let stmt = client.prepare_cached(&sql).await.map_err(pg)?;
+    let row = client.query_opt(&stmt, &[&subject]).await.map_err(pg)?;
+    Ok(row.as_ref().map(to_wrapped))
+}
+
+pub(crate) async fn insert_data_key(
+    client: &impl GenericClient,
+    s: &str,
+    subject: &str,
+    key: &WrappedKey,
+) -> Result<WrappedKey> {
+    // The no-op update makes RETURNING answer with the stored row when
+    // another writer was first.
+    let sql = format!(
+        "INSERT INTO {s}.data_keys (subject, master_id, wrapped, created_us) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (subject) DO UPDATE SET subject = EXCLUDED.subject \
+         RETURNING master_id, wrapped"
+    );
+    let row = client
+        .query_one(
+            &sql,
+            &[&subject, &key.master_id, &key.bytes, &Timestamp::now().0],
+        )
+        .await
+        .map_err(pg)?;
+    Ok(to_wrapped(&row))
+}
+
+pub(crate) async fn rewrap_data_key(
+    client: &impl GenericClient,
+    s: &str,
+    subject: &str,
+    previous_master: &str,
+    key: &WrappedKey,
+) -> Result<bool> {
+    let sql = format!(
+        "UPDATE {s}.data_keys SET master_id = $3, wrapped = $4 WHERE subject = $1 AND master_id = $2"
+    );
+    let n = client
+        .execute(
+            &sql,
+            &[&subject, &previous_master, &key.master_id, &key.bytes],
+        )
+        .await
+        .map_err(pg)?;
+    Ok(n == 1)
 }

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
 use engram_core::audit::{AuditEntry, NewAuditEntry};
+use engram_core::crypto::WrappedKey;
 use engram_core::handover::{Handover, HandoverEnd, HandoverSummary, NewHandover};
 use engram_core::ids::{ConversationId, FactKey, HandoverId, TenantId, UserId};
 use engram_core::model::{
@@ -434,6 +435,32 @@ impl ColdStore for PostgresColdStore {
     async fn legal_holds(&self, tenant: &TenantId) -> Result<Vec<UserId>> {
         let (client, s) = self.tenant(tenant).await?;
         compliance::holds(&client, &s).await
+    }
+
+    async fn data_key(&self, tenant: &TenantId, subject: &str) -> Result<Option<WrappedKey>> {
+        let (client, s) = self.tenant(tenant).await?;
+        compliance::data_key(&client, &s, subject).await
+    }
+
+    async fn insert_data_key(
+        &self,
+        tenant: &TenantId,
+        subject: &str,
+        key: WrappedKey,
+    ) -> Result<WrappedKey> {
+        let (client, s) = self.tenant(tenant).await?;
+        compliance::insert_data_key(&client, &s, subject, &key).await
+    }
+
+    async fn rewrap_data_key(
+        &self,
+        tenant: &TenantId,
+        subject: &str,
+        previous_master: &str,
+        key: WrappedKey,
+    ) -> Result<bool> {
+        let (client, s) = self.tenant(tenant).await?;
+        compliance::rewrap_data_key(&client, &s, subject, previous_master, &key).await
     }
 
     async fn expired_conversations(

@@ -3,6 +3,7 @@
 //! audit chain's head needs no lock of its own.
 
 use engram_core::audit::{self, AuditEntry, NewAuditEntry};
+use engram_core::crypto::WrappedKey;
 use engram_core::error::{Error, Result};
 use engram_core::ids::{ConversationId, TenantId, UserId};
 use engram_core::model::{Conversation, Fact, Message, OutboxOp};
@@ -31,6 +32,9 @@ pub(super) const HOLDS: TableDefinition<(&str, &str), i64> = TableDefinition::ne
 /// (tenant, conversation) → last seq anonymized
 pub(super) const ANONYMIZED: TableDefinition<(&str, &str), u64> =
     TableDefinition::new("anonymized_conversations");
+/// (tenant, subject) → (master key id, wrapped data key)
+pub(super) const DATA_KEYS: TableDefinition<(&str, &str), (&str, &[u8])> =
+    TableDefinition::new("data_keys");
 
 pub(super) fn all_facts(txn: &ReadTransaction, t: &str, u: &str) -> Result<Vec<Fact>> {
     let table = txn.open_table(FACTS).map_err(storage)?;
@@ -110,6 +114,15 @@ pub(super) fn erase_user(
         .map_err(storage)?
         .remove((t, u))
         .map_err(storage)?;
+    // Crypto-shredding: without the data key, what a copy of the file
+    // holds of the user's encrypted values cannot be read.
+    erasure.data_keys = u64::from(
+        txn.open_table(DATA_KEYS)
+            .map_err(storage)?
+            .remove((t, u))
+            .map_err(storage)?
+            .is_some(),
+    );
     erasure.conversations = conversations;
     Ok(erasure)
 }
@@ -151,6 +164,13 @@ pub(super) fn user_residue(
     }
     n += handovers::count_of(txn, t, &ids)?;
     n += outbox::count_user(txn, t, u, &ids)?;
+    n += u64::from(
+        txn.open_table(DATA_KEYS)
+            .map_err(storage)?
+            .get((t, u))
+            .map_err(storage)?
+            .is_some(),
+    );
     n += txn
         .open_table(FACTS)
         .map_err(storage)?
@@ -367,4 +387,60 @@ pub(super) fn anonymize(
         )?;
     }
     Ok(true)
+}
+
+pub(super) fn data_key(
+    txn: &ReadTransaction,
+    t: &str,
+    subject: &str,
+) -> Result<Option<WrappedKey>> {
+    let table = txn.open_table(DATA_KEYS).map_err(storage)?;
+    let row = table.get((t, subject)).map_err(storage)?;
+    Ok(row.map(|v| {
+        let (master_id, bytes) = v.value();
+        WrappedKey {
+            master_id: master_id.to_owned(),
+            bytes: bytes.to_vec(),
+        }
+    }))
+}
+
+pub(super) fn insert_data_key(
+    txn: &WriteTransaction,
+    t: &str,
+    subject: &str,
+    key: WrappedKey,
+) -> Result<WrappedKey> {
+    let mut table = txn.open_table(DATA_KEYS).map_err(storage)?;
+    if let Some(v) = table.get((t, subject)).map_err(storage)? {
+        let (master_id, bytes) = v.value();
+        return Ok(WrappedKey {
+            master_id: master_id.to_owned(),
+            bytes: bytes.to_vec(),
+        });
+    }
+    table
+        .insert((t, subject), (key.master_id.as_str(), key.bytes.as_slice()))
+        .map_err(storage)?;
+    Ok(key)
+}
+
+pub(super) fn rewrap_data_key(
+    txn: &WriteTransaction,
+    t: &str,
+    subject: &str,
+    previous_master: &str,
+    key: &WrappedKey,
+) -> Result<bool> {
+    let mut table = txn.open_table(DATA_KEYS).map_err(storage)?;
+    let current = table
+        .get((t, subject))
+        .map_err(storage)?
+        .is_some_and(|v| v.value().0 == previous_master);
+    if current {
+        table
+            .insert((t, subject), (key.master_id.as_str(), key.bytes.as_slice()))
+            .map_err(storage)?;
+    }
+    Ok(current)
 }

@@ -15,6 +15,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use engram_core::audit::{AuditEntry, NewAuditEntry};
+use engram_core::crypto::WrappedKey;
 use engram_core::handover::{Handover, HandoverEnd, HandoverSummary, NewHandover};
 use engram_core::ids::{ConversationId, FactKey, HandoverId, TenantId, UserId};
 use engram_core::model::{
@@ -101,6 +102,7 @@ impl EmbeddedColdStore {
             txn.open_table(compliance::POLICIES).map_err(storage)?;
             txn.open_table(compliance::HOLDS).map_err(storage)?;
             txn.open_table(compliance::ANONYMIZED).map_err(storage)?;
+            txn.open_table(compliance::DATA_KEYS).map_err(storage)?;
             lexical::build_once(&txn)?;
         }
         txn.commit().map_err(storage)?;
@@ -563,6 +565,42 @@ impl engram_core::ports::ColdStore for EmbeddedColdStore {
     async fn legal_holds(&self, tenant: &TenantId) -> Result<Vec<UserId>> {
         owned!(tenant);
         self.read(move |txn| compliance::holds(txn, tenant.as_str()))
+            .await
+    }
+
+    async fn data_key(&self, tenant: &TenantId, subject: &str) -> Result<Option<WrappedKey>> {
+        owned!(tenant);
+        let subject = subject.to_owned();
+        self.read(move |txn| compliance::data_key(txn, tenant.as_str(), &subject))
+            .await
+    }
+
+    async fn insert_data_key(
+        &self,
+        tenant: &TenantId,
+        subject: &str,
+        key: WrappedKey,
+    ) -> Result<WrappedKey> {
+        owned!(tenant);
+        let subject = subject.to_owned();
+        self.writer
+            .write(move |txn| compliance::insert_data_key(txn, tenant.as_str(), &subject, key))
+            .await
+    }
+
+    async fn rewrap_data_key(
+        &self,
+        tenant: &TenantId,
+        subject: &str,
+        previous_master: &str,
+        key: WrappedKey,
+    ) -> Result<bool> {
+        owned!(tenant);
+        let (subject, previous_master) = (subject.to_owned(), previous_master.to_owned());
+        self.writer
+            .write(move |txn| {
+                compliance::rewrap_data_key(txn, tenant.as_str(), &subject, &previous_master, &key)
+            })
             .await
     }
 
