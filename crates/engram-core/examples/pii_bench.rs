@@ -108,7 +108,7 @@ fn luhn_ok(d: &[u32]) -> bool {
             }
         })
         .sum();
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 fn card_digits(rng: &mut Rng, valid: bool) -> Vec<u32> {
