@@ -3,9 +3,10 @@
 
 use engram_core::audit::{NewAuditEntry, Verifier};
 use engram_core::compliance::RetentionAction;
-use engram_core::crypto::WrappedKey;
+use engram_core::crypto::{Field, Keyring, MasterKey, WrappedKey};
 use engram_core::handover::NewHandover;
 use engram_core::ids::{HandoverId, OperatorId};
+use engram_core::keys::SubjectKeys;
 use engram_core::model::Role;
 use engram_core::ports::ColdStore;
 use engram_core::retention::RetentionPolicy;
@@ -320,4 +321,76 @@ pub async fn data_keys_are_created_once_rewrapped_conditionally_and_shredded(
     assert_eq!(store.data_key(&t, "bob").await.unwrap(), Some(key("k1", 3)));
     assert_eq!(store.data_key(&t, "").await.unwrap(), Some(key("k1", 4)));
     assert_ne!(store.user_residue(&t, &bob, &[]).await.unwrap(), 0);
+}
+
+fn keyring(masters: &[(&str, u8)]) -> Keyring {
+    Keyring::new(
+        masters
+            .iter()
+            .map(|(id, byte)| MasterKey::new(id, &[*byte; 32]))
+            .collect(),
+    )
+    .unwrap()
+}
+
+pub async fn subject_keys_are_shared_rotated_without_downtime_and_shredded(store: &impl ColdStore) {
+    let t = tenant();
+    let alice = user("alice");
+    // Two sidecars on one store, each with the master key k1.
+    let a = SubjectKeys::new(keyring(&[("k1", 1)]));
+    let b = SubjectKeys::new(keyring(&[("k1", 1)]));
+    assert!(
+        a.existing(store, &t, "alice").await.unwrap().is_none(),
+        "reads create no key"
+    );
+    let sealed = a
+        .key(store, &t, "alice")
+        .await
+        .unwrap()
+        .seal(Field::MessageContent, "meu CPF é 529.982.247-25");
+    let on_b = b.key(store, &t, "alice").await.unwrap();
+    assert_eq!(
+        on_b.open(Field::MessageContent, &sealed).unwrap(),
+        "meu CPF é 529.982.247-25",
+        "the second sidecar uses the stored key, not one of its own"
+    );
+
+    // Rotation: a sidecar restarted with k2 first and k1 after reads the
+    // key and re-wraps it; then k1 can go.
+    let rotated = SubjectKeys::new(keyring(&[("k2", 2), ("k1", 1)]));
+    let key = rotated.existing(store, &t, "alice").await.unwrap().unwrap();
+    assert!(key.open(Field::MessageContent, &sealed).is_ok());
+    assert_eq!(
+        store
+            .data_key(&t, "alice")
+            .await
+            .unwrap()
+            .unwrap()
+            .master_id,
+        "k2"
+    );
+    let only_new = SubjectKeys::new(keyring(&[("k2", 2)]));
+    let key = only_new
+        .existing(store, &t, "alice")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(key.open(Field::MessageContent, &sealed).is_ok());
+    // A sidecar left with only the retired key is refused, not fooled.
+    let only_old = SubjectKeys::new(keyring(&[("k1", 1)]));
+    assert!(only_old.existing(store, &t, "alice").await.is_err());
+
+    // Erasure deletes the key: a copy of the sealed text is unreadable to a
+    // sidecar that did not have the key in memory.
+    store.erase_user(&t, &alice).await.unwrap();
+    only_new.forget(&t, "alice");
+    assert!(
+        only_new
+            .existing(store, &t, "alice")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let fresh = only_new.key(store, &t, "alice").await.unwrap();
+    assert!(fresh.open(Field::MessageContent, &sealed).is_err());
 }

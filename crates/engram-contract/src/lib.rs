@@ -62,6 +62,7 @@ macro_rules! cold_store_suite {
             compliance::retention_finds_expired_conversations_and_anonymizes_once,
             compliance::retention_policies_and_legal_holds_are_per_tenant,
             compliance::data_keys_are_created_once_rewrapped_conditionally_and_shredded,
+            compliance::subject_keys_are_shared_rotated_without_downtime_and_shredded,
         );
     };
     (@cases $make:path, $($module:ident :: $case:ident),+ $(,)?) => {

@@ -18,6 +18,7 @@ pub mod facts;
 pub mod handover;
 pub mod ids;
 pub mod importance;
+pub mod keys;
 pub mod layered;
 pub mod limits;
 pub mod model;
