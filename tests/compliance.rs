@@ -405,14 +405,7 @@ async fn extract_facts_merges_a_language_models_proposals_the_detectors_confirm(
     let dir = tempfile::tempdir().unwrap();
     let sidecar = Sidecar::start_with(
         dir.path(),
-        &[
-            "--llm-url".into(),
-            chat.url(),
-            "--llm-model".into(),
-            "small-chat".into(),
-            "--llm-timeout-ms".into(),
-            "2000".into(),
-        ],
+        &common::llm_flags(chat.url(), "small-chat", 2000),
     )
     .await;
     let stored = append_clinic(&sidecar, "c1").await;

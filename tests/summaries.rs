@@ -150,14 +150,7 @@ async fn summarize_with_a_language_model_falls_back_to_extractive() {
     let dir = tempfile::tempdir().unwrap();
     let sidecar = Sidecar::start_with(
         dir.path(),
-        &[
-            "--llm-url".into(),
-            chat.url(),
-            "--llm-model".into(),
-            "small-chat".into(),
-            "--llm-timeout-ms".into(),
-            "1000".into(),
-        ],
+        &common::llm_flags(chat.url(), "small-chat", 1000),
     )
     .await;
     let stored = append(&sidecar, "c1", &DENTAL).await;

@@ -17,6 +17,19 @@ use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 
+/// Flags that point a sidecar at a chat-completions endpoint (the test
+/// rig's scripted one) as its language model.
+pub fn llm_flags(url: String, model: &str, timeout_ms: u64) -> Vec<String> {
+    vec![
+        "--llm-url".into(),
+        url,
+        "--llm-model".into(),
+        model.into(),
+        "--llm-timeout-ms".into(),
+        timeout_ms.to_string(),
+    ]
+}
+
 /// The bearer token every test sidecar accepts for administrative calls
 /// (unless a test configures its own with `--admin-token`).
 pub const ADMIN_TOKEN: &str = "test-admin-token-not-a-secret";

@@ -3,11 +3,13 @@
 //! once the detectors have checked them; stored with PutFacts semantics
 //! unless the call is a dry run.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use tracing::warn;
 
 use super::Engine;
+use super::summarize::write;
 use crate::error::{Error, Result};
 use crate::extract::{self, Proposal};
 use crate::ids::{ConversationId, FactKey, MessageId, TenantId, UserId};
@@ -86,7 +88,7 @@ where
         if let Some(model) = self.config.language_model.as_ref()
             && !texts.is_empty()
         {
-            match ask(model.as_ref(), self.config.llm_timeout, &texts).await {
+            match ask(model, self.config.llm_timeout, &texts).await {
                 Some(answer) => {
                     let (checked, wrong) = check(&answer, &texts);
                     refused = wrong;
@@ -162,7 +164,7 @@ other people's data or anything the message does not say.";
 
 /// The model's answer, or None when it failed, overran or answered
 /// nothing.
-async fn ask(model: &dyn LanguageModel, timeout: Duration, texts: &[&str]) -> Option<String> {
+async fn ask(model: &Arc<dyn LanguageModel>, timeout: Duration, texts: &[&str]) -> Option<String> {
     let numbered: String = texts
         .iter()
         .enumerate()
@@ -174,14 +176,8 @@ async fn ask(model: &dyn LanguageModel, timeout: Duration, texts: &[&str]) -> Op
         user: clip_tail(&numbered, MODEL_INPUT_TOKENS),
         max_tokens: 1_000,
     };
-    let reason = match tokio::time::timeout(timeout, model.complete(&prompt)).await {
-        Ok(Ok(text)) if !text.trim().is_empty() => return Some(text),
-        Ok(Ok(_)) => "answered nothing".to_owned(),
-        Ok(Err(e)) => e.redacted().to_string(),
-        Err(_) => "timed out".to_owned(),
-    };
-    warn!(model = model.model(), %reason, "language model failed; the extraction rules answer alone");
-    None
+    let written = write(Some(model), timeout, &prompt, String::new()).await;
+    (!written.fell_back).then_some(written.text)
 }
 
 /// The last lines of `text` that fit in `max_tokens`.

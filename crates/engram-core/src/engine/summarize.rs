@@ -138,8 +138,9 @@ where
     }
 }
 
-/// Asks the language model (if any) to answer `prompt`; `fallback` stands
-/// when there is none, or it fails, overruns `timeout` or answers nothing.
+/// Asks the language model (if any) to answer `prompt`; `fallback` (the
+/// extractive summary, the rules' proposals) stands when there is none, or
+/// it fails, overruns `timeout` or answers nothing.
 pub(crate) async fn write(
     model: Option<&Arc<dyn LanguageModel>>,
     timeout: Duration,
@@ -167,7 +168,7 @@ pub(crate) async fn write(
                 Ok(Err(e)) => e.redacted().to_string(),
                 Ok(Ok(_)) => "answered nothing".to_owned(),
             };
-            warn!(model = model.model(), %reason, "language model failed; the extractive text answers");
+            warn!(model = model.model(), %reason, "language model failed; engram's own text answers");
             Written {
                 text: fallback,
                 summarizer: EXTRACTIVE.to_owned(),
