@@ -177,27 +177,7 @@ const CLINIC: [(pb::Role, &str); 7] = [
 async fn append_clinic(sidecar: &Sidecar, conversation: &str) -> Vec<pb::Message> {
     let mut stored = Vec::new();
     for part in [&CLINIC[..5], &CLINIC[5..]] {
-        let request = pb::AppendMessagesRequest {
-            tenant_id: "clinic".into(),
-            conversation_id: conversation.into(),
-            user_id: "maria".into(),
-            messages: part
-                .iter()
-                .map(|(role, content)| pb::NewMessage {
-                    role: *role as i32,
-                    content: (*content).into(),
-                    ..Default::default()
-                })
-                .collect(),
-        };
-        let reply = sidecar.memory().append_messages(request).await.unwrap();
-        stored.extend(
-            reply
-                .into_inner()
-                .messages
-                .into_iter()
-                .map(|m| m.message.unwrap()),
-        );
+        stored.extend(common::append_turns(sidecar, "clinic", "maria", conversation, part).await);
     }
     stored
 }
@@ -356,30 +336,11 @@ async fn extract_facts_proposes_the_customers_own_facts_and_stores_them_as_puts(
 
     // Two values stated in one append are valid from the same instant:
     // only the later one is proposed.
-    let one_call = pb::AppendMessagesRequest {
-        tenant_id: "clinic".into(),
-        conversation_id: "c2".into(),
-        user_id: "maria".into(),
-        messages: ["meu email é a@b.com", "errei, é c@d.com"]
-            .into_iter()
-            .map(|content| pb::NewMessage {
-                role: pb::Role::User as i32,
-                content: content.into(),
-                ..Default::default()
-            })
-            .collect(),
-    };
-    let stored = sidecar
-        .memory()
-        .append_messages(one_call)
-        .await
-        .unwrap()
-        .into_inner();
-    let stored: Vec<pb::Message> = stored
-        .messages
-        .into_iter()
-        .map(|m| m.message.unwrap())
-        .collect();
+    let turns = [
+        (pb::Role::User, "meu email é a@b.com"),
+        (pb::Role::User, "errei, é c@d.com"),
+    ];
+    let stored = common::append_turns(&sidecar, "clinic", "maria", "c2", &turns).await;
     let dry = facts
         .extract_facts(extract("c2", true))
         .await

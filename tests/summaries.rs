@@ -42,28 +42,7 @@ async fn append(
     conversation: &str,
     messages: &[(pb::Role, &str)],
 ) -> Vec<pb::Message> {
-    sidecar
-        .memory()
-        .append_messages(pb::AppendMessagesRequest {
-            tenant_id: TENANT.into(),
-            conversation_id: conversation.into(),
-            user_id: "joao".into(),
-            messages: messages
-                .iter()
-                .map(|(role, content)| pb::NewMessage {
-                    role: *role as i32,
-                    content: (*content).into(),
-                    ..Default::default()
-                })
-                .collect(),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .messages
-        .into_iter()
-        .filter_map(|a| a.message)
-        .collect()
+    common::append_turns(sidecar, TENANT, "joao", conversation, messages).await
 }
 
 fn summarize_request(

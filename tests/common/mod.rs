@@ -17,6 +17,40 @@ use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 
+/// Appends (role, content) turns in one AppendMessages call and returns
+/// the stored messages, in order.
+pub async fn append_turns(
+    sidecar: &Sidecar,
+    tenant: &str,
+    user: &str,
+    conversation: &str,
+    turns: &[(engram::pb::Role, &str)],
+) -> Vec<engram::pb::Message> {
+    let request = engram::pb::AppendMessagesRequest {
+        tenant_id: tenant.into(),
+        conversation_id: conversation.into(),
+        user_id: user.into(),
+        messages: turns
+            .iter()
+            .map(|(role, content)| engram::pb::NewMessage {
+                role: *role as i32,
+                content: (*content).into(),
+                ..Default::default()
+            })
+            .collect(),
+    };
+    sidecar
+        .memory()
+        .append_messages(request)
+        .await
+        .expect("append")
+        .into_inner()
+        .messages
+        .into_iter()
+        .map(|a| a.message.expect("stored message"))
+        .collect()
+}
+
 /// Flags that point a sidecar at a chat-completions endpoint (the test
 /// rig's scripted one) as its language model.
 pub fn llm_flags(url: String, model: &str, timeout_ms: u64) -> Vec<String> {
