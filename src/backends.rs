@@ -8,10 +8,11 @@ use std::time::Duration;
 
 use anyhow::Context;
 use engram_core::audit::{AuditEntry, NewAuditEntry};
-use engram_core::crypto::WrappedKey;
+use engram_core::crypto::{Keyring, WrappedKey};
 use engram_core::engine::{Engine, EngineConfig, HandoverJobConfig, IndexerConfig, SummaryConfig};
 use engram_core::handover::{Handover, HandoverEnd, HandoverSummary, NewHandover};
 use engram_core::ids::{ConversationId, FactKey, HandoverId, TenantId, UserId};
+use engram_core::keys::SubjectKeys;
 use engram_core::layered::{Layered, NearGate};
 use engram_core::model::{
     Conversation, ConversationCursor, Fact, FactInput, MemoryStats, Message, MessageFilter,
@@ -22,6 +23,7 @@ use engram_core::ports::{
     IndexHit, IndexPoint, LanguageModel, NoHotTier, SemanticIndex,
 };
 use engram_core::retention::RetentionPolicy;
+use engram_core::sealed::{SealedCold, SealedHot};
 use engram_core::summary::{Summary, Vertical};
 use engram_core::{Result, Timestamp};
 use engram_embed::{
@@ -34,7 +36,7 @@ use engram_redis::{RedisConfig, RedisHotTier, RedisInvalidations};
 
 use crate::config::{EmbedderRoles, ServeArgs, SummaryVertical};
 
-pub type AppEngine = Engine<Cold, Hot, Index, Embed>;
+pub type AppEngine = Engine<SealedCold<Cold>, Hot, Index, Embed>;
 
 /// The cold tier: the source of truth.
 #[derive(Debug)]
@@ -49,7 +51,9 @@ pub enum Hot {
     /// `--no-cache`: every read from the cold store.
     Off(NoHotTier),
     Embedded(EmbeddedHotTier),
-    Redis(Box<Layered<EmbeddedHotTier, RedisHotTier, RedisInvalidations>>),
+    /// Redis holds sealed copies when encryption at rest is on; the
+    /// near-cache, in this process's memory, holds them open.
+    Redis(Box<Layered<EmbeddedHotTier, SealedHot<RedisHotTier, Cold>, RedisInvalidations>>),
 }
 
 /// The semantic index: in-process, or Qdrant shared by every sidecar.
@@ -300,7 +304,7 @@ impl ColdStore for Cold {
     async fn finish_handover_job(
         &self,
         t: &TenantId,
-        h: &HandoverId,
+        h: &Handover,
         summary: &HandoverSummary,
     ) -> Result<bool> {
         delegate!(
@@ -593,6 +597,15 @@ pub async fn build(args: &ServeArgs) -> anyhow::Result<AppEngine> {
                 .with_context(|| format!("opening the cold store in {}", dir.display()))?,
         ),
     };
+    let keys = if args.encryption_keys.is_empty() {
+        None
+    } else {
+        let masters = args.encryption_keys.iter().map(|k| k.master()).collect();
+        Some(SubjectKeys::new(
+            Keyring::new(masters).map_err(anyhow::Error::msg)?,
+        ))
+    };
+    let cold = SealedCold::new(cold, keys);
     let in_process = HotConfig {
         window,
         hot_ttl: args.hot_ttl(),
@@ -616,7 +629,7 @@ pub async fn build(args: &ServeArgs) -> anyhow::Result<AppEngine> {
             let gate = NearGate::default();
             let bus = RedisInvalidations::start(&config, near.clone(), gate.clone())
                 .context("starting the invalidation subscriber")?;
-            Hot::Redis(Box::new(Layered::new(near, far, bus, gate)))
+            Hot::Redis(Box::new(Layered::new(near, cold.seal_hot(far), bus, gate)))
         }
         None => Hot::Embedded(EmbeddedHotTier::new(&in_process)),
     };

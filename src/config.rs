@@ -26,6 +26,13 @@ pub enum Command {
     /// Read an admin token on stdin and print its SHA-256, for
     /// `--admin-token NAME:SCOPES:<hash>`.
     HashToken,
+    /// Print a new random master key for `--encryption-key`, as
+    /// `ID:BASE64` (ID: `k` and today's date unless given).
+    NewEncryptionKey {
+        /// The key's id (1 to 32 of [A-Za-z0-9_-]).
+        #[arg(long)]
+        id: Option<String>,
+    },
 }
 
 /// Where to listen.
@@ -48,6 +55,32 @@ impl FromStr for Listen {
                 .map(Listen::Tcp)
                 .map_err(|e| format!("{s:?} is not HOST:PORT or unix:PATH: {e}")),
         }
+    }
+}
+
+/// A master key of `--encryption-key`: checked when parsed, never printed.
+#[derive(Clone)]
+pub struct EncryptionKey(String);
+
+impl std::fmt::Debug for EncryptionKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let id = self.0.split(':').next().unwrap_or_default();
+        write!(f, "EncryptionKey({id}:..)")
+    }
+}
+
+impl FromStr for EncryptionKey {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        engram_core::crypto::MasterKey::parse(s)?;
+        Ok(Self(s.to_owned()))
+    }
+}
+
+impl EncryptionKey {
+    pub fn master(&self) -> engram_core::crypto::MasterKey {
+        engram_core::crypto::MasterKey::parse(&self.0).expect("checked when parsed")
     }
 }
 
@@ -309,6 +342,21 @@ pub struct ServeArgs {
         hide_env_values = true
     )]
     pub admin_tokens: Vec<crate::admin::AdminToken>,
+
+    /// Encrypt message contents, fact values, summaries and handover notes
+    /// at rest (Postgres or the embedded store, and Redis) under per-user
+    /// data keys wrapped by this master key: `ID:KEY`, KEY as 64 hex
+    /// digits or base64 of 32 bytes (`engram new-encryption-key`). Repeat
+    /// the flag, or comma-separate in the variable: the first key wraps new
+    /// data keys, the others only unwrap (rotation: put the new key first,
+    /// keep the old one until every sidecar has run with the new one).
+    #[arg(
+        long = "encryption-key",
+        env = "ENGRAM_ENCRYPTION_KEYS",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
+    pub encryption_keys: Vec<EncryptionKey>,
 
     /// Key of the pseudonyms under which the audit log names data subjects
     /// (HMAC-SHA-256). Without it the pseudonym is an unkeyed hash.

@@ -35,6 +35,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Some(Command::Health(args)) => return runtime.block_on(health(args)),
         Some(Command::HashToken) => return hash_token(),
+        Some(Command::NewEncryptionKey { id }) => return new_encryption_key(id),
         Some(Command::Serve(args)) => *args,
         None => cli.serve,
     };
@@ -58,6 +59,20 @@ fn hash_token() -> ExitCode {
         }
         _ => {
             eprintln!("engram: hash-token reads a token on stdin");
+            ExitCode::from(EX_USAGE)
+        }
+    }
+}
+
+fn new_encryption_key(id: Option<String>) -> ExitCode {
+    let id = id.unwrap_or_else(|| format!("k{}", engram_core::Timestamp::now().0 / 1_000_000));
+    match engram_core::crypto::new_master_key(&id) {
+        Ok(spec) => {
+            println!("{spec}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("engram: {e}");
             ExitCode::from(EX_USAGE)
         }
     }

@@ -4,9 +4,7 @@
 
 mod common;
 
-use std::process::Command;
-
-use common::{ADMIN_TOKEN, Sidecar, admin, indexed, with_token};
+use common::{ADMIN_TOKEN, Sidecar, admin, indexed, pg_dump, redis_dump, with_token};
 use engram::pb;
 use engram_testrig::{PgDatabase, RedisServer, unique_prefix};
 use tonic::Code;
@@ -310,45 +308,6 @@ async fn a_subject_is_exported_then_erased_on_the_embedded_default() {
     assert!(v.valid);
 }
 
-/// Every value a tenant's tables hold, as text, row by row.
-fn dump(db: &PgDatabase, tenant: &str) -> Vec<String> {
-    let tables = db.query(&format!(
-        "SELECT table_name FROM information_schema.tables \
-         WHERE table_schema = 't_{tenant}' AND table_type = 'BASE TABLE'"
-    ));
-    let mut rows = Vec::new();
-    for table in tables {
-        let table = table[0].clone().unwrap();
-        for row in db.query(&format!("SELECT t::text FROM \"t_{tenant}\".\"{table}\" t")) {
-            rows.push(format!("{table}: {}", row[0].clone().unwrap_or_default()));
-        }
-    }
-    rows
-}
-
-/// Every key under the prefix with what it holds.
-fn redis_dump(port: u16, prefix: &str) -> Vec<(String, String)> {
-    let cli = |args: &[&str]| {
-        let out = Command::new("redis-cli")
-            .arg("-p")
-            .arg(port.to_string())
-            .args(args)
-            .output()
-            .expect("redis-cli");
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
-    let keys = cli(&["--scan", "--pattern", &format!("{prefix}:*")]);
-    keys.lines()
-        .map(|key| {
-            let value = match cli(&["TYPE", key]).trim() {
-                "list" => cli(&["LRANGE", key, "0", "-1"]),
-                _ => cli(&["GET", key]),
-            };
-            (key.to_owned(), value)
-        })
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_erased_subject_leaves_nothing_in_postgres_redis_the_index_or_another_sidecars_near_cache()
  {
@@ -430,7 +389,7 @@ async fn an_erased_subject_leaves_nothing_in_postgres_redis_the_index_or_another
 
     // Postgres, read directly: no row of any table holds alice, her CPF or
     // her phone numbers; bob's rows are all there.
-    let rows = dump(&db, TENANT);
+    let rows = pg_dump(&db, TENANT);
     for needle in ["alice", CPF, "11999998888", "11999997777"] {
         let found: Vec<&String> = rows.iter().filter(|r| r.contains(needle)).collect();
         if needle == CPF {
@@ -471,7 +430,7 @@ async fn an_erased_subject_leaves_nothing_in_postgres_redis_the_index_or_another
         .into_inner();
     assert!(v.valid);
     assert!(
-        !dump(&db, TENANT)
+        !pg_dump(&db, TENANT)
             .iter()
             .any(|r| r.starts_with("audit_log:") && r.contains("alice"))
     );

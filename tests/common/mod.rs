@@ -12,6 +12,7 @@ use engram::pb::compliance_service_client::ComplianceServiceClient;
 use engram::pb::facts_service_client::FactsServiceClient;
 use engram::pb::handover_service_client::HandoverServiceClient;
 use engram::pb::memory_service_client::MemoryServiceClient;
+use engram_testrig::PgDatabase;
 use tonic::transport::Channel;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
@@ -269,4 +270,43 @@ pub async fn indexed(sidecar: &Sidecar, tenant: &str) {
         (stats.indexing?.pending_jobs == 0).then_some(())
     })
     .await;
+}
+
+/// Every value a tenant's tables hold, as text, row by row.
+pub fn pg_dump(db: &PgDatabase, tenant: &str) -> Vec<String> {
+    let tables = db.query(&format!(
+        "SELECT table_name FROM information_schema.tables \
+         WHERE table_schema = 't_{tenant}' AND table_type = 'BASE TABLE'"
+    ));
+    let mut rows = Vec::new();
+    for table in tables {
+        let table = table[0].clone().unwrap();
+        for row in db.query(&format!("SELECT t::text FROM \"t_{tenant}\".\"{table}\" t")) {
+            rows.push(format!("{table}: {}", row[0].clone().unwrap_or_default()));
+        }
+    }
+    rows
+}
+
+/// Every key under the prefix with what it holds.
+pub fn redis_dump(port: u16, prefix: &str) -> Vec<(String, String)> {
+    let cli = |args: &[&str]| {
+        let out = Command::new("redis-cli")
+            .arg("-p")
+            .arg(port.to_string())
+            .args(args)
+            .output()
+            .expect("redis-cli");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let keys = cli(&["--scan", "--pattern", &format!("{prefix}:*")]);
+    keys.lines()
+        .map(|key| {
+            let value = match cli(&["TYPE", key]).trim() {
+                "list" => cli(&["LRANGE", key, "0", "-1"]),
+                _ => cli(&["GET", key]),
+            };
+            (key.to_owned(), value)
+        })
+        .collect()
 }

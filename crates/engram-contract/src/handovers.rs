@@ -169,7 +169,7 @@ pub async fn ending_queues_one_summary_job(store: &impl ColdStore) {
 
     assert!(
         store
-            .finish_handover_job(&t, &id, &summary("first"))
+            .finish_handover_job(&t, &claimed[0], &summary("first"))
             .await
             .unwrap()
     );
@@ -199,13 +199,13 @@ pub async fn a_handover_gets_one_summary_when_a_lease_expires(store: &impl ColdS
 
     assert!(
         store
-            .finish_handover_job(&t, &id, &summary("fast"))
+            .finish_handover_job(&t, &fast[0], &summary("fast"))
             .await
             .unwrap()
     );
     assert!(
         !store
-            .finish_handover_job(&t, &id, &summary("slow"))
+            .finish_handover_job(&t, &slow[0], &summary("slow"))
             .await
             .unwrap()
     );

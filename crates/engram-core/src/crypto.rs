@@ -118,6 +118,20 @@ fn decode_key(raw: &str) -> Option<[u8; KEY_LEN]> {
     bytes.try_into().ok()
 }
 
+/// A new random master key, as `--encryption-key` reads it: `ID:BASE64`.
+pub fn new_master_key(id: &str) -> std::result::Result<String, String> {
+    let mut bytes = [0u8; KEY_LEN];
+    SystemRandom::new()
+        .fill(&mut bytes)
+        .map_err(|_| "the system's random source failed")?;
+    let spec = format!(
+        "{id}:{}",
+        base64::engine::general_purpose::STANDARD.encode(bytes)
+    );
+    MasterKey::parse(&spec)?;
+    Ok(spec)
+}
+
 /// A data key as stored: wrapped by a master key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WrappedKey {
@@ -310,9 +324,11 @@ impl DataKey {
     /// Decrypts what `seal` wrote; text that is not sealed is returned as
     /// is. A sealed text that does not authenticate is an error.
     pub fn open(&self, field: Field, text: &str) -> Result<String> {
-        let Some(encoded) = text.strip_prefix(SEALED_PREFIX) else {
+        let Some(sealed) = text.strip_prefix(SEALED_PREFIX) else {
             return Ok(text.to_owned());
         };
+        // A message's hashed search terms may follow, after a space.
+        let encoded = sealed.split(' ').next().unwrap_or_default();
         let corrupt = || Error::Internal("an encrypted value does not authenticate".into());
         let bytes = B64.decode(encoded).map_err(|_| corrupt())?;
         if bytes.len() < NONCE_LEN {
@@ -337,6 +353,36 @@ impl DataKey {
             .map(|b| format!("{b:02x}"))
             .collect()
     }
+}
+
+/// A sealed message content with the keyed hashes of its search terms
+/// after it, space-separated: what the stores index (see
+/// [`crate::text::terms`]) without ever seeing a word.
+pub fn with_terms(mut sealed: String, hashed_terms: impl IntoIterator<Item = String>) -> String {
+    for term in hashed_terms {
+        sealed.push(' ');
+        sealed.push_str(&term);
+    }
+    sealed
+}
+
+/// The hashed search terms stored after a sealed text, if it is one.
+pub fn sealed_terms(text: &str) -> Option<impl Iterator<Item = &str>> {
+    if !looks_sealed(text) {
+        return None;
+    }
+    let sealed = text.strip_prefix(SEALED_PREFIX)?;
+    Some(sealed.split(' ').skip(1).filter(|t| !t.is_empty()))
+}
+
+/// Whether a stored text is what [`DataKey::seal`] writes: the prefix,
+/// then base64 of at least a nonce and a tag. (A user's message that merely
+/// starts with the prefix, stored before encryption was turned on, is not.)
+pub fn looks_sealed(text: &str) -> bool {
+    text.strip_prefix(SEALED_PREFIX)
+        .and_then(|sealed| sealed.split(' ').next())
+        .and_then(|encoded| B64.decode(encoded).ok())
+        .is_some_and(|bytes| bytes.len() >= NONCE_LEN + AES_256_GCM.tag_len())
 }
 
 /// Whether a stored text is sealed.

@@ -25,6 +25,7 @@ pub mod model;
 pub mod pii;
 pub mod ports;
 pub mod retention;
+pub mod sealed;
 pub mod summary;
 pub mod text;
 pub mod time;

@@ -279,13 +279,13 @@ pub trait ColdStore: Send + Sync + 'static {
         lease_until: Timestamp,
     ) -> impl Future<Output = Result<Vec<Handover>>> + Send;
 
-    /// Stores a handover's summary unless it has one: returns false when
-    /// another worker stored one first (one summary per handover, even
-    /// when a lease expired under a slow worker).
+    /// Stores the summary of a claimed handover unless it has one: returns
+    /// false when another worker stored one first (one summary per
+    /// handover, even when a lease expired under a slow worker).
     fn finish_handover_job(
         &self,
         tenant: &TenantId,
-        handover: &HandoverId,
+        handover: &Handover,
         summary: &HandoverSummary,
     ) -> impl Future<Output = Result<bool>> + Send;
 

@@ -78,7 +78,14 @@ pub fn words(text: &str) -> impl Iterator<Item = String> + '_ {
 /// Search terms of a text: folded words without stop words or one-letter
 /// words, with a light plural stemming shared by Portuguese and English
 /// (`consultas` → `consulta`).
+///
+/// An encrypted message content's terms are the keyed hashes stored after
+/// it ([`crate::crypto::with_terms`]): every backend indexes those, and a
+/// query of hashed terms finds them.
 pub fn terms(text: &str) -> Vec<String> {
+    if let Some(hashed) = crate::crypto::sealed_terms(text) {
+        return hashed.map(str::to_owned).collect();
+    }
     words(text)
         .filter(|w| w.chars().count() > 1 && !is_stop_word(w))
         .map(|mut w| {

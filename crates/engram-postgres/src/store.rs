@@ -346,9 +346,10 @@ impl ColdStore for PostgresColdStore {
     async fn finish_handover_job(
         &self,
         tenant: &TenantId,
-        handover: &HandoverId,
+        handover: &Handover,
         summary: &HandoverSummary,
     ) -> Result<bool> {
+        let handover = &handover.handover_id;
         let (client, s) = self.tenant(tenant).await?;
         handovers::finish(&client, &s, handover, summary).await
     }

@@ -358,17 +358,18 @@ impl<C: ColdStore> Worker<C> {
                 let id = job.handover_id.clone();
                 let conversation = job.conversation_id.clone();
                 match self.summarize(tenant, &job).await {
-                    Ok(summary) => match self.cold.finish_handover_job(tenant, &id, &summary).await
-                    {
-                        Ok(stored) => {
-                            self.failures.remove(&id);
-                            if !stored {
-                                debug!(%tenant, "a handover summary was already stored");
+                    Ok(summary) => {
+                        match self.cold.finish_handover_job(tenant, &job, &summary).await {
+                            Ok(stored) => {
+                                self.failures.remove(&id);
+                                if !stored {
+                                    debug!(%tenant, "a handover summary was already stored");
+                                }
+                                self.handovers.changed(tenant, &conversation);
                             }
-                            self.handovers.changed(tenant, &conversation);
+                            Err(error) => self.defer(tenant, &id, &error).await,
                         }
-                        Err(error) => self.defer(tenant, &id, &error).await,
-                    },
+                    }
                     Err(error) => self.defer(tenant, &id, &error).await,
                 }
             }

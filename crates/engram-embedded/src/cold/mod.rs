@@ -450,9 +450,10 @@ impl engram_core::ports::ColdStore for EmbeddedColdStore {
     async fn finish_handover_job(
         &self,
         tenant: &TenantId,
-        handover: &HandoverId,
+        handover: &Handover,
         summary: &HandoverSummary,
     ) -> Result<bool> {
+        let handover = &handover.handover_id;
         let summary = summary.clone();
         owned!(tenant, handover);
         let (t, h) = (tenant.clone(), handover.clone());
