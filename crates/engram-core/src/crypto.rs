@@ -491,4 +491,39 @@ mod tests {
         let missing = new.unwrap("clinic", "maria", &wrapped).unwrap_err();
         assert!(missing.to_string().contains("k1"), "{missing}");
     }
+
+    #[test]
+    fn a_sealed_message_carries_hashed_terms_that_the_stores_index() {
+        let ring = keyring(&[("k1", 1)]);
+        let (user, _) = ring.generate("clinic", "maria").unwrap();
+        let (tenant, _) = ring.generate("clinic", "").unwrap();
+        let plain = "Tenho alergia a penicilina, muita alergia";
+        let words = crate::text::terms(plain);
+        let stored = with_terms(
+            user.seal(Field::MessageContent, plain),
+            words.iter().map(|t| tenant.term(t)),
+        );
+        assert!(looks_sealed(&stored));
+        assert!(!stored.contains("alergia"));
+        // The stores index the hashes, repeated terms included (BM25's tf).
+        let indexed = crate::text::terms(&stored);
+        assert_eq!(indexed.len(), words.len());
+        assert_eq!(indexed[0], tenant.term("tenho"));
+        assert_eq!(indexed[1], indexed[4]);
+        // A query hashed the same way reads as the same terms.
+        let query = crate::text::terms(&tenant.term("alergia"));
+        assert_eq!(query, [tenant.term("alergia")]);
+        assert_eq!(user.open(Field::MessageContent, &stored).unwrap(), plain);
+    }
+
+    #[test]
+    fn a_users_text_that_starts_like_a_sealed_one_is_just_text() {
+        for text in ["enc1:", "enc1:hello world", "enc1:AAAA bbb"] {
+            assert!(!looks_sealed(text), "{text}");
+            assert!(
+                crate::text::terms(text).contains(&"enc1".to_owned()),
+                "{text}"
+            );
+        }
+    }
 }

@@ -559,7 +559,12 @@ impl<C: ColdStore> ColdStore for SealedCold<C> {
                 .put_summary(tenant, conversation, summary)
                 .await;
         }
-        let user = self.owner(tenant, conversation, false).await?;
+        let user = match self.owner(tenant, conversation, false).await {
+            Ok(user) => user,
+            // No conversation: the store would store nothing.
+            Err(Error::NotFound { .. }) => return Ok(()),
+            Err(error) => return Err(error),
+        };
         let mut sealed = summary.clone();
         let texts = sealed.items.iter_mut().map(|i| &mut i.sentence).collect();
         self.sealer
@@ -828,7 +833,12 @@ impl<C: ColdStore> ColdStore for SealedCold<C> {
         mut contents: Vec<(u64, String)>,
     ) -> Result<bool> {
         if self.encrypts() {
-            let user = self.owner(tenant, conversation, false).await?;
+            let user = match self.owner(tenant, conversation, false).await {
+                Ok(user) => user,
+                // Gone since it was read: changed, nothing written.
+                Err(Error::NotFound { .. }) => return Ok(false),
+                Err(error) => return Err(error),
+            };
             let texts = contents.iter_mut().map(|(_, c)| c).collect();
             self.sealer
                 .seal(tenant, &user, Field::MessageContent, texts, true)
