@@ -8,7 +8,7 @@ mod common;
 use std::path::Path;
 use std::time::Duration;
 
-use common::{Sidecar, admin, eventually, indexed, pg_dump, redis_dump};
+use common::{Sidecar, admin, current_facts, eventually, indexed, pg_dump, redis_dump};
 use engram::pb;
 use engram_testrig::{PgDatabase, RedisServer, unique_prefix};
 
@@ -124,17 +124,7 @@ async fn read_back(sidecar: &Sidecar) {
             "Anotado: alergia a penicilina.",
         ]
     );
-    let facts = sidecar
-        .facts()
-        .get_facts(pb::GetFactsRequest {
-            tenant_id: TENANT.into(),
-            user_id: "alice".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .facts;
+    let facts = current_facts(sidecar, TENANT, "alice").await;
     assert_eq!(facts.len(), 1);
     assert_eq!(facts[0].value_json, format!("\"{PHONE}\""));
 
@@ -236,12 +226,20 @@ fn pg_flags(db: &PgDatabase, redis: &RedisServer, prefix: &str, extra: &[String]
     flags
 }
 
+/// A database, a Redis server, a key prefix and a data directory of
+/// one test.
+fn stores() -> (PgDatabase, RedisServer, String, tempfile::TempDir) {
+    (
+        PgDatabase::create(),
+        RedisServer::start(),
+        unique_prefix(),
+        tempfile::tempdir().unwrap(),
+    )
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_and_redis_hold_no_plaintext_keys_rotate_and_erasure_shreds() {
-    let db = PgDatabase::create();
-    let redis = RedisServer::start();
-    let prefix = unique_prefix();
-    let dir = tempfile::tempdir().unwrap();
+    let (db, redis, prefix, dir) = stores();
 
     let sidecar =
         Sidecar::start_with(dir.path(), &pg_flags(&db, &redis, &prefix, &keys(&[K1]))).await;
@@ -316,10 +314,7 @@ async fn postgres_and_redis_hold_no_plaintext_keys_rotate_and_erasure_shreds() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_its_key_sealed_data_is_refused_not_served() {
-    let db = PgDatabase::create();
-    let redis = RedisServer::start();
-    let prefix = unique_prefix();
-    let dir = tempfile::tempdir().unwrap();
+    let (db, redis, prefix, dir) = stores();
     let sidecar =
         Sidecar::start_with(dir.path(), &pg_flags(&db, &redis, &prefix, &keys(&[K1]))).await;
     fill(&sidecar).await;
@@ -368,7 +363,8 @@ async fn without_its_key_sealed_data_is_refused_not_served() {
         })
         .await
         .unwrap_err();
-    assert_ne!(status.code(), tonic::Code::Ok);
+    assert_eq!(status.code(), tonic::Code::FailedPrecondition, "{status:?}");
+    assert!(status.message().contains("k1"), "{status:?}");
     assert!(!status.message().contains(PHONE), "{status:?}");
     sidecar.stop().await;
 }

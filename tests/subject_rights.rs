@@ -4,7 +4,9 @@
 
 mod common;
 
-use common::{ADMIN_TOKEN, Sidecar, admin, indexed, pg_dump, redis_dump, with_token};
+use common::{
+    ADMIN_TOKEN, Sidecar, admin, current_facts, indexed, pg_dump, redis_dump, with_token,
+};
 use engram::pb;
 use engram_testrig::{PgDatabase, RedisServer, unique_prefix};
 use tonic::Code;
@@ -281,17 +283,7 @@ async fn a_subject_is_exported_then_erased_on_the_embedded_default() {
         .into_inner()
         .hits;
     assert!(hits.is_empty());
-    let facts = sidecar
-        .facts()
-        .get_facts(pb::GetFactsRequest {
-            tenant_id: TENANT.into(),
-            user_id: "alice".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .facts;
+    let facts = current_facts(&sidecar, TENANT, "alice").await;
     assert!(facts.is_empty());
     // Bob keeps everything; alice's export now holds only the log.
     assert_eq!(count(&exported(&sidecar, "bob").await, "message"), 4);

@@ -52,6 +52,21 @@ pub async fn append_turns(
         .collect()
 }
 
+/// The user's current facts, read through GetFacts.
+pub async fn current_facts(sidecar: &Sidecar, tenant: &str, user: &str) -> Vec<engram::pb::Fact> {
+    sidecar
+        .facts()
+        .get_facts(engram::pb::GetFactsRequest {
+            tenant_id: tenant.into(),
+            user_id: user.into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .facts
+}
+
 /// Flags that point a sidecar at a chat-completions endpoint (the test
 /// rig's scripted one) as its language model.
 pub fn llm_flags(url: String, model: &str, timeout_ms: u64) -> Vec<String> {

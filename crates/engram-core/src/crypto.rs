@@ -330,27 +330,35 @@ impl DataKey {
         // A message's hashed search terms may follow, after a space.
         let encoded = sealed.split(' ').next().unwrap_or_default();
         let corrupt = || Error::Internal("an encrypted value does not authenticate".into());
-        let bytes = B64.decode(encoded).map_err(|_| corrupt())?;
+        // One buffer: decoded, opened in place, shifted to its start.
+        let mut bytes = B64.decode(encoded).map_err(|_| corrupt())?;
         if bytes.len() < NONCE_LEN {
             return Err(corrupt());
         }
-        let (nonce, sealed) = bytes.split_at(NONCE_LEN);
-        let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| corrupt())?;
-        let mut buf = sealed.to_vec();
-        let plain = self
+        let nonce = Nonce::try_assume_unique_for_key(&bytes[..NONCE_LEN]).map_err(|_| corrupt())?;
+        let len = self
             .aead
-            .open_in_place(nonce, Aad::from(field.tag()), &mut buf)
-            .map_err(|_| corrupt())?;
-        String::from_utf8(plain.to_vec()).map_err(|_| corrupt())
+            .open_within(nonce, Aad::from(field.tag()), &mut bytes, NONCE_LEN..)
+            .map_err(|_| corrupt())?
+            .len();
+        bytes.truncate(len);
+        String::from_utf8(bytes).map_err(|_| corrupt())
     }
 
-    /// A search term's keyed hash: 16 hex digits (64 bits), the same for
-    /// the same term under this key.
+    /// A search term's keyed hash: 10 characters of a 32-letter alphabet
+    /// (50 bits), the same for the same term under this key. The alphabet
+    /// has no `s`, so that the plural stemming of [`crate::text::terms`]
+    /// leaves a hashed query term as it is.
     pub fn term(&self, term: &str) -> String {
+        const ALPHABET: &[u8; 32] = b"0123456789abcdefghijklmnopqrtuvw";
         let tag = hmac::sign(&self.terms, term.as_bytes());
-        tag.as_ref()[..8]
+        let bits = tag
+            .as_ref()
             .iter()
-            .map(|b| format!("{b:02x}"))
+            .take(8)
+            .fold(0u64, |acc, b| (acc << 8) | u64::from(*b));
+        (0..10)
+            .map(|i| char::from(ALPHABET[((bits >> (59 - 5 * i)) & 31) as usize]))
             .collect()
     }
 }
@@ -379,10 +387,17 @@ pub fn sealed_terms(text: &str) -> Option<impl Iterator<Item = &str>> {
 /// then base64 of at least a nonce and a tag. (A user's message that merely
 /// starts with the prefix, stored before encryption was turned on, is not.)
 pub fn looks_sealed(text: &str) -> bool {
-    text.strip_prefix(SEALED_PREFIX)
-        .and_then(|sealed| sealed.split(' ').next())
-        .and_then(|encoded| B64.decode(encoded).ok())
-        .is_some_and(|bytes| bytes.len() >= NONCE_LEN + AES_256_GCM.tag_len())
+    // Base64 of a nonce and a tag, at least, without decoding it.
+    const SHORTEST: usize = (NONCE_LEN + 16) * 4 / 3;
+    let Some(sealed) = text.strip_prefix(SEALED_PREFIX) else {
+        return false;
+    };
+    let encoded = sealed.split(' ').next().unwrap_or_default();
+    encoded.len() >= SHORTEST
+        && encoded.len() % 4 != 1
+        && encoded
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// Whether a stored text is sealed.
@@ -510,9 +525,13 @@ mod tests {
         assert_eq!(indexed.len(), words.len());
         assert_eq!(indexed[0], tenant.term("tenho"));
         assert_eq!(indexed[1], indexed[4]);
-        // A query hashed the same way reads as the same terms.
-        let query = crate::text::terms(&tenant.term("alergia"));
-        assert_eq!(query, [tenant.term("alergia")]);
+        // A query hashed the same way reads as the same terms, whatever
+        // the term (no hash is stemmed, split or a stop word).
+        for i in 0..2_000 {
+            let hashed = tenant.term(&format!("termo{i}"));
+            assert_eq!(hashed.len(), 10);
+            assert_eq!(crate::text::terms(&hashed), std::slice::from_ref(&hashed));
+        }
         assert_eq!(user.open(Field::MessageContent, &stored).unwrap(), plain);
     }
 
