@@ -142,27 +142,28 @@ impl<C: ColdStore> Sealer<C> {
         }
         let keys = self.keys.as_ref().ok_or_else(not_configured)?;
         let cold = &*self.cold;
-        for attempt in 0..2 {
-            let key = keys.existing(cold, tenant, user.as_str()).await?;
-            let opened: Result<Vec<String>> = match &key {
-                Some(key) => sealed.iter().map(|(_, s)| key.open(field, s)).collect(),
-                None => Err(Error::Internal(
-                    "an encrypted value's data key no longer exists (erased)".into(),
-                )),
-            };
-            match opened {
-                Ok(opened) => {
-                    for ((text, _), plain) in sealed.iter_mut().zip(opened) {
-                        **text = plain;
-                    }
-                    return Ok(());
-                }
-                // The cached key may be stale: reload it once.
-                Err(_) if attempt == 0 && key.is_some() => keys.forget(tenant, user.as_str()),
-                Err(error) => return Err(error),
+        let open_all = |key: Option<&DataKey>| -> Result<Vec<String>> {
+            let key = key.ok_or_else(|| {
+                Error::Internal("an encrypted value's data key no longer exists (erased)".into())
+            })?;
+            sealed.iter().map(|(_, s)| key.open(field, s)).collect()
+        };
+        let key = keys.existing(cold, tenant, user.as_str()).await?;
+        let opened = match open_all(key.as_deref()) {
+            Ok(opened) => opened,
+            // A cached key may be stale (erased and created anew by another
+            // sidecar): reload it once.
+            Err(_) if key.is_some() => {
+                keys.forget(tenant, user.as_str());
+                let key = keys.existing(cold, tenant, user.as_str()).await?;
+                open_all(key.as_deref())?
             }
+            Err(error) => return Err(error),
+        };
+        for ((text, _), plain) in sealed.iter_mut().zip(opened) {
+            **text = plain;
         }
-        unreachable!("the second attempt returns")
+        Ok(())
     }
 
     /// Opens messages of any users.
