@@ -102,15 +102,19 @@ async fn fill(sidecar: &Sidecar) {
         .unwrap();
 }
 
+fn recent_c1() -> pb::GetRecentRequest {
+    pb::GetRecentRequest {
+        tenant_id: TENANT.into(),
+        conversation_id: "c1".into(),
+        limit: 10,
+    }
+}
+
 /// Reads everything back through the API and checks it is plaintext.
 async fn read_back(sidecar: &Sidecar) {
     let recent = sidecar
         .memory()
-        .get_recent(pb::GetRecentRequest {
-            tenant_id: TENANT.into(),
-            conversation_id: "c1".into(),
-            limit: 10,
-        })
+        .get_recent(recent_c1())
         .await
         .unwrap()
         .into_inner();
@@ -327,15 +331,7 @@ async fn without_its_key_sealed_data_is_refused_not_served() {
         &pg_flags(&db, &redis, &prefix, &["--no-cache".to_owned()]),
     )
     .await;
-    let status = sidecar
-        .memory()
-        .get_recent(pb::GetRecentRequest {
-            tenant_id: TENANT.into(),
-            conversation_id: "c1".into(),
-            limit: 10,
-        })
-        .await
-        .unwrap_err();
+    let status = sidecar.memory().get_recent(recent_c1()).await.unwrap_err();
     assert_eq!(status.code(), tonic::Code::FailedPrecondition, "{status:?}");
     sidecar.stop().await;
 
