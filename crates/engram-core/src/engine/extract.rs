@@ -16,13 +16,11 @@ use crate::ids::{ConversationId, FactKey, MessageId, TenantId, UserId};
 use crate::limits::MAX_FACT_BATCH;
 use crate::model::{FactInput, FactSource, FactSourceKind, Message, PutFactResult, Role};
 use crate::ports::{ColdStore, Embedder, HotTier, LanguageModel, Prompt, SemanticIndex};
+use crate::summary::LLM_INPUT_TOKENS;
 use crate::tokens::{Tokenizer, clip_lines};
 
 /// The latest messages of a conversation ExtractFacts reads.
 pub const EXTRACT_WINDOW: u64 = 1_000;
-
-/// Tokens of user messages shown to the language model.
-const MODEL_INPUT_TOKENS: u32 = 6_000;
 
 /// Who proposed the facts.
 pub const RULES: &str = "rules";
@@ -173,7 +171,7 @@ async fn ask(model: &Arc<dyn LanguageModel>, timeout: Duration, texts: &[&str]) 
     let prompt = Prompt {
         system: INSTRUCTIONS.to_owned(),
         // The latest lines are kept when the window overruns the input.
-        user: clip_tail(&numbered, MODEL_INPUT_TOKENS),
+        user: clip_tail(&numbered, LLM_INPUT_TOKENS),
         max_tokens: 1_000,
     };
     let written = write(Some(model), timeout, &prompt, String::new()).await;
