@@ -374,6 +374,7 @@ impl<C: ColdStore> ColdStore for SealedCold<C> {
         mut messages: Vec<NewMessage>,
         now: Timestamp,
     ) -> Result<AppendOutcome> {
+        let plain: Vec<String> = messages.iter().map(|m| m.content.clone()).collect();
         let texts = messages.iter_mut().map(|m| &mut m.content).collect();
         self.sealer
             .seal(tenant, user, Field::MessageContent, texts, true)
@@ -383,9 +384,12 @@ impl<C: ColdStore> ColdStore for SealedCold<C> {
             .append(tenant, conversation, user, messages, now)
             .await?;
         self.remember_owner(tenant, &outcome.conversation);
-        self.sealer
-            .open_messages(tenant, outcome.messages.iter_mut().map(|a| &mut a.message))
-            .await?;
+        // One entry per message, in request order; a deduplicated one holds
+        // the same content (or the append would have failed): no need to
+        // open what was just sealed.
+        for (appended, content) in outcome.messages.iter_mut().zip(plain) {
+            appended.message.content = content;
+        }
         Ok(outcome)
     }
 
