@@ -8,8 +8,10 @@ use fred::types::config::{ClusterDiscoveryPolicy, Config, Server, ServerConfig};
 /// Settings of the Redis hot/warm tier.
 #[derive(Debug, Clone)]
 pub struct RedisConfig {
-    /// `redis://host:port` for a standalone server, or
-    /// `redis-cluster://host:port[,host:port…]` (seed nodes) for a cluster.
+    /// `redis://[user:password@]host:port` for a standalone server, or
+    /// `redis-cluster://[user:password@]host:port[,host:port…]` (seed
+    /// nodes, one set of credentials for all) for a cluster. `:password@`
+    /// alone authenticates as the default user.
     pub url: String,
     /// Treat `redis://` seeds as a cluster.
     pub cluster: bool,
@@ -31,16 +33,28 @@ impl RedisConfig {
     /// The fred configuration for `url`.
     pub(crate) fn fred(&self) -> Result<Config> {
         let bad = |reason: String| Error::invalid("redis_url", reason);
-        let (scheme, rest) = self.url.split_once("://").ok_or_else(|| {
-            bad(format!(
-                "{:?} is not redis://HOST:PORT or redis-cluster://HOST:PORT,…",
-                self.url
-            ))
-        })?;
+        let shape = "is not redis://HOST:PORT or redis-cluster://HOST:PORT,…";
+        let (scheme, rest) = self
+            .url
+            .split_once("://")
+            .ok_or_else(|| bad(shape.into()))?;
         let cluster = match scheme {
             "redis" => self.cluster,
             "redis-cluster" => true,
             other => return Err(bad(format!("unknown scheme {other:?}"))),
+        };
+        // Credentials are never quoted back: errors below name hosts only.
+        let (credentials, rest) = match rest.rsplit_once('@') {
+            Some((credentials, hosts)) => (Some(credentials), hosts),
+            None => (None, rest),
+        };
+        let (username, password) = match credentials.map(|c| c.split_once(':')) {
+            None => (None, None),
+            Some(Some((user, password))) => (
+                (!user.is_empty()).then(|| user.to_owned()),
+                Some(password.to_owned()),
+            ),
+            Some(None) => return Err(bad("credentials must be USER:PASSWORD or :PASSWORD".into())),
         };
         let hosts = rest
             .trim_end_matches('/')
@@ -69,6 +83,8 @@ impl RedisConfig {
         };
         Ok(Config {
             server,
+            username,
+            password,
             ..Config::default()
         })
     }
@@ -114,6 +130,24 @@ mod tests {
             ServerConfig::Clustered { hosts, .. } => assert_eq!(hosts.len(), 2),
             other => panic!("{other:?}"),
         }
+        let authed = config("redis-cluster://engram:s3:cr@t@h1:7000,h2:7001", false)
+            .fred()
+            .unwrap();
+        assert_eq!(authed.username.as_deref(), Some("engram"));
+        assert_eq!(authed.password.as_deref(), Some("s3:cr@t"));
+        let default_user = config("redis://:pw@h:6379", false).fred().unwrap();
+        assert_eq!(
+            (default_user.username, default_user.password.as_deref()),
+            (None, Some("pw"))
+        );
+        let refused = config("redis://secret-password@h:1", false)
+            .fred()
+            .unwrap_err();
+        assert!(!refused.to_string().contains("secret"), "{refused}");
+        let refused = config("redis://u:secret@h:notaport", false)
+            .fred()
+            .unwrap_err();
+        assert!(!refused.to_string().contains("secret"), "{refused}");
         assert!(config("http://x:1", false).fred().is_err());
         assert!(config("redis://a:1,b:2", false).fred().is_err());
         assert!(config("redis://a:notaport", false).fred().is_err());
