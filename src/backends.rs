@@ -195,6 +195,9 @@ impl ColdStore for Cold {
             put_facts(t, u, facts, now)
         )
     }
+    async fn fact_rev(&self, t: &TenantId, u: &UserId) -> Result<u64> {
+        delegate!(self, Cold::Embedded, Cold::Postgres, fact_rev(t, u))
+    }
     async fn current_facts(&self, t: &TenantId, u: &UserId) -> Result<FactSnapshot> {
         delegate!(self, Cold::Embedded, Cold::Postgres, current_facts(t, u))
     }

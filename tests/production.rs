@@ -10,7 +10,9 @@ use std::time::Duration;
 
 use common::{Sidecar, eventually};
 use engram::pb;
-use engram_testrig::{PgDatabase, PrivatePostgres, RedisServer, shared_cluster, unique_prefix};
+use engram_testrig::{
+    PgDatabase, PrivatePostgres, RedisCluster, RedisServer, shared_cluster, unique_prefix,
+};
 use tonic::Code;
 use tonic_health::pb::health_check_response::ServingStatus;
 
@@ -469,6 +471,203 @@ async fn a_sidecar_that_lost_its_subscription_bypasses_its_near_cache() {
         "B sees A's append after Redis returned",
         Duration::from_secs(5),
         || async { (contents(&b, "c1").await == ["um", "dois", "três"]).then_some(()) },
+    )
+    .await;
+}
+
+// ---- Correct after every Redis fault (issue 14) ---------------------------
+//
+// Each test caches a 3-message window and a fact `v1` on two sidecars, has
+// A acknowledge message 4 and `v2`, makes Redis lose or roll back those
+// writes, and then checks every read on both sidecars, from the first one
+// on: none may return the window without message 4 or the fact `v1`.
+
+const BEFORE: [&str; 3] = ["um", "dois", "três"];
+const AFTER: [&str; 4] = ["um", "dois", "três", "quatro"];
+
+/// The fact's current value as GetFacts answers it, and ComposeContext's
+/// text.
+async fn fact_and_context(sidecar: &Sidecar, conversation: &str) -> (String, String) {
+    let facts = common::current_facts(sidecar, TENANT, "u1").await;
+    let got = facts
+        .iter()
+        .find(|f| f.key == "preferred_time")
+        .map(|f| f.value_json.clone())
+        .unwrap_or_default();
+    let text = sidecar
+        .memory()
+        .compose_context(compose(conversation))
+        .await
+        .unwrap()
+        .into_inner()
+        .text;
+    (got, text)
+}
+
+/// Every read of both sidecars answers the state after A's acknowledged
+/// writes.
+async fn assert_fresh((a, b): (&Sidecar, &Sidecar), conversation: &str, when: &str) {
+    for (name, sidecar) in [("A", a), ("B", b)] {
+        assert_eq!(
+            contents(sidecar, conversation).await,
+            AFTER,
+            "GetRecent on {name} {when}"
+        );
+        let (fact, text) = fact_and_context(sidecar, conversation).await;
+        assert_eq!(fact, r#""afternoons""#, "GetFacts on {name} {when}");
+        assert!(
+            text.contains(r#"preferred_time: "afternoons""#) && text.contains("quatro"),
+            "ComposeContext on {name} {when}:\n{text}"
+        );
+    }
+}
+
+/// Reads on both sidecars again and again for `period`: every one fresh.
+async fn assert_fresh_for(
+    sidecars: (&Sidecar, &Sidecar),
+    conversation: &str,
+    period: Duration,
+    when: &str,
+) {
+    let start = std::time::Instant::now();
+    while start.elapsed() < period {
+        assert_fresh(sidecars, conversation, when).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Caches the first state on both sidecars, through every read path.
+async fn warm((a, b): (&Sidecar, &Sidecar), conversation: &str) {
+    a.memory()
+        .append_messages(append(
+            conversation,
+            vec![msg("m1", "um"), msg("m2", "dois"), msg("m3", "três")],
+        ))
+        .await
+        .unwrap();
+    a.facts()
+        .put_facts(put_fact("preferred_time", r#""mornings""#))
+        .await
+        .unwrap();
+    for _ in 0..3 {
+        for sidecar in [a, b] {
+            assert_eq!(contents(sidecar, conversation).await, BEFORE);
+            let (fact, _) = fact_and_context(sidecar, conversation).await;
+            assert_eq!(fact, r#""mornings""#);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A acknowledges message 4 and `v2`.
+async fn write_after(a: &Sidecar, conversation: &str) {
+    a.memory()
+        .append_messages(append(conversation, vec![msg("m4", "quatro")]))
+        .await
+        .unwrap();
+    a.facts()
+        .put_facts(put_fact("preferred_time", r#""afternoons""#))
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_read_is_older_than_an_acknowledged_write_after_redis_restarts_from_an_old_snapshot() {
+    let db = PgDatabase::create();
+    let mut redis = RedisServer::start();
+    let f = flags(&db.url, Some(&redis.url()), &unique_prefix());
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = Sidecar::start_with(dir_a.path(), &f).await;
+    let b = Sidecar::start_with(dir_b.path(), &f).await;
+    let (both, c) = ((&a, &b), "c1");
+    warm(both, c).await;
+
+    let snapshot = redis.save_snapshot();
+    write_after(&a, c).await;
+    assert_fresh(both, c, "before the rollback").await;
+
+    redis.restart_from(&snapshot);
+    assert_fresh_for(both, c, Duration::from_secs(3), "after the rollback").await;
+    // Redis serves the old entries (their absolute TTLs have not run out)
+    // to sidecars that have surely reconnected by now.
+    a.wait_status(ServingStatus::Serving, Duration::from_secs(10))
+        .await;
+    assert_fresh_for(both, c, Duration::from_secs(1), "with Redis back").await;
+
+    // FLUSHALL loses everything, fences included: still nothing older.
+    redis.cli(&["flushall"]).expect("FLUSHALL");
+    assert_fresh_for(both, c, Duration::from_secs(1), "after FLUSHALL").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_read_is_older_than_an_acknowledged_write_after_a_failover_to_a_lagging_replica() {
+    let db = PgDatabase::create();
+    let mut cluster = RedisCluster::start_with_replicas();
+    let prefix = unique_prefix();
+    let url = format!("redis-cluster://{}", cluster.urls().replace("redis://", ""));
+    let f = flags(&db.url, Some(&url), &prefix);
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = Sidecar::start_with(dir_a.path(), &f).await;
+    let b = Sidecar::start_with(dir_b.path(), &f).await;
+
+    // The window's and the facts' slots may sit on different masters: the
+    // conversation is picked so that both live on the one that fails over.
+    let master = cluster.master_of(&format!("{prefix}:{{{TENANT}:u:u1}}:f"));
+    let c = (0..)
+        .map(|i| format!("c{i}"))
+        .find(|c| cluster.master_of(&format!("{prefix}:{{{TENANT}:c:{c}}}:w")) == master)
+        .unwrap();
+    let (both, c) = ((&a, &b), c.as_str());
+    warm(both, c).await;
+    let replica = cluster.replica_of(master);
+    cluster.wait_synced(replica, master);
+
+    // The master stops feeding its replica, takes A's writes and dies; the
+    // replica, which never got them, wins the failover.
+    cluster.nodes[master].cut_replicas();
+    write_after(&a, c).await;
+    cluster.nodes[master].kill();
+    assert_fresh(both, c, "during the failover").await;
+    cluster.wait_promoted(replica);
+    // The new master really holds the older window.
+    let list = format!("{prefix}:{{{TENANT}:c:{c}}}:m");
+    let held = cluster.nodes[replica]
+        .cli(&["llen", &list])
+        .unwrap_or_default();
+    assert_eq!(held.trim(), "3", "the new master's copy of the window");
+    assert_fresh_for(both, c, Duration::from_secs(3), "after the failover").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_whose_sidecar_lost_redis_before_fencing_is_read_fresh_on_another() {
+    let db = PgDatabase::create();
+    let redis = RedisServer::start();
+    let prefix = unique_prefix();
+    // A reaches Redis as its own ACL user, which the test then locks out:
+    // A commits to Postgres but can neither fence Redis nor announce, while
+    // B keeps reading Redis (the window a crash between commit and fence
+    // leaves open, made deterministic).
+    let (user, password) = ("sidecar-a", "pw-not-a-secret");
+    redis.add_user(user, password);
+    let url_a = format!("redis://{user}:{password}@127.0.0.1:{}", redis.port);
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = Sidecar::start_with(dir_a.path(), &flags(&db.url, Some(&url_a), &prefix)).await;
+    let b = Sidecar::start_with(dir_b.path(), &flags(&db.url, Some(&redis.url()), &prefix)).await;
+    let (both, c) = ((&a, &b), "c1");
+    warm(both, c).await;
+    let clients = redis.cli(&["client", "list"]).unwrap_or_default();
+    assert!(
+        clients.contains(&format!("user={user}")),
+        "A is connected as {user}"
+    );
+
+    redis.lock_out(user);
+    write_after(&a, c).await;
+    assert_fresh_for(
+        both,
+        c,
+        Duration::from_secs(2),
+        "while A cannot reach Redis",
     )
     .await;
 }

@@ -117,7 +117,11 @@ impl Sidecar {
     /// Starts engram with extra flags (backend URLs…) and waits until it is
     /// SERVING.
     pub async fn start_with(data_dir: &Path, flags: &[String]) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_engram"))
+        // ENGRAM_TEST_BIN runs the suite against another build (a release
+        // binary, or an older one to show that a test fails there).
+        let bin = std::env::var_os("ENGRAM_TEST_BIN")
+            .unwrap_or_else(|| env!("CARGO_BIN_EXE_engram").into());
+        let mut child = Command::new(bin)
             .args([
                 "serve",
                 "--listen",

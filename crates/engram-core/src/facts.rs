@@ -18,6 +18,14 @@ use crate::ids::UserId;
 use crate::model::{Fact, FactInput, PutOutcome};
 use crate::time::Timestamp;
 
+/// The revision a user's fact set takes at its next change: above the
+/// last one, and never below the clock (microseconds), so that a user whose
+/// facts were erased and written again never reuses a revision that an old
+/// cache entry (say, one a Redis restored from an old snapshot) still holds.
+pub fn next_rev(prev: u64) -> u64 {
+    (prev + 1).max(u64::try_from(Timestamp::now().0).unwrap_or(0))
+}
+
 /// The changes one put makes to a key's history.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PutPlan {

@@ -139,6 +139,14 @@ pub trait ColdStore: Send + Sync + 'static {
         now: Timestamp,
     ) -> impl Future<Output = Result<FactWrite<Vec<PutFactResult>>>> + Send;
 
+    /// The revision of the user's fact set (0 when the user has no facts
+    /// row): one cheap read that a cached snapshot is checked against.
+    fn fact_rev(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+    ) -> impl Future<Output = Result<u64>> + Send;
+
     /// The user's current facts with their revision.
     fn current_facts(
         &self,

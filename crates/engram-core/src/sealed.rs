@@ -507,6 +507,10 @@ impl<C: ColdStore> ColdStore for SealedCold<C> {
         Ok(write)
     }
 
+    async fn fact_rev(&self, tenant: &TenantId, user: &UserId) -> Result<u64> {
+        self.inner_store().fact_rev(tenant, user).await
+    }
+
     async fn current_facts(&self, tenant: &TenantId, user: &UserId) -> Result<FactSnapshot> {
         let mut snapshot = self.inner_store().current_facts(tenant, user).await?;
         self.sealer.open_facts(tenant, &mut snapshot.facts).await?;

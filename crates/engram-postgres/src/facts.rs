@@ -4,7 +4,7 @@
 
 use deadpool_postgres::GenericClient;
 use engram_core::error::{Error, Result};
-use engram_core::facts::{plan_invalidate, plan_put};
+use engram_core::facts::{next_rev, plan_invalidate, plan_put};
 use engram_core::ids::{FactKey, UserId};
 use engram_core::model::{Fact, FactInput, FactSource, FactSourceKind, PutFactResult};
 use engram_core::ports::{FactSnapshot, FactWrite};
@@ -169,7 +169,7 @@ pub(crate) async fn put(
         });
     }
     if changed {
-        rev += 1;
+        rev = next_rev(rev);
         set_rev(&tx, s, user, rev).await?;
     }
     tx.commit().await.map_err(pg)?;
@@ -187,13 +187,24 @@ pub(crate) async fn invalidate(
     at: Timestamp,
 ) -> Result<FactWrite<Fact>> {
     let tx = client.transaction().await.map_err(pg)?;
-    let rev = lock_user(&tx, s, user).await? + 1;
+    let rev = next_rev(lock_user(&tx, s, user).await?);
     let versions = history(&tx, s, user, key).await?;
     let ended = plan_invalidate(&versions, key.as_str(), at)?;
     end_version(&tx, s, user, key, ended.version, at).await?;
     set_rev(&tx, s, user, rev).await?;
     tx.commit().await.map_err(pg)?;
     Ok(FactWrite { rev, value: ended })
+}
+
+/// The user's fact revision (0 without a facts row).
+pub(crate) async fn rev(client: &impl GenericClient, s: &str, user: &UserId) -> Result<u64> {
+    let sql = format!("SELECT rev FROM {s}.fact_revs WHERE user_id = $1");
+    let stmt = client.prepare_cached(&sql).await.map_err(pg)?;
+    let row = client
+        .query_opt(&stmt, &[&user.as_str()])
+        .await
+        .map_err(pg)?;
+    Ok(row.map_or(0, |r| r.get::<_, i64>(0) as u64))
 }
 
 pub(crate) async fn current(
@@ -210,15 +221,7 @@ pub(crate) async fn current(
     let rows = client.query(&stmt, &[&user.as_str()]).await.map_err(pg)?;
     let rev = match rows.first() {
         Some(row) => row.get::<_, Option<i64>>(10).unwrap_or(0) as u64,
-        None => {
-            let sql = format!("SELECT rev FROM {s}.fact_revs WHERE user_id = $1");
-            let stmt = client.prepare_cached(&sql).await.map_err(pg)?;
-            let row = client
-                .query_opt(&stmt, &[&user.as_str()])
-                .await
-                .map_err(pg)?;
-            row.map_or(0, |r| r.get::<_, i64>(0) as u64)
-        }
+        None => rev(client, s, user).await?,
     };
     Ok(FactSnapshot {
         rev,

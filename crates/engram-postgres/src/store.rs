@@ -207,6 +207,11 @@ impl ColdStore for PostgresColdStore {
         facts::put(&mut client, &s, user, inputs, now).await
     }
 
+    async fn fact_rev(&self, tenant: &TenantId, user: &UserId) -> Result<u64> {
+        let (client, s) = self.tenant(tenant).await?;
+        facts::rev(&client, &s, user).await
+    }
+
     async fn current_facts(&self, tenant: &TenantId, user: &UserId) -> Result<FactSnapshot> {
         let (client, s) = self.tenant(tenant).await?;
         facts::current(&client, &s, user).await

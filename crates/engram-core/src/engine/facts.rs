@@ -65,16 +65,30 @@ where
         Ok(facts)
     }
 
-    /// Current facts: hot tier first, then the cold store (repairing the hot
-    /// tier in the background).
+    /// Current facts: from the hot tier when it holds the revision the
+    /// cold store holds now (read in parallel, as `window` explains), else
+    /// from the cold store (repairing the hot tier in the background).
     pub(crate) async fn current_facts(
         &self,
         tenant: &TenantId,
         user: &UserId,
     ) -> Result<FactSnapshot> {
-        match self.hot.facts(tenant, user).await {
-            Ok(Some(snapshot)) => return Ok(snapshot),
-            Ok(None) => {}
+        let (hot, rev) = tokio::join!(
+            self.hot.facts(tenant, user),
+            self.cold.fact_rev(tenant, user)
+        );
+        let rev = rev?;
+        if rev == 0 {
+            // No fact was ever written (or the user was erased): nothing to
+            // read, and nothing to cache.
+            return Ok(FactSnapshot {
+                rev,
+                facts: Vec::new(),
+            });
+        }
+        match hot {
+            Ok(Some(snapshot)) if snapshot.rev == rev => return Ok(snapshot),
+            Ok(_) => {}
             Err(error) => Self::note_hot_failure(tenant, "facts", &error),
         }
         let snapshot = self.cold.current_facts(tenant, user).await?;

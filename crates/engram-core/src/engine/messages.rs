@@ -93,16 +93,30 @@ where
         }
     }
 
-    /// The conversation's recent window: hot tier first, then the cold store
+    /// The conversation's recent window: from the hot tier when it holds
+    /// the revision the cold store holds now, else from the cold store
     /// (repairing the hot tier in the background).
+    ///
+    /// The hot tier may have lost or rolled back anything — a Redis
+    /// failover to a lagging replica, a restart from an old snapshot, a
+    /// writer that crashed or lost Redis between its commit and its fence —
+    /// so a cached window is never trusted on its own: the conversation's
+    /// row (read in parallel, one primary-key probe) must match it.
     pub(crate) async fn window(
         &self,
         tenant: &TenantId,
         conversation: &ConversationId,
     ) -> Result<Option<RecentWindow>> {
-        match self.hot.recent(tenant, conversation).await {
-            Ok(Some(window)) => return Ok(Some(window)),
-            Ok(None) => {}
+        let (hot, current) = tokio::join!(
+            self.hot.recent(tenant, conversation),
+            self.cold.conversation(tenant, conversation)
+        );
+        let Some(current) = current? else {
+            return Ok(None);
+        };
+        match hot {
+            Ok(Some(window)) if window.conversation == current => return Ok(Some(window)),
+            Ok(_) => {}
             Err(error) => Self::note_hot_failure(tenant, "recent", &error),
         }
         let window = self

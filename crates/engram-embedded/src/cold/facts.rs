@@ -1,7 +1,7 @@
 //! Temporal facts in the embedded cold store.
 
 use engram_core::error::Result;
-use engram_core::facts::{in_effect_at, plan_invalidate, plan_put, sort_history};
+use engram_core::facts::{in_effect_at, next_rev, plan_invalidate, plan_put, sort_history};
 use engram_core::ids::{FactKey, TenantId, UserId};
 use engram_core::model::{Fact, FactInput, PutFactResult};
 use engram_core::ports::{FactSnapshot, FactWrite};
@@ -128,7 +128,7 @@ fn rev(txn: &WriteTransaction, t: &str, u: &str) -> Result<u64> {
 }
 
 fn bump_rev(txn: &WriteTransaction, t: &str, u: &str) -> Result<u64> {
-    let rev = rev(txn, t, u)? + 1;
+    let rev = next_rev(rev(txn, t, u)?);
     txn.open_table(FACT_REVS)
         .map_err(storage)?
         .insert((t, u), rev)
@@ -147,9 +147,20 @@ pub(super) fn current(
         .into_iter()
         .filter_map(|g| g.into_iter().find(Fact::is_current))
         .collect();
+    Ok(FactSnapshot {
+        rev: current_rev(txn, tenant, user)?,
+        facts,
+    })
+}
+
+/// The user's fact revision (0 without one).
+pub(super) fn current_rev(txn: &ReadTransaction, tenant: &TenantId, user: &UserId) -> Result<u64> {
     let revs = txn.open_table(FACT_REVS).map_err(storage)?;
-    let rev = revs.get((t, u)).map_err(storage)?.map_or(0, |g| g.value());
-    Ok(FactSnapshot { rev, facts })
+    let rev = revs
+        .get((tenant.as_str(), user.as_str()))
+        .map_err(storage)?
+        .map_or(0, |g| g.value());
+    Ok(rev)
 }
 
 pub(super) fn as_of(

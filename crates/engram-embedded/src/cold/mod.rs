@@ -280,6 +280,12 @@ impl engram_core::ports::ColdStore for EmbeddedColdStore {
             .await
     }
 
+    async fn fact_rev(&self, tenant: &TenantId, user: &UserId) -> Result<u64> {
+        owned!(tenant, user);
+        self.read(move |txn| facts::current_rev(txn, &tenant, &user))
+            .await
+    }
+
     async fn current_facts(&self, tenant: &TenantId, user: &UserId) -> Result<FactSnapshot> {
         owned!(tenant, user);
         self.read(move |txn| facts::current(txn, &tenant, &user))
