@@ -90,15 +90,7 @@ pub fn page_size(field: &str, raw: u32, default: u32, max: u32) -> Result<usize>
     }
 }
 
-pub fn text(field: &str, raw: &str, max: usize, required: bool) -> Result<()> {
-    if required && raw.trim().is_empty() {
-        return Err(Error::invalid(field, "is required"));
-    }
-    if raw.len() > max {
-        return Err(Error::too_large(field, raw.len(), max));
-    }
-    Ok(())
-}
+pub use engram_core::limits::check_text as text;
 
 pub fn metadata(
     field: &str,
@@ -111,6 +103,7 @@ pub fn metadata(
         if k.is_empty() {
             return Err(Error::invalid(field, "keys may not be empty"));
         }
+        check_no_nul(&format!("{field} key"), k)?;
         if k.len() > MAX_METADATA_KEY_BYTES {
             return Err(Error::too_large(
                 format!("{field} key"),
@@ -125,6 +118,7 @@ pub fn metadata(
                 MAX_METADATA_VALUE_BYTES,
             ));
         }
+        check_no_nul(&format!("{field}[{k:?}]"), v)?;
     }
     Ok(raw.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
 }

@@ -11,6 +11,7 @@ pub fn to_status(error: Error) -> Status {
         Error::NotFound { .. } => Code::NotFound,
         Error::AlreadyExists(_) => Code::AlreadyExists,
         Error::FailedPrecondition(_) => Code::FailedPrecondition,
+        Error::Aborted(_) => Code::Aborted,
         Error::Unavailable { .. } => Code::Unavailable,
         Error::Unimplemented(_) => Code::Unimplemented,
         Error::Internal(_) => Code::Internal,
@@ -18,7 +19,24 @@ pub fn to_status(error: Error) -> Status {
     if code == Code::Internal {
         tracing::error!(error = %error.redacted(), "internal error");
     }
-    Status::new(code, error.to_string())
+    Status::new(code, capped(error.to_string()))
+}
+
+/// Longest status message: it travels in a header (grpc-message), and a
+/// default client refuses headers past a few kilobytes with an error of its
+/// own instead of the status.
+const MAX_MESSAGE_BYTES: usize = 1024;
+
+fn capped(mut message: String) -> String {
+    if message.len() > MAX_MESSAGE_BYTES {
+        let mut end = MAX_MESSAGE_BYTES;
+        while !message.is_char_boundary(end) {
+            end -= 1;
+        }
+        message.truncate(end);
+        message.push('…');
+    }
+    message
 }
 
 #[cfg(test)]
@@ -45,6 +63,7 @@ mod tests {
                 Error::FailedPrecondition("x".into()),
                 Code::FailedPrecondition,
             ),
+            (Error::Aborted("x".into()), Code::Aborted),
             (Error::unavailable("cold store", "down"), Code::Unavailable),
             (Error::Unimplemented("HandoverService"), Code::Unimplemented),
             (Error::Internal("bug".into()), Code::Internal),
@@ -57,5 +76,7 @@ mod tests {
             status.message(),
             "messages[0].content is too large: 40000 bytes, the limit is 32768"
         );
+        let long = to_status(Error::invalid("x", "é".repeat(5000)));
+        assert!(long.message().len() <= MAX_MESSAGE_BYTES + '…'.len_utf8());
     }
 }

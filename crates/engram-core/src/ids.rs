@@ -84,7 +84,10 @@ impl TenantId {
         } else {
             Err(Error::invalid(
                 field,
-                format!("tenant id {raw:?} must match [a-z0-9][a-z0-9_-]{{0,60}}"),
+                format!(
+                    "tenant id {} must match [a-z0-9][a-z0-9_-]{{0,60}}",
+                    crate::limits::quoted(raw)
+                ),
             ))
         }
     }
@@ -205,6 +208,12 @@ mod tests {
         assert!(UserId::parse("u", &"x".repeat(129)).is_err());
         assert!(FactKey::parse("k", "preferred_time").is_ok());
         assert!(FactKey::parse("k", "a/b").is_err());
+    }
+
+    #[test]
+    fn a_rejected_tenant_id_is_quoted_by_a_short_prefix() {
+        let err = TenantId::parse("tenant_id", &"X".repeat(16_500)).unwrap_err();
+        assert!(err.to_string().len() < 200, "{err}");
     }
 
     #[test]

@@ -1,5 +1,7 @@
 //! Request limits, checked at the API edge before anything is written.
 
+use crate::error::{Error, Result};
+
 /// Longest message content, in bytes.
 pub const MAX_CONTENT_BYTES: usize = 32 * 1024;
 /// Most messages in one AppendMessages.
@@ -43,3 +45,71 @@ pub const MAX_VECTOR_DIM: usize = 8192;
 /// Longest free-text reason or note (a handover's reason and closing
 /// notes, an anonymization's reason), in bytes.
 pub const MAX_REASON_BYTES: usize = 4096;
+
+/// Most characters of a rejected value an error quotes: enough to
+/// recognise it, never enough to make the reply itself too large.
+pub const MAX_QUOTED_CHARS: usize = 32;
+
+/// Checks a free-text field: present when `required`, at most `max` bytes,
+/// and without NUL (U+0000). Postgres's `text` and `jsonb` cannot hold a
+/// NUL, so every backend refuses it alike (rather than the embedded store
+/// keeping what Postgres would refuse).
+pub fn check_text(field: &str, text: &str, max: usize, required: bool) -> Result<()> {
+    if required && text.trim().is_empty() {
+        return Err(Error::invalid(field, "is required"));
+    }
+    if text.len() > max {
+        return Err(Error::too_large(field, text.len(), max));
+    }
+    check_no_nul(field, text)
+}
+
+/// Refuses a NUL character (U+0000), which no backend stores alike.
+pub fn check_no_nul(field: &str, text: &str) -> Result<()> {
+    match text.find('\0') {
+        Some(at) => Err(Error::invalid(
+            field,
+            format!("holds a NUL character (U+0000) at byte {at}"),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// A rejected value as an error may quote it: its first
+/// `MAX_QUOTED_CHARS` characters, and its size when it is longer.
+pub fn quoted(raw: &str) -> String {
+    match raw.char_indices().nth(MAX_QUOTED_CHARS) {
+        None => format!("{raw:?}"),
+        Some((end, _)) => format!("{:?}… ({} bytes)", &raw[..end], raw.len()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_checks() {
+        assert!(check_text("f", "olá", 10, true).is_ok());
+        assert!(check_text("f", " ", 10, true).is_err());
+        assert!(check_text("f", "", 10, false).is_ok());
+        assert!(matches!(
+            check_text("f", "abc", 2, false),
+            Err(Error::TooLarge { .. })
+        ));
+        let nul = check_text("notes", "a\0b", 10, false).unwrap_err();
+        assert_eq!(
+            nul.to_string(),
+            "notes is invalid: holds a NUL character (U+0000) at byte 1"
+        );
+    }
+
+    #[test]
+    fn quotes_a_prefix_of_long_values() {
+        assert_eq!(quoted("acme"), "\"acme\"");
+        let long = "é".repeat(10_000);
+        let q = quoted(&long);
+        assert!(q.len() < 100, "{q}");
+        assert!(q.ends_with("… (20000 bytes)"), "{q}");
+    }
+}

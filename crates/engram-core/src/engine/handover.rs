@@ -23,7 +23,7 @@ use crate::handover::{
     self as h, Handover, HandoverEnd, HandoverSummary, HumanAction, NewHandover, Resolution,
 };
 use crate::ids::{ConversationId, HandoverId, MessageId, OperatorId, TenantId};
-use crate::limits::{MAX_CONTENT_BYTES, MAX_REASON_BYTES};
+use crate::limits::{MAX_CONTENT_BYTES, MAX_REASON_BYTES, check_text};
 use crate::model::Role;
 use crate::ports::{ColdStore, Embedder, HotTier, LanguageModel, SemanticIndex};
 use crate::summary::{LLM_INPUT_TOKENS, Vertical, transcript};
@@ -104,13 +104,6 @@ pub(crate) fn spawn<C: ColdStore>(
     handovers
 }
 
-fn check_text(field: &str, text: &str, limit: usize) -> Result<()> {
-    if text.len() > limit {
-        return Err(Error::too_large(field, text.len(), limit));
-    }
-    Ok(())
-}
-
 fn check_kind(kind: &str) -> Result<()> {
     let ok = !kind.is_empty()
         && kind.len() <= h::MAX_KIND_LEN
@@ -143,7 +136,7 @@ where
         operator: OperatorId,
         reason: String,
     ) -> Result<Handover> {
-        check_text("reason", &reason, MAX_REASON_BYTES)?;
+        check_text("reason", &reason, MAX_REASON_BYTES, false)?;
         let handover = self
             .cold
             .start_handover(
@@ -173,10 +166,12 @@ where
         event: OperatorEvent,
     ) -> Result<HumanAction> {
         check_kind(&event.kind)?;
-        if event.description.trim().is_empty() {
-            return Err(Error::invalid("action.description", "is required"));
-        }
-        check_text("action.description", &event.description, MAX_CONTENT_BYTES)?;
+        check_text(
+            "action.description",
+            &event.description,
+            MAX_CONTENT_BYTES,
+            true,
+        )?;
         if let Some(key) = event
             .metadata
             .keys()
@@ -266,7 +261,7 @@ where
         resolution: Resolution,
         notes: String,
     ) -> Result<Handover> {
-        check_text("notes", &notes, MAX_REASON_BYTES)?;
+        check_text("notes", &notes, MAX_REASON_BYTES, false)?;
         let ended = self
             .cold
             .end_handover(
