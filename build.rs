@@ -25,6 +25,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     config.protoc_executable(protoc);
 
     tonic_prost_build::configure()
+        // A request that does not decode is INVALID_ARGUMENT (src/codec.rs).
+        .codec_path("crate::codec::Codec")
         .file_descriptor_set_path(out_dir.join("engram_descriptor.bin"))
         .compile_with_config(config, PROTOS, &["proto", well_known])?;
     for proto in PROTOS {

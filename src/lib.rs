@@ -5,6 +5,7 @@
 
 pub mod admin;
 pub mod backends;
+pub mod codec;
 pub mod config;
 pub mod server;
 
