@@ -27,6 +27,11 @@ pub enum Error {
     /// The system is not in the state the operation needs.
     #[error("{0}")]
     FailedPrecondition(String),
+    /// The operation lost a race with a concurrent one (a conversation
+    /// deleted while appended to, again and again); nothing was written,
+    /// and retrying may succeed.
+    #[error("{0}")]
+    Aborted(String),
     /// A backend the operation needs is unreachable; retrying may succeed.
     /// Nothing was acknowledged.
     #[error("{backend} unavailable: {reason}")]
@@ -103,6 +108,7 @@ impl std::fmt::Display for Redacted<'_> {
             Error::NotFound { what, .. } => write!(f, "{what} not found"),
             Error::AlreadyExists(_) => f.write_str("already exists"),
             Error::FailedPrecondition(_) => f.write_str("failed precondition"),
+            Error::Aborted(_) => f.write_str("aborted"),
             // Backend errors are about the backend (connection refused, disk
             // full): they carry no request data.
             Error::Unavailable { backend, reason } => write!(f, "{backend} unavailable: {reason}"),

@@ -5,8 +5,11 @@ use engram_core::Error;
 const BACKEND: &str = "postgres";
 
 /// Connection trouble is UNAVAILABLE (retrying may work, nothing was
-/// acknowledged); anything else the database refuses is INTERNAL (a bug or
-/// a schema out of step).
+/// acknowledged); a value the database cannot take (SQLSTATE class 22, data
+/// exception: a character it cannot store, a number out of range) is the
+/// request's, INVALID_ARGUMENT — the API edge refuses what it knows of
+/// first, naming the field; anything else the database refuses is INTERNAL
+/// (a bug or a schema out of step).
 pub(crate) fn pg(e: tokio_postgres::Error) -> Error {
     if e.is_closed() {
         return Error::unavailable(BACKEND, "connection closed");
@@ -23,6 +26,10 @@ pub(crate) fn pg(e: tokio_postgres::Error) -> Error {
         {
             Error::unavailable(BACKEND, e)
         }
+        Some(code) if code.starts_with("22") => Error::invalid(
+            "request",
+            format!("holds a value the database cannot store (SQLSTATE {code})"),
+        ),
         Some(_) => Error::Internal(format!("postgres: {e}")),
         // No SQLSTATE: I/O or protocol trouble.
         None => Error::unavailable(BACKEND, e),

@@ -194,6 +194,9 @@ fn refusal(e: tokio_postgres::Error, conversation_id: &ConversationId, ids: &[&s
                 ids.get(index).copied().unwrap_or_default()
             ))
         }
+        Some("EN003") => Error::Aborted(format!(
+            "conversation {conversation_id:?} was deleted again and again while appending; retry"
+        )),
         _ => pg(e),
     }
 }

@@ -6,6 +6,7 @@ use engram_core::ids::{ConversationId, UserId};
 use engram_core::summary::Summary;
 use engram_core::time::Timestamp;
 use engram_core::tokens::Tokenizer;
+use tokio_postgres::error::SqlState;
 
 use crate::error::pg;
 use crate::messages::id;
@@ -25,7 +26,9 @@ pub(crate) async fn put(
     let value = serde_json::to_value(summary)
         .map_err(|e| Error::Internal(format!("encoding a summary: {e}")))?;
     // The conversation may be gone (deleted while it was summarized): then
-    // nothing is stored.
+    // nothing is stored — whether the delete committed before this
+    // statement's snapshot (no row selected) or after it (the foreign key
+    // finds the row gone).
     let sql = format!(
         "INSERT INTO {s}.summaries (summary_id, conversation_id, from_seq, to_seq, text, tokens, created_us, body)
          SELECT $1, conversation_id, $2, $3, $4, $5, $6, $7 FROM {s}.conversations WHERE conversation_id = $1
@@ -35,7 +38,7 @@ pub(crate) async fn put(
           WHERE {s}.summaries.to_seq <= EXCLUDED.to_seq"
     );
     let stmt = client.prepare_cached(&sql).await.map_err(pg)?;
-    client
+    match client
         .execute(
             &stmt,
             &[
@@ -49,8 +52,11 @@ pub(crate) async fn put(
             ],
         )
         .await
-        .map_err(pg)?;
-    Ok(())
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.code() == Some(&SqlState::FOREIGN_KEY_VIOLATION) => Ok(()),
+        Err(e) => Err(pg(e)),
+    }
 }
 
 pub(crate) async fn get(
