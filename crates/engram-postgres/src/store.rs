@@ -88,6 +88,27 @@ impl PostgresColdStore {
         Ok((client, schema_of(tenant)))
     }
 
+    /// A pooled connection and the tenant's schema, migrated, when the
+    /// tenant exists: a read of a tenant that never wrote answers empty
+    /// and creates nothing (no schema, no catalog entry), however many
+    /// unknown tenant ids it is asked about.
+    async fn existing(&self, tenant: &TenantId) -> Result<Option<(Object, String)>> {
+        if !self.migrated.contains_key(tenant) {
+            let client = self.pool.get().await.map_err(pool)?;
+            let stmt = client
+                .prepare_cached("SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)")
+                .await
+                .map_err(pg)?;
+            let name = format!("t_{}", tenant.as_str());
+            let exists: bool = client.query_one(&stmt, &[&name]).await.map_err(pg)?.get(0);
+            if !exists {
+                return Ok(None);
+            }
+        }
+        // An existing schema is migrated as on a write (after an upgrade).
+        self.tenant(tenant).await.map(Some)
+    }
+
     /// Drops every schema whose name starts with `t_<prefix>`: for tests
     /// that created tenants with a run-specific prefix.
     pub async fn drop_tenants_with_prefix(&self, prefix: &str) -> Result<u64> {
@@ -130,7 +151,9 @@ impl ColdStore for PostgresColdStore {
         tenant: &TenantId,
         conversation: &ConversationId,
     ) -> Result<Option<Conversation>> {
-        let (client, s) = self.tenant(tenant).await?;
+        let Some((client, s)) = self.existing(tenant).await? else {
+            return Ok(None);
+        };
         messages::conversation(&client, &s, conversation, false).await
     }
 
@@ -140,7 +163,9 @@ impl ColdStore for PostgresColdStore {
         conversation: &ConversationId,
         limit: usize,
     ) -> Result<Option<RecentWindow>> {
-        let (client, s) = self.tenant(tenant).await?;
+        let Some((client, s)) = self.existing(tenant).await? else {
+            return Ok(None);
+        };
         messages::recent(&client, &s, conversation, limit).await
     }
 
@@ -151,7 +176,9 @@ impl ColdStore for PostgresColdStore {
         after_seq: u64,
         limit: usize,
     ) -> Result<Vec<Message>> {
-        let (client, s) = self.tenant(tenant).await?;
+        let Some((client, s)) = self.existing(tenant).await? else {
+            return Ok(Vec::new());
+        };
         messages::after(&client, &s, conversation, after_seq, limit).await
     }
 
@@ -160,7 +187,9 @@ impl ColdStore for PostgresColdStore {
         tenant: &TenantId,
         positions: &[(ConversationId, u64)],
     ) -> Result<Vec<Message>> {
-        let (client, s) = self.tenant(tenant).await?;
+        let Some((client, s)) = self.existing(tenant).await? else {
+            return Ok(Vec::new());
+        };
         messages::at(&client, &s, positions).await
     }
 
@@ -171,7 +200,9 @@ impl ColdStore for PostgresColdStore {
         cursor: Option<&ConversationCursor>,
         limit: usize,
     ) -> Result<Vec<Conversation>> {
-        let (client, s) = self.tenant(tenant).await?;
+        let Some((client, s)) = self.existing(tenant).await? else {
+            return Ok(Vec::new());
+        };
         messages::list(&client, &s, user, cursor, limit).await
     }
 
@@ -180,7 +211,9 @@ impl ColdStore for PostgresColdStore {
         tenant: &TenantId,
         conversation: &ConversationId,
     ) -> Result<Option<Conversation>> {
-        let (mut client, s) = self.tenant(tenant).await?;
+        let Some((mut client, s)) = self.existing(tenant).await? else {
+            return Ok(None);
+        };
         messages::delete(&mut client, &s, conversation).await
     }
 
@@ -192,7 +225,9 @@ impl ColdStore for PostgresColdStore {
         filter: &MessageFilter,
         limit: usize,
     ) -> Result<Vec<ScoredMessage>> {
-        let (client, s) = self.tenant(tenant).await?;
+        let Some((client, s)) = self.existing(tenant).await? else {
+            return Ok(Vec::new());
+        };
         messages::lexical(&client, &s, scope, query, filter, limit).await
     }
 
@@ -208,12 +243,19 @@ impl ColdStore for PostgresColdStore {
     }
 
     async fn fact_rev(&self, tenant: &TenantId, user: &UserId) -> Result<u64> {
-        let (client, s) = self.tenant(tenant).await?;
+        let Some((client, s)) = self.existing(tenant).await? else {
+            return Ok(0);
+        };
         facts::rev(&client, &s, user).await
     }
 
     async fn current_facts(&self, tenant: &TenantId, user: &UserId) -> Result<FactSnapshot> {
-        let (client, s) = self.tenant(tenant).await?;
+        let Some((client, s)) = self.existing(tenant).await? else {
+            return Ok(FactSnapshot {
+                rev: 0,
+                facts: Vec::new(),
+            });
+        };
         facts::current(&client, &s, user).await
     }
 
@@ -223,7 +265,9 @@ impl ColdStore for PostgresColdStore {
         user: &UserId,
         at: Timestamp,
     ) -> Result<Vec<Fact>> {
-        let (client, s) = self.tenant(tenant).await?;
+        let Some((client, s)) = self.existing(tenant).await? else {
+            return Ok(Vec::new());
+        };
         facts::as_of(&client, &s, user, at).await
     }
 
@@ -233,7 +277,9 @@ impl ColdStore for PostgresColdStore {
         user: &UserId,
         key: &FactKey,
     ) -> Result<Vec<Fact>> {
-        let (client, s) = self.tenant(tenant).await?;
+        let Some((client, s)) = self.existing(tenant).await? else {
+            return Ok(Vec::new());
+        };
         facts::history(&client, &s, user, key).await
     }
 
@@ -244,7 +290,11 @@ impl ColdStore for PostgresColdStore {
         key: &FactKey,
         at: Timestamp,
     ) -> Result<FactWrite<Fact>> {
-        let (mut client, s) = self.tenant(tenant).await?;
+        let Some((mut client, s)) = self.existing(tenant).await? else {
+            // What the store answers for a key without a current version.
+            return engram_core::facts::plan_invalidate(&[], key.as_str(), at)
+                .map(|value| FactWrite { rev: 0, value });
+        };
         facts::invalidate(&mut client, &s, user, key, at).await
     }
 
@@ -263,7 +313,9 @@ impl ColdStore for PostgresColdStore {
         tenant: &TenantId,
         conversation: &ConversationId,
     ) -> Result<Option<Summary>> {
-        let (client, s) = self.tenant(tenant).await?;
+        let Some((client, s)) = self.existing(tenant).await? else {
+            return Ok(None);
+        };
         summaries::get(&client, &s, conversation).await
     }
 
@@ -273,7 +325,9 @@ impl ColdStore for PostgresColdStore {
         user: &UserId,
         limit: usize,
     ) -> Result<Vec<(ConversationId, Summary)>> {
-        let (client, s) = self.tenant(tenant).await?;
+        let Some((client, s)) = self.existing(tenant).await? else {
+            return Ok(Vec::new());
+        };
         summaries::of_user(&client, &s, user, limit).await
     }
 
@@ -309,7 +363,9 @@ impl ColdStore for PostgresColdStore {
     }
 
     async fn memory_stats(&self, tenant: &TenantId, max_users: usize) -> Result<MemoryStats> {
-        let (client, s) = self.tenant(tenant).await?;
+        let Some((client, s)) = self.existing(tenant).await? else {
+            return Ok(MemoryStats::default());
+        };
         outbox::stats(&client, &s, max_users).await
     }
 
@@ -328,7 +384,9 @@ impl ColdStore for PostgresColdStore {
         tenant: &TenantId,
         conversation: &ConversationId,
     ) -> Result<Option<Handover>> {
-        let (client, s) = self.tenant(tenant).await?;
+        let Some((client, s)) = self.existing(tenant).await? else {
+            return Ok(None);
+        };
         handovers::get(&client, &s, conversation, Timestamp::now()).await
     }
 
@@ -370,7 +428,9 @@ impl ColdStore for PostgresColdStore {
     }
 
     async fn all_facts(&self, tenant: &TenantId, user: &UserId) -> Result<Vec<Fact>> {
-        let (client, s) = self.tenant(tenant).await?;
+        let Some((client, s)) = self.existing(tenant).await? else {
+            return Ok(Vec::new());
+        };
         compliance::all_facts(&client, &s, user).await
     }
 
@@ -385,7 +445,9 @@ impl ColdStore for PostgresColdStore {
         user: &UserId,
         conversations: &[ConversationId],
     ) -> Result<u64> {
-        let (client, s) = self.tenant(tenant).await?;
+        let Some((client, s)) = self.existing(tenant).await? else {
+            return Ok(0);
+        };
         compliance::user_residue(&client, &s, user, conversations).await
     }
 
@@ -405,12 +467,16 @@ impl ColdStore for PostgresColdStore {
         after_seq: u64,
         limit: usize,
     ) -> Result<Vec<AuditEntry>> {
-        let (client, s) = self.tenant(tenant).await?;
+        let Some((client, s)) = self.existing(tenant).await? else {
+            return Ok(Vec::new());
+        };
         compliance::audit_entries(&client, &s, after_seq, limit).await
     }
 
     async fn audit_head(&self, tenant: &TenantId) -> Result<Option<(u64, Vec<u8>)>> {
-        let (client, s) = self.tenant(tenant).await?;
+        let Some((client, s)) = self.existing(tenant).await? else {
+            return Ok(None);
+        };
         compliance::audit_head(&client, &s).await
     }
 
@@ -424,7 +490,9 @@ impl ColdStore for PostgresColdStore {
     }
 
     async fn retention_policies(&self, tenant: &TenantId) -> Result<Vec<RetentionPolicy>> {
-        let (client, s) = self.tenant(tenant).await?;
+        let Some((client, s)) = self.existing(tenant).await? else {
+            return Ok(Vec::new());
+        };
         compliance::policies(&client, &s).await
     }
 
@@ -439,12 +507,16 @@ impl ColdStore for PostgresColdStore {
     }
 
     async fn legal_holds(&self, tenant: &TenantId) -> Result<Vec<UserId>> {
-        let (client, s) = self.tenant(tenant).await?;
+        let Some((client, s)) = self.existing(tenant).await? else {
+            return Ok(Vec::new());
+        };
         compliance::holds(&client, &s).await
     }
 
     async fn data_key(&self, tenant: &TenantId, subject: &str) -> Result<Option<WrappedKey>> {
-        let (client, s) = self.tenant(tenant).await?;
+        let Some((client, s)) = self.existing(tenant).await? else {
+            return Ok(None);
+        };
         compliance::data_key(&client, &s, subject).await
     }
 
@@ -476,7 +548,9 @@ impl ColdStore for PostgresColdStore {
         after: Option<&ConversationId>,
         limit: usize,
     ) -> Result<Vec<Conversation>> {
-        let (client, s) = self.tenant(tenant).await?;
+        let Some((client, s)) = self.existing(tenant).await? else {
+            return Ok(Vec::new());
+        };
         compliance::expired(&client, &s, before, after, limit).await
     }
 
