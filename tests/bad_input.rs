@@ -573,3 +573,311 @@ async fn assert_health(sidecar: &Sidecar) {
         .unwrap();
     assert_eq!(status.into_inner().status(), ServingStatus::Serving);
 }
+
+/// Calls `path` with `body` as the request's protobuf bytes, whatever they
+/// are: what a buggy or hostile client can send.
+async fn raw_call(sidecar: &Sidecar, path: &'static str, body: Vec<u8>) -> tonic::Status {
+    use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
+
+    #[derive(Default)]
+    struct Raw;
+    struct RawCoder;
+    impl Encoder for RawCoder {
+        type Item = Vec<u8>;
+        type Error = tonic::Status;
+        fn encode(&mut self, item: Vec<u8>, dst: &mut EncodeBuf<'_>) -> Result<(), tonic::Status> {
+            bytes::BufMut::put_slice(dst, &item);
+            Ok(())
+        }
+    }
+    impl Decoder for RawCoder {
+        type Item = Vec<u8>;
+        type Error = tonic::Status;
+        fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Vec<u8>>, tonic::Status> {
+            let n = bytes::Buf::remaining(src);
+            Ok(Some(bytes::Buf::copy_to_bytes(src, n).to_vec()))
+        }
+    }
+    impl Codec for Raw {
+        type Encode = Vec<u8>;
+        type Decode = Vec<u8>;
+        type Encoder = RawCoder;
+        type Decoder = RawCoder;
+        fn encoder(&mut self) -> RawCoder {
+            RawCoder
+        }
+        fn decoder(&mut self) -> RawCoder {
+            RawCoder
+        }
+    }
+
+    let mut grpc = tonic::client::Grpc::new(sidecar.channel());
+    grpc.ready().await.unwrap();
+    grpc.unary(
+        tonic::Request::new(body),
+        tonic::codegen::http::uri::PathAndQuery::from_static(path),
+        Raw,
+    )
+    .await
+    .expect_err("an undecodable request is refused")
+}
+
+#[tokio::test]
+async fn a_request_that_does_not_decode_is_invalid_argument() {
+    let dir = tempfile::tempdir().unwrap();
+    let sidecar = Sidecar::start(dir.path()).await;
+    let cases: [(&'static str, Vec<u8>); 4] = [
+        // tenant_id (field 1, length-delimited) whose length is a bad varint.
+        (
+            "/engram.v1.MemoryService/AppendMessages",
+            vec![
+                0x0a, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+            ],
+        ),
+        // tenant_id that is not UTF-8.
+        (
+            "/engram.v1.MemoryService/GetRecent",
+            vec![0x0a, 0x02, 0xff, 0xfe],
+        ),
+        // A field cut short.
+        ("/engram.v1.FactsService/GetFacts", vec![0x0a, 0x05, b'a']),
+        // A wire type that does not exist.
+        ("/engram.v1.ComplianceService/Classify", vec![0x0f]),
+    ];
+    for (path, body) in cases {
+        let status = raw_call(&sidecar, path, body).await;
+        assert_eq!(status.code(), Code::InvalidArgument, "{path}: {status:?}");
+        assert!(status.message().contains("does not decode"), "{status:?}");
+    }
+    assert_health(&sidecar).await;
+}
+
+#[tokio::test]
+async fn a_huge_rejected_id_is_quoted_by_a_short_prefix() {
+    let dir = tempfile::tempdir().unwrap();
+    let sidecar = Sidecar::start(dir.path()).await;
+    let status = sidecar
+        .memory()
+        .get_recent(pb::GetRecentRequest {
+            tenant_id: "X".repeat(16_500),
+            conversation_id: "c1".into(),
+            limit: 1,
+        })
+        .await
+        .expect_err("refused");
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    assert!(status.message().contains("tenant_id"), "{status:?}");
+    assert!(status.message().len() < 200, "{}", status.message().len());
+}
+
+fn drop_ok<T>(reply: Result<tonic::Response<T>, tonic::Status>) -> Result<(), tonic::Status> {
+    reply.map(drop)
+}
+
+/// Every free-text field a client can send with a NUL (U+0000) in it.
+async fn nul_cases(sidecar: &Sidecar) -> Vec<(&'static str, Result<(), tonic::Status>)> {
+    use common::admin;
+    const NUL: &str = "a\u{0}b";
+    let (mut memory, mut facts, mut handover, mut compliance) = (
+        sidecar.memory(),
+        sidecar.facts(),
+        sidecar.handover(),
+        sidecar.compliance(),
+    );
+    let with_metadata = |key: &str, value: &str| {
+        let mut m = msg("", pb::Role::User, "oi");
+        m.metadata.insert(key.into(), value.into());
+        append(vec![m])
+    };
+    memory
+        .append_messages(append(vec![msg("m1", pb::Role::User, "oi")]))
+        .await
+        .unwrap();
+    let started = handover
+        .start_handover(pb::StartHandoverRequest {
+            tenant_id: "acme".into(),
+            conversation_id: "c1".into(),
+            operator_id: "ana".into(),
+            reason: "ok".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .handover
+        .unwrap();
+    let h = started.handover_id;
+    vec![
+        (
+            "messages[0].content",
+            drop_ok(
+                memory
+                    .append_messages(append(vec![msg("", pb::Role::User, NUL)]))
+                    .await,
+            ),
+        ),
+        (
+            "metadata key",
+            drop_ok(memory.append_messages(with_metadata(NUL, "v")).await),
+        ),
+        (
+            "metadata",
+            drop_ok(memory.append_messages(with_metadata("k", NUL)).await),
+        ),
+        (
+            "source.reference",
+            drop_ok(
+                facts
+                    .put_facts(pb::PutFactsRequest {
+                        tenant_id: "acme".into(),
+                        user_id: "u1".into(),
+                        facts: vec![pb::FactInput {
+                            key: "name".into(),
+                            value_json: r#""Ana""#.into(),
+                            source: Some(pb::FactSource {
+                                kind: pb::FactSourceKind::Message as i32,
+                                reference: NUL.into(),
+                            }),
+                            ..Default::default()
+                        }],
+                    })
+                    .await,
+            ),
+        ),
+        (
+            "query",
+            drop_ok(
+                memory
+                    .search(pb::SearchRequest {
+                        tenant_id: "acme".into(),
+                        user_id: "u1".into(),
+                        query: NUL.into(),
+                        ..Default::default()
+                    })
+                    .await,
+            ),
+        ),
+        (
+            "action.description",
+            drop_ok(
+                handover
+                    .record_operator_event(pb::RecordOperatorEventRequest {
+                        tenant_id: "acme".into(),
+                        conversation_id: "c1".into(),
+                        handover_id: h.clone(),
+                        action: Some(pb::HumanAction {
+                            kind: "note".into(),
+                            description: NUL.into(),
+                            ..Default::default()
+                        }),
+                        ..Default::default()
+                    })
+                    .await,
+            ),
+        ),
+        (
+            "notes",
+            drop_ok(
+                handover
+                    .end_handover(pb::EndHandoverRequest {
+                        tenant_id: "acme".into(),
+                        conversation_id: "c1".into(),
+                        handover_id: h.clone(),
+                        resolution_status: pb::ResolutionStatus::Resolved as i32,
+                        notes: NUL.into(),
+                    })
+                    .await,
+            ),
+        ),
+        (
+            "reason",
+            drop_ok(
+                handover
+                    .start_handover(pb::StartHandoverRequest {
+                        tenant_id: "acme".into(),
+                        conversation_id: "c2".into(),
+                        operator_id: "ana".into(),
+                        reason: NUL.into(),
+                    })
+                    .await,
+            ),
+        ),
+        (
+            "reason",
+            drop_ok(
+                compliance
+                    .anonymize(pb::AnonymizeRequest {
+                        tenant_id: "acme".into(),
+                        content: "meu cpf".into(),
+                        reason: NUL.into(),
+                    })
+                    .await,
+            ),
+        ),
+        (
+            "reason",
+            drop_ok(
+                compliance
+                    .set_legal_hold(admin(pb::SetLegalHoldRequest {
+                        tenant_id: "acme".into(),
+                        user_id: "u1".into(),
+                        hold: true,
+                        reason: NUL.into(),
+                    }))
+                    .await,
+            ),
+        ),
+        (
+            "reason",
+            drop_ok(
+                compliance
+                    .export_subject_data(admin(pb::ExportSubjectDataRequest {
+                        tenant_id: "acme".into(),
+                        user_id: "u1".into(),
+                        reason: NUL.into(),
+                    }))
+                    .await,
+            ),
+        ),
+    ]
+}
+
+#[tokio::test]
+async fn a_nul_character_is_refused_alike_on_every_backend() {
+    let db = engram_testrig::PgDatabase::create();
+    let (dir_e, dir_p) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let embedded = Sidecar::start(dir_e.path()).await;
+    let postgres =
+        Sidecar::start_with(dir_p.path(), &["--postgres-url".into(), db.url.clone()]).await;
+    for (backend, sidecar) in [("embedded", &embedded), ("postgres", &postgres)] {
+        for (field, result) in nul_cases(sidecar).await {
+            let status = result.expect_err(field);
+            assert_eq!(
+                status.code(),
+                Code::InvalidArgument,
+                "{backend} {field}: {status:?}"
+            );
+            assert!(
+                status.message().contains(field) && status.message().contains("NUL"),
+                "{backend}: {:?} should name {field:?}",
+                status.message()
+            );
+        }
+        let stored = sidecar
+            .memory()
+            .get_recent(pb::GetRecentRequest {
+                tenant_id: "acme".into(),
+                conversation_id: "c1".into(),
+                limit: 50,
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .messages;
+        assert_eq!(
+            stored.len(),
+            1,
+            "{backend}: nothing written but the first message"
+        );
+        assert_health(sidecar).await;
+    }
+}

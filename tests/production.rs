@@ -671,3 +671,173 @@ async fn a_write_whose_sidecar_lost_redis_before_fencing_is_read_fresh_on_anothe
     )
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_append_racing_a_delete_succeeds_or_is_refused_precisely_never_internal() {
+    let db = PgDatabase::create();
+    let dir = tempfile::tempdir().unwrap();
+    let sidecar = Sidecar::start_with(dir.path(), &flags(&db.url, None, &unique_prefix())).await;
+    let period = Duration::from_secs(3);
+    let appender = {
+        let mut memory = sidecar.memory();
+        tokio::spawn(async move {
+            let (start, mut codes) = (std::time::Instant::now(), Vec::new());
+            while start.elapsed() < period {
+                let result = memory
+                    .append_messages(append("raced", vec![msg("", "oi"), msg("", "tudo bem?")]))
+                    .await;
+                codes.push(result.map_or_else(|s| s.code(), |_| Code::Ok));
+            }
+            codes
+        })
+    };
+    let mut memory = sidecar.memory();
+    let (start, mut deleted) = (std::time::Instant::now(), 0);
+    while start.elapsed() < period {
+        let result = memory
+            .delete_conversation(pb::DeleteConversationRequest {
+                tenant_id: TENANT.into(),
+                conversation_id: "raced".into(),
+            })
+            .await;
+        match result {
+            Ok(_) => deleted += 1,
+            Err(s) => assert_eq!(s.code(), Code::NotFound, "{s:?}"),
+        }
+    }
+    let codes = appender.await.unwrap();
+    let ok = codes.iter().filter(|c| **c == Code::Ok).count();
+    let other: Vec<_> = codes
+        .iter()
+        .filter(|c| !matches!(c, Code::Ok | Code::Aborted))
+        .collect();
+    assert!(other.is_empty(), "appends answered {other:?}");
+    assert!(
+        ok > 0 && deleted > 0,
+        "the race ran: {ok} appends, {deleted} deletes"
+    );
+    // What is stored is whole: every message has its sequence number.
+    let rows = db.query(&format!(
+        "SELECT count(*) FROM \"t_{TENANT}\".messages WHERE seq IS NULL"
+    ));
+    assert_eq!(rows[0][0].as_deref(), Some("0"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_of_a_tenant_that_never_wrote_create_nothing() {
+    let db = PgDatabase::create();
+    let redis = RedisServer::start();
+    let prefix = unique_prefix();
+    let dir = tempfile::tempdir().unwrap();
+    let sidecar =
+        Sidecar::start_with(dir.path(), &flags(&db.url, Some(&redis.url()), &prefix)).await;
+    let (mut memory, mut facts, mut handover) =
+        (sidecar.memory(), sidecar.facts(), sidecar.handover());
+    for i in 0..5 {
+        let tenant = format!("ghost{i}");
+        let got = memory
+            .get_recent(pb::GetRecentRequest {
+                tenant_id: tenant.clone(),
+                conversation_id: "c1".into(),
+                limit: 10,
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(got.messages.is_empty());
+        let got = facts
+            .get_facts(pb::GetFactsRequest {
+                tenant_id: tenant.clone(),
+                user_id: "u1".into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(got.facts.is_empty());
+        let composed = memory
+            .compose_context(pb::ComposeContextRequest {
+                tenant_id: tenant.clone(),
+                ..compose("c1")
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(!composed.text.is_empty());
+        let listed = memory
+            .list_conversations(pb::ListConversationsRequest {
+                tenant_id: tenant.clone(),
+                user_id: "u1".into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(listed.conversations.is_empty());
+        let found = memory
+            .search(pb::SearchRequest {
+                tenant_id: tenant.clone(),
+                user_id: "u1".into(),
+                query: "limpeza".into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(found.hits.is_empty());
+        let missing = memory
+            .get_conversation(pb::GetConversationRequest {
+                tenant_id: tenant.clone(),
+                conversation_id: "c1".into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(missing.code(), Code::NotFound, "{missing:?}");
+        let missing = handover
+            .get_handover(pb::GetHandoverRequest {
+                tenant_id: tenant.clone(),
+                conversation_id: "c1".into(),
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(missing.code(), Code::NotFound, "{missing:?}");
+        let missing = facts
+            .invalidate_fact(pb::InvalidateFactRequest {
+                tenant_id: tenant.clone(),
+                user_id: "u1".into(),
+                key: "name".into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(missing.code(), Code::NotFound, "{missing:?}");
+        let deleted = memory
+            .delete_conversation(pb::DeleteConversationRequest {
+                tenant_id: tenant,
+                conversation_id: "c1".into(),
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(deleted.code(), Code::NotFound, "{deleted:?}");
+    }
+    let schemas = db.query("SELECT nspname FROM pg_namespace WHERE nspname LIKE 't\\_ghost%'");
+    assert!(schemas.is_empty(), "reads created schemas: {schemas:?}");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        redis_keys(redis.port, &prefix),
+        0,
+        "reads created Redis keys"
+    );
+
+    // A write creates the tenant.
+    memory
+        .append_messages(pb::AppendMessagesRequest {
+            tenant_id: "ghost0".into(),
+            ..append("c1", vec![msg("m1", "oi")])
+        })
+        .await
+        .unwrap();
+    let schemas = db.query("SELECT nspname FROM pg_namespace WHERE nspname LIKE 't\\_ghost%'");
+    assert_eq!(schemas.len(), 1, "{schemas:?}");
+}
