@@ -881,3 +881,95 @@ async fn a_nul_character_is_refused_alike_on_every_backend() {
         assert_health(sidecar).await;
     }
 }
+
+/// A message of `content` bytes with `entries` metadata entries of the
+/// largest key and value.
+fn big_msg(id: String, content: usize, entries: usize) -> pb::NewMessage {
+    let mut m = msg(&id, pb::Role::User, &"a".repeat(content));
+    for e in 0..entries {
+        m.metadata.insert(format!("{e:0>64}"), "v".repeat(1024));
+    }
+    m
+}
+
+#[tokio::test]
+async fn documented_limits_fit_the_transport_both_ways() {
+    let dir = tempfile::tempdir().unwrap();
+    let sidecar = Sidecar::start(dir.path()).await;
+    let mut memory = sidecar.memory();
+
+    // Every message within its own limits, 6.8 MB in all: refused by the
+    // request's total, naming it, not by the transport.
+    let over: Vec<_> = (0..100)
+        .map(|i| big_msg(format!("o{i}"), 32 * 1024, 32))
+        .collect();
+    expect(
+        memory.append_messages(append(over)).await,
+        Code::ResourceExhausted,
+        "messages is too large",
+    );
+    // Just under the total: stored, and its reply (which returns every
+    // message) reaches a client with gRPC's default 4 MiB limit.
+    let under: Vec<_> = (0..100)
+        .map(|i| big_msg(format!("u{i}"), 20_000, 10))
+        .collect();
+    let stored = memory
+        .append_messages(append(under))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(stored.messages.len(), 100);
+
+    // 200 messages of 32 KiB: 6.6 MB, more than one reply can carry.
+    for batch in 0..3 {
+        let messages = (0..34)
+            .map(|i| big_msg(format!("b{batch}-{i}"), 32 * 1024, 0))
+            .collect();
+        memory.append_messages(append(messages)).await.unwrap();
+    }
+    let total = 100 + 3 * 34;
+    let recent = memory
+        .get_recent(pb::GetRecentRequest {
+            tenant_id: "acme".into(),
+            conversation_id: "c1".into(),
+            limit: 1000,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(recent.truncated, "{} messages", recent.messages.len());
+    assert_eq!(
+        recent.messages.last().unwrap().seq,
+        total,
+        "the newest kept"
+    );
+    let seqs: Vec<u64> = recent.messages.iter().map(|m| m.seq).collect();
+    assert!(
+        seqs.windows(2).all(|w| w[1] == w[0] + 1),
+        "oldest first, no gap"
+    );
+
+    // GetConversation pages by bytes too, and its token continues.
+    let (mut seen, mut token, mut pages) = (Vec::new(), String::new(), 0);
+    loop {
+        let page = memory
+            .get_conversation(pb::GetConversationRequest {
+                tenant_id: "acme".into(),
+                conversation_id: "c1".into(),
+                page_size: 1000,
+                page_token: token,
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        pages += 1;
+        seen.extend(page.messages.iter().map(|m| m.seq));
+        token = page.next_page_token;
+        if token.is_empty() {
+            break;
+        }
+    }
+    assert!(pages > 1, "one page of {} messages", seen.len());
+    assert_eq!(seen, (1..=total).collect::<Vec<_>>());
+    assert_health(&sidecar).await;
+}

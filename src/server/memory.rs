@@ -9,6 +9,7 @@ use engram_core::limits::*;
 use engram_core::model::{ConversationCursor, MessageFilter};
 use engram_core::time::Timestamp;
 use engram_core::tokens::Tokenizer;
+use prost::Message;
 use tonic::{Request, Response, Status};
 
 use super::convert::{self, decode_token, encode_token, page_size, text, to_message};
@@ -30,6 +31,24 @@ impl MemoryApi {
 
 type Reply<T> = Result<Response<T>, Status>;
 
+/// Keeps the longest prefix of `items` whose encoding stays within
+/// `MAX_REPLY_BYTES` (always the first item: one message is far below it);
+/// true when some were left out.
+fn fit<T>(items: &mut Vec<T>, size: impl Fn(&T) -> usize) -> bool {
+    let mut total = 0;
+    let keep = items
+        .iter()
+        .position(|item| {
+            // A repeated field costs its tag and length prefix as well.
+            total += size(item) + 8;
+            total > MAX_REPLY_BYTES
+        })
+        .map_or(items.len(), |i| i.max(1));
+    let truncated = keep < items.len();
+    items.truncate(keep);
+    truncated
+}
+
 fn drafts(messages: &[pb::NewMessage]) -> Result<Vec<MessageDraft>, Error> {
     if messages.is_empty() {
         return Err(Error::invalid(
@@ -43,6 +62,20 @@ fn drafts(messages: &[pb::NewMessage]) -> Result<Vec<MessageDraft>, Error> {
             messages.len(),
             MAX_APPEND_BATCH,
         ));
+    }
+    let size: usize = messages
+        .iter()
+        .map(|m| {
+            m.content.len()
+                + m.message_id.len()
+                + m.metadata
+                    .iter()
+                    .map(|(k, v)| k.len() + v.len())
+                    .sum::<usize>()
+        })
+        .sum();
+    if size > MAX_APPEND_BYTES {
+        return Err(Error::too_large("messages", size, MAX_APPEND_BYTES));
     }
     messages
         .iter()
@@ -102,8 +135,14 @@ impl MemoryService for MemoryApi {
             .recent(&tenant, &conversation, limit)
             .await
             .map_err(to_status)?;
+        // The newest messages are the ones asked for: older ones go first.
+        let mut messages: Vec<pb::Message> = messages.into_iter().map(to_message).collect();
+        messages.reverse();
+        let truncated = fit(&mut messages, Message::encoded_len);
+        messages.reverse();
         Ok(Response::new(pb::GetRecentResponse {
-            messages: messages.into_iter().map(to_message).collect(),
+            messages,
+            truncated,
         }))
     }
 
@@ -132,13 +171,15 @@ impl MemoryService for MemoryApi {
             .conversation_page(&tenant, &conversation, after, limit)
             .await
             .map_err(to_status)?;
+        let mut messages: Vec<pb::Message> = messages.into_iter().map(to_message).collect();
+        fit(&mut messages, Message::encoded_len);
         let next_page_token = match messages.last() {
             Some(last) if last.seq < meta.last_seq => encode_token("m", &[&last.seq.to_string()]),
             _ => String::new(),
         };
         Ok(Response::new(pb::GetConversationResponse {
             conversation: Some(convert::to_conversation(meta)),
-            messages: messages.into_iter().map(to_message).collect(),
+            messages,
             next_page_token,
         }))
     }
@@ -216,18 +257,21 @@ impl MemoryService for MemoryApi {
             .search(&tenant, query)
             .await
             .map_err(to_status)?;
+        let mut hits: Vec<pb::SearchHit> = result
+            .hits
+            .into_iter()
+            .map(|h| pb::SearchHit {
+                message: Some(to_message(h.message)),
+                score: h.score,
+                lexical_score: h.lexical,
+                semantic_score: h.semantic,
+            })
+            .collect();
+        let truncated = fit(&mut hits, Message::encoded_len);
         Ok(Response::new(pb::SearchResponse {
-            hits: result
-                .hits
-                .into_iter()
-                .map(|h| pb::SearchHit {
-                    message: Some(to_message(h.message)),
-                    score: h.score,
-                    lexical_score: h.lexical,
-                    semantic_score: h.semantic,
-                })
-                .collect(),
+            hits,
             semantic_unavailable: result.semantic_unavailable,
+            truncated,
         }))
     }
 

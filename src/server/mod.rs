@@ -34,6 +34,18 @@ const READINESS_PERIOD: Duration = Duration::from_secs(2);
 /// Services whose health follows the backends.
 const SERVED: [&str; 3] = ["", "engram.v1.MemoryService", "engram.v1.FactsService"];
 
+/// A service that sends at most `MAX_MESSAGE_BYTES` (what default gRPC
+/// clients accept: a reply past it is refused by the server with a status,
+/// instead of by the client after the work was done) and decodes up to
+/// `MAX_DECODE_BYTES` (so that oversize requests get a precise status).
+macro_rules! sized {
+    ($service:expr) => {
+        $service
+            .max_decoding_message_size(engram_core::limits::MAX_DECODE_BYTES)
+            .max_encoding_message_size(engram_core::limits::MAX_MESSAGE_BYTES)
+    };
+}
+
 /// Serves until `shutdown` resolves, then drains for the grace period and
 /// flushes the background work.
 pub async fn run(
@@ -72,19 +84,19 @@ pub async fn run(
         .add_service(health)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
-        .add_service(MemoryServiceServer::new(memory::MemoryApi::new(
-            engine.clone(),
-        )))
-        .add_service(FactsServiceServer::new(facts::FactsApi::new(
+        .add_service(sized!(MemoryServiceServer::new(memory::MemoryApi::new(
+            engine.clone()
+        ))))
+        .add_service(sized!(FactsServiceServer::new(facts::FactsApi::new(
             engine.clone(),
             policy.clone(),
+        ))))
+        .add_service(sized!(HandoverServiceServer::new(
+            handover::HandoverApi::new(engine.clone())
         )))
-        .add_service(HandoverServiceServer::new(handover::HandoverApi::new(
-            engine.clone(),
-        )))
-        .add_service(ComplianceServiceServer::new(
+        .add_service(sized!(ComplianceServiceServer::new(
             compliance::ComplianceApi::new(engine.clone(), policy),
-        ));
+        )));
 
     // The grace period starts when the shutdown signal arrives.
     let (signalled, on_signal) = tokio::sync::oneshot::channel();

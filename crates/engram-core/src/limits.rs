@@ -46,6 +46,23 @@ pub const MAX_VECTOR_DIM: usize = 8192;
 /// notes, an anonymization's reason), in bytes.
 pub const MAX_REASON_BYTES: usize = 4096;
 
+/// The largest gRPC message engram sends, and what default gRPC clients
+/// accept: every documented limit keeps a request and its reply under it.
+pub const MAX_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
+/// The largest request engram decodes: twice `MAX_MESSAGE_BYTES`, so that
+/// a request past a documented limit (but not absurdly so) is told which
+/// one (RESOURCE_EXHAUSTED naming the field); past this the transport
+/// refuses it (OUT_OF_RANGE).
+pub const MAX_DECODE_BYTES: usize = 2 * MAX_MESSAGE_BYTES;
+/// Most bytes of content, metadata and ids one AppendMessages carries:
+/// the request, and its reply (which returns the stored messages), stay
+/// under `MAX_MESSAGE_BYTES` with room for framing.
+pub const MAX_APPEND_BYTES: usize = 3 * 1024 * 1024;
+/// Most bytes of messages one reply carries (GetRecent, GetConversation,
+/// Search): a reply past it holds fewer items than asked (a page token, or
+/// `truncated`, says so).
+pub const MAX_REPLY_BYTES: usize = 3 * 1024 * 1024 + 512 * 1024;
+
 /// Most characters of a rejected value an error quotes: enough to
 /// recognise it, never enough to make the reply itself too large.
 pub const MAX_QUOTED_CHARS: usize = 32;
