@@ -164,6 +164,7 @@ pub async fn retention_finds_expired_conversations_and_anonymizes_once(store: &i
             .await
             .unwrap()
     );
+    let before = store.conversation(&t, &old).await.unwrap().unwrap();
     assert!(
         store
             .anonymize_conversation(&t, &old, 1, vec![(1, "meu CPF é ***.***.***-25".into())])
@@ -172,6 +173,13 @@ pub async fn retention_finds_expired_conversations_and_anonymizes_once(store: &i
     );
     let recent = store.recent(&t, &old, 10).await.unwrap().unwrap();
     assert_eq!(recent.messages[0].content, "meu CPF é ***.***.***-25");
+    // The row moves on, so that a cached window of the old contents (say,
+    // in a Redis rolled back to before this) no longer matches it.
+    assert_ne!(
+        recent.conversation, before,
+        "the row changed with its contents"
+    );
+    assert_eq!(recent.conversation.last_seq, before.last_seq);
     let hits = store
         .search_lexical(
             &t,

@@ -395,7 +395,9 @@ pub trait ColdStore: Send + Sync + 'static {
 
     /// Replaces the content of the conversation's messages (`(seq,
     /// content)`), drops its running summary and its handovers' notes and
-    /// summaries, marks it anonymized and queues its re-indexing, in one
+    /// summaries, marks it anonymized, moves its `updated_at` on by 1 µs
+    /// (the row must change with the contents: it is what a cached window
+    /// is checked against) and queues its re-indexing, in one
     /// transaction — unless the conversation changed since it was read
     /// (`last_seq`): then nothing is written and false is returned.
     fn anonymize_conversation(

@@ -417,6 +417,14 @@ pub(crate) async fn anonymize(
             .map_err(pg)?;
     }
     tx.execute(
+        &format!(
+            "UPDATE {s}.conversations SET updated_us = updated_us + 1 WHERE conversation_id = $1"
+        ),
+        &[&c],
+    )
+    .await
+    .map_err(pg)?;
+    tx.execute(
         &format!("DELETE FROM {s}.summaries WHERE conversation_id = $1"),
         &[&c],
     )

@@ -342,12 +342,18 @@ pub(super) fn anonymize(
     contents: Vec<(u64, String)>,
 ) -> Result<bool> {
     let (t, c) = (tenant.as_str(), conversation.as_str());
-    let Some(meta) = conversation_in_write(txn, t, c)? else {
+    let Some(mut meta) = conversation_in_write(txn, t, c)? else {
         return Ok(false);
     };
     if meta.last_seq != last_seq {
         return Ok(false);
     }
+    // The row changes with the contents (see the port).
+    meta.updated_at = Timestamp(meta.updated_at.0 + 1);
+    txn.open_table(CONVERSATIONS)
+        .map_err(storage)?
+        .insert((t, c), encode(&meta)?.as_slice())
+        .map_err(storage)?;
     let stored: Vec<Message> = range_write(txn, t, c)?;
     let mut messages = txn.open_table(MESSAGES).map_err(storage)?;
     for (seq, content) in contents {
