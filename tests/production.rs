@@ -152,27 +152,19 @@ async fn a_write_on_one_sidecar_is_read_fresh_on_another() {
         .put_facts(put_fact("preferred_time", r#""afternoons""#))
         .await
         .unwrap();
-    eventually("B sees A's append", Duration::from_secs(5), || async {
-        (contents(&b, "c1").await.len() == 2).then_some(())
-    })
-    .await;
-    let text = eventually(
-        "B composes with A's new fact",
-        Duration::from_secs(5),
-        || async {
-            let t = b
-                .memory()
-                .compose_context(compose("c1"))
-                .await
-                .unwrap()
-                .into_inner()
-                .text;
-            t.contains("afternoons").then_some(t)
-        },
-    )
-    .await;
+    // Not eventually: B's very next reads (the revision check).
+    assert_eq!(contents(&b, "c1").await.len(), 2, "B sees A's append");
+    let text = b
+        .memory()
+        .compose_context(compose("c1"))
+        .await
+        .unwrap()
+        .into_inner()
+        .text;
     assert!(
-        text.contains("pode ser terça?") && !text.contains("mornings"),
+        text.contains("afternoons")
+            && text.contains("pode ser terça?")
+            && !text.contains("mornings"),
         "{text}"
     );
 
@@ -184,10 +176,7 @@ async fn a_write_on_one_sidecar_is_read_fresh_on_another() {
         })
         .await
         .unwrap();
-    eventually("B sees the deletion", Duration::from_secs(5), || async {
-        contents(&b, "c1").await.is_empty().then_some(())
-    })
-    .await;
+    assert!(contents(&b, "c1").await.is_empty(), "B sees the deletion");
     let gone = b
         .memory()
         .get_conversation(pb::GetConversationRequest {
@@ -449,12 +438,12 @@ async fn a_sidecar_that_lost_its_subscription_bypasses_its_near_cache() {
         .append_messages(append("c1", vec![msg("m2", "dois")]))
         .await
         .unwrap();
-    eventually(
-        "B reads A's append from Postgres",
-        Duration::from_secs(5),
-        || async { (contents(&b, "c1").await == ["um", "dois"]).then_some(()) },
-    )
-    .await;
+    // Not eventually: from the first read (the revision check).
+    assert_eq!(
+        contents(&b, "c1").await,
+        ["um", "dois"],
+        "B reads A's append"
+    );
 
     // Redis returns: B resubscribes and stays coherent.
     redis.restart();
@@ -467,12 +456,11 @@ async fn a_sidecar_that_lost_its_subscription_bypasses_its_near_cache() {
         .append_messages(append("c1", vec![msg("m3", "três")]))
         .await
         .unwrap();
-    eventually(
-        "B sees A's append after Redis returned",
-        Duration::from_secs(5),
-        || async { (contents(&b, "c1").await == ["um", "dois", "três"]).then_some(()) },
-    )
-    .await;
+    assert_eq!(
+        contents(&b, "c1").await,
+        ["um", "dois", "três"],
+        "B sees A's append after Redis returned"
+    );
 }
 
 // ---- Correct after every Redis fault (issue 14) ---------------------------
