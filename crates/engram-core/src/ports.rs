@@ -471,14 +471,17 @@ impl ColdErasure {
     }
 }
 
-/// The hot/warm tier: a cache. It may forget anything at any time, but it
-/// must never serve data older than what a fence has excluded.
+/// The hot/warm tier: a cache. It may forget anything at any time, and a
+/// shared one (Redis) may even roll back (a failover to a lagging replica, a
+/// restart from an old snapshot): the engine serves an entry only when its
+/// revision is the one the cold store holds now (`Engine::window`,
+/// `Engine::current_facts`), so correctness never rests on the tier.
 ///
 /// Entries carry a revision (a conversation's `last_seq`, a user's fact
 /// revision). `fence_*(rev)` drops a cached entry older than `rev` and
 /// refuses any later `put_*` older than `rev`; a `put_*` never replaces a
 /// newer entry. This is what keeps a slow read-repair from re-installing data
-/// that a write has already superseded.
+/// that a write has already superseded, so that the cache keeps hitting.
 pub trait HotTier: Send + Sync + 'static {
     /// The cached window of a conversation.
     fn recent(
