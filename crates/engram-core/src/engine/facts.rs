@@ -86,15 +86,22 @@ where
                 facts: Vec::new(),
             });
         }
-        match hot {
+        let stale = match hot {
             Ok(Some(snapshot)) if snapshot.rev == rev => return Ok(snapshot),
-            Ok(_) => {}
-            Err(error) => Self::note_hot_failure(tenant, "facts", &error),
-        }
+            Ok(cached) => cached.is_some(),
+            Err(error) => {
+                Self::note_hot_failure(tenant, "facts", &error);
+                false
+            }
+        };
         let snapshot = self.cold.current_facts(tenant, user).await?;
         let hot = self.hot.clone();
         let (tenant, user, copy) = (tenant.clone(), user.clone(), snapshot.clone());
         tokio::spawn(async move {
+            // As `window`: a stale copy is fenced before the repair.
+            if stale && let Err(error) = hot.fence_facts(&tenant, &user, copy.rev).await {
+                Self::note_hot_failure(&tenant, "fence_facts", &error);
+            }
             if let Err(error) = hot.put_facts(&tenant, &user, copy).await {
                 Self::note_hot_failure(&tenant, "put_facts", &error);
             }

@@ -114,11 +114,14 @@ where
         let Some(current) = current? else {
             return Ok(None);
         };
-        match hot {
+        let stale = match hot {
             Ok(Some(window)) if window.conversation == current => return Ok(Some(window)),
-            Ok(_) => {}
-            Err(error) => Self::note_hot_failure(tenant, "recent", &error),
-        }
+            Ok(cached) => cached.is_some(),
+            Err(error) => {
+                Self::note_hot_failure(tenant, "recent", &error);
+                false
+            }
+        };
         let window = self
             .cold
             .recent(tenant, conversation, self.config.recent_window)
@@ -127,6 +130,19 @@ where
             let hot = self.hot.clone();
             let (tenant, window) = (tenant.clone(), window.clone());
             tokio::spawn(async move {
+                // A stale copy (a write whose fence never landed, a Redis
+                // rolled back) is fenced first, near-caches included, so
+                // that the repair takes its place rather than every read
+                // missing until its TTL.
+                if stale {
+                    let (id, rev) = (
+                        &window.conversation.conversation_id,
+                        window.conversation.last_seq,
+                    );
+                    if let Err(error) = hot.fence_conversation(&tenant, id, rev).await {
+                        Self::note_hot_failure(&tenant, "fence_conversation", &error);
+                    }
+                }
                 if let Err(error) = hot.put_recent(&tenant, window).await {
                     Self::note_hot_failure(&tenant, "put_recent", &error);
                 }
