@@ -878,6 +878,24 @@ async fn a_nul_character_is_refused_alike_on_every_backend() {
             1,
             "{backend}: nothing written but the first message"
         );
+        // A NUL escaped inside a JSON fact value is no NUL in the text:
+        // stored faithfully by both.
+        let escaped = r#""a\u0000b""#;
+        sidecar
+            .facts()
+            .put_facts(pb::PutFactsRequest {
+                tenant_id: "acme".into(),
+                user_id: "u1".into(),
+                facts: vec![pb::FactInput {
+                    key: "note".into(),
+                    value_json: escaped.into(),
+                    ..Default::default()
+                }],
+            })
+            .await
+            .unwrap_or_else(|s| panic!("{backend}: {s:?}"));
+        let facts = common::current_facts(sidecar, "acme", "u1").await;
+        assert_eq!(facts[0].value_json, escaped, "{backend}");
         assert_health(sidecar).await;
     }
 }
