@@ -24,8 +24,10 @@ const SUMMARIES_READ: usize = 8;
 const RECALL_DEPTH: usize = 100;
 /// Best hits whose neighbours are proposed too.
 const NEIGHBOURED: usize = 6;
-/// A neighbour's score relative to its hit's.
+/// A neighbour's score relative to its hit's, per turn of distance.
 const NEIGHBOUR_WEIGHT: f64 = 0.5;
+/// How many turns before and after a best hit are proposed.
+const NEIGHBOUR_REACH: u64 = 2;
 /// How much importance (0..1) and recency (1 now, 0.5 after a half-life)
 /// lift a fused score.
 const IMPORTANCE_WEIGHT: f64 = 0.6;
@@ -40,8 +42,10 @@ struct Recall {
     degraded: Vec<&'static str>,
 }
 
-fn is_next_to(m: &Message, (conversation, seq): &(ConversationId, u64)) -> bool {
-    m.conversation_id == *conversation && m.seq.abs_diff(*seq) == 1
+/// How many turns `m` is from a hit, when it is a neighbour of it.
+fn distance(m: &Message, (conversation, seq): &(ConversationId, u64)) -> Option<u64> {
+    let d = m.seq.abs_diff(*seq);
+    (m.conversation_id == *conversation && (1..=NEIGHBOUR_REACH).contains(&d)).then_some(d)
 }
 
 /// Keeps, of the hits with the same folded text, the newest one at the
@@ -338,12 +342,14 @@ where
                 reason: Reason::Relevant,
             });
             if i < NEIGHBOURED {
-                for n in neighbours.iter().filter(|n| is_next_to(n, &position)) {
-                    out.candidates.push(Candidate {
-                        message: n.clone(),
-                        score: score * NEIGHBOUR_WEIGHT,
-                        reason: Reason::Neighbour,
-                    });
+                for n in &neighbours {
+                    if let Some(d) = distance(n, &position) {
+                        out.candidates.push(Candidate {
+                            message: n.clone(),
+                            score: score * NEIGHBOUR_WEIGHT.powi(d as i32),
+                            reason: Reason::Neighbour,
+                        });
+                    }
                 }
             }
         }
@@ -360,8 +366,8 @@ where
             .iter()
             .take(NEIGHBOURED)
             .flat_map(|(m, _)| {
-                [m.seq.checked_sub(1), Some(m.seq + 1)]
-                    .into_iter()
+                (1..=NEIGHBOUR_REACH)
+                    .flat_map(|d| [m.seq.checked_sub(d), Some(m.seq + d)])
                     .flatten()
                     .filter(|&seq| seq > 0)
                     .map(|seq| (m.conversation_id.clone(), seq))
