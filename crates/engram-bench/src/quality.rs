@@ -4,10 +4,19 @@
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-use anyhow::bail;
+use anyhow::{Context, bail};
 use engram::pb;
 use engram::pb::compliance_service_client::ComplianceServiceClient;
-use tonic::transport::Channel;
+use tonic::transport::{Channel, Endpoint};
+
+/// A channel to the engram at `addr`.
+pub async fn connect(addr: &str) -> anyhow::Result<Channel> {
+    Endpoint::from_shared(addr.to_owned())?
+        .tcp_nodelay(true)
+        .connect()
+        .await
+        .with_context(|| format!("connecting to {addr}"))
+}
 
 /// Share of `evidence` present in the context (1 without evidence).
 pub fn recall(evidence: &[String], present: &HashSet<String>) -> f64 {

@@ -25,9 +25,9 @@ use clap::Parser;
 use engram::pb;
 use engram::pb::memory_service_client::MemoryServiceClient;
 use hdrhistogram::Histogram;
-use quality::{embedding_model, last_n, recall, wait_indexed};
+use quality::{connect, embedding_model, last_n, recall, wait_indexed};
 use serde_json::Value;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 
 /// Evidence recall of ComposeContext on a LoCoMo-format file.
 #[derive(Debug, Parser)]
@@ -113,11 +113,7 @@ async fn main() -> anyhow::Result<()> {
         .tenant
         .clone()
         .unwrap_or_else(|| format!("locomo-{}", std::process::id()));
-    let channel = Endpoint::from_shared(args.addr.clone())?
-        .tcp_nodelay(true)
-        .connect()
-        .await
-        .with_context(|| format!("connecting to {}", args.addr))?;
+    let channel = connect(&args.addr).await?;
     let mut memory = MemoryServiceClient::new(channel.clone());
 
     let started = Instant::now();

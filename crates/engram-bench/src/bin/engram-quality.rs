@@ -14,14 +14,13 @@ mod quality;
 use std::collections::{HashMap, HashSet};
 use std::time::Instant;
 
-use anyhow::Context;
 use clap::Parser;
 use corpus::{History, ProbeKind, Shape};
 use engram::pb;
 use engram::pb::memory_service_client::MemoryServiceClient;
 use hdrhistogram::Histogram;
-use quality::{embedding_model, last_n, recall, wait_indexed};
-use tonic::transport::{Channel, Endpoint};
+use quality::{connect, embedding_model, last_n, recall, wait_indexed};
+use tonic::transport::Channel;
 
 /// Memory-quality benchmark for engram.
 #[derive(Debug, Parser)]
@@ -74,11 +73,7 @@ async fn main() -> anyhow::Result<()> {
         .tenant
         .clone()
         .unwrap_or_else(|| format!("quality-{}", std::process::id()));
-    let channel = Endpoint::from_shared(args.addr.clone())?
-        .tcp_nodelay(true)
-        .connect()
-        .await
-        .with_context(|| format!("connecting to {}", args.addr))?;
+    let channel = connect(&args.addr).await?;
     let mut memory = MemoryServiceClient::new(channel.clone());
 
     let corpus = corpus::generate(Shape {
