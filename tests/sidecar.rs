@@ -744,3 +744,136 @@ async fn reads_page_list_search_and_delete() {
         );
     }
 }
+
+#[tokio::test]
+async fn full_history_is_everything_the_user_has_rendered_compactly() {
+    use engram_core::time::Timestamp;
+    use engram_core::tokens::{Tokenizer, render_line_parts, render_session_header};
+
+    let dir = tempfile::tempdir().unwrap();
+    let sidecar = Sidecar::start(dir.path()).await;
+    let mut memory = sidecar.memory();
+    let sessions: [(&str, i64, &[(&str, pb::Role, &str)]); 2] = [
+        (
+            "visit-1",
+            MARCH,
+            &[
+                (
+                    "a1",
+                    pb::Role::User,
+                    "Quero marcar uma limpeza para o meu filho Pedro.",
+                ),
+                (
+                    "a2",
+                    pb::Role::Assistant,
+                    "Claro! Temos terça às 9h para a limpeza.",
+                ),
+                ("a3", pb::Role::User, "Terça às 9h está ótimo, obrigada."),
+            ],
+        ),
+        (
+            "visit-2",
+            JUNE,
+            &[
+                (
+                    "b1",
+                    pb::Role::User,
+                    "A limpeza do Pedro foi ótima, ele adorou a dentista.",
+                ),
+                ("b2", pb::Role::Assistant, "Que bom! Até a próxima limpeza."),
+            ],
+        ),
+    ];
+    for (conversation, at, turns) in sessions {
+        let messages = turns
+            .iter()
+            .enumerate()
+            .map(|(i, (id, role, content))| pb::NewMessage {
+                created_at: Some(prost_types::Timestamp {
+                    seconds: at + 60 * i as i64,
+                    nanos: 0,
+                }),
+                ..msg(id, *role, content)
+            })
+            .collect();
+        memory
+            .append_messages(append("acme", conversation, "u9", messages))
+            .await
+            .unwrap();
+    }
+    let role = |r: pb::Role| match r {
+        pb::Role::User => engram_core::model::Role::User,
+        _ => engram_core::model::Role::Assistant,
+    };
+    let expected = |tk: Tokenizer| -> u64 {
+        sessions
+            .iter()
+            .map(|(_, at, turns)| {
+                u64::from(tk.count(&render_session_header(Timestamp(at * 1_000_000))))
+                    + turns
+                        .iter()
+                        .map(|(_, r, c)| u64::from(tk.count(&render_line_parts(role(*r), c))))
+                        .sum::<u64>()
+            })
+            .sum()
+    };
+    common::indexed(&sidecar, "acme").await;
+
+    // A new conversation: its own history is empty, the user's is not.
+    for (model, tk) in [("gpt-4o", Tokenizer::O200k), ("gpt-4", Tokenizer::Cl100k)] {
+        let r = memory
+            .compose_context(pb::ComposeContextRequest {
+                model: model.into(),
+                ..compose(
+                    "acme",
+                    "visit-3",
+                    "u9",
+                    "Como foi a limpeza do Pedro?",
+                    4000,
+                )
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        let tokens = r.tokens.unwrap();
+        assert_eq!(tokens.full_history_tokens, expected(tk), "{model}");
+        // Everything fits: each message once, each session's time once.
+        for (_, _, turns) in &sessions {
+            for (_, _, content) in *turns {
+                assert_eq!(r.text.matches(content).count(), 1, "{content}\n{}", r.text);
+            }
+        }
+        assert!(
+            r.text.contains("\n[2026-03-01 00:00]\nuser: Quero marcar"),
+            "{}",
+            r.text
+        );
+        assert!(
+            r.text.contains("\n[2026-06-01 00:00]\nuser: A limpeza"),
+            "{}",
+            r.text
+        );
+        assert_eq!(r.text.matches("[2026-").count(), 2, "{}", r.text);
+    }
+
+    // The input the client appended as the newest message is not repeated.
+    let input = "E quando é a próxima limpeza do Pedro?";
+    memory
+        .append_messages(append(
+            "acme",
+            "visit-3",
+            "u9",
+            vec![msg("c1", pb::Role::User, input)],
+        ))
+        .await
+        .unwrap();
+    common::indexed(&sidecar, "acme").await;
+    let r = memory
+        .compose_context(compose("acme", "visit-3", "u9", input, 4000))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(r.text.matches(input).count(), 1, "{}", r.text);
+    assert!(r.text.ends_with(&format!("## Input\n{input}\n")));
+    sidecar.stop().await;
+}

@@ -26,6 +26,13 @@ pub fn recall(evidence: &[String], present: &HashSet<String>) -> f64 {
     evidence.iter().filter(|e| present.contains(*e)).count() as f64 / evidence.len() as f64
 }
 
+/// A message's tokens as a client would send it, a `role: content` line,
+/// from its stored size (which counts a `[date time]` stamp too): the size
+/// the baselines pack messages at, and the full history is counted at.
+pub fn line_tokens(stored: u32) -> u32 {
+    stored.saturating_sub(engram_core::tokens::Tokenizer::STORED.stamp_tokens())
+}
+
 /// The newest messages that fit in `budget` tokens: plain truncation.
 pub fn last_n(messages: &[(String, u32)], budget: u32) -> HashSet<String> {
     let mut used = 0;

@@ -5,17 +5,17 @@
 //! blocks come in a fixed order, stable first (identity, facts), so that a
 //! prompt cache keeps hitting on the prefix while the conversation moves.
 
+use std::collections::{HashMap, HashSet};
 use std::sync::OnceLock;
 
 use crate::error::{Error, Result};
-use std::collections::HashSet;
-
 use crate::handover::{Handover, Resolution};
-use crate::ids::MessageId;
+use crate::ids::{ConversationId, MessageId};
 use crate::model::{Fact, Message};
 use crate::summary::{Summary, SummaryItem, render as render_summary};
 use crate::text::{fold, terms};
-use crate::tokens::{Tokenizer, clip_lines, render_fact, render_message};
+use crate::time::Timestamp;
+use crate::tokens::{Tokenizer, clip_lines, render_fact, render_line, render_session_header};
 
 const IDENTITY_HEADER: &str = "## Identity\n";
 const FACTS_HEADER: &str = "## Facts\n";
@@ -172,6 +172,17 @@ pub fn compose(sources: Sources<'_>) -> Result<Composition> {
         ));
     }
     let mut left = sources.budget - fixed;
+    // The input is not repeated when the client appended it as the newest
+    // message (nor found again as a relevant one).
+    let mut recent = sources.recent;
+    let mut relevant = sources.relevant;
+    if recent
+        .last()
+        .is_some_and(|m| m.content.trim() == sources.input.trim())
+    {
+        let input = recent.pop().map(|m| m.message_id);
+        relevant.retain(|c| Some(&c.message.message_id) != input.as_ref());
+    }
 
     let facts = place_facts(
         tk,
@@ -186,21 +197,15 @@ pub fn compose(sources: Sources<'_>) -> Result<Composition> {
         .and_then(|h| place_handover(tk, h, &mut left, handover_cap));
 
     let summary_cap = share(left, SUMMARY_SHARE);
-    let summary = place_summary(
-        tk,
-        sources.summaries,
-        &sources.recent,
-        &mut left,
-        summary_cap,
-    );
+    let summary = place_summary(tk, sources.summaries, &recent, &mut left, summary_cap);
 
-    let recent_cap = if sources.relevant.is_empty() {
+    let recent_cap = if relevant.is_empty() {
         left
     } else {
         share(left, RECENT_SHARE)
     };
-    let recent = place_recent(tk, sources.recent, &mut left, recent_cap);
-    let relevant = place_relevant(tk, sources.relevant, &recent, &mut left);
+    let recent = place_recent(tk, recent, &mut left, recent_cap);
+    let relevant = place_relevant(tk, relevant, &recent, &mut left);
 
     let mut text = String::new();
     text.push_str(IDENTITY_HEADER);
@@ -220,16 +225,8 @@ pub fn compose(sources: Sources<'_>) -> Result<Composition> {
         SUMMARY_HEADER,
         summary.iter().map(|s| s.text.clone()),
     );
-    push_block(
-        &mut text,
-        RELEVANT_HEADER,
-        relevant.iter().map(|p| render_message(&p.item)),
-    );
-    push_block(
-        &mut text,
-        RECENT_HEADER,
-        recent.iter().map(|p| render_message(&p.item)),
-    );
+    push_block(&mut text, RELEVANT_HEADER, render_sessions(&relevant));
+    push_block(&mut text, RECENT_HEADER, render_sessions(&recent));
     text.push_str(INPUT_HEADER);
     text.push_str(&input_line);
 
@@ -416,6 +413,27 @@ fn place_summary(
     })
 }
 
+/// The conversation and day a message was said in: a block opens each run
+/// of messages of one session with its header.
+fn session(m: &Message) -> (ConversationId, i64) {
+    (
+        m.conversation_id.clone(),
+        m.created_at.secs().div_euclid(86_400),
+    )
+}
+
+/// A block's lines: each message as `role: content`, each run of messages
+/// of one session after a header with the time of its first.
+fn render_sessions(placed: &[Placed<Message>]) -> impl Iterator<Item = String> + '_ {
+    let mut previous = None;
+    placed.iter().flat_map(move |p| {
+        let current = Some(session(&p.item));
+        let header = (current != previous).then(|| render_session_header(p.item.created_at));
+        previous = current;
+        header.into_iter().chain([render_line(&p.item)])
+    })
+}
+
 /// The newest messages that fit, contiguous back from the last one.
 fn place_recent(
     tk: Tokenizer,
@@ -423,17 +441,46 @@ fn place_recent(
     left: &mut u32,
     cap: u32,
 ) -> Vec<Placed<Message>> {
-    let items = recent.into_iter().rev().map(|m| {
-        let tokens = tk.message_tokens(&m);
-        (m, tokens, 0.0)
-    });
-    let mut placed = place(headers(tk).recent, items, Reason::Recent, left, cap, true);
+    let budget = cap.min(*left);
+    let mut used = 0;
+    let mut placed: Vec<Placed<Message>> = Vec::new();
+    for m in recent.into_iter().rev() {
+        let tokens = tk.line_tokens(&m);
+        // Going back, a message opens a new run unless it is of the
+        // session of the one after it.
+        let opens_run = placed
+            .last()
+            .is_none_or(|later| session(&later.item) != session(&m));
+        let cost = tokens
+            + if placed.is_empty() {
+                headers(tk).recent
+            } else {
+                0
+            }
+            + if opens_run {
+                tk.session_header_tokens()
+            } else {
+                0
+            };
+        if used + cost > budget {
+            break;
+        }
+        used += cost;
+        placed.push(Placed {
+            item: m,
+            reason: Reason::Recent,
+            tokens,
+            score: 0.0,
+        });
+    }
+    *left -= used;
     placed.reverse();
     placed
 }
 
 /// The best older messages that fit, not already among the recent ones,
-/// rendered in time order.
+/// rendered session by session (sessions in time order, each in sequence
+/// order).
 fn place_relevant(
     tk: Tokenizer,
     relevant: Vec<Candidate>,
@@ -445,18 +492,25 @@ fn place_relevant(
             .iter()
             .any(|p| p.item.conversation_id == m.conversation_id && p.item.seq == m.seq)
     };
-    let mut seen = std::collections::HashSet::new();
+    let mut seen = HashSet::new();
+    let mut sessions = HashSet::new();
     let mut used = 0;
     let mut placed = Vec::new();
     for candidate in relevant {
         let m = &candidate.message;
-        if is_recent(m) || !seen.insert((m.conversation_id.clone(), m.seq)) {
+        if is_recent(m) || seen.contains(&(m.conversation_id.clone(), m.seq)) {
             continue;
         }
-        let tokens = tk.message_tokens(m);
+        let tokens = tk.line_tokens(m);
+        let opens_session = !sessions.contains(&session(m));
         let cost = tokens
             + if placed.is_empty() {
                 headers(tk).relevant
+            } else {
+                0
+            }
+            + if opens_session {
+                tk.session_header_tokens()
             } else {
                 0
             };
@@ -464,6 +518,8 @@ fn place_relevant(
             continue;
         }
         used += cost;
+        seen.insert((m.conversation_id.clone(), m.seq));
+        sessions.insert(session(m));
         placed.push(Placed {
             item: candidate.message,
             reason: candidate.reason,
@@ -472,12 +528,14 @@ fn place_relevant(
         });
     }
     *left -= used;
-    placed.sort_by(|a, b| {
-        (a.item.created_at, &a.item.conversation_id, a.item.seq).cmp(&(
-            b.item.created_at,
-            &b.item.conversation_id,
-            b.item.seq,
-        ))
+    let mut first: HashMap<(ConversationId, i64), Timestamp> = HashMap::new();
+    for p in &placed {
+        let at = first.entry(session(&p.item)).or_insert(p.item.created_at);
+        *at = (*at).min(p.item.created_at);
+    }
+    placed.sort_by_cached_key(|p| {
+        let key = session(&p.item);
+        (first[&key], key, p.item.seq)
     });
     placed
 }
@@ -501,7 +559,6 @@ mod tests {
     use super::*;
     use crate::ids::{ConversationId, FactKey, MessageId, UserId};
     use crate::model::{FactSource, FactSourceKind, Role};
-    use crate::time::Timestamp;
     use crate::tokens::render_message_parts;
 
     fn message(seq: u64, content: &str) -> Message {
@@ -687,5 +744,51 @@ mod tests {
                 (11, Reason::Neighbour)
             ]
         );
+    }
+
+    #[test]
+    fn history_is_shown_session_by_session_with_one_time_each() {
+        let day = 86_400_000_000;
+        let at = |m: Message, conversation: &str, shift: i64| Message {
+            conversation_id: ConversationId::parse("c", conversation).unwrap(),
+            created_at: Timestamp(m.created_at.0 + shift),
+            ..m
+        };
+        // Best first, sessions interleaved: an older conversation (two
+        // days earlier, across two days) and this one.
+        let candidates: Vec<Candidate> = [
+            at(message(5, "a limpeza ficou para terça"), "old", -2 * day),
+            at(message(31, "e o clareamento?"), "c1", 0),
+            at(message(6, "terça às 9h"), "old", -day),
+            at(message(4, "quero marcar uma limpeza"), "old", -2 * day),
+        ]
+        .into_iter()
+        .map(|message| Candidate {
+            message,
+            score: 1.0,
+            reason: Reason::Relevant,
+        })
+        .collect();
+        for tokenizer in [Tokenizer::O200k, Tokenizer::Cl100k] {
+            let mut s = sources(2000, history(40)[35..].to_vec(), candidates.clone());
+            s.tokenizer = tokenizer;
+            let c = compose(s).unwrap();
+            assert_eq!(c.tokens, tokenizer.count(&c.text), "{}", tokenizer.name());
+            let relevant =
+                &c.text[c.text.find(RELEVANT_HEADER).unwrap()..c.text.find(RECENT_HEADER).unwrap()];
+            let lines: Vec<&str> = relevant.lines().skip(1).collect();
+            assert_eq!(lines.len(), 7, "{relevant}");
+            assert!(lines[0].starts_with("[2023-11-12 "), "{relevant}");
+            assert_eq!(lines[1], "assistant: quero marcar uma limpeza");
+            assert_eq!(lines[2], "user: a limpeza ficou para terça");
+            assert!(lines[3].starts_with("[2023-11-13 "), "{relevant}");
+            assert_eq!(lines[4], "assistant: terça às 9h");
+            assert!(lines[5].starts_with("[2023-11-14 "), "{relevant}");
+            assert_eq!(lines[6], "user: e o clareamento?");
+            // The recent block: one session, one time.
+            let recent =
+                &c.text[c.text.find(RECENT_HEADER).unwrap()..c.text.find(INPUT_HEADER).unwrap()];
+            assert_eq!(recent.matches('[').count(), 1, "{recent}");
+        }
     }
 }

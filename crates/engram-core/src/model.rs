@@ -118,6 +118,23 @@ pub struct Conversation {
     pub total_tokens: u64,
 }
 
+/// Sums over a user's conversations.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HistoryTotals {
+    pub conversations: u64,
+    pub messages: u64,
+    /// Sum of the conversations' `total_tokens`.
+    pub tokens: u64,
+}
+
+impl HistoryTotals {
+    pub fn add(&mut self, conversation: &Conversation) {
+        self.conversations += 1;
+        self.messages += conversation.message_count;
+        self.tokens += conversation.total_tokens;
+    }
+}
+
 /// Where `ListConversations` resumes: after this (updated_at, id) in
 /// most-recent-first order.
 #[derive(Debug, Clone, PartialEq, Eq)]

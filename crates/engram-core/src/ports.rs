@@ -15,8 +15,9 @@ use crate::error::Result;
 use crate::handover::{Handover, HandoverEnd, HandoverSummary, NewHandover};
 use crate::ids::{ConversationId, FactKey, HandoverId, TenantId, UserId};
 use crate::model::{
-    Appended, Conversation, ConversationCursor, Fact, FactInput, MemoryStats, Message,
-    MessageFilter, NewMessage, OutboxJob, PutFactResult, RecentWindow, Role, Scope, ScoredMessage,
+    Appended, Conversation, ConversationCursor, Fact, FactInput, HistoryTotals, MemoryStats,
+    Message, MessageFilter, NewMessage, OutboxJob, PutFactResult, RecentWindow, Role, Scope,
+    ScoredMessage,
 };
 use crate::retention::RetentionPolicy;
 use crate::summary::Summary;
@@ -109,6 +110,38 @@ pub trait ColdStore: Send + Sync + 'static {
         cursor: Option<&ConversationCursor>,
         limit: usize,
     ) -> impl Future<Output = Result<Vec<Conversation>>> + Send;
+
+    /// What the user's whole history holds: the sums over their
+    /// conversations. (Pages through `list_conversations`; a store that
+    /// can sum in one query should.)
+    fn user_history(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+    ) -> impl Future<Output = Result<HistoryTotals>> + Send {
+        async move {
+            const PAGE: usize = 1000;
+            let mut totals = HistoryTotals::default();
+            let mut cursor = None;
+            loop {
+                let page = self
+                    .list_conversations(tenant, user, cursor.as_ref(), PAGE)
+                    .await?;
+                for c in &page {
+                    totals.add(c);
+                }
+                match page.last() {
+                    Some(last) if page.len() == PAGE => {
+                        cursor = Some(ConversationCursor {
+                            updated_at: last.updated_at,
+                            conversation_id: last.conversation_id.clone(),
+                        })
+                    }
+                    _ => return Ok(totals),
+                }
+            }
+        }
+    }
 
     /// Deletes a conversation and its messages, and writes an indexing job
     /// that removes its points, in one transaction. Returns the deleted

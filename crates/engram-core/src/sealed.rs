@@ -28,8 +28,8 @@ use crate::handover::{Handover, HandoverEnd, HandoverSummary, NewHandover};
 use crate::ids::{ConversationId, FactKey, TenantId, UserId};
 use crate::keys::{SubjectKeys, TENANT_SUBJECT};
 use crate::model::{
-    Conversation, ConversationCursor, Fact, FactInput, MemoryStats, Message, MessageFilter,
-    NewMessage, OutboxJob, PutFactResult, RecentWindow, Scope, ScoredMessage,
+    Conversation, ConversationCursor, Fact, FactInput, HistoryTotals, MemoryStats, Message,
+    MessageFilter, NewMessage, OutboxJob, PutFactResult, RecentWindow, Scope, ScoredMessage,
 };
 use crate::ports::{AppendOutcome, ColdErasure, ColdStore, FactSnapshot, FactWrite, HotTier};
 use crate::retention::RetentionPolicy;
@@ -452,6 +452,10 @@ impl<C: ColdStore> ColdStore for SealedCold<C> {
         self.inner_store()
             .list_conversations(tenant, user, cursor, limit)
             .await
+    }
+
+    async fn user_history(&self, tenant: &TenantId, user: &UserId) -> Result<HistoryTotals> {
+        self.inner_store().user_history(tenant, user).await
     }
 
     async fn delete_conversation(

@@ -7,9 +7,12 @@
 //! its lines: a message's tokens are counted once, at append, and composing
 //! only adds numbers (`additivity` test below).
 
+use std::sync::OnceLock;
+
 use tiktoken_rs::CoreBPE;
 
-use crate::model::{Fact, Message};
+use crate::model::{Fact, Message, Role};
+use crate::time::Timestamp;
 
 /// A tokenizer engram counts with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,6 +62,46 @@ impl Tokenizer {
             self.count(&render_message(message))
         }
     }
+
+    /// Tokens of a message's compact line (`role: content`), from the
+    /// stored count of its stamped line when that was made with this
+    /// tokenizer: the stamp is a fixed number of tokens (`prefix` test).
+    pub fn line_tokens(self, message: &Message) -> u32 {
+        if self == Self::STORED {
+            message.tokens.saturating_sub(self.stamp_tokens())
+        } else {
+            self.count(&render_line(message))
+        }
+    }
+
+    /// What the `[YYYY-MM-DD HH:MM] ` stamp adds to a message's line: the
+    /// same for every time of years 1000 to 9999 and every role, because
+    /// both tokenizers split the stamp from the role and count every
+    /// number up to three digits as one token.
+    pub fn stamp_tokens(self) -> u32 {
+        static O200K: OnceLock<u32> = OnceLock::new();
+        static CL100K: OnceLock<u32> = OnceLock::new();
+        let cell = match self {
+            Tokenizer::O200k => &O200K,
+            Tokenizer::Cl100k => &CL100K,
+        };
+        *cell.get_or_init(|| {
+            let stamped = render_message_parts(Timestamp(0), Role::User, "ok");
+            self.count(&stamped) - self.count(&render_line_parts(Role::User, "ok"))
+        })
+    }
+
+    /// Tokens of a session header: the same for every time of years 1000
+    /// to 9999, like the stamp.
+    pub fn session_header_tokens(self) -> u32 {
+        static O200K: OnceLock<u32> = OnceLock::new();
+        static CL100K: OnceLock<u32> = OnceLock::new();
+        let cell = match self {
+            Tokenizer::O200k => &O200K,
+            Tokenizer::Cl100k => &CL100K,
+        };
+        *cell.get_or_init(|| self.count(&render_session_header(Timestamp(0))))
+    }
 }
 
 /// `text` cut at the last whole line within `max_tokens`.
@@ -90,17 +133,29 @@ pub fn render_message(message: &Message) -> String {
     render_message_parts(message.created_at, message.role, &message.content)
 }
 
-pub fn render_message_parts(
-    created_at: crate::time::Timestamp,
-    role: crate::model::Role,
-    content: &str,
-) -> String {
+pub fn render_message_parts(created_at: Timestamp, role: Role, content: &str) -> String {
     format!(
         "[{}] {}: {}\n",
         created_at.to_minute_string(),
         role.as_str(),
         content.trim()
     )
+}
+
+/// A message as one line of a block that gives its time in a session
+/// header: `user: content\n`.
+pub fn render_line(message: &Message) -> String {
+    render_line_parts(message.role, &message.content)
+}
+
+pub fn render_line_parts(role: Role, content: &str) -> String {
+    format!("{}: {}\n", role.as_str(), content.trim())
+}
+
+/// The line that opens a block's messages of one conversation and day:
+/// `[2026-03-01 10:05]\n`, the time of the first of them.
+pub fn render_session_header(created_at: Timestamp) -> String {
+    format!("[{}]\n", created_at.to_minute_string())
 }
 
 /// A fact as one line: `- key: value (since 2026-03-01 10:05)\n`.
@@ -116,8 +171,6 @@ pub fn render_fact(fact: &Fact) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::Role;
-    use crate::time::Timestamp;
 
     #[test]
     fn clip_lines_keeps_whole_lines_within_the_cap() {
@@ -174,6 +227,52 @@ mod tests {
             text.push_str("## Input\n");
             sum += tokenizer.count("## Input\n");
             assert_eq!(tokenizer.count(&text), sum, "{}", tokenizer.name());
+        }
+    }
+
+    #[test]
+    fn the_stamp_costs_the_same_for_every_time_and_role() {
+        let contents = [
+            "Olá! Meu nome é João Silva.",
+            "  spaced  ",
+            "!!!",
+            "[brackets] first",
+            "123 numbers first",
+            "",
+            "emoji 🦷 first",
+            "multi\nline",
+        ];
+        for tk in [Tokenizer::O200k, Tokenizer::Cl100k] {
+            let stamp = tk.stamp_tokens();
+            // Every minute of a day, every day of a leap year, years far apart.
+            let minutes = (0..1440).map(|m| 1_772_323_200 + m * 60);
+            let days = (0..366).map(|d| 1_704_067_200 + d * 86_400 + 37_980);
+            let years = [
+                -30_610_224_000i64,
+                0,
+                946_684_800,
+                4_102_444_800,
+                253_402_300_740,
+            ];
+            for (i, secs) in minutes.chain(days).chain(years).enumerate() {
+                let at = Timestamp(secs * 1_000_000);
+                let role = Role::ALL[i % Role::ALL.len()];
+                let content = contents[i % contents.len()];
+                let stamped = tk.count(&render_message_parts(at, role, content));
+                let line = tk.count(&render_line_parts(role, content));
+                assert_eq!(
+                    stamped - line,
+                    stamp,
+                    "{} {at:?} {role:?} {content:?}",
+                    tk.name()
+                );
+                assert_eq!(
+                    tk.count(&render_session_header(at)),
+                    tk.session_header_tokens(),
+                    "{} {at:?}",
+                    tk.name()
+                );
+            }
         }
     }
 }

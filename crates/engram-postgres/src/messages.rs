@@ -4,8 +4,8 @@ use deadpool_postgres::GenericClient;
 use engram_core::error::{Error, Result};
 use engram_core::ids::{ConversationId, MessageId, UserId};
 use engram_core::model::{
-    Appended, Conversation, ConversationCursor, Message, MessageFilter, NewMessage, RecentWindow,
-    Role, Scope, ScoredMessage,
+    Appended, Conversation, ConversationCursor, HistoryTotals, Message, MessageFilter, NewMessage,
+    RecentWindow, Role, Scope, ScoredMessage,
 };
 use engram_core::ports::AppendOutcome;
 use engram_core::text::terms;
@@ -263,6 +263,29 @@ pub(crate) async fn at(
         .iter()
         .map(to_message)
         .collect()
+}
+
+/// Sums over the user's conversations, in one pass of their index.
+pub(crate) async fn user_history(
+    client: &impl GenericClient,
+    s: &str,
+    user: &UserId,
+) -> Result<HistoryTotals> {
+    let sql = format!(
+        "SELECT count(*), coalesce(sum(message_count), 0)::bigint, \
+         coalesce(sum(total_tokens), 0)::bigint FROM {s}.conversations WHERE user_id = $1"
+    );
+    let stmt = client.prepare_cached(&sql).await.map_err(pg)?;
+    let row = client
+        .query_one(&stmt, &[&user.as_str()])
+        .await
+        .map_err(pg)?;
+    let count = |i: usize| u64::try_from(row.get::<_, i64>(i)).unwrap_or(0);
+    Ok(HistoryTotals {
+        conversations: count(0),
+        messages: count(1),
+        tokens: count(2),
+    })
 }
 
 pub(crate) async fn list(

@@ -10,8 +10,8 @@ use engram_core::crypto::WrappedKey;
 use engram_core::handover::{Handover, HandoverEnd, HandoverSummary, NewHandover};
 use engram_core::ids::{ConversationId, FactKey, HandoverId, TenantId, UserId};
 use engram_core::model::{
-    Conversation, ConversationCursor, Fact, FactInput, MemoryStats, Message, MessageFilter,
-    NewMessage, OutboxJob, PutFactResult, RecentWindow, Scope, ScoredMessage,
+    Conversation, ConversationCursor, Fact, FactInput, HistoryTotals, MemoryStats, Message,
+    MessageFilter, NewMessage, OutboxJob, PutFactResult, RecentWindow, Scope, ScoredMessage,
 };
 use engram_core::ports::{AppendOutcome, ColdErasure, ColdStore, FactSnapshot, FactWrite};
 use engram_core::retention::RetentionPolicy;
@@ -204,6 +204,13 @@ impl ColdStore for PostgresColdStore {
             return Ok(Vec::new());
         };
         messages::list(&client, &s, user, cursor, limit).await
+    }
+
+    async fn user_history(&self, tenant: &TenantId, user: &UserId) -> Result<HistoryTotals> {
+        let Some((client, s)) = self.existing(tenant).await? else {
+            return Ok(HistoryTotals::default());
+        };
+        messages::user_history(&client, &s, user).await
     }
 
     async fn delete_conversation(

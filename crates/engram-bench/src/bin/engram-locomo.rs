@@ -25,7 +25,7 @@ use clap::Parser;
 use engram::pb;
 use engram::pb::memory_service_client::MemoryServiceClient;
 use hdrhistogram::Histogram;
-use quality::{connect, embedding_model, last_n, recall, wait_indexed};
+use quality::{connect, embedding_model, last_n, line_tokens, recall, wait_indexed};
 use serde_json::Value;
 use tonic::transport::Channel;
 
@@ -132,7 +132,6 @@ async fn main() -> anyhow::Result<()> {
     for (b, &budget) in args.budgets.iter().enumerate() {
         let mut tally = Tally::default();
         for conversation in &stored {
-            let full: u64 = conversation.turns.iter().map(|(_, t)| u64::from(*t)).sum();
             let last = last_n(&conversation.turns, budget);
             for (i, q) in conversation.questions.iter().enumerate() {
                 let t0 = Instant::now();
@@ -198,7 +197,7 @@ async fn main() -> anyhow::Result<()> {
                 by.0 += r;
                 by.1 += 1;
                 tally.tokens += u64::from(tokens.composed_tokens);
-                tally.full += full;
+                tally.full += tokens.full_history_tokens;
                 tally.degraded += usize::from(!reply.degraded.is_empty());
                 tally.evidence_turns += q.evidence.len();
                 *tally.baselines.entry("last-N").or_default() += recall(&q.evidence, &last);
@@ -229,7 +228,8 @@ async fn main() -> anyhow::Result<()> {
 }
 
 /// The best Search hits of the user's history, packed in rank order until
-/// `budget` tokens (each at its stored size): a plain retrieval baseline.
+/// `budget` tokens (each as a `role: content` line): a plain retrieval
+/// baseline.
 async fn search_packed(
     memory: &mut MemoryServiceClient<Channel>,
     tenant: &str,
@@ -253,10 +253,11 @@ async fn search_packed(
     let mut used = 0;
     let mut kept = HashSet::new();
     for m in hits.into_iter().filter_map(|h| h.message) {
-        if used + m.tokens > budget {
+        let tokens = line_tokens(m.tokens);
+        if used + tokens > budget {
             break;
         }
-        used += m.tokens;
+        used += tokens;
         kept.insert(m.message_id);
     }
     Ok(kept)
@@ -396,7 +397,7 @@ async fn ingest(
                 .with_context(|| format!("{user} session {k}"))?
                 .into_inner();
             for m in reply.messages.into_iter().filter_map(|a| a.message) {
-                turns.push((m.message_id, m.tokens));
+                turns.push((m.message_id, line_tokens(m.tokens)));
             }
         }
     }

@@ -19,7 +19,7 @@ use corpus::{History, ProbeKind, Shape};
 use engram::pb;
 use engram::pb::memory_service_client::MemoryServiceClient;
 use hdrhistogram::Histogram;
-use quality::{connect, embedding_model, last_n, recall, wait_indexed};
+use quality::{connect, embedding_model, last_n, line_tokens, recall, wait_indexed};
 use tonic::transport::Channel;
 
 /// Memory-quality benchmark for engram.
@@ -100,7 +100,6 @@ async fn main() -> anyhow::Result<()> {
     for &budget in &args.budgets {
         let mut row = Row::new(budget);
         for customer in &ingested {
-            let full: u64 = customer.messages.iter().map(|(_, t)| u64::from(*t)).sum();
             let last_n = last_n(&customer.messages, budget);
             let last = customer.history.sessions.last().expect("sessions");
             for q in &customer.history.questions {
@@ -140,7 +139,7 @@ async fn main() -> anyhow::Result<()> {
                     recall(&q.evidence, &in_context),
                     recall(&q.evidence, &last_n),
                     tokens.composed_tokens,
-                    full,
+                    tokens.full_history_tokens,
                     !reply.degraded.is_empty(),
                 );
             }
@@ -308,7 +307,7 @@ async fn ingest(
                 .await?
                 .into_inner();
             for m in reply.messages.into_iter().filter_map(|a| a.message) {
-                messages.push((m.message_id, m.tokens));
+                messages.push((m.message_id, line_tokens(m.tokens)));
             }
         }
     }

@@ -10,7 +10,7 @@ use crate::compose::{Candidate, Composition, Reason, Sources, compose};
 use crate::error::{Error, Result};
 use crate::handover::Handover;
 use crate::ids::{ConversationId, TenantId, UserId};
-use crate::model::{Conversation, Message, MessageFilter, Scope};
+use crate::model::{ConversationCursor, Message, MessageFilter, Scope};
 use crate::ports::{ColdStore, Embedder, HotTier, SemanticIndex};
 use crate::text::{fold, reciprocal_rank_fusion};
 use crate::time::Timestamp;
@@ -174,12 +174,14 @@ where
             (recall, _),
             (summaries, summary_us),
             (handover, handover_us),
+            (full_history_tokens, history_us),
         ) = tokio::join!(
             timed(self.current_facts(tenant, &q.user)),
             timed(self.window(tenant, &q.conversation)),
             timed(self.recall(tenant, &scope, &q, started)),
             timed(self.cold.user_summaries(tenant, &q.user, SUMMARIES_READ)),
             timed(self.cold.handover(tenant, &q.conversation)),
+            timed(self.full_history_tokens(tenant, tokenizer, &q.user)),
         );
         let mut recall = recall?;
         // Without the handover state the agent cannot tell whether it is
@@ -197,19 +199,16 @@ where
             .map(|s| s.into_iter().map(|(_, s)| s).collect())
             .unwrap_or_default();
         let facts = facts?.facts;
-        let (conversation, recent) = match window? {
+        let recent = match window? {
             Some(w) if w.conversation.user_id != q.user => {
                 return Err(Error::NotFound {
                     what: "conversation",
                     id: q.conversation.to_string(),
                 });
             }
-            Some(w) => (Some(w.conversation), w.messages),
-            None => (None, Vec::new()),
+            Some(w) => w.messages,
+            None => Vec::new(),
         };
-        let (full_history_tokens, history_us) =
-            timed(self.full_history_tokens(tenant, tokenizer, conversation.as_ref(), &recent))
-                .await;
 
         let composition = compose(Sources {
             tenant_id: tenant.as_str(),
@@ -379,39 +378,56 @@ where
         self.cold.messages_at(tenant, &positions).await
     }
 
-    /// Tokens of the whole history: kept up to date at append for the stored
-    /// tokenizer; recounted from the cold store for another one.
+    /// Tokens of a prompt of everything engram holds for the user, as a
+    /// client would send it: each conversation behind its session header,
+    /// each message a `role: content` line. From the totals kept at
+    /// append for the stored tokenizer; recounted from the cold store for
+    /// another one.
     async fn full_history_tokens(
         &self,
         tenant: &TenantId,
         tokenizer: Tokenizer,
-        conversation: Option<&Conversation>,
-        recent: &[Message],
+        user: &UserId,
     ) -> Result<u64> {
-        let Some(conversation) = conversation else {
-            return Ok(0);
-        };
+        let headers =
+            |conversations: u64| conversations * u64::from(tokenizer.session_header_tokens());
         if tokenizer == Tokenizer::STORED {
-            return Ok(conversation.total_tokens);
+            let totals = self.cold.user_history(tenant, user).await?;
+            let stamps = totals.messages * u64::from(tokenizer.stamp_tokens());
+            return Ok(totals.tokens.saturating_sub(stamps) + headers(totals.conversations));
         }
-        let count = |messages: &[Message]| -> u64 {
-            messages
-                .iter()
-                .map(|m| u64::from(tokenizer.message_tokens(m)))
-                .sum()
-        };
-        if recent.len() as u64 >= conversation.message_count {
-            return Ok(count(recent));
-        }
-        let (mut total, mut after) = (0, 0);
+        let mut total = 0;
+        let mut cursor = None;
         loop {
-            let page = self
+            let conversations = self
                 .cold
-                .messages_after(tenant, &conversation.conversation_id, after, RECOUNT_PAGE)
+                .list_conversations(tenant, user, cursor.as_ref(), RECOUNT_PAGE)
                 .await?;
-            total += count(&page);
-            match page.last() {
-                Some(last) if page.len() == RECOUNT_PAGE => after = last.seq,
+            for c in &conversations {
+                total += headers(1);
+                let mut after = 0;
+                loop {
+                    let page = self
+                        .cold
+                        .messages_after(tenant, &c.conversation_id, after, RECOUNT_PAGE)
+                        .await?;
+                    total += page
+                        .iter()
+                        .map(|m| u64::from(tokenizer.line_tokens(m)))
+                        .sum::<u64>();
+                    match page.last() {
+                        Some(last) if page.len() == RECOUNT_PAGE => after = last.seq,
+                        _ => break,
+                    }
+                }
+            }
+            match conversations.last() {
+                Some(last) if conversations.len() == RECOUNT_PAGE => {
+                    cursor = Some(ConversationCursor {
+                        updated_at: last.updated_at,
+                        conversation_id: last.conversation_id.clone(),
+                    })
+                }
                 _ => return Ok(total),
             }
         }
