@@ -1,7 +1,9 @@
 //! Cases of the cold-store contract.
 
 use engram_core::Error;
-use engram_core::model::{ConversationCursor, MessageFilter, PutOutcome, Role, Scope};
+use engram_core::model::{
+    ConversationCursor, HistoryTotals, MessageFilter, PutOutcome, Role, Scope,
+};
 use engram_core::ports::ColdStore;
 
 use crate::fixtures::{at, conversation, fact, key, message, message_with_id, tenant, user};
@@ -348,6 +350,43 @@ pub async fn conversations_are_listed_most_recent_first(store: &impl ColdStore) 
         .unwrap();
     let again = store.list_conversations(&t, &u, None, 1).await.unwrap();
     assert_eq!(again[0].conversation_id.as_str(), "c-old");
+}
+
+pub async fn a_users_history_sums_their_conversations(store: &impl ColdStore) {
+    let (t, u) = (tenant(), user("u1"));
+    assert_eq!(
+        store.user_history(&t, &u).await.unwrap(),
+        HistoryTotals::default(),
+        "nothing yet, not even the tenant"
+    );
+    let batches = [
+        ("c1", &u, vec!["oi", "quero marcar uma limpeza"]),
+        ("c2", &u, vec!["e o clareamento?"]),
+        ("c3", &user("u2"), vec!["outra pessoa"]),
+    ];
+    let mut tokens = 0;
+    for (i, (id, who, contents)) in batches.iter().enumerate() {
+        let messages = contents
+            .iter()
+            .map(|c| message(Role::User, c, i as i64))
+            .collect();
+        let out = store
+            .append(&t, &conversation(id), who, messages, at(i as i64))
+            .await
+            .unwrap();
+        if *who == &u {
+            tokens += out.conversation.total_tokens;
+        }
+    }
+    assert_eq!(
+        store.user_history(&t, &u).await.unwrap(),
+        HistoryTotals {
+            conversations: 2,
+            messages: 3,
+            tokens,
+        }
+    );
+    assert!(tokens > 0);
 }
 
 pub async fn delete_removes_the_conversation(store: &impl ColdStore) {

@@ -34,6 +34,7 @@ macro_rules! cold_store_suite {
             cold::another_user_cannot_append_to_a_conversation,
             cold::tenants_are_isolated,
             cold::conversations_are_listed_most_recent_first,
+            cold::a_users_history_sums_their_conversations,
             cold::delete_removes_the_conversation,
             cold::lexical_search_is_scoped_and_filtered,
             cold::messages_at_keeps_the_order_and_skips_missing,
