@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use engram_core::error::Result;
 use engram_core::ids::{ConversationId, TenantId};
 use engram_core::model::{Message, MessageFilter, Scope, ScoredMessage};
-use engram_core::text::terms;
+use engram_core::text::{is_common_term, terms};
 use redb::{ReadTransaction, ReadableTable, WriteTransaction};
 
 use super::{MESSAGES, META, POSTINGS, TERM_STATS, after, decode};
@@ -127,7 +127,7 @@ pub(super) fn search(
     let n = docs as f64;
     let avg_len = (total as f64 / n).max(1.0);
     let postings = txn.open_table(POSTINGS).map_err(storage)?;
-    let mut scores: HashMap<(String, u64), f64> = HashMap::new();
+    let mut postings_of = Vec::new();
     for term in &query {
         let end = after(term);
         let mut hits = Vec::new();
@@ -141,6 +141,16 @@ pub(super) fn search(
                 hits.push((c.to_owned(), seq, value.value()));
             }
         }
+        postings_of.push(hits);
+    }
+    // Terms in a large share of the user's messages rank nothing, unless
+    // the query has no others.
+    let common = |hits: &Vec<(String, u64, u64)>| is_common_term(hits.len(), docs);
+    if !postings_of.iter().all(common) {
+        postings_of.retain(|hits| !common(hits));
+    }
+    let mut scores: HashMap<(String, u64), f64> = HashMap::new();
+    for hits in postings_of {
         let df = hits.len() as f64;
         let idf = ((n - df + 0.5) / (df + 0.5) + 1.0).ln();
         for (c, seq, packed) in hits {
