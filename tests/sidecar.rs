@@ -753,7 +753,9 @@ async fn full_history_is_everything_the_user_has_rendered_compactly() {
     let dir = tempfile::tempdir().unwrap();
     let sidecar = Sidecar::start(dir.path()).await;
     let mut memory = sidecar.memory();
-    let sessions: [(&str, i64, &[(&str, pb::Role, &str)]); 2] = [
+    /// (message id, role, content)
+    type Turn = (&'static str, pb::Role, &'static str);
+    let sessions: [(&str, i64, &[Turn]); 2] = [
         (
             "visit-1",
             MARCH,
