@@ -879,3 +879,67 @@ async fn full_history_is_everything_the_user_has_rendered_compactly() {
     assert!(r.text.ends_with(&format!("## Input\n{input}\n")));
     sidecar.stop().await;
 }
+
+#[tokio::test]
+async fn a_date_in_the_question_finds_what_was_said_that_day() {
+    let dir = tempfile::tempdir().unwrap();
+    let sidecar = Sidecar::start(dir.path()).await;
+    let mut memory = sidecar.memory();
+    // Forty days of the same kind of message; one day says what was asked.
+    let day = 86_400;
+    for i in 0..40i64 {
+        let content = if i == 17 {
+            "Hoje comprei um presente para a minha mãe: um relógio dourado.".to_owned()
+        } else {
+            format!("Hoje comprei um presente para a minha mãe, o número {i} da lista.")
+        };
+        memory
+            .append_messages(append(
+                "acme",
+                &format!("day-{i}"),
+                "u7",
+                vec![pb::NewMessage {
+                    created_at: Some(prost_types::Timestamp {
+                        seconds: MARCH + i * day + 3600,
+                        nanos: 0,
+                    }),
+                    ..msg(&format!("m{i}"), pb::Role::User, &content)
+                }],
+            ))
+            .await
+            .unwrap();
+    }
+    common::indexed(&sidecar, "acme").await;
+    // MARCH + 17 days: 2026-03-18, searched a day either side; without the
+    // date the forty messages are alike.
+    for question in [
+        "Que presente comprei para a minha mãe em 18 de março de 2026?",
+        "Qual presente comprei para minha mãe no dia 18/03/2026?",
+        "What gift did I buy (comprei um presente) on March 18, 2026?",
+    ] {
+        let r = memory
+            .compose_context(compose("acme", "today", "u7", question, 1000))
+            .await
+            .unwrap()
+            .into_inner();
+        let mut placed: Vec<(f64, String)> = r
+            .context
+            .unwrap()
+            .relevant
+            .iter()
+            .filter_map(|m| {
+                m.message
+                    .as_ref()
+                    .map(|msg| (m.score, msg.message_id.clone()))
+            })
+            .collect();
+        placed.sort_by(|a, b| b.0.total_cmp(&a.0));
+        let best: Vec<&str> = placed.iter().take(3).map(|(_, id)| id.as_str()).collect();
+        assert!(best.contains(&"m17"), "{question}: {placed:?}");
+        assert!(
+            best.iter().all(|id| ["m16", "m17", "m18"].contains(id)),
+            "{question}: {placed:?}"
+        );
+    }
+    sidecar.stop().await;
+}

@@ -24,6 +24,7 @@ pub mod limits;
 pub mod model;
 pub mod pii;
 pub mod ports;
+pub mod query;
 pub mod retention;
 pub mod sealed;
 pub mod summary;

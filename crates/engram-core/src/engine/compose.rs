@@ -12,6 +12,7 @@ use crate::handover::Handover;
 use crate::ids::{ConversationId, TenantId, UserId};
 use crate::model::{ConversationCursor, Message, MessageFilter, Scope};
 use crate::ports::{ColdStore, Embedder, HotTier, SemanticIndex};
+use crate::query::dates;
 use crate::text::{fold, reciprocal_rank_fusion};
 use crate::time::Timestamp;
 use crate::tokens::Tokenizer;
@@ -22,6 +23,8 @@ const RECOUNT_PAGE: usize = 1000;
 const SUMMARIES_READ: usize = 8;
 /// Hits asked of each retriever.
 const RECALL_DEPTH: usize = 100;
+/// Hits asked of each retriever within each date the input names.
+const DATED_DEPTH: usize = 20;
 /// Best hits whose neighbours are proposed too.
 const NEIGHBOURED: usize = 6;
 /// A neighbour's score relative to its hit's, per turn of distance.
@@ -76,26 +79,23 @@ fn distinct(hits: Vec<(Message, f64)>) -> Vec<(Message, f64)> {
     out
 }
 
-/// Fuses lexical and semantic rankings (reciprocal rank), then lifts each
-/// score by the message's importance and recency. Best first.
-pub(crate) fn rank(
-    lexical: Vec<(Message, f64)>,
-    semantic: Vec<(Message, f64)>,
-    now: Timestamp,
-) -> Vec<(Message, f64)> {
+/// Fuses rankings (lexical, semantic, and the same within the dates the
+/// input names) by reciprocal rank, then lifts each score by the message's
+/// importance and recency. Best first.
+pub(crate) fn rank(lists: Vec<Vec<(Message, f64)>>, now: Timestamp) -> Vec<(Message, f64)> {
     let key = |m: &Message| (m.conversation_id.clone(), m.seq);
     // Repeated boilerplate ("ok, thanks", the same confirmation every
     // week) would fill every rank with copies of one text: each list keeps
     // the newest copy of a text, so that the ranks go to distinct content.
-    let lexical = distinct(lexical);
-    let semantic = distinct(semantic);
-    let fused = reciprocal_rank_fusion(&[
-        lexical.iter().map(|(m, _)| key(m)).collect(),
-        semantic.iter().map(|(m, _)| key(m)).collect(),
-    ]);
-    let mut messages: HashMap<(ConversationId, u64), Message> = lexical
+    let lists: Vec<Vec<(Message, f64)>> = lists.into_iter().map(distinct).collect();
+    let keys: Vec<Vec<(ConversationId, u64)>> = lists
+        .iter()
+        .map(|list| list.iter().map(|(m, _)| key(m)).collect())
+        .collect();
+    let fused = reciprocal_rank_fusion(&keys);
+    let mut messages: HashMap<(ConversationId, u64), Message> = lists
         .into_iter()
-        .chain(semantic)
+        .flatten()
         .map(|(m, _)| (key(&m), m))
         .collect();
     let mut ranked: Vec<(Message, f64)> = fused
@@ -283,20 +283,53 @@ where
         let budget = q
             .latency_budget
             .map(|b| b.saturating_sub(started.elapsed()));
-        let ((lexical, lexical_us), (semantic, semantic_us)) = tokio::join!(
+        // Dates the input names are searched within as well: their hits
+        // are a ranking of their own, fused with the others.
+        let dated: Vec<MessageFilter> = dates(&q.input)
+            .into_iter()
+            .map(|span| MessageFilter {
+                from: Some(span.from),
+                until: Some(span.until),
+                roles: Vec::new(),
+            })
+            .collect();
+        let ((lexical, lexical_us), (semantic, semantic_us), dated_lexical) = tokio::join!(
             timed(
                 self.cold
                     .search_lexical(tenant, scope, &q.input, &filter, RECALL_DEPTH)
             ),
-            timed(self.semantic(
-                tenant,
-                scope,
-                &q.input,
-                q.query_vector.clone(),
-                &filter,
-                RECALL_DEPTH,
-                budget,
-            )),
+            timed(async {
+                let Some(vector) = self
+                    .query_vector(&q.input, q.query_vector.clone(), budget)
+                    .await?
+                else {
+                    return Ok(None);
+                };
+                let all = self
+                    .semantic_hits(tenant, scope, &vector, &filter, RECALL_DEPTH)
+                    .await?;
+                let mut within = Vec::new();
+                for f in &dated {
+                    let hits = self
+                        .semantic_hits(tenant, scope, &vector, f, DATED_DEPTH)
+                        .await?;
+                    within.extend(hits.unwrap_or_default());
+                }
+                Ok::<_, Error>(all.map(|all| (all, within)))
+            }),
+            async {
+                let mut within = Vec::new();
+                for f in &dated {
+                    if let Ok(hits) = self
+                        .cold
+                        .search_lexical(tenant, scope, &q.input, f, DATED_DEPTH)
+                        .await
+                    {
+                        within.extend(hits.into_iter().map(|s| (s.message, s.score)));
+                    }
+                }
+                within
+            },
         );
         let lexical: Vec<(Message, f64)> = match lexical {
             Ok(hits) => hits.into_iter().map(|s| (s.message, s.score)).collect(),
@@ -305,13 +338,13 @@ where
                 Vec::new()
             }
         };
-        let semantic = match semantic {
+        let (semantic, dated_semantic) = match semantic {
             Ok(Some(hits)) => hits,
             // A malformed client-supplied query vector is the caller's error.
             Err(error @ Error::InvalidArgument { .. }) => return Err(error),
             Ok(None) | Err(_) => {
                 out.degraded.push("semantic");
-                Vec::new()
+                (Vec::new(), Vec::new())
             }
         };
         out.timings.push(Timing {
@@ -325,7 +358,10 @@ where
             available: !out.degraded.contains(&"semantic"),
         });
 
-        let ranked = rank(lexical, semantic, Timestamp::now());
+        let ranked = rank(
+            vec![lexical, semantic, dated_lexical, dated_semantic],
+            Timestamp::now(),
+        );
         let (neighbours, neighbours_us) = timed(self.neighbours(tenant, &ranked)).await;
         out.timings.push(Timing {
             source: "neighbours",

@@ -149,27 +149,49 @@ where
         limit: usize,
         budget: Option<Duration>,
     ) -> Result<Option<Vec<(Message, f64)>>> {
-        let vector = match query_vector {
-            Some(vector) => self.check_query_vector(vector)?,
-            None => {
-                let texts = [query];
-                let embed = self.embedder.embed(&texts, EmbedKind::Query);
-                let embedded = match budget {
-                    Some(budget) => match tokio::time::timeout(budget, embed).await {
-                        Ok(result) => result,
-                        Err(_) => return Ok(None),
-                    },
-                    None => embed.await,
-                };
-                match embedded.map(|mut v| v.pop()) {
-                    Ok(Some(vector)) => vector,
-                    Ok(None) | Err(_) => return Ok(None),
-                }
-            }
+        let Some(vector) = self.query_vector(query, query_vector, budget).await? else {
+            return Ok(None);
         };
+        self.semantic_hits(tenant, scope, &vector, filter, limit)
+            .await
+    }
+
+    /// The query's vector: the client's (checked) or the embedder's;
+    /// `None` when the embedder fails or would overrun `budget`.
+    pub(crate) async fn query_vector(
+        &self,
+        query: &str,
+        query_vector: Option<Vec<f32>>,
+        budget: Option<Duration>,
+    ) -> Result<Option<Vec<f32>>> {
+        if let Some(vector) = query_vector {
+            return self.check_query_vector(vector).map(Some);
+        }
+        let texts = [query];
+        let embed = self.embedder.embed(&texts, EmbedKind::Query);
+        let embedded = match budget {
+            Some(budget) => match tokio::time::timeout(budget, embed).await {
+                Ok(result) => result,
+                Err(_) => return Ok(None),
+            },
+            None => embed.await,
+        };
+        Ok(embedded.ok().and_then(|mut v| v.pop()))
+    }
+
+    /// The index's nearest messages to `vector`; `None` when the index
+    /// fails.
+    pub(crate) async fn semantic_hits(
+        &self,
+        tenant: &TenantId,
+        scope: &Scope,
+        vector: &[f32],
+        filter: &MessageFilter,
+        limit: usize,
+    ) -> Result<Option<Vec<(Message, f64)>>> {
         let Ok(hits) = self
             .index
-            .search(tenant, scope, &vector, filter, limit)
+            .search(tenant, scope, vector, filter, limit)
             .await
         else {
             return Ok(None);
