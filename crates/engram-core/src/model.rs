@@ -143,6 +143,16 @@ pub struct ConversationCursor {
     pub conversation_id: ConversationId,
 }
 
+impl ConversationCursor {
+    /// Where a listing resumes after `conversation`.
+    pub fn after(conversation: &Conversation) -> Self {
+        Self {
+            updated_at: conversation.updated_at,
+            conversation_id: conversation.conversation_id.clone(),
+        }
+    }
+}
+
 /// What a search or scan covers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Scope {

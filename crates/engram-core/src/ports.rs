@@ -132,10 +132,7 @@ pub trait ColdStore: Send + Sync + 'static {
                 }
                 match page.last() {
                     Some(last) if page.len() == PAGE => {
-                        cursor = Some(ConversationCursor {
-                            updated_at: last.updated_at,
-                            conversation_id: last.conversation_id.clone(),
-                        })
+                        cursor = Some(ConversationCursor::after(last))
                     }
                     _ => return Ok(totals),
                 }

@@ -14,6 +14,9 @@ use tiktoken_rs::CoreBPE;
 use crate::model::{Fact, Message, Role};
 use crate::time::Timestamp;
 
+/// One lazily computed count per tokenizer, indexed by `Tokenizer as usize`.
+type PerTokenizer = [OnceLock<u32>; 2];
+
 /// A tokenizer engram counts with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Tokenizer {
@@ -79,13 +82,8 @@ impl Tokenizer {
     /// both tokenizers split the stamp from the role and count every
     /// number up to three digits as one token.
     pub fn stamp_tokens(self) -> u32 {
-        static O200K: OnceLock<u32> = OnceLock::new();
-        static CL100K: OnceLock<u32> = OnceLock::new();
-        let cell = match self {
-            Tokenizer::O200k => &O200K,
-            Tokenizer::Cl100k => &CL100K,
-        };
-        *cell.get_or_init(|| {
+        static CELLS: PerTokenizer = [const { OnceLock::new() }; 2];
+        self.once(&CELLS, || {
             let stamped = render_message_parts(Timestamp(0), Role::User, "ok");
             self.count(&stamped) - self.count(&render_line_parts(Role::User, "ok"))
         })
@@ -94,13 +92,13 @@ impl Tokenizer {
     /// Tokens of a session header: the same for every time of years 1000
     /// to 9999, like the stamp.
     pub fn session_header_tokens(self) -> u32 {
-        static O200K: OnceLock<u32> = OnceLock::new();
-        static CL100K: OnceLock<u32> = OnceLock::new();
-        let cell = match self {
-            Tokenizer::O200k => &O200K,
-            Tokenizer::Cl100k => &CL100K,
-        };
-        *cell.get_or_init(|| self.count(&render_session_header(Timestamp(0))))
+        static CELLS: PerTokenizer = [const { OnceLock::new() }; 2];
+        self.once(&CELLS, || self.count(&render_session_header(Timestamp(0))))
+    }
+
+    /// A count computed once per tokenizer.
+    fn once(self, cells: &'static PerTokenizer, init: impl FnOnce() -> u32) -> u32 {
+        *cells[self as usize].get_or_init(init)
     }
 }
 

@@ -459,10 +459,7 @@ where
             }
             match conversations.last() {
                 Some(last) if conversations.len() == RECOUNT_PAGE => {
-                    cursor = Some(ConversationCursor {
-                        updated_at: last.updated_at,
-                        conversation_id: last.conversation_id.clone(),
-                    })
+                    cursor = Some(ConversationCursor::after(last))
                 }
                 _ => return Ok(total),
             }
