@@ -372,11 +372,61 @@ fn has_number(sentence: &str) -> bool {
     sentence.chars().filter(char::is_ascii_digit).count() >= 4
 }
 
-/// Sentences of a text, trimmed, without empty ones.
+/// Words after which a period does not end a sentence (titles, forms of
+/// address, street types, common abbreviations; Portuguese and English),
+/// folded.
+const ABBREVIATIONS: &[&str] = &[
+    "dr", "dra", "drs", "sr", "sra", "srta", "mr", "mrs", "ms", "prof", "profa", "jr", "st", "av",
+    "nº", "vs", "etc", "eg", "ie", "approx", "aprox", "tel", "cel", "dept", "depto", "ltda", "inc",
+    "corp", "mt", "ave", "blvd", "rd", "apt", "ap", "obs", "pag", "pg", "sto", "sta", "exmo",
+    "exma", "eng", "adv",
+];
+
+/// Sentences of a text, trimmed, without empty ones. A sentence ends at a
+/// line break, or at `.`, `!`, `?` or `;` followed by a space or the end
+/// of the text, except a period after an abbreviation or an initial: an
+/// e-mail address, an amount, a number, "Dr. Smith" and "St. Louis" stay
+/// whole.
 fn sentences(text: &str) -> impl Iterator<Item = &str> {
-    text.split_inclusive(['.', '!', '?', ';', '\n'])
+    let mut cuts = Vec::new();
+    let chars: Vec<(usize, char)> = text.char_indices().collect();
+    for (k, &(i, c)) in chars.iter().enumerate() {
+        let end = i + c.len_utf8();
+        let next = chars.get(k + 1).map(|&(_, n)| n);
+        let ends = match c {
+            '\n' => true,
+            '.' | '!' | '?' | ';' => {
+                next.is_none_or(char::is_whitespace)
+                    && !(c == '.' && after_abbreviation(&text[..i]))
+            }
+            _ => false,
+        };
+        if ends {
+            cuts.push(end);
+        }
+    }
+    cuts.push(text.len());
+    let mut start = 0;
+    cuts.into_iter()
+        .filter_map(move |cut| {
+            let piece = &text[start..cut];
+            start = cut;
+            (!piece.is_empty()).then_some(piece)
+        })
         .map(str::trim)
         .filter(|s| s.chars().any(char::is_alphanumeric))
+}
+
+/// Whether the text before a period ends in an abbreviation or a one-letter
+/// initial ("J. Smith").
+fn after_abbreviation(before: &str) -> bool {
+    let word = before
+        .rsplit(|c: char| !c.is_alphanumeric() && c != 'º')
+        .next()
+        .unwrap_or("");
+    let folded = fold(word);
+    let initial = word.chars().count() == 1 && word.chars().all(char::is_uppercase);
+    initial || ABBREVIATIONS.contains(&folded.as_str())
 }
 
 /// Scores a sentence; `None` drops it (chatter, questions of the agent).
@@ -558,6 +608,52 @@ pub fn summarize(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sentences_keep_addresses_amounts_numbers_and_titles_whole() {
+        let cases: &[(&str, &[&str])] = &[
+            (
+                "my account e-mail is hannah.brown77@icloud.com and it costs $129.90 a month",
+                &["my account e-mail is hannah.brown77@icloud.com and it costs $129.90 a month"],
+            ),
+            (
+                "Meu e-mail de cadastro é thiago.souza@gmail.com. Pode confirmar?",
+                &[
+                    "Meu e-mail de cadastro é thiago.souza@gmail.com.",
+                    "Pode confirmar?",
+                ],
+            ),
+            (
+                "Dr. Smith at the St. Louis office will call you. Ok!",
+                &["Dr. Smith at the St. Louis office will call you.", "Ok!"],
+            ),
+            (
+                "A Dra. Fernanda atende na Av. Paulista, 1.500; ligue antes. O valor é R$ 1.250,00",
+                &[
+                    "A Dra. Fernanda atende na Av. Paulista, 1.500;",
+                    "ligue antes.",
+                    "O valor é R$ 1.250,00",
+                ],
+            ),
+            (
+                "J. R. Silva, CPF 123.456.789-09.\nObrigado... até logo?! Sim",
+                &[
+                    "J. R. Silva, CPF 123.456.789-09.",
+                    "Obrigado...",
+                    "até logo?!",
+                    "Sim",
+                ],
+            ),
+            (
+                "No. I did not. Version 2.1 is out",
+                &["No.", "I did not.", "Version 2.1 is out"],
+            ),
+        ];
+        for (text, want) in cases {
+            let got: Vec<&str> = sentences(text).collect();
+            assert_eq!(&got, want, "{text}");
+        }
+    }
     use crate::ids::{ConversationId, UserId};
     use crate::importance::ImportanceRules;
     use crate::tokens::render_message_parts;
