@@ -434,6 +434,18 @@ fn render_sessions(placed: &[Placed<Message>]) -> impl Iterator<Item = String> +
     })
 }
 
+/// What placing a message's line costs: its tokens, the block's header
+/// when it is the block's first, a session header when it opens a run.
+fn line_cost(tk: Tokenizer, tokens: u32, block_header: Option<u32>, opens_run: bool) -> u32 {
+    tokens
+        + block_header.unwrap_or(0)
+        + if opens_run {
+            tk.session_header_tokens()
+        } else {
+            0
+        }
+}
+
 /// The newest messages that fit, contiguous back from the last one.
 fn place_recent(
     tk: Tokenizer,
@@ -451,17 +463,12 @@ fn place_recent(
         let opens_run = placed
             .last()
             .is_none_or(|later| session(&later.item) != session(&m));
-        let cost = tokens
-            + if placed.is_empty() {
-                headers(tk).recent
-            } else {
-                0
-            }
-            + if opens_run {
-                tk.session_header_tokens()
-            } else {
-                0
-            };
+        let cost = line_cost(
+            tk,
+            tokens,
+            placed.is_empty().then_some(headers(tk).recent),
+            opens_run,
+        );
         if used + cost > budget {
             break;
         }
@@ -503,17 +510,12 @@ fn place_relevant(
         }
         let tokens = tk.line_tokens(m);
         let opens_session = !sessions.contains(&session(m));
-        let cost = tokens
-            + if placed.is_empty() {
-                headers(tk).relevant
-            } else {
-                0
-            }
-            + if opens_session {
-                tk.session_header_tokens()
-            } else {
-                0
-            };
+        let cost = line_cost(
+            tk,
+            tokens,
+            placed.is_empty().then_some(headers(tk).relevant),
+            opens_session,
+        );
         if used + cost > *left {
             continue;
         }
