@@ -451,6 +451,42 @@ pub async fn delete_removes_the_conversation(store: &impl ColdStore) {
     assert!(!again.messages[0].deduplicated);
 }
 
+/// Lexical search meets the other forms of a word (engram's analyser,
+/// `text::terms`, on every backend), in English and in Portuguese with or
+/// without accents.
+pub async fn lexical_search_meets_other_forms_of_a_word(store: &impl ColdStore) {
+    let (t, u, c) = (tenant(), user("u1"), conversation("c1"));
+    let said = [
+        "We adopted two dogs last spring",
+        "I went hiking with the kids",
+        "Já fiz duas operações no joelho",
+        "as consultas de limpeza sao caras",
+    ];
+    let messages = said
+        .iter()
+        .enumerate()
+        .map(|(i, text)| message(Role::User, text, i as i64))
+        .collect();
+    store.append(&t, &c, &u, messages, at(4)).await.unwrap();
+    let scope = Scope::User(u.clone());
+    for (query, expected) in [
+        ("did she adopt a dog?", said[0]),
+        ("a hike with her kid", said[1]),
+        ("ela passou por alguma operacao?", said[2]),
+        ("quanto custa a consulta?", said[3]),
+    ] {
+        let hits = store
+            .search_lexical(&t, &scope, query, &MessageFilter::default(), 5)
+            .await
+            .unwrap();
+        assert_eq!(
+            hits.first().map(|h| h.message.content.as_str()),
+            Some(expected),
+            "{query}"
+        );
+    }
+}
+
 pub async fn lexical_search_is_scoped_and_filtered(store: &impl ColdStore) {
     let (t, u) = (tenant(), user("u1"));
     let (c1, c2) = (conversation("c1"), conversation("c2"));

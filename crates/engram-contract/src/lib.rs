@@ -37,6 +37,7 @@ macro_rules! cold_store_suite {
             cold::a_users_history_sums_their_conversations,
             cold::delete_removes_the_conversation,
             cold::lexical_search_is_scoped_and_filtered,
+            cold::lexical_search_meets_other_forms_of_a_word,
             cold::messages_at_keeps_the_order_and_skips_missing,
             cold::a_new_fact_invalidates_the_old_one,
             cold::facts_as_of_and_history,

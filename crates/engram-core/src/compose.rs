@@ -13,7 +13,7 @@ use crate::handover::{Handover, Resolution};
 use crate::ids::{ConversationId, MessageId};
 use crate::model::{Fact, Message};
 use crate::summary::{Summary, SummaryItem, render as render_summary};
-use crate::text::{fold, terms};
+use crate::text::{fold, keywords};
 use crate::time::Timestamp;
 use crate::tokens::{Tokenizer, clip_lines, render_fact, render_line, render_session_header};
 
@@ -542,10 +542,11 @@ fn place_relevant(
     placed
 }
 
-/// Distinctive terms of the input, in order, without repeats.
+/// Distinctive words of the input (folded, not stemmed), in order,
+/// without repeats.
 pub fn focus_terms(input: &str) -> Vec<String> {
     let mut seen = Vec::new();
-    for term in terms(input) {
+    for term in keywords(input) {
         if !seen.contains(&term) {
             seen.push(term);
         }

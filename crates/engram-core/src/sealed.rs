@@ -34,7 +34,7 @@ use crate::model::{
 use crate::ports::{AppendOutcome, ColdErasure, ColdStore, FactSnapshot, FactWrite, HotTier};
 use crate::retention::RetentionPolicy;
 use crate::summary::Summary;
-use crate::text::terms;
+use crate::text::{terms, terms_v1};
 use crate::time::Timestamp;
 
 /// Conversation owners kept in memory; past this, the map starts over.
@@ -235,7 +235,15 @@ impl<C: ColdStore> Sealer<C> {
             // Nothing of the tenant was ever sealed.
             return Ok(query.to_owned());
         };
-        let hashed = terms(query).iter().map(|t| key.term(t)).collect::<Vec<_>>();
+        // Messages sealed under analyser 1 carry the hashes of its terms.
+        let mut plain = terms(query);
+        plain.extend(terms_v1(query));
+        plain.sort();
+        plain.dedup();
+        let hashed: Vec<String> = plain
+            .iter()
+            .map(|t| crypto::query_term(&key.term(t)))
+            .collect();
         Ok(format!("{query} {}", hashed.join(" ")))
     }
 }

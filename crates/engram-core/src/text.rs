@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 use std::hash::Hash;
+use std::sync::OnceLock;
 
 /// FNV-1a, 64 bits, over a byte stream: stable across platforms and
 /// releases (unlike std's hasher), for hashes that are stored or shared
@@ -64,6 +65,24 @@ const STOP_WORDS: &[&str] = &[
     "been", "how", "about", "just",
 ];
 
+/// Words that mark a text as Portuguese or as English: the first picks
+/// the stemmer (see [`terms`]).
+const PORTUGUESE_MARKERS: &[&str] = &[
+    "ao", "com", "da", "das", "de", "do", "dos", "e", "ela", "ele", "em", "eu", "meu", "minha",
+    "na", "nao", "no", "o", "os", "para", "pela", "pelo", "por", "pra", "que", "se", "um", "uma",
+    "voce", "esta", "estou", "tem", "foi", "vai", "qual", "quando", "onde", "mas", "como",
+];
+const ENGLISH_MARKERS: &[&str] = &[
+    "and", "are", "at", "be", "but", "by", "did", "do", "does", "for", "from", "had", "has",
+    "have", "i", "in", "is", "it", "my", "of", "on", "that", "the", "this", "to", "was", "we",
+    "were", "what", "when", "where", "which", "who", "with", "you", "your", "how",
+];
+
+/// The version of [`terms`]: stores that keep terms computed by an older
+/// one analyse their messages again (the embedded postings, Postgres's
+/// `terms` column). 1 stripped a plural `s`; 2 stems.
+pub const ANALYSER_VERSION: u32 = 2;
+
 fn is_stop_word(term: &str) -> bool {
     STOP_WORDS.contains(&term)
 }
@@ -75,19 +94,121 @@ pub fn words(text: &str) -> impl Iterator<Item = String> + '_ {
         .map(fold)
 }
 
-/// Search terms of a text: folded words without stop words or one-letter
-/// words, with a light plural stemming shared by Portuguese and English
-/// (`consultas` → `consulta`).
+/// The words of a text a reader would call its keywords: folded, without
+/// stop words or one-letter words, not stemmed.
+pub fn keywords(text: &str) -> impl Iterator<Item = String> + '_ {
+    words(text).filter(|w| w.chars().count() > 1 && !is_stop_word(w))
+}
+
+/// Which stemmers a text's words go through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Language {
+    Portuguese,
+    English,
+    /// No marker word tells (a short text, a list of names): both stems of
+    /// each word are terms, so that it meets the text it is about in
+    /// either language.
+    Either,
+}
+
+fn language(folded_words: &[String]) -> Language {
+    let count = |markers: &[&str]| {
+        folded_words
+            .iter()
+            .filter(|w| markers.contains(&w.as_str()))
+            .count()
+    };
+    let (pt, en) = (count(PORTUGUESE_MARKERS), count(ENGLISH_MARKERS));
+    match pt.cmp(&en) {
+        std::cmp::Ordering::Greater => Language::Portuguese,
+        std::cmp::Ordering::Less => Language::English,
+        std::cmp::Ordering::Equal => Language::Either,
+    }
+}
+
+fn stemmer(algorithm: rust_stemmers::Algorithm) -> &'static rust_stemmers::Stemmer {
+    use rust_stemmers::{Algorithm, Stemmer};
+    static PORTUGUESE: OnceLock<Stemmer> = OnceLock::new();
+    static ENGLISH: OnceLock<Stemmer> = OnceLock::new();
+    match algorithm {
+        Algorithm::Portuguese => PORTUGUESE.get_or_init(|| Stemmer::create(Algorithm::Portuguese)),
+        _ => ENGLISH.get_or_init(|| Stemmer::create(Algorithm::English)),
+    }
+}
+
+/// A folded Portuguese word with the accent of its nasal ending put back
+/// (`operacoes` → `operações`, `irmao` → `irmão`), which Snowball's rules
+/// read: chat text often comes without accents, and both spellings must
+/// stem alike. Other accents do not change a stem.
+fn with_nasal_ending(folded: &str) -> String {
+    const ENDINGS: [(&str, &str); 5] = [
+        ("coes", "ções"),
+        ("cao", "ção"),
+        ("oes", "ões"),
+        ("aes", "ães"),
+        ("ao", "ão"),
+    ];
+    for (plain, nasal) in ENDINGS {
+        if let Some(stem) = folded.strip_suffix(plain).filter(|s| s.len() >= 2) {
+            return format!("{stem}{nasal}");
+        }
+    }
+    folded.to_owned()
+}
+
+/// Search terms of a text: its words without stop words or one-letter
+/// words, folded and stemmed (Snowball, Portuguese or English as the
+/// text's marker words say, both when they do not): `consultas` and
+/// `consulta` meet, as do `dogs` and `dog`, `adopted` and `adopt`,
+/// `operações` and `operação`. A word with a digit is kept whole.
 ///
 /// An encrypted message content's terms are the keyed hashes stored after
 /// it ([`crate::crypto::with_terms`]): every backend indexes those, and a
-/// query of hashed terms finds them.
+/// query of hashed terms ([`crate::crypto::query_term`]) finds them.
 pub fn terms(text: &str) -> Vec<String> {
+    use rust_stemmers::Algorithm;
     if let Some(hashed) = crate::crypto::sealed_terms(text) {
         return hashed.map(str::to_owned).collect();
     }
-    words(text)
-        .filter(|w| w.chars().count() > 1 && !is_stop_word(w))
+    let folded: Vec<String> = words(text).collect();
+    let language = language(&folded);
+    let mut out = Vec::with_capacity(folded.len());
+    for word in folded {
+        if let Some(hashed) = crate::crypto::query_term_of(&word) {
+            out.push(hashed.to_owned());
+            continue;
+        }
+        if word.chars().count() < 2 || is_stop_word(&word) {
+            continue;
+        }
+        if word.chars().any(|c| c.is_ascii_digit()) {
+            out.push(word);
+            continue;
+        }
+        let stem = |algorithm| match algorithm {
+            Algorithm::Portuguese => fold(&stemmer(algorithm).stem(&with_nasal_ending(&word))),
+            _ => stemmer(algorithm).stem(&word).into_owned(),
+        };
+        match language {
+            Language::Portuguese => out.push(stem(Algorithm::Portuguese)),
+            Language::English => out.push(stem(Algorithm::English)),
+            Language::Either => {
+                let (pt, en) = (stem(Algorithm::Portuguese), stem(Algorithm::English));
+                if pt != en {
+                    out.push(pt);
+                }
+                out.push(en);
+            }
+        }
+    }
+    out
+}
+
+/// The terms version 1 of the analyser gave (folded words, a plural `s`
+/// stripped past four letters): encrypted messages sealed before version 2
+/// carry the hashes of these, so an encrypted search asks for both.
+pub fn terms_v1(text: &str) -> Vec<String> {
+    keywords(text)
         .map(|mut w| {
             if w.len() > 4 && w.ends_with('s') && !w.ends_with("ss") {
                 w.pop();
@@ -150,15 +271,71 @@ mod tests {
     #[test]
     fn folding_and_terms() {
         assert_eq!(fold("ÁREA Médica, São Paulo"), "area medica, sao paulo");
-        assert_eq!(
-            terms("Quero marcar as consultas de limpeza para você!"),
-            ["quero", "marcar", "consulta", "limpeza"]
-        );
-        assert_eq!(
-            terms("The appointments were moved"),
-            ["appointment", "moved"]
-        );
+        let t = terms("Quero marcar as consultas de limpeza para você!");
+        assert_eq!(t.len(), 4, "stop words out: {t:?}");
         assert!(terms("a o e de para").is_empty());
+        // Digits are kept whole.
+        assert!(terms("The order 12345 arrived").contains(&"12345".to_owned()));
+    }
+
+    /// The terms two texts share.
+    fn shared(a: &str, b: &str) -> Vec<String> {
+        let b = terms(b);
+        terms(a).into_iter().filter(|t| b.contains(t)).collect()
+    }
+
+    #[test]
+    fn english_forms_of_a_word_meet() {
+        for (a, b) in [
+            ("We visited three cities", "I visit the city"),
+            ("I went hiking with the gang", "a hike in the mountains"),
+        ] {
+            assert!(!shared(a, b).is_empty(), "{a:?} / {b:?}");
+        }
+        // Each word meets its other form.
+        for (a, b) in [
+            ("I adopted two dogs last year", "She wants to adopt a dog"),
+            ("The kids love the pets", "my kid has a pet"),
+            ("The appointments were moved", "my appointment is moving"),
+        ] {
+            assert_eq!(shared(a, b).len(), 2, "{a:?} / {b:?}: {:?}", shared(a, b));
+        }
+    }
+
+    #[test]
+    fn portuguese_forms_of_a_word_meet() {
+        for (a, b) in [
+            (
+                "Quero marcar as consultas de limpeza",
+                "a consulta de limpeza foi boa",
+            ),
+            (
+                "Ela já passou por alguma operação?",
+                "fiz duas operações no joelho",
+            ),
+            ("Eu tomo os remédios de manhã", "o remédio que ela toma"),
+        ] {
+            assert!(!shared(a, b).is_empty(), "{a:?} / {b:?}");
+        }
+        // Accents do not matter.
+        assert_eq!(terms("operação"), terms("operacao"));
+    }
+
+    #[test]
+    fn a_text_without_marker_words_meets_both_languages() {
+        // "consultas" alone could be either: it meets the Portuguese and
+        // the English analysis of the word.
+        let alone = terms("consultas");
+        assert!(
+            alone
+                .iter()
+                .any(|t| terms("a consulta de hoje").contains(t))
+        );
+        assert!(
+            alone
+                .iter()
+                .any(|t| terms("the consultas were fine").contains(t))
+        );
     }
 
     #[test]

@@ -70,3 +70,54 @@ async fn the_longest_tenant_ids_keep_their_own_schema() {
     assert!(store.conversation(&b, &c).await.unwrap().is_none());
     assert!(TenantId::parse("tenant_id", &format!("{stem}ab")).is_err());
 }
+
+/// Terms computed by an older analyser are computed again when a sidecar
+/// with a newer one migrates the tenant's schema.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn terms_of_an_older_analyser_are_computed_again() {
+    use engram_contract::fixtures::{at, conversation, message, tenant, user};
+    use engram_core::model::Role;
+    use engram_core::ports::ColdStore;
+    use engram_core::text::{ANALYSER_VERSION, terms};
+
+    let (store, db) = make_cold().await;
+    let (t, c, u) = (tenant(), conversation("c1"), user("u1"));
+    let said = "We adopted two dogs last spring";
+    store
+        .append(&t, &c, &u, vec![message(Role::User, said, 0)], at(0))
+        .await
+        .unwrap();
+    drop(store);
+
+    // Make the schema look as analyser 1 left it.
+    let (client, connection) = tokio_postgres::connect(&db.url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let schema = format!("\"t_{}\"", t.as_str());
+    client
+        .batch_execute(&format!(
+            "UPDATE {schema}.messages SET terms = 'adopted dogs last spring'; \
+             UPDATE {schema}.analyser SET version = 1"
+        ))
+        .await
+        .unwrap();
+
+    let store = engram_postgres::PostgresColdStore::new(&PostgresConfig {
+        url: db.url.clone(),
+        max_connections: 2,
+        acquire_timeout: Duration::from_secs(5),
+    })
+    .unwrap();
+    // Any call migrates the tenant's schema first.
+    store.conversation(&t, &c).await.unwrap();
+    let row = client
+        .query_one(
+            &format!("SELECT m.terms, a.version FROM {schema}.messages m, {schema}.analyser a"),
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, String>(0), terms(said).join(" "));
+    assert_eq!(row.get::<_, i32>(1), ANALYSER_VERSION as i32);
+}

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use engram_core::error::Result;
 use engram_core::ids::{ConversationId, TenantId};
 use engram_core::model::{Message, MessageFilter, Scope, ScoredMessage};
-use engram_core::text::{is_common_term, terms};
+use engram_core::text::{ANALYSER_VERSION, is_common_term, terms};
 use redb::{ReadTransaction, ReadableTable, WriteTransaction};
 
 use super::{MESSAGES, META, POSTINGS, TERM_STATS, after, decode};
@@ -16,8 +16,11 @@ use crate::writer::storage;
 
 const K1: f64 = 1.2;
 const B: f64 = 0.75;
-/// Meta key set once the postings cover every message.
-const POSTINGS_BUILT: &str = "postings_v1";
+/// Meta key: the version of the analyser the postings were built with,
+/// once they cover every message.
+const POSTINGS_ANALYSER: &str = "postings_analyser";
+/// What stores of analyser 1 set instead.
+const LEGACY_POSTINGS_BUILT: &str = "postings_v1";
 
 fn pack(tf: u32, len: u32) -> u64 {
     (u64::from(tf) << 32) | u64::from(len)
@@ -73,12 +76,27 @@ pub(super) fn index(
     Ok(())
 }
 
-/// Builds the postings of every stored message once (stores written before
-/// the inverted index existed).
-pub(super) fn build_once(txn: &WriteTransaction) -> Result<()> {
-    let mut meta = txn.open_table(META).map_err(storage)?;
-    if meta.get(POSTINGS_BUILT).map_err(storage)?.is_some() {
+/// Builds the postings of every stored message when they were built by
+/// another version of the analyser, or never (stores written before the
+/// inverted index existed): the terms a search asks for are always those
+/// its messages were indexed with.
+pub(super) fn build_current(txn: &WriteTransaction) -> Result<()> {
+    let built = {
+        let meta = txn.open_table(META).map_err(storage)?;
+        let version = meta
+            .get(POSTINGS_ANALYSER)
+            .map_err(storage)?
+            .map(|v| v.value());
+        // Stores of before the version was kept: analyser 1.
+        let legacy = meta.get(LEGACY_POSTINGS_BUILT).map_err(storage)?.map(|_| 1);
+        version.or(legacy)
+    };
+    if built == Some(u64::from(ANALYSER_VERSION)) {
         return Ok(());
+    }
+    if built.is_some() {
+        txn.delete_table(POSTINGS).map_err(storage)?;
+        txn.delete_table(TERM_STATS).map_err(storage)?;
     }
     let messages: Vec<(String, Message)> = {
         let table = txn.open_table(MESSAGES).map_err(storage)?;
@@ -89,12 +107,18 @@ pub(super) fn build_once(txn: &WriteTransaction) -> Result<()> {
         }
         out
     };
+    // The tables exist even when there is nothing to index.
+    txn.open_table(POSTINGS).map_err(storage)?;
+    txn.open_table(TERM_STATS).map_err(storage)?;
     for (tenant, m) in messages {
         if let Ok(tenant) = TenantId::parse("tenant_id", &tenant) {
             index(txn, &tenant, &m, true)?;
         }
     }
-    meta.insert(POSTINGS_BUILT, 1).map_err(storage)?;
+    let mut meta = txn.open_table(META).map_err(storage)?;
+    meta.remove(LEGACY_POSTINGS_BUILT).map_err(storage)?;
+    meta.insert(POSTINGS_ANALYSER, u64::from(ANALYSER_VERSION))
+        .map_err(storage)?;
     Ok(())
 }
 

@@ -103,7 +103,7 @@ impl EmbeddedColdStore {
             txn.open_table(compliance::HOLDS).map_err(storage)?;
             txn.open_table(compliance::ANONYMIZED).map_err(storage)?;
             txn.open_table(compliance::DATA_KEYS).map_err(storage)?;
-            lexical::build_once(&txn)?;
+            lexical::build_current(&txn)?;
         }
         txn.commit().map_err(storage)?;
         let db = Arc::new(db);
