@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 use ring::hmac;
 use serde::{Deserialize, Serialize};
 
-use crate::pii::{Finding, PiiKind, detect};
+use crate::pii::{Finding, PiiKind, detect, is_name_particle};
 use crate::summary::Vertical;
 use crate::text::{fold, words};
 
@@ -367,20 +367,23 @@ pub fn mask(kind: PiiKind, value: &str) -> String {
             None => "***".to_owned(),
         },
         PiiKind::PersonName => {
+            // `João Silva` → `João S***` (SPEC §3): with every surname
+            // masked, a first name no longer singles anyone out. A name of
+            // one word is all there is to identify: `Fernanda` → `F***`.
+            let initial = |w: &str| format!("{}***", w.chars().next().unwrap_or('*'));
             let mut parts = value.split(' ');
-            let first = parts.next().unwrap_or_default().to_owned();
+            let first = parts.next().unwrap_or_default();
             let rest: Vec<String> = parts
                 .map(|w| {
-                    if w.chars().next().is_some_and(char::is_uppercase) {
-                        let initial: String = w.chars().take(1).collect();
-                        format!("{initial}***")
-                    } else {
+                    if is_name_particle(w) {
                         w.to_owned()
+                    } else {
+                        initial(w)
                     }
                 })
                 .collect();
             if rest.is_empty() {
-                first
+                initial(first)
             } else {
                 format!("{first} {}", rest.join(" "))
             }
@@ -411,6 +414,24 @@ mod tests {
             masked("Sou a Maria da Silva Santos"),
             "Sou a Maria da S*** S***"
         );
+    }
+
+    #[test]
+    fn a_one_word_name_is_never_left_readable() {
+        let one_word = Finding {
+            kind: PiiKind::PersonName,
+            start: 9,
+            end: 17,
+            confidence: 0.8,
+        };
+        let text = "falei c/ Fernanda ontem";
+        assert_eq!(&text[9..17], "Fernanda");
+        assert_eq!(
+            anonymize(text, &[one_word], &Masking::Mask),
+            "falei c/ F*** ontem"
+        );
+        assert_eq!(mask(PiiKind::PersonName, "joão silva"), "joão s***");
+        assert_eq!(mask(PiiKind::PersonName, "ana de souza"), "ana de s***");
     }
 
     #[test]

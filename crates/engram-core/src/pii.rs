@@ -183,7 +183,11 @@ fn card_prefix(digits: &[u32]) -> bool {
         || ((51..=55).contains(&n(2)) || (2221..=2720).contains(&n(4))) && len == 16
         || matches!(n(2), 34 | 37) && len == 15
         || (n(4) == 6011 || n(2) == 65 || (644..=649).contains(&n(3))) && len >= 16
-        || matches!(n(6), 636368 | 438935 | 504175 | 451416 | 636297 | 606282) && len >= 16
+        || matches!(
+            n(6),
+            636368 | 438935 | 504175 | 451416 | 636297 | 606282 | 627780
+        ) && len >= 16
+        || ((506699..=506778).contains(&n(6)) || (509000..=509999).contains(&n(6))) && len == 16
         || (3528..=3589).contains(&n(4)) && len >= 16
         || matches!(n(2), 36 | 38) && len == 14
 }
@@ -204,8 +208,33 @@ struct Run {
     seps: Vec<u8>,
     /// The run started with `+`.
     plus: bool,
-    /// An area code in parentheses: `(11)`.
+    /// An area code in parentheses: `(11)`, `(602)`.
     paren_area: bool,
+    /// Where each group's digits are (byte ranges).
+    bounds: Vec<(usize, usize)>,
+}
+
+impl Run {
+    /// The run of groups `from..to` alone (a number written right after
+    /// another, a space apart).
+    fn part(&self, text: &str, from: usize, to: usize) -> Run {
+        let start = if from == 0 {
+            self.start
+        } else {
+            self.bounds[from].0
+        };
+        let end = self.bounds[to - 1].1;
+        Run {
+            start,
+            end,
+            digits: digits_of(&text[start..end]),
+            groups: self.groups[from..to].to_vec(),
+            seps: self.seps[from..to - 1].to_vec(),
+            plus: self.plus && from == 0,
+            paren_area: self.paren_area && from == 0,
+            bounds: self.bounds[from..to].to_vec(),
+        }
+    }
 }
 
 fn is_sep(b: u8) -> bool {
@@ -219,11 +248,11 @@ fn runs(text: &str) -> Vec<Run> {
     while i < b.len() {
         let boundary_before = i == 0 || !b[i - 1].is_ascii_alphanumeric();
         let plus = b[i] == b'+' && i + 1 < b.len() && b[i + 1].is_ascii_digit();
-        let paren = b[i] == b'('
-            && i + 3 < b.len()
-            && b[i + 1].is_ascii_digit()
-            && b[i + 2].is_ascii_digit()
-            && b[i + 3] == b')';
+        // "(11)" or "(602)": the digits between the parentheses.
+        let paren_digits = (b[i] == b'(')
+            .then(|| b[i + 1..].iter().take_while(|c| c.is_ascii_digit()).count())
+            .filter(|&n| matches!(n, 2 | 3) && b.get(i + 1 + n) == Some(&b')'));
+        let paren = paren_digits.is_some();
         if !(boundary_before && (b[i].is_ascii_digit() || plus || paren)) {
             i += 1;
             continue;
@@ -232,12 +261,14 @@ fn runs(text: &str) -> Vec<Run> {
         let mut j = i;
         let mut groups = Vec::new();
         let mut seps = Vec::new();
+        let mut bounds = Vec::new();
         if plus {
             j += 1;
         }
-        if paren {
-            groups.push(2);
-            j += 4;
+        if let Some(n) = paren_digits {
+            groups.push(n);
+            bounds.push((i + 1, i + 1 + n));
+            j += n + 2;
             if j < b.len() && b[j] == b' ' {
                 j += 1;
             }
@@ -253,6 +284,7 @@ fn runs(text: &str) -> Vec<Run> {
                 break;
             }
             groups.push(j - g);
+            bounds.push((g, j));
             if j + 1 < b.len() && is_sep(b[j]) && b[j + 1].is_ascii_digit() {
                 seps.push(b[j]);
                 j += 1;
@@ -275,6 +307,7 @@ fn runs(text: &str) -> Vec<Run> {
                 seps,
                 plus,
                 paren_area: paren,
+                bounds,
             });
         }
         i = end.max(i + 1);
@@ -285,12 +318,26 @@ fn runs(text: &str) -> Vec<Run> {
 /// Lower-case words right before `at` (a window of ~40 bytes), for cues
 /// such as "cpf", "telefone", "cartão".
 fn cue_before(text: &str, at: usize, cues: &[&str]) -> bool {
+    let window = window_before(text, at);
+    cues.iter().any(|c| window.contains(c))
+}
+
+/// How far before `at` (in bytes of the lower-cased window) the nearest of
+/// `cues` ends, if one is there.
+fn cue_distance(text: &str, at: usize, cues: &[&str]) -> Option<usize> {
+    let window = window_before(text, at);
+    cues.iter()
+        .filter_map(|c| window.rfind(c).map(|i| window.len() - (i + c.len())))
+        .min()
+}
+
+/// The ~40 bytes before `at`, lower-cased: where a number's label is.
+fn window_before(text: &str, at: usize) -> String {
     let mut from = at.saturating_sub(40);
     while !text.is_char_boundary(from) {
         from -= 1;
     }
-    let window = text[from..at].to_lowercase();
-    cues.iter().any(|c| window.contains(c))
+    text[from..at].to_lowercase()
 }
 
 const CPF_CUES: &[&str] = &["cpf"];
@@ -330,6 +377,11 @@ const NOT_PII_CUES: &[&str] = &[
     "processo",
     "rastreio",
     "tracking",
+    "confirmation",
+    "confirmação",
+    "confirmacao",
+    "exame",
+    "exam ",
 ];
 
 fn is_date_shape(r: &Run) -> bool {
@@ -354,6 +406,35 @@ fn numbers(text: &str) -> Vec<Finding> {
     for r in runs(text) {
         if let Some(f) = classify_number(text, &r) {
             out.push(f);
+            continue;
+        }
+        // Two numbers a space apart read as one run: from the left, the
+        // longest piece ending at a space that is a number, then the rest.
+        // Only where the run says it holds two: other separators beside
+        // the spaces, or plain numbers a space apart (groups of digits
+        // with spaces only, "4006 5528 1609 6779", are one number).
+        let n = r.groups.len();
+        let mixed = r.seps.iter().any(|s| *s != b' ');
+        let plain_numbers = r.groups.iter().all(|g| *g >= 8);
+        if !mixed && !plain_numbers {
+            continue;
+        }
+        let cuts: Vec<usize> = (1..n).filter(|&k| r.seps[k - 1] == b' ').collect();
+        let mut from = 0;
+        while !cuts.is_empty() && from < n {
+            let ends = cuts.iter().copied().filter(|&k| k > from).chain([n]);
+            let ends: Vec<usize> = ends.filter(|&to| (from, to) != (0, n)).collect();
+            let found = ends
+                .iter()
+                .rev()
+                .find_map(|&to| classify_number(text, &r.part(text, from, to)).map(|f| (f, to)));
+            from = match found {
+                Some((f, to)) => {
+                    out.push(f);
+                    to
+                }
+                None => cuts.iter().copied().find(|&k| k > from).unwrap_or(n),
+            };
         }
     }
     out
@@ -370,51 +451,72 @@ fn classify_number(text: &str, r: &Run) -> Option<Finding> {
     let seps: Vec<u8> = r.seps.clone();
     let plain = g.len() == 1;
 
-    // CPF: 000.000.000-00, or 11 plain digits.
-    let cpf_formatted = g == &[3, 3, 3, 2] && seps == [b'.', b'.', b'-'];
-    if (cpf_formatted || (plain && d.len() == 11)) && valid_cpf(d) {
-        let confidence = match (cpf_formatted, cue(CPF_CUES)) {
-            (_, true) => 0.99,
-            (true, false) => 0.95,
-            (false, false) if not_pii => return None,
-            (false, false) => 0.7,
+    // CPF: 11 digits. 000.000.000-00, 11 plain digits, or the shapes
+    // people type, groups ending in the two check digits (000000000-00,
+    // 000 000 000 00, 000.000.000.00…); after "cpf", any grouping.
+    if d.len() == 11 {
+        // "CPF 529.982.247-25, fone 11999998888": the nearer label says.
+        let cpf_cue = match (
+            cue_distance(text, r.start, CPF_CUES),
+            cue_distance(text, r.start, PHONE_CUES),
+        ) {
+            (Some(cpf), Some(phone)) => cpf < phone,
+            (cpf, _) => cpf.is_some(),
         };
-        // Eleven plain digits are also a mobile number's shape: without a
-        // CPF cue, a phone cue wins.
-        if !cpf_formatted && !cue(CPF_CUES) && cue(PHONE_CUES) {
-            return phone(text, r);
+        let canonical = g == &[3, 3, 3, 2] && seps == [b'.', b'.', b'-'];
+        let typed = !plain && g.last() == Some(&2);
+        if valid_cpf(d) && (canonical || typed || plain || cpf_cue) {
+            let confidence = match (canonical, typed, cpf_cue) {
+                (_, _, true) => 0.99,
+                (true, _, false) => 0.95,
+                (false, true, false) if not_pii => return None,
+                (false, true, false) => 0.9,
+                (false, false, false) if not_pii => return None,
+                (false, false, false) => 0.7,
+            };
+            // Eleven plain digits are also a mobile number's shape: without
+            // a CPF cue, a phone cue wins; so it does for a phone's grouping.
+            if !canonical && !typed && (!plain || !cpf_cue) && cue(PHONE_CUES) {
+                return phone(text, r);
+            }
+            return Some(finding(PiiKind::Cpf, r, confidence));
         }
-        return Some(finding(PiiKind::Cpf, r, confidence));
+        if canonical || typed || (plain && cpf_cue) {
+            // A CPF's shape with wrong check digits: a typo or a made-up
+            // number, nothing else.
+            return None;
+        }
     }
-    if cpf_formatted {
-        // A CPF's shape with wrong check digits: a typo or a made-up
-        // number, nothing else.
-        return None;
-    }
-    // CNPJ (numeric): 00.000.000/0000-00, or 14 plain digits.
-    let cnpj_formatted = g == &[2, 3, 3, 4, 2] && seps == [b'.', b'.', b'/', b'-'];
-    if cnpj_formatted || (plain && d.len() == 14) {
+    // CNPJ (numeric): 14 digits, 00.000.000/0000-00, plain, or groups
+    // ending in the two check digits (00000000/0000-00, spaced).
+    let cnpj_cue = cue(CNPJ_CUES);
+    if d.len() == 14 && (plain || g.last() == Some(&2)) {
+        let canonical = g == &[2, 3, 3, 4, 2] && seps == [b'.', b'.', b'/', b'-'];
         let bytes: Vec<u8> = d.iter().map(|v| b'0' + *v as u8).collect();
         if valid_cnpj(&bytes) {
-            if !cnpj_formatted && not_pii && !cue(CNPJ_CUES) {
+            if !canonical && not_pii && !cnpj_cue {
                 return None;
             }
-            let confidence = if cnpj_formatted || cue(CNPJ_CUES) {
-                0.97
-            } else {
-                0.75
+            let confidence = match (canonical || cnpj_cue, plain) {
+                (true, _) => 0.97,
+                (false, false) => 0.9,
+                (false, true) => 0.75,
             };
             return Some(finding(PiiKind::Cnpj, r, confidence));
         }
     }
-    // CNS: 15 digits, plain or 000 0000 0000 0000.
-    let cns_shape = (plain && d.len() == 15)
-        || (g == &[3, 4, 4, 4] && seps.iter().all(|s| *s == b' ' || *s == b'.'));
+    // CNS: 15 digits, plain or 000 0000 0000 0000; after a CNS cue, any
+    // grouping.
+    let cns_cue = cue(CNS_CUES);
+    let cns_shape = d.len() == 15
+        && (plain
+            || cns_cue
+            || (g == &[3, 4, 4, 4] && seps.iter().all(|s| *s == b' ' || *s == b'.')));
     if cns_shape && valid_cns(d) {
-        if not_pii && !cue(CNS_CUES) {
+        if not_pii && !cns_cue {
             return None;
         }
-        let confidence = if cue(CNS_CUES) { 0.97 } else { 0.8 };
+        let confidence = if cns_cue { 0.97 } else { 0.8 };
         return Some(finding(PiiKind::Cns, r, confidence));
     }
     // Payment cards: 13-19 digits in groups of 4 (Amex 4-6-5) or plain,
@@ -424,7 +526,7 @@ fn classify_number(text: &str, r: &Run) -> Option<Finding> {
             || g.iter().take(g.len() - 1).all(|n| *n == 4)
             || g == &[4, 6, 5]
             || g == &[4, 6, 4])
-        && seps.iter().all(|s| *s == b' ' || *s == b'-');
+        && seps.iter().all(|s| matches!(s, b' ' | b'-' | b'.'));
     if card_shape && luhn(d) && card_prefix(d) {
         if not_pii && !cue(CARD_CUES) {
             return None;
@@ -432,14 +534,19 @@ fn classify_number(text: &str, r: &Run) -> Option<Finding> {
         let confidence = if cue(CARD_CUES) || !plain { 0.95 } else { 0.8 };
         return Some(finding(PiiKind::PaymentCard, r, confidence));
     }
-    // SSN: 000-00-0000, never issued: area 000, 666 or 9xx; group 00;
-    // serial 0000.
-    if g == &[3, 2, 4] && seps == [b'-', b'-'] {
+    // SSN: 000-00-0000 (or spaced, dotted, plain after a cue), never
+    // issued: area 000, 666 or 9xx; group 00; serial 0000.
+    let ssn_cue = cue(SSN_CUES);
+    let ssn_shape = (g == &[3, 2, 4] && seps == [b'-', b'-'])
+        || (ssn_cue
+            && ((g == &[3, 2, 4] && seps[0] == seps[1] && matches!(seps[0], b' ' | b'.'))
+                || (plain && d.len() == 9)));
+    if ssn_shape {
         let area = d[0] * 100 + d[1] * 10 + d[2];
         let group = d[3] * 10 + d[4];
         let serial = d[5..].iter().fold(0, |a, x| a * 10 + x);
         if area != 0 && area != 666 && area < 900 && group != 0 && serial != 0 {
-            let confidence = if cue(SSN_CUES) { 0.97 } else { 0.85 };
+            let confidence = if ssn_cue { 0.97 } else { 0.85 };
             return Some(finding(PiiKind::Ssn, r, confidence));
         }
         return None;
@@ -454,20 +561,38 @@ fn classify_number(text: &str, r: &Run) -> Option<Finding> {
 }
 
 /// Brazilian numbers (area code 11-99; landline 8 digits starting 2-5;
-/// mobile 9 digits starting with 9), with or without +55, and other
-/// E.164 numbers written with their `+`.
+/// mobile 9 digits starting with 9), with or without +55 or 55, with a
+/// trunk 0 before the area code, or without an area code; North American
+/// numbers written as such ((602) 819-4460, 602-819-4460); other E.164
+/// numbers written with their `+`. Company service numbers (0800, 0300,
+/// and 4004-…, 3003-… without an area code) are nobody's.
 fn phone(text: &str, r: &Run) -> Option<Finding> {
     let d = &r.digits;
     let cue = cue_before(text, r.start, PHONE_CUES);
     let local_ok = |rest: &[u32]| {
         (rest.len() == 9 && rest[0] == 9) || (rest.len() == 8 && (2..=5).contains(&rest[0]))
     };
+    // 4004-xxxx, 3003-xxxx without an area code: one number for every
+    // city of a company (with an area code, an ordinary landline).
+    let service = |local: &[u32]| local.len() == 8 && matches!(local[..3], [4, 0, 0] | [3, 0, 0]);
     let area_ok = |a: &[u32]| a[0] >= 1 && a[1] >= 1;
-    // With the country code.
-    if d.len() >= 12 && d[0] == 5 && d[1] == 5 && (r.plus || r.groups[0] == 2) {
+    if d.len() >= 4 && d[0] == 0 && matches!(d[1..4], [8, 0, 0] | [3, 0, 0] | [5, 0, 0] | [9, 0, 0])
+    {
+        return None;
+    }
+    // With the country code: +55 11 98765-4321, 5511987654321.
+    if d.len() >= 12
+        && d[0] == 5
+        && d[1] == 5
+        && (r.plus || r.groups[0] == 2 || r.groups.len() == 1)
+    {
         let rest = &d[2..];
         if rest.len() >= 10 && area_ok(&rest[..2]) && local_ok(&rest[2..]) {
-            return Some(finding(PiiKind::Phone, r, 0.95));
+            return Some(finding(
+                PiiKind::Phone,
+                r,
+                if r.plus || cue { 0.95 } else { 0.85 },
+            ));
         }
     }
     if r.plus {
@@ -477,11 +602,23 @@ fn phone(text: &str, r: &Run) -> Option<Finding> {
         }
         return None;
     }
-    // With the area code: (11) 98765-4321, 11 98765-4321, 11987654321.
-    // Written in groups, a number ends in a group of four.
-    let grouped_ok = r.groups.len() == 1 || r.groups.last() == Some(&4);
-    if (d.len() == 10 || d.len() == 11) && area_ok(&d[..2]) && local_ok(&d[2..]) && grouped_ok {
-        let structured = r.paren_area || r.groups.len() >= 2;
+    // Written in groups, a number ends in a group of four (or is the area
+    // code and the number: 11 987654321).
+    let g = &r.groups;
+    let grouped_ok = g.len() == 1 || g.last() == Some(&4) || (g.len() == 2 && g[0] == 2);
+    // With the area code: (11) 98765-4321, 11 98765-4321, 11987654321,
+    // and a trunk 0 before it: 011 9 8765 4321.
+    let national = if d.len() >= 11 && d[0] == 0 {
+        &d[1..]
+    } else {
+        &d[..]
+    };
+    if (national.len() == 10 || national.len() == 11)
+        && area_ok(&national[..2])
+        && local_ok(&national[2..])
+        && grouped_ok
+    {
+        let structured = r.paren_area || g.len() >= 2;
         let confidence = match (structured, cue) {
             (_, true) => 0.95,
             (true, false) => 0.85,
@@ -489,14 +626,30 @@ fn phone(text: &str, r: &Run) -> Option<Finding> {
         };
         return Some(finding(PiiKind::Phone, r, confidence));
     }
-    // Without it: 98765-4321, 3456-7890.
-    if (d.len() == 8 || d.len() == 9)
-        && local_ok(d)
-        && r.groups.len() == 2
-        && r.groups[1] == 4
-        && r.seps == [b'-']
-    {
-        return Some(finding(PiiKind::Phone, r, if cue { 0.9 } else { 0.7 }));
+    // North American: (602) 819-4460, 602-819-4460, 602.819.4460,
+    // 1-602-819-4460; area and exchange never start with 0 or 1.
+    let nanp = if d.len() == 11 && d[0] == 1 && g[0] == 1 {
+        &d[1..]
+    } else {
+        &d[..]
+    };
+    let nanp_groups = g.ends_with(&[3, 3, 4])
+        && (r.paren_area
+            || r.seps
+                .iter()
+                .all(|s| *s == r.seps[0] && matches!(s, b'-' | b'.' | b' ')));
+    if nanp.len() == 10 && nanp_groups && nanp[0] >= 2 && nanp[3] >= 2 {
+        return Some(finding(PiiKind::Phone, r, if cue { 0.95 } else { 0.85 }));
+    }
+    // Without it: 98765-4321, 3456-7890; after a phone cue also plain or
+    // spaced (987654321, 9 8765 4321).
+    if (d.len() == 8 || d.len() == 9) && local_ok(d) && !service(d) {
+        if g.len() == 2 && g[1] == 4 && r.seps == [b'-'] {
+            return Some(finding(PiiKind::Phone, r, if cue { 0.9 } else { 0.7 }));
+        }
+        if cue && (g.len() == 1 || g.last() == Some(&4)) {
+            return Some(finding(PiiKind::Phone, r, 0.85));
+        }
     }
     None
 }
@@ -623,6 +776,12 @@ const TITLES: &[&str] = &[
 ];
 /// Lower-case words inside Portuguese names.
 const PARTICLES: &[&str] = &["da", "de", "do", "das", "dos", "e", "van", "von"];
+
+/// Whether a word of a name is a particle (`da`, `dos`, `van`…), not a
+/// name of its own.
+pub fn is_name_particle(word: &str) -> bool {
+    PARTICLES.contains(&word)
+}
 /// Capitalised words that are not names.
 const NOT_NAMES: &[&str] = &[
     "Olá",
@@ -1080,6 +1239,201 @@ mod tests {
             }
         }
         assert!(found > 100);
+    }
+
+    /// The ways people type an 11-digit CPF, of its plain digits.
+    fn cpf_forms(plain: &str) -> Vec<String> {
+        let (a, b, c, d) = (&plain[..3], &plain[3..6], &plain[6..9], &plain[9..]);
+        vec![
+            format!("{a}.{b}.{c}-{d}"),
+            plain.to_owned(),
+            format!("{a}{b}{c}-{d}"),
+            format!("{a}.{b}.{c}.{d}"),
+            format!("{a} {b} {c} {d}"),
+            format!("{a}-{b}-{c}-{d}"),
+            format!("{a}.{b}.{c} {d}"),
+            format!("{a}.{b}{c}-{d}"),
+        ]
+    }
+
+    #[test]
+    fn a_cpf_is_found_in_every_written_form_and_a_corrupted_one_in_none() {
+        let mut rng = Lcg(17);
+        for _ in 0..500 {
+            let base: [u32; 9] = std::array::from_fn(|_| rng.next(10));
+            if base.iter().all(|d| *d == base[0]) {
+                continue;
+            }
+            let plain: String = cpf_from(base)
+                .chars()
+                .filter(char::is_ascii_digit)
+                .collect();
+            for form in cpf_forms(&plain) {
+                for text in [format!("meu cpf é {form} ok"), format!("CPF: {form}")] {
+                    assert_eq!(kinds(&text), [(PiiKind::Cpf, form.as_str())], "{text}");
+                }
+            }
+            // Without a cue, the shapes only a CPF has.
+            for form in [&cpf_forms(&plain)[0], &cpf_forms(&plain)[2]] {
+                let text = format!("o documento é {form}");
+                assert_eq!(kinds(&text), [(PiiKind::Cpf, form.as_str())], "{text}");
+            }
+            // A wrong check digit: no CPF, and not a phone either.
+            let mut bad = plain.clone().into_bytes();
+            bad[10] = b'0' + ((bad[10] - b'0' + 1 + rng.next(9) as u8) % 10);
+            let bad = String::from_utf8(bad).unwrap();
+            for form in cpf_forms(&bad) {
+                let text = format!("meu cpf é {form}");
+                assert_eq!(kinds(&text), [], "{text}");
+            }
+        }
+    }
+
+    #[test]
+    fn cnpj_and_cns_in_the_forms_people_type() {
+        let mut rng = Lcg(19);
+        for _ in 0..300 {
+            let base: [u8; 12] = std::array::from_fn(|_| b'0' + rng.next(10) as u8);
+            let p: String = cnpj_from(&base)
+                .chars()
+                .filter(char::is_ascii_digit)
+                .collect();
+            for form in [
+                format!("{}/{}-{}", &p[..8], &p[8..12], &p[12..]),
+                format!(
+                    "{} {} {} {} {}",
+                    &p[..2],
+                    &p[2..5],
+                    &p[5..8],
+                    &p[8..12],
+                    &p[12..]
+                ),
+                format!(
+                    "{}.{}.{}.{}-{}",
+                    &p[..2],
+                    &p[2..5],
+                    &p[5..8],
+                    &p[8..12],
+                    &p[12..]
+                ),
+            ] {
+                let text = format!("cnpj da empresa {form}");
+                assert_eq!(kinds(&text), [(PiiKind::Cnpj, form.as_str())], "{text}");
+            }
+        }
+        let mut found = 0;
+        for _ in 0..5000 {
+            let mut d: Vec<u32> = vec![1 + rng.next(2)];
+            d.extend((0..14).map(|_| rng.next(10)));
+            if !valid_cns(&d) {
+                continue;
+            }
+            found += 1;
+            let s: String = d.iter().map(|x| char::from(b'0' + *x as u8)).collect();
+            for form in [
+                format!("{} {} {}", &s[..5], &s[5..10], &s[10..]),
+                format!("{}-{}-{}-{}", &s[..3], &s[3..7], &s[7..11], &s[11..]),
+                format!("{} {}", &s[..7], &s[7..]),
+            ] {
+                let text = format!("meu cartão sus é {form}");
+                assert_eq!(kinds(&text), [(PiiKind::Cns, form.as_str())], "{text}");
+            }
+        }
+        assert!(found > 100);
+    }
+
+    #[test]
+    fn numbers_a_sentence_says_are_something_else_are_not_pii() {
+        // 52998224725 is a valid CPF; 898001160920003 a valid CNS.
+        assert!(valid_cpf(&digits_of("52998224725")));
+        assert!(valid_cns(&digits_of("898001160920003")));
+        for text in [
+            "appointment confirmation #52998224725",
+            "número de confirmação 52998224725",
+            "o exame 898001160920003 ficou pronto",
+            "exam id 898001160920003",
+            "ligue 0800 123 4567 para a central",
+            "central de atendimento 4004-1234",
+            "SAC 0300 789 1234",
+        ] {
+            assert_eq!(kinds(text), [], "{text}");
+        }
+    }
+
+    #[test]
+    fn what_chat_text_holds_besides_personal_numbers_stays_unflagged() {
+        for text in [
+            "oab/sp 123.456 do dr responsavel",
+            "crm 123456-sp",
+            "meu cep é 01310-100",
+            "cep 01310100",
+            "ficou r$ 1.500,00 no total",
+            "paguei 2.345,90 ontem",
+            "dia 12/03 as 14h",
+            "consulta 2024-03-12 10:30",
+            "tomo 500mg 2x ao dia",
+            "boleto 23793.38128 60000.000003 00000.000409 1 84340000012345",
+            "linha digitavel 34191.79001 01043.510047 91020.150008 7 91870026000",
+            "pedido 123456789 saiu pra entrega",
+            "protocolo 2024031200123",
+            "nota fiscal 000.123.456",
+            "apto 1203 bloco 2",
+            "senha do wifi 12345678",
+        ] {
+            assert_eq!(kinds(text), [], "{text}");
+        }
+    }
+
+    #[test]
+    fn two_numbers_a_space_apart_are_two_findings() {
+        assert_eq!(
+            kinds("cpf 529.982.247-25 11 98765-4321"),
+            [
+                (PiiKind::Cpf, "529.982.247-25"),
+                (PiiKind::Phone, "11 98765-4321")
+            ]
+        );
+        // The nearer label says what a number is.
+        assert_eq!(
+            kinds("CPF 529.982.247-25, fone 11999998888"),
+            [
+                (PiiKind::Cpf, "529.982.247-25"),
+                (PiiKind::Phone, "11999998888")
+            ]
+        );
+        assert_eq!(
+            kinds("telefones 98765-4321 3456-7890"),
+            [
+                (PiiKind::Phone, "98765-4321"),
+                (PiiKind::Phone, "3456-7890")
+            ]
+        );
+    }
+
+    #[test]
+    fn phones_in_the_forms_people_type() {
+        for (text, phone) in [
+            ("liga no 011 9 8765 4321", "011 9 8765 4321"),
+            ("meu zap 5511987654321", "5511987654321"),
+            ("whats 11 987654321", "11 987654321"),
+            ("celular 987654321", "987654321"),
+            ("meu número é 9 8765 4321", "9 8765 4321"),
+            ("call me at (602) 819-4460", "(602) 819-4460"),
+            ("my cell is 602-819-4460", "602-819-4460"),
+            ("phone 602.819.4460", "602.819.4460"),
+        ] {
+            assert_eq!(kinds(text), [(PiiKind::Phone, phone)], "{text}");
+        }
+    }
+
+    #[test]
+    fn ssns_after_a_cue_in_any_form() {
+        for (text, ssn) in [
+            ("SSN 123 45 6789", "123 45 6789"),
+            ("my social security number is 123456789", "123456789"),
+        ] {
+            assert_eq!(kinds(text), [(PiiKind::Ssn, ssn)], "{text}");
+        }
     }
 
     #[test]
