@@ -5,6 +5,10 @@
 //! number, a date or a number with a wrong check digit is not reported as
 //! a document.
 
+mod gazetteer;
+
+use std::sync::OnceLock;
+
 use serde::{Deserialize, Serialize};
 
 /// What a finding is.
@@ -755,7 +759,7 @@ fn emails(text: &str) -> Vec<Finding> {
 // ---------------------------------------------------------------------------
 // Person names.
 
-/// Phrases after which a name comes.
+/// Phrases after which a name comes (matched in lower case).
 const NAME_CUES: &[&str] = &[
     "meu nome é ",
     "meu nome e ",
@@ -763,17 +767,60 @@ const NAME_CUES: &[&str] = &[
     "nome completo é ",
     "nome completo: ",
     "nome: ",
+    "aqui é a ",
+    "aqui é o ",
+    "aqui e a ",
+    "aqui e o ",
+    "aqui é ",
+    "aqui e ",
+    "falei com a ",
+    "falei com o ",
+    "falar com a ",
+    "falar com o ",
     "my name is ",
     "i am ",
+    "i'm ",
     "this is ",
     "paciente ",
     "cliente ",
 ];
-/// Titles before a name.
+/// Forms of address before a name (matched in lower case, at a word's
+/// start): kept outside the name's span.
 const TITLES: &[&str] = &[
-    "Sr.", "Sra.", "Srta.", "Dr.", "Dra.", "Mr.", "Mrs.", "Ms.", "Dona ", "Seu ", "Doutor ",
-    "Doutora ",
+    "sr. ",
+    "sra. ",
+    "srta. ",
+    "dr. ",
+    "dra. ",
+    "mr. ",
+    "mrs. ",
+    "ms. ",
+    "sr ",
+    "sra ",
+    "srta ",
+    "dr ",
+    "dra ",
+    "mr ",
+    "mrs ",
+    "ms ",
+    "miss ",
+    "dona ",
+    "seu ",
+    "doutor ",
+    "doutora ",
+    "attorney ",
 ];
+/// The cue phrases, then the titles, in one automaton; and how many of
+/// its patterns are cues.
+fn markers() -> (&'static aho_corasick::AhoCorasick, usize) {
+    static AUTOMATON: OnceLock<aho_corasick::AhoCorasick> = OnceLock::new();
+    let automaton = AUTOMATON.get_or_init(|| {
+        aho_corasick::AhoCorasick::new(NAME_CUES.iter().chain(TITLES))
+            .expect("the cue phrases and titles make an automaton")
+    });
+    (automaton, NAME_CUES.len())
+}
+
 /// Lower-case words inside Portuguese names.
 const PARTICLES: &[&str] = &["da", "de", "do", "das", "dos", "e", "van", "von"];
 
@@ -784,6 +831,18 @@ pub fn is_name_particle(word: &str) -> bool {
 }
 /// Capitalised words that are not names.
 const NOT_NAMES: &[&str] = &[
+    "I",
+    "I'm",
+    "It",
+    "It's",
+    "Is",
+    "Dr",
+    "Dra",
+    "Sr",
+    "Sra",
+    "Mr",
+    "Mrs",
+    "Ms",
     "Olá",
     "Oi",
     "Bom",
@@ -947,7 +1006,63 @@ fn capitalised(text: &str, i: usize) -> Option<usize> {
     }
     let next = text[end..].chars().next();
     let boundary = next.is_none_or(|c| !c.is_alphanumeric());
+    // "Patel's office": the name is "Patel".
+    if text[i..end].ends_with("'s") && letters > 3 {
+        end -= 2;
+        letters -= 2;
+    }
     (letters >= 2 && boundary).then_some(end)
+}
+
+/// The end of the word (letters) starting at `i`.
+fn word_end(text: &str, i: usize) -> usize {
+    i + text[i..]
+        .char_indices()
+        .find(|(_, c)| !c.is_alphabetic())
+        .map_or(text.len() - i, |(off, _)| off)
+}
+
+/// A name in any case starting at `i` ("joão silva", "MARIA DA SILVA"):
+/// a given name, then given names and surnames, particles between them,
+/// every word one the gazetteer knows. Its end, if there is one.
+fn name_in_any_case_at(text: &str, i: usize) -> Option<usize> {
+    let first = word_end(text, i);
+    let word = crate::text::fold(&text[i..first]);
+    // "de", "will", "dona" are given names too: never a particle, a stop
+    // word or a form of address first.
+    let title = TITLES
+        .iter()
+        .any(|t| t.trim_end_matches([' ', '.']) == word);
+    if first == i
+        || is_name_particle(&word)
+        || crate::text::is_stop_word(&word)
+        || title
+        || !gazetteer::is_given_name(&word)
+    {
+        return None;
+    }
+    let known = |w: &str| gazetteer::is_given_name(w) || gazetteer::is_surname(w);
+    let mut end = first;
+    for _ in 0..5 {
+        let Some(at) = text[end..].starts_with(' ').then_some(end + 1) else {
+            break;
+        };
+        let word = crate::text::fold(&text[at..word_end(text, at)]);
+        let next = if is_name_particle(&word) && text[word_end(text, at)..].starts_with(' ') {
+            // A particle belongs to the name only before a name.
+            let after = word_end(text, at) + 1;
+            let e = word_end(text, after);
+            known(&crate::text::fold(&text[after..e])).then_some(e)
+        } else {
+            let e = word_end(text, at);
+            (e > at && known(&word)).then_some(e)
+        };
+        match next {
+            Some(e) => end = e,
+            None => break,
+        }
+    }
+    Some(end)
 }
 
 /// The name starting at `i`: capitalised words, particles between them.
@@ -984,26 +1099,17 @@ fn names(text: &str) -> Vec<Finding> {
     let mut out = Vec::new();
     let lower = text.to_lowercase();
     let same_offsets = lower.len() == text.len();
-    // After a cue phrase.
+    // After a cue phrase: a capitalised name, or one the gazetteer knows
+    // in any case. After a form of address ("dona Rosa", "a dra.
+    // fernanda", "Dr. Patel"): one word is enough, and the title stays
+    // outside. Both kinds of marker are found in one pass.
     if same_offsets {
-        for cue in NAME_CUES {
-            for (at, _) in lower.match_indices(cue) {
-                let i = at + cue.len();
-                if let Some((end, _)) = name_at(text, i) {
-                    out.push(Finding {
-                        kind: PiiKind::PersonName,
-                        start: i,
-                        end,
-                        confidence: 0.9,
-                    });
-                }
-            }
-        }
-    }
-    // After a title.
-    for title in TITLES {
-        for (at, _) in text.match_indices(title) {
-            if at > 0
+        let (automaton, cues) = markers();
+        for m in automaton.find_overlapping_iter(&lower) {
+            let (at, i) = (m.start(), m.end());
+            let cue = m.pattern().as_usize() < cues;
+            if !cue
+                && at > 0
                 && text[..at]
                     .chars()
                     .next_back()
@@ -1011,16 +1117,16 @@ fn names(text: &str) -> Vec<Finding> {
             {
                 continue;
             }
-            let mut i = at + title.len();
-            if text[i..].starts_with(' ') {
-                i += 1;
-            }
-            if let Some((end, _)) = name_at(text, i) {
+            let found = match name_at(text, i) {
+                Some((end, _)) => Some((end, if cue { 0.9 } else { 0.85 })),
+                None => name_in_any_case_at(text, i).map(|end| (end, 0.85)),
+            };
+            if let Some((end, confidence)) = found {
                 out.push(Finding {
                     kind: PiiKind::PersonName,
                     start: i,
                     end,
-                    confidence: 0.85,
+                    confidence,
                 });
             }
         }
@@ -1497,6 +1603,42 @@ mod tests {
             kinds("Falei com a Juliana Ferreira ontem"),
             [(PiiKind::PersonName, "Juliana Ferreira")]
         );
+    }
+
+    #[test]
+    fn names_in_any_case_after_a_cue_or_a_form_of_address() {
+        for (text, name) in [
+            ("meu nome é joão silva", "joão silva"),
+            ("MEU NOME É MARIA DA SILVA", "MARIA DA SILVA"),
+            ("oi, aqui é a fernanda da recepção", "fernanda"),
+            ("falei com a dona rosa ontem", "rosa"),
+            ("o seu ze vai passar aqui", "ze"),
+            ("a dra. Fernanda pediu o exame", "Fernanda"),
+            ("a dra fernanda pediu o exame", "fernanda"),
+            ("Dr. Patel's office called", "Patel"),
+            (
+                "I'm Gabriela Pinheiro, from the front desk",
+                "Gabriela Pinheiro",
+            ),
+            ("my name is mark", "mark"),
+            ("me chamo ana paula souza", "ana paula souza"),
+        ] {
+            assert_eq!(kinds(text), [(PiiKind::PersonName, name)], "{text}");
+        }
+    }
+
+    #[test]
+    fn words_that_follow_a_cue_but_are_no_name_stay_unflagged() {
+        for text in [
+            "seu pedido chegou ontem",
+            "sou a favor da troca",
+            "ela é dona de casa",
+            "this is great news",
+            "meu nome é importante pra vc?",
+            "my name is on the list",
+        ] {
+            assert_eq!(kinds(text), [], "{text}");
+        }
     }
 
     #[test]

@@ -83,7 +83,8 @@ const ENGLISH_MARKERS: &[&str] = &[
 /// `terms` column). 1 stripped a plural `s`; 2 stems.
 pub const ANALYSER_VERSION: u32 = 2;
 
-fn is_stop_word(term: &str) -> bool {
+/// Whether a folded word is a Portuguese or English stop word.
+pub(crate) fn is_stop_word(term: &str) -> bool {
     STOP_WORDS.contains(&term)
 }
 

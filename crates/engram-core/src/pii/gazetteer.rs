@@ -1,0 +1,56 @@
+//! Given names and surnames, folded (lower case, no accents), so that a
+//! name is recognised whatever its case. Built by `scripts/gazetteer` from
+//! public data: the IBGE 2010 census's Brazilian given names
+//! (datasets-br/prenomes, ODC-PDDL-1.0), the US Census Bureau's 1990 given
+//! names and surnames, and the commonest Brazilian surnames; its header
+//! says which and how many.
+
+use std::sync::OnceLock;
+
+const GIVEN_NAMES: &str = include_str!("given-names.txt");
+const SURNAMES: &str = include_str!("surnames.txt");
+
+/// The words of a list, sorted (the files are), for binary search.
+fn words(
+    cell: &'static OnceLock<Vec<&'static str>>,
+    list: &'static str,
+) -> &'static [&'static str] {
+    cell.get_or_init(|| list.lines().collect())
+}
+
+/// Whether a folded word is a given name (Brazilian or English).
+pub(super) fn is_given_name(folded: &str) -> bool {
+    static CELL: OnceLock<Vec<&str>> = OnceLock::new();
+    words(&CELL, GIVEN_NAMES).binary_search(&folded).is_ok()
+}
+
+/// Whether a folded word is a surname (Brazilian or English).
+pub(super) fn is_surname(folded: &str) -> bool {
+    static CELL: OnceLock<Vec<&str>> = OnceLock::new();
+    words(&CELL, SURNAMES).binary_search(&folded).is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_lists_are_sorted_folded_and_know_common_names() {
+        for list in [GIVEN_NAMES, SURNAMES] {
+            let words: Vec<&str> = list.lines().collect();
+            assert!(words.windows(2).all(|w| w[0] < w[1]), "sorted, no repeats");
+            assert!(
+                words
+                    .iter()
+                    .all(|w| w.bytes().all(|b| b.is_ascii_lowercase()))
+            );
+        }
+        for name in ["maria", "joao", "fernanda", "ze", "john", "gabriela"] {
+            assert!(is_given_name(name), "{name}");
+        }
+        for name in ["silva", "santos", "pinheiro", "smith", "patel"] {
+            assert!(is_surname(name), "{name}");
+        }
+        assert!(!is_given_name("pedido"));
+    }
+}
