@@ -777,10 +777,16 @@ const NAME_CUES: &[&str] = &[
     "falei com o ",
     "falar com a ",
     "falar com o ",
+    "falar com ",
+    "fala com ",
     "my name is ",
     "i am ",
     "i'm ",
+    "it's ",
     "this is ",
+    "ask for ",
+    "speaking with ",
+    "the patient is ",
     "paciente ",
     "cliente ",
 ];
@@ -829,6 +835,35 @@ const PARTICLES: &[&str] = &["da", "de", "do", "das", "dos", "e", "van", "von"];
 pub fn is_name_particle(word: &str) -> bool {
     PARTICLES.contains(&word)
 }
+/// Brands and shops people name beside a person ("Kelly da Renner"): never
+/// a name, and a name stops before them.
+const BRANDS: &[&str] = &[
+    "Renner",
+    "Riachuelo",
+    "Casas",
+    "Magazine",
+    "Lojas",
+    "Americanas",
+    "Mercado",
+    "Shopee",
+    "Amazon",
+    "Walmart",
+    "Target",
+    "Carrefour",
+    "Natura",
+    "Boticário",
+    "Drogasil",
+    "Nubank",
+    "Santander",
+    "Caixa",
+    "Vivo",
+];
+
+/// Whether a capitalised word is known not to be a person's name.
+fn not_a_name(word: &str) -> bool {
+    NOT_NAMES.contains(&word) || BRANDS.contains(&word)
+}
+
 /// Capitalised words that are not names.
 const NOT_NAMES: &[&str] = &[
     "I",
@@ -1069,7 +1104,7 @@ fn name_in_any_case_at(text: &str, i: usize) -> Option<usize> {
 /// Returns its end and how many capitalised words it has.
 fn name_at(text: &str, i: usize) -> Option<(usize, usize)> {
     let mut end = capitalised(text, i)?;
-    if NOT_NAMES.contains(&&text[i..end]) {
+    if not_a_name(&text[i..end]) {
         return None;
     }
     let mut words = 1;
@@ -1085,7 +1120,7 @@ fn name_at(text: &str, i: usize) -> Option<(usize, usize)> {
             .find(|p| after_space.starts_with(&format!("{p} ")));
         let word_at = particle.map_or(at, |p| at + p.len() + 1);
         match capitalised(text, word_at) {
-            Some(e) if !NOT_NAMES.contains(&&text[word_at..e]) && words < 6 => {
+            Some(e) if !not_a_name(&text[word_at..e]) && words < 6 => {
                 end = e;
                 words += 1;
             }
@@ -1131,6 +1166,22 @@ fn names(text: &str) -> Vec<Finding> {
             }
         }
     }
+    // "rosa aqui, tudo certo?": a message that opens with who is
+    // writing.
+    let opener = name_at(text, 0)
+        .map(|(end, _)| end)
+        .or_else(|| name_in_any_case_at(text, 0));
+    if let Some(end) = opener {
+        let rest = text[end..].trim_start_matches([',', ' ']).to_lowercase();
+        if rest.starts_with("aqui") && end < text.len() {
+            out.push(Finding {
+                kind: PiiKind::PersonName,
+                start: 0,
+                end,
+                confidence: 0.85,
+            });
+        }
+    }
     // Two or more capitalised words anywhere.
     let mut i = 0;
     while i < text.len() {
@@ -1140,7 +1191,22 @@ fn names(text: &str) -> Vec<Finding> {
                 .next_back()
                 .is_some_and(|c| !c.is_alphanumeric());
         if starts_word && let Some((end, words)) = name_at(text, i) {
-            if words >= 2 && !names_a_place(text, i, end) {
+            // "a Kelly da Renner": one name, then the shop she is from.
+            let from_a_shop = [" da ", " do ", " de ", " from ", " at "].iter().any(|p| {
+                text[end..].strip_prefix(p).is_some_and(|rest| {
+                    BRANDS.iter().any(|b| {
+                        rest.starts_with(b) && !rest[b.len()..].starts_with(char::is_alphanumeric)
+                    })
+                })
+            });
+            if from_a_shop && i > 0 {
+                out.push(Finding {
+                    kind: PiiKind::PersonName,
+                    start: i,
+                    end,
+                    confidence: 0.7,
+                });
+            } else if words >= 2 && !names_a_place(text, i, end) {
                 out.push(Finding {
                     kind: PiiKind::PersonName,
                     start: i,
@@ -1190,10 +1256,34 @@ const PLACE_WORDS: &[&str] = &[
     "service",
     "services",
     "the",
+    // Streets, by their abbreviations: "Av. Getúlio Vargas".
+    "av",
+    "r",
+    "travessa",
+    "alameda",
+    "rodovia",
+    "estrada",
+    "largo",
+    "ave",
+    "blvd",
+    "road",
+    // Firms: "Silva & Souza Advogados", "Oliveira Costa Sociedade de
+    // Advogados".
+    "advogados",
+    "advogadas",
+    "associados",
+    "sociedade",
+    "ltda",
+    "eireli",
+    "consultoria",
+    "law",
+    "firm",
+    "llc",
+    "inc",
 ];
 
 fn names_a_place(text: &str, start: usize, end: usize) -> bool {
-    let before = text[..start].trim_end();
+    let before = text[..start].trim_end_matches(|c: char| !c.is_alphanumeric());
     let previous = before
         .rsplit(|c: char| !c.is_alphanumeric())
         .next()

@@ -1,0 +1,598 @@
+//! PII detectors on chat text: labelled messages in the style of WhatsApp
+//! customer-service chats (lower case, no accents, abbreviations; 70%
+//! Portuguese), from 160 sentence shapes written by hand
+//! (`shapes.txt`), split by shape into a development part and a test part
+//! so that what was tuned on one is measured on the other. Reports, per
+//! part: precision, recall and F1 per type and language, with exact spans
+//! and with overlap; Anonymize's residue (labelled values still readable
+//! in its output, default masking) and over-masking (messages without
+//! personal data that it changed).
+//!
+//!   cargo run --release -p engram-core --example pii_chat -- [--per-shape N] [--seed S] [--show-errors K]
+//!
+//! `--show-errors` prints the development part's errors only: tune on
+//! those, report the test part.
+//!
+//! Values are generated with their check digits by the benchmarks' own
+//! code (`../common/values.rs`), not the detectors'.
+
+#[path = "../common/values.rs"]
+mod values;
+
+use std::collections::BTreeMap;
+
+use engram_core::compliance::{Masking, anonymize};
+use engram_core::pii::{self, PiiKind};
+use values::*;
+
+const SHAPES: &str = include_str!("shapes.txt");
+
+const FIRST_PT: &[&str] = &[
+    "João",
+    "Maria",
+    "Ana",
+    "José",
+    "Francisco",
+    "Antônio",
+    "Fernanda",
+    "Juliana",
+    "Rosa",
+    "Gabriela",
+    "Thaís",
+    "Kauã",
+    "Luiz",
+    "Beatriz",
+    "Rafael",
+    "Letícia",
+    "Marcos",
+    "Patrícia",
+    "Zé",
+    "Cláudia",
+    "Sebastião",
+    "Raimunda",
+    "Wesley",
+    "Jéssica",
+    "Enzo",
+    "Valentina",
+    "Heloísa",
+    "Davi",
+    "Rosângela",
+    "Edson",
+];
+const FIRST_EN: &[&str] = &[
+    "Mark", "Jennifer", "Michael", "Sarah", "David", "Emily", "James", "Olivia", "Wei", "Priya",
+    "Kevin", "Grace", "Daniel", "Hannah", "Brian", "Megan",
+];
+const LAST: &[&str] = &[
+    "Silva",
+    "Santos",
+    "Oliveira",
+    "Souza",
+    "Pereira",
+    "Ferreira",
+    "Almeida",
+    "Costa",
+    "Pinheiro",
+    "Carvalho",
+    "Ribeiro",
+    "Nascimento",
+    "Araújo",
+    "Barbosa",
+    "Smith",
+    "Johnson",
+    "Brown",
+    "Miller",
+    "Patel",
+    "Nguyen",
+    "Garcia",
+    "Kim",
+];
+const DOMAINS: &[&str] = &[
+    "gmail.com",
+    "hotmail.com",
+    "outlook.com",
+    "yahoo.com.br",
+    "uol.com.br",
+    "icloud.com",
+];
+const DDD: &[u32] = &[
+    11, 21, 31, 41, 47, 48, 51, 61, 62, 71, 81, 85, 91, 92, 19, 27, 34, 83,
+];
+
+/// Labelled slots and their kinds.
+fn kind_of(slot: &str) -> Option<PiiKind> {
+    Some(match slot {
+        s if s.starts_with("name") || s.starts_with("first") => PiiKind::PersonName,
+        s if s.starts_with("cpf") => PiiKind::Cpf,
+        s if s.starts_with("cnpj") => PiiKind::Cnpj,
+        s if s.starts_with("cns") => PiiKind::Cns,
+        s if s.starts_with("phone") => PiiKind::Phone,
+        "email" => PiiKind::Email,
+        s if s.starts_with("card") => PiiKind::PaymentCard,
+        s if s.starts_with("ssn") => PiiKind::Ssn,
+        _ => return None,
+    })
+}
+
+fn digits(rng: &mut Rng, n: usize) -> String {
+    (0..n)
+        .map(|_| char::from(b'0' + rng.digit() as u8))
+        .collect()
+}
+
+fn fold_ascii(s: &str) -> String {
+    s.to_lowercase()
+        .chars()
+        .map(|c| match c {
+            'á' | 'â' | 'ã' | 'à' => 'a',
+            'é' | 'ê' => 'e',
+            'í' => 'i',
+            'ó' | 'ô' | 'õ' => 'o',
+            'ú' => 'u',
+            'ç' => 'c',
+            c => c,
+        })
+        .collect()
+}
+
+/// A value for a slot; `lower` says whether the shape is informal enough
+/// to drop accents too.
+fn value(slot: &str, rng: &mut Rng, pt: bool) -> String {
+    let first = |rng: &mut Rng| {
+        if pt && !rng.chance(15) {
+            rng.pick(FIRST_PT)
+        } else {
+            rng.pick(FIRST_EN)
+        }
+        .to_owned()
+    };
+    let full = |rng: &mut Rng| {
+        let f = first(rng);
+        match rng.below(4) {
+            0 => format!("{f} {} {}", rng.pick(LAST), rng.pick(LAST)),
+            1 if pt => format!("{f} da {}", rng.pick(LAST)),
+            _ => format!("{f} {}", rng.pick(LAST)),
+        }
+    };
+    let lower = |s: String, rng: &mut Rng| {
+        if rng.chance(50) {
+            fold_ascii(&s)
+        } else {
+            s.to_lowercase()
+        }
+    };
+    let mobile = |rng: &mut Rng| format!("9{}", digits(rng, 8));
+    let area = |rng: &mut Rng| DDD[rng.below(DDD.len())];
+    let nanp = |rng: &mut Rng| {
+        (
+            format!("{}{}", 2 + rng.below(8), digits(rng, 2)),
+            format!("{}{}", 2 + rng.below(8), digits(rng, 2)),
+            digits(rng, 4),
+        )
+    };
+    match slot {
+        "name" => full(rng),
+        "name_lc" => {
+            let n = full(rng);
+            lower(n, rng)
+        }
+        "name_uc" => full(rng).to_uppercase(),
+        "first" => first(rng),
+        "first_lc" => {
+            let n = first(rng);
+            lower(n, rng)
+        }
+        "cpf" => cpf_formatted(&cpf_digits(rng)),
+        "cpf_plain" => text(&cpf_digits(rng)),
+        "cpf_dash" => {
+            let t = text(&cpf_digits(rng));
+            format!("{}-{}", &t[..9], &t[9..])
+        }
+        "cpf_dots" => {
+            let t = text(&cpf_digits(rng));
+            format!("{}.{}.{}.{}", &t[..3], &t[3..6], &t[6..9], &t[9..])
+        }
+        "cpf_spaces" => {
+            let t = text(&cpf_digits(rng));
+            format!("{} {} {} {}", &t[..3], &t[3..6], &t[6..9], &t[9..])
+        }
+        "bad_cpf" => {
+            let d = corrupt(cpf_digits(rng), rng);
+            if rng.chance(50) {
+                cpf_formatted(&d)
+            } else {
+                text(&d)
+            }
+        }
+        "cnpj" => cnpj_formatted(&cnpj_chars(rng, false)),
+        "cnpj_nodots" => {
+            let t = String::from_utf8(cnpj_chars(rng, false)).unwrap();
+            format!("{}/{}-{}", &t[..8], &t[8..12], &t[12..])
+        }
+        "cnpj_spaces" => {
+            let t = String::from_utf8(cnpj_chars(rng, false)).unwrap();
+            format!(
+                "{} {} {} {} {}",
+                &t[..2],
+                &t[2..5],
+                &t[5..8],
+                &t[8..12],
+                &t[12..]
+            )
+        }
+        "bad_cnpj" => {
+            let d: Vec<u32> = cnpj_chars(rng, false)
+                .iter()
+                .map(|b| u32::from(b - b'0'))
+                .collect();
+            let t = text(&corrupt(d, rng));
+            format!(
+                "{}.{}.{}/{}-{}",
+                &t[..2],
+                &t[2..5],
+                &t[5..8],
+                &t[8..12],
+                &t[12..]
+            )
+        }
+        "cns" => text(&cns_digits(rng)),
+        "cns_spaces" => {
+            let t = text(&cns_digits(rng));
+            format!("{} {} {} {}", &t[..3], &t[3..7], &t[7..11], &t[11..])
+        }
+        "phone" => {
+            let m = mobile(rng);
+            format!("({}) {}-{}", area(rng), &m[..5], &m[5..])
+        }
+        "phone_plain" => format!("{}{}", area(rng), mobile(rng)),
+        "phone_dd" => {
+            let m = mobile(rng);
+            format!("{} {}-{}", area(rng), &m[..5], &m[5..])
+        }
+        "phone_0" => {
+            let m = mobile(rng);
+            format!("0{} {} {} {}", area(rng), &m[..1], &m[1..5], &m[5..])
+        }
+        "phone_55" => format!("55{}{}", area(rng), mobile(rng)),
+        "phone_local" => {
+            if rng.chance(50) {
+                let m = mobile(rng);
+                format!("{}-{}", &m[..5], &m[5..])
+            } else {
+                format!("3{}-{}", digits(rng, 3), digits(rng, 4))
+            }
+        }
+        "phone_us" => {
+            let (a, b, c) = nanp(rng);
+            format!("({a}) {b}-{c}")
+        }
+        "phone_us_dash" => {
+            let (a, b, c) = nanp(rng);
+            format!("{a}-{b}-{c}")
+        }
+        "phone_us_plus" => {
+            let (a, b, c) = nanp(rng);
+            format!("+1 {a} {b} {c}")
+        }
+        "email" => {
+            let f = fold_ascii(rng.pick(FIRST_PT));
+            let l = fold_ascii(rng.pick(LAST));
+            let sep = rng.pick(&[".", "_", ""]);
+            let n = if rng.chance(40) {
+                digits(rng, 2)
+            } else {
+                String::new()
+            };
+            format!("{f}{sep}{l}{n}@{}", rng.pick(DOMAINS))
+        }
+        "card" => {
+            let t = text(&card_digits(rng, true));
+            format!("{} {} {} {}", &t[..4], &t[4..8], &t[8..12], &t[12..])
+        }
+        "card_plain" => text(&card_digits(rng, true)),
+        "ssn" | "ssn_spaces" => {
+            let sep = if slot == "ssn" { "-" } else { " " };
+            format!(
+                "{:03}{sep}{:02}{sep}{:04}",
+                1 + rng.below(665),
+                1 + rng.below(99),
+                1 + rng.below(9999)
+            )
+        }
+        // Hard negatives.
+        "order" => digits(rng, 11),
+        "protocol" => digits(rng, 13),
+        "process" => format!(
+            "{}-{}.2024.8.26.{}",
+            digits(rng, 7),
+            digits(rng, 2),
+            digits(rng, 4)
+        ),
+        "boleto" => format!(
+            "{}.{} {}.{} {}.{} {} {}",
+            digits(rng, 5),
+            digits(rng, 5),
+            digits(rng, 5),
+            digits(rng, 6),
+            digits(rng, 5),
+            digits(rng, 6),
+            rng.digit(),
+            digits(rng, 14)
+        ),
+        "money" => {
+            if pt {
+                format!(
+                    "R$ {}.{},{}",
+                    1 + rng.below(9),
+                    digits(rng, 3),
+                    digits(rng, 2)
+                )
+            } else {
+                format!("${}.{}", 10 + rng.below(900), digits(rng, 2))
+            }
+        }
+        "date" => format!("{:02}/{:02}/2025", 1 + rng.below(28), 1 + rng.below(12)),
+        "time" => {
+            if pt {
+                format!("{}h{}", 8 + rng.below(10), rng.pick(&["", "30", "15"]))
+            } else {
+                format!("{}:30pm", 1 + rng.below(6))
+            }
+        }
+        "cep" => format!("{}-{}", digits(rng, 5), digits(rng, 3)),
+        "street" => rng
+            .pick(&[
+                "Rua João Pessoa",
+                "Av. Getúlio Vargas",
+                "rua marechal deodoro",
+                "Rua Tiradentes",
+                "Av Rui Barbosa",
+            ])
+            .to_owned(),
+        "street_en" => rng
+            .pick(&[
+                "Martin Luther King Jr Blvd",
+                "Washington Street",
+                "Lincoln Ave",
+            ])
+            .to_owned(),
+        "company" => rng
+            .pick(&[
+                "Silva & Souza Advogados",
+                "Oliveira Costa Sociedade de Advogados",
+                "Johnson & Johnson",
+                "Magazine Luiza",
+            ])
+            .to_owned(),
+        "shop" => rng
+            .pick(&["Renner", "Riachuelo", "Casas Bahia", "Walmart", "Target"])
+            .to_owned(),
+        "oab" => format!("SP {}.{}", digits(rng, 3), digits(rng, 3)),
+        "crm" => format!("{}-SP", digits(rng, 6)),
+        "dose" => rng
+            .pick(&["500mg", "20 gotas", "1 comprimido de 50mg", "10 ml"])
+            .to_owned(),
+        "sac" => {
+            if rng.chance(50) {
+                format!("0800 {} {}", digits(rng, 3), digits(rng, 4))
+            } else {
+                format!("4004-{}", digits(rng, 4))
+            }
+        }
+        "tracking" => format!("QB{}BR", digits(rng, 9)),
+        "sku" => format!("ABC-{}", digits(rng, 5)),
+        "digits8" => format!("1{}", digits(rng, 7)),
+        "digits7" => digits(rng, 7),
+        // A number that passes CNS's check but is an exam's.
+        "exam15" => text(&cns_digits(rng)),
+        other => panic!("unknown slot {{{other}}} in shapes.txt"),
+    }
+}
+
+/// A labelled message: its text, labelled spans, language, part.
+struct Message {
+    text: String,
+    labels: Vec<(PiiKind, usize, usize)>,
+    pt: bool,
+    test: bool,
+}
+
+fn messages(per_shape: usize, seed: u64) -> Vec<Message> {
+    let mut rng = Rng(seed | 1);
+    let shapes: Vec<(bool, &str)> = SHAPES
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .map(|l| {
+            let (lang, text) = l.split_once(" | ").expect("language | text");
+            (lang.trim() == "pt", text)
+        })
+        .collect();
+    let mut out = Vec::new();
+    for (n, (pt, shape)) in shapes.iter().enumerate() {
+        for _ in 0..per_shape {
+            let mut text = String::new();
+            let mut labels = Vec::new();
+            let mut rest = *shape;
+            while let Some(open) = rest.find('{') {
+                let close = rest[open..]
+                    .find('}')
+                    .map(|c| open + c)
+                    .expect("a closed slot");
+                text.push_str(&rest[..open]);
+                let slot = &rest[open + 1..close];
+                let v = value(slot, &mut rng, *pt);
+                if let Some(kind) = kind_of(slot) {
+                    labels.push((kind, text.len(), text.len() + v.len()));
+                }
+                text.push_str(&v);
+                rest = &rest[close + 1..];
+            }
+            text.push_str(rest);
+            out.push(Message {
+                text,
+                labels,
+                pt: *pt,
+                test: n % 2 == 1,
+            });
+        }
+    }
+    out
+}
+
+#[derive(Default)]
+struct Tally {
+    exact: BTreeMap<(PiiKind, bool), Counts>,
+    overlap: BTreeMap<(PiiKind, bool), Counts>,
+    values: usize,
+    residue: usize,
+    negatives: usize,
+    over_masked: usize,
+    messages: usize,
+}
+
+fn main() {
+    let mut per_shape = 4usize;
+    let mut seed = 11u64;
+    let mut show = 0usize;
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    for pair in args.chunks(2) {
+        let value = pair.get(1).and_then(|v| v.parse().ok());
+        match (pair[0].as_str(), value) {
+            ("--per-shape", Some(v)) => per_shape = v as usize,
+            ("--seed", Some(v)) => seed = v,
+            ("--show-errors", Some(v)) => show = v as usize,
+            _ => {
+                eprintln!("usage: pii_chat [--per-shape N] [--seed S] [--show-errors K]");
+                std::process::exit(2);
+            }
+        }
+    }
+    let corpus = messages(per_shape, seed);
+    let mut parts = [Tally::default(), Tally::default()];
+    let mut shown = 0;
+    for m in &corpus {
+        let t = &mut parts[usize::from(m.test)];
+        t.messages += 1;
+        let found = pii::detect(&m.text);
+        for f in &found {
+            let exact = m.labels.contains(&(f.kind, f.start, f.end));
+            let overlap = m
+                .labels
+                .iter()
+                .any(|(k, s, e)| *k == f.kind && f.start < *e && *s < f.end);
+            let c = t.exact.entry((f.kind, m.pt)).or_default();
+            if exact {
+                c.tp += 1
+            } else {
+                c.fp += 1
+            }
+            let c = t.overlap.entry((f.kind, m.pt)).or_default();
+            if overlap {
+                c.tp += 1
+            } else {
+                c.fp += 1
+            }
+            if !exact && !m.test && shown < show {
+                shown += 1;
+                eprintln!(
+                    "FP {:?} {:?} in {:?}",
+                    f.kind,
+                    &m.text[f.start..f.end],
+                    m.text
+                );
+            }
+        }
+        for (kind, s, e) in &m.labels {
+            if !found
+                .iter()
+                .any(|f| f.kind == *kind && f.start == *s && f.end == *e)
+            {
+                t.exact.entry((*kind, m.pt)).or_default().fn_ += 1;
+                if !m.test && shown < show {
+                    shown += 1;
+                    eprintln!("FN {kind:?} {:?} in {:?}", &m.text[*s..*e], m.text);
+                }
+            }
+            if !found
+                .iter()
+                .any(|f| f.kind == *kind && f.start < *e && *s < f.end)
+            {
+                t.overlap.entry((*kind, m.pt)).or_default().fn_ += 1;
+            }
+        }
+        let masked = anonymize(&m.text, &found, &Masking::Mask);
+        for (_, s, e) in &m.labels {
+            t.values += 1;
+            if masked.contains(&m.text[*s..*e]) {
+                t.residue += 1;
+            }
+        }
+        if m.labels.is_empty() {
+            t.negatives += 1;
+            if masked != m.text {
+                t.over_masked += 1;
+            }
+        }
+    }
+
+    let shapes = SHAPES
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .count();
+    println!(
+        "corpus: {} messages from {shapes} shapes ({} pt, {} en), {} with no personal data, seed {seed}",
+        corpus.len(),
+        corpus.iter().filter(|m| m.pt).count(),
+        corpus.iter().filter(|m| !m.pt).count(),
+        corpus.iter().filter(|m| m.labels.is_empty()).count(),
+    );
+    for (name, t) in ["development", "test"].iter().zip(&parts) {
+        println!();
+        println!("### {name} part ({} messages)", t.messages);
+        println!();
+        println!("| type | lang | labelled | exact P | exact R | exact F1 | overlap F1 |");
+        println!("|---|---|---:|---:|---:|---:|---:|");
+        let mut all = (Counts::default(), Counts::default());
+        for kind in PiiKind::ALL {
+            for pt in [true, false] {
+                let Some(e) = t.exact.get(&(kind, pt)).copied() else {
+                    continue;
+                };
+                let o = t.overlap.get(&(kind, pt)).copied().unwrap_or_default();
+                for (sum, c) in [(&mut all.0, e), (&mut all.1, o)] {
+                    sum.tp += c.tp;
+                    sum.fp += c.fp;
+                    sum.fn_ += c.fn_;
+                }
+                println!(
+                    "| {} | {} | {} | {:.3} | {:.3} | {:.3} | {:.3} |",
+                    kind.as_str(),
+                    if pt { "pt" } else { "en" },
+                    e.tp + e.fn_,
+                    e.precision(),
+                    e.recall(),
+                    e.f1(),
+                    o.f1()
+                );
+            }
+        }
+        println!(
+            "| **all (micro)** | | {} | {:.3} | {:.3} | {:.3} | {:.3} |",
+            all.0.tp + all.0.fn_,
+            all.0.precision(),
+            all.0.recall(),
+            all.0.f1(),
+            all.1.f1()
+        );
+        println!();
+        println!(
+            "Anonymize (mask): residue {:.1}% ({} of {} labelled values still readable), over-masking {:.1}% ({} of {} messages without personal data changed)",
+            100.0 * t.residue as f64 / t.values.max(1) as f64,
+            t.residue,
+            t.values,
+            100.0 * t.over_masked as f64 / t.negatives.max(1) as f64,
+            t.over_masked,
+            t.negatives
+        );
+    }
+}
