@@ -23,6 +23,7 @@ use std::collections::BTreeMap;
 
 use engram_core::compliance::{Masking, anonymize};
 use engram_core::pii::{self, PiiKind};
+use engram_core::text::fold;
 use values::*;
 
 const SHAPES: &str = include_str!("shapes.txt");
@@ -120,23 +121,7 @@ fn digits(rng: &mut Rng, n: usize) -> String {
         .collect()
 }
 
-fn fold_ascii(s: &str) -> String {
-    s.to_lowercase()
-        .chars()
-        .map(|c| match c {
-            'á' | 'â' | 'ã' | 'à' => 'a',
-            'é' | 'ê' => 'e',
-            'í' => 'i',
-            'ó' | 'ô' | 'õ' => 'o',
-            'ú' => 'u',
-            'ç' => 'c',
-            c => c,
-        })
-        .collect()
-}
-
-/// A value for a slot; `lower` says whether the shape is informal enough
-/// to drop accents too.
+/// A value for a slot of a shape in Portuguese (`pt`) or English.
 fn value(slot: &str, rng: &mut Rng, pt: bool) -> String {
     let first = |rng: &mut Rng| {
         if pt && !rng.chance(15) {
@@ -156,7 +141,7 @@ fn value(slot: &str, rng: &mut Rng, pt: bool) -> String {
     };
     let lower = |s: String, rng: &mut Rng| {
         if rng.chance(50) {
-            fold_ascii(&s)
+            fold(&s)
         } else {
             s.to_lowercase()
         }
@@ -225,15 +210,7 @@ fn value(slot: &str, rng: &mut Rng, pt: bool) -> String {
                 .iter()
                 .map(|b| u32::from(b - b'0'))
                 .collect();
-            let t = text(&corrupt(d, rng));
-            format!(
-                "{}.{}.{}/{}-{}",
-                &t[..2],
-                &t[2..5],
-                &t[5..8],
-                &t[8..12],
-                &t[12..]
-            )
+            cnpj_formatted(text(&corrupt(d, rng)).as_bytes())
         }
         "cns" => text(&cns_digits(rng)),
         "cns_spaces" => {
@@ -275,8 +252,8 @@ fn value(slot: &str, rng: &mut Rng, pt: bool) -> String {
             format!("+1 {a} {b} {c}")
         }
         "email" => {
-            let f = fold_ascii(rng.pick(FIRST_PT));
-            let l = fold_ascii(rng.pick(LAST));
+            let f = fold(rng.pick(FIRST_PT));
+            let l = fold(rng.pick(LAST));
             let sep = rng.pick(&[".", "_", ""]);
             let n = if rng.chance(40) {
                 digits(rng, 2)
