@@ -790,6 +790,17 @@ const NAME_CUES: &[&str] = &[
     "paciente ",
     "cliente ",
 ];
+/// Cue phrases that announce a whole name: after them a first name the
+/// gazetteer lacks is taken when a known surname follows.
+const ANNOUNCING_CUES: &[&str] = &[
+    "meu nome é ",
+    "meu nome e ",
+    "me chamo ",
+    "nome completo é ",
+    "nome completo: ",
+    "nome: ",
+    "my name is ",
+];
 /// Forms of address before a name (matched in lower case, at a word's
 /// start): kept outside the name's span.
 const TITLES: &[&str] = &[
@@ -1076,8 +1087,26 @@ fn name_in_any_case_at(text: &str, i: usize) -> Option<usize> {
     {
         return None;
     }
+    Some(extend_name(text, first))
+}
+
+/// After a cue that announces a full name ("nome: priya miller"), a first
+/// name the gazetteer lacks, when a surname it knows follows.
+fn unknown_first_name_at(text: &str, i: usize) -> Option<usize> {
+    let first = word_end(text, i);
+    let word = crate::text::fold(&text[i..first]);
+    if first < i + 2 || is_name_particle(&word) || crate::text::is_stop_word(&word) {
+        return None;
+    }
+    let at = text[first..].starts_with(' ').then_some(first + 1)?;
+    let end = word_end(text, at);
+    gazetteer::is_surname(&crate::text::fold(&text[at..end])).then(|| extend_name(text, end))
+}
+
+/// Where a name that reaches `end` ends: given names and surnames the
+/// gazetteer knows, particles between them, follow.
+fn extend_name(text: &str, mut end: usize) -> usize {
     let known = |w: &str| gazetteer::is_given_name(w) || gazetteer::is_surname(w);
-    let mut end = first;
     for _ in 0..5 {
         let Some(at) = text[end..].starts_with(' ').then_some(end + 1) else {
             break;
@@ -1097,7 +1126,7 @@ fn name_in_any_case_at(text: &str, i: usize) -> Option<usize> {
             None => break,
         }
     }
-    Some(end)
+    end
 }
 
 /// The name starting at `i`: capitalised words, particles between them.
@@ -1152,9 +1181,17 @@ fn names(text: &str) -> Vec<Finding> {
             {
                 continue;
             }
+            let announces = cue && ANNOUNCING_CUES.contains(&NAME_CUES[m.pattern().as_usize()]);
             let found = match name_at(text, i) {
                 Some((end, _)) => Some((end, if cue { 0.9 } else { 0.85 })),
-                None => name_in_any_case_at(text, i).map(|end| (end, 0.85)),
+                None => name_in_any_case_at(text, i)
+                    .map(|end| (end, 0.85))
+                    .or_else(|| {
+                        announces
+                            .then(|| unknown_first_name_at(text, i))
+                            .flatten()
+                            .map(|end| (end, 0.8))
+                    }),
             };
             if let Some((end, confidence)) = found {
                 out.push(Finding {
@@ -1712,6 +1749,8 @@ mod tests {
             ),
             ("my name is mark", "mark"),
             ("me chamo ana paula souza", "ana paula souza"),
+            ("nome: kaiky ferreira", "kaiky ferreira"),
+            ("my name is xiomara lopes", "xiomara lopes"),
         ] {
             assert_eq!(kinds(text), [(PiiKind::PersonName, name)], "{text}");
         }
