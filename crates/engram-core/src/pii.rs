@@ -779,6 +779,37 @@ const NAME_CUES: &[&str] = &[
     "falar com o ",
     "falar com ",
     "fala com ",
+    "falei com ",
+    "falei c/ ",
+    "fala c/ ",
+    "eu sou ",
+    "nome da mãe: ",
+    "nome da mae: ",
+    "nome do pai: ",
+    "nome do paciente: ",
+    "nome da paciente: ",
+    "meu marido ",
+    "minha esposa ",
+    "minha mulher ",
+    "minha filha ",
+    "meu filho ",
+    "minha mãe ",
+    "minha mae ",
+    "meu pai ",
+    "minha irmã ",
+    "minha irma ",
+    "meu irmão ",
+    "meu irmao ",
+    "my mom, ",
+    "my mom ",
+    "my dad ",
+    "my wife ",
+    "my husband ",
+    "my son ",
+    "my daughter ",
+    "my sister ",
+    "my brother ",
+    "tell ",
     "my name is ",
     "i am ",
     "i'm ",
@@ -827,15 +858,49 @@ const TITLES: &[&str] = &[
     "doutora ",
     "attorney ",
 ];
-/// The cue phrases, then the titles, in one automaton; and how many of
-/// its patterns are cues.
-fn markers() -> (&'static aho_corasick::AhoCorasick, usize) {
-    static AUTOMATON: OnceLock<aho_corasick::AhoCorasick> = OnceLock::new();
-    let automaton = AUTOMATON.get_or_init(|| {
-        aho_corasick::AhoCorasick::new(NAME_CUES.iter().chain(TITLES))
-            .expect("the cue phrases and titles make an automaton")
-    });
-    (automaton, NAME_CUES.len())
+/// Thanks before a name ("obrigada luiz!!", "thanks, Ana."): a name only
+/// when punctuation or the end follows it ("thanks will do" is no name).
+const THANKS: &[&str] = &[
+    "obrigada ",
+    "obrigado ",
+    "brigada ",
+    "brigado ",
+    "obg ",
+    "valeu ",
+    "thanks ",
+    "thanks, ",
+    "thank you ",
+    "thank you, ",
+    "thx ",
+];
+
+/// What a marker found by [`markers`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Marker {
+    Cue,
+    Title,
+    Thanks,
+}
+
+/// The cue phrases, titles and thanks in one automaton, and what each of
+/// its patterns is.
+fn markers() -> &'static (aho_corasick::AhoCorasick, Vec<Marker>) {
+    static MARKERS: OnceLock<(aho_corasick::AhoCorasick, Vec<Marker>)> = OnceLock::new();
+    MARKERS.get_or_init(|| {
+        let groups = [
+            (NAME_CUES, Marker::Cue),
+            (TITLES, Marker::Title),
+            (THANKS, Marker::Thanks),
+        ];
+        let patterns = groups.iter().flat_map(|(p, _)| p.iter());
+        let kinds = groups
+            .iter()
+            .flat_map(|(p, kind)| std::iter::repeat_n(*kind, p.len()))
+            .collect();
+        let automaton = aho_corasick::AhoCorasick::new(patterns)
+            .expect("the cue phrases, titles and thanks make an automaton");
+        (automaton, kinds)
+    })
 }
 
 /// Lower-case words inside Portuguese names.
@@ -1168,11 +1233,11 @@ fn names(text: &str) -> Vec<Finding> {
     // fernanda", "Dr. Patel"): one word is enough, and the title stays
     // outside. Both kinds of marker are found in one pass.
     if same_offsets {
-        let (automaton, cues) = markers();
+        let (automaton, kinds) = markers();
         for m in automaton.find_overlapping_iter(&lower) {
             let (at, i) = (m.start(), m.end());
-            let cue = m.pattern().as_usize() < cues;
-            if !cue
+            let marker = kinds[m.pattern().as_usize()];
+            if marker != Marker::Cue
                 && at > 0
                 && text[..at]
                     .chars()
@@ -1181,9 +1246,10 @@ fn names(text: &str) -> Vec<Finding> {
             {
                 continue;
             }
-            let announces = cue && ANNOUNCING_CUES.contains(&NAME_CUES[m.pattern().as_usize()]);
+            let announces = marker == Marker::Cue
+                && ANNOUNCING_CUES.contains(&NAME_CUES[m.pattern().as_usize()]);
             let found = match name_at(text, i) {
-                Some((end, _)) => Some((end, if cue { 0.9 } else { 0.85 })),
+                Some((end, _)) => Some((end, if marker == Marker::Cue { 0.9 } else { 0.85 })),
                 None => name_in_any_case_at(text, i)
                     .map(|end| (end, 0.85))
                     .or_else(|| {
@@ -1193,6 +1259,13 @@ fn names(text: &str) -> Vec<Finding> {
                             .map(|end| (end, 0.8))
                     }),
             };
+            let found = found.filter(|(end, _)| {
+                marker != Marker::Thanks
+                    || text[*end..]
+                        .chars()
+                        .next()
+                        .is_none_or(|c| matches!(c, '!' | ',' | '.' | '?' | ';' | ':'))
+            });
             if let Some((end, confidence)) = found {
                 out.push(Finding {
                     kind: PiiKind::PersonName,
