@@ -319,29 +319,31 @@ fn runs(text: &str) -> Vec<Run> {
     out
 }
 
-/// Lower-case words right before `at` (a window of ~40 bytes), for cues
-/// such as "cpf", "telefone", "cartão".
-fn cue_before(text: &str, at: usize, cues: &[&str]) -> bool {
-    let window = window_before(text, at);
-    cues.iter().any(|c| window.contains(c))
-}
+/// The words right before a number (a window of ~40 bytes, lower-cased),
+/// where its label is: "cpf", "telefone", "cartão". Lower-cased once per
+/// number, however many labels are asked about.
+struct Labels(String);
 
-/// How far before `at` (in bytes of the lower-cased window) the nearest of
-/// `cues` ends, if one is there.
-fn cue_distance(text: &str, at: usize, cues: &[&str]) -> Option<usize> {
-    let window = window_before(text, at);
-    cues.iter()
-        .filter_map(|c| window.rfind(c).map(|i| window.len() - (i + c.len())))
-        .min()
-}
-
-/// The ~40 bytes before `at`, lower-cased: where a number's label is.
-fn window_before(text: &str, at: usize) -> String {
-    let mut from = at.saturating_sub(40);
-    while !text.is_char_boundary(from) {
-        from -= 1;
+impl Labels {
+    fn before(text: &str, at: usize) -> Self {
+        let mut from = at.saturating_sub(40);
+        while !text.is_char_boundary(from) {
+            from -= 1;
+        }
+        Labels(text[from..at].to_lowercase())
     }
-    text[from..at].to_lowercase()
+
+    /// Whether one of `cues` is there.
+    fn any(&self, cues: &[&str]) -> bool {
+        cues.iter().any(|c| self.0.contains(c))
+    }
+
+    /// How far before the number (in bytes) the nearest of `cues` ends.
+    fn nearest(&self, cues: &[&str]) -> Option<usize> {
+        cues.iter()
+            .filter_map(|c| self.0.rfind(c).map(|i| self.0.len() - (i + c.len())))
+            .min()
+    }
 }
 
 const CPF_CUES: &[&str] = &["cpf"];
@@ -450,7 +452,8 @@ fn classify_number(text: &str, r: &Run) -> Option<Finding> {
     }
     let d = &r.digits;
     let g = &r.groups;
-    let cue = |cues: &[&str]| cue_before(text, r.start, cues);
+    let labels = Labels::before(text, r.start);
+    let cue = |cues: &[&str]| labels.any(cues);
     let not_pii = cue(NOT_PII_CUES);
     let seps: Vec<u8> = r.seps.clone();
     let plain = g.len() == 1;
@@ -460,10 +463,7 @@ fn classify_number(text: &str, r: &Run) -> Option<Finding> {
     // 000 000 000 00, 000.000.000.00…); after "cpf", any grouping.
     if d.len() == 11 {
         // "CPF 529.982.247-25, fone 11999998888": the nearer label says.
-        let cpf_cue = match (
-            cue_distance(text, r.start, CPF_CUES),
-            cue_distance(text, r.start, PHONE_CUES),
-        ) {
+        let cpf_cue = match (labels.nearest(CPF_CUES), labels.nearest(PHONE_CUES)) {
             (Some(cpf), Some(phone)) => cpf < phone,
             (cpf, _) => cpf.is_some(),
         };
@@ -481,7 +481,7 @@ fn classify_number(text: &str, r: &Run) -> Option<Finding> {
             // Eleven plain digits are also a mobile number's shape: without
             // a CPF cue, a phone cue wins; so it does for a phone's grouping.
             if !canonical && !typed && (!plain || !cpf_cue) && cue(PHONE_CUES) {
-                return phone(text, r);
+                return phone(r, &labels);
             }
             return Some(finding(PiiKind::Cpf, r, confidence));
         }
@@ -561,7 +561,7 @@ fn classify_number(text: &str, r: &Run) -> Option<Finding> {
     if not_pii && (bare || !cue(PHONE_CUES)) {
         return None;
     }
-    phone(text, r)
+    phone(r, &labels)
 }
 
 /// Brazilian numbers (area code 11-99; landline 8 digits starting 2-5;
@@ -570,9 +570,9 @@ fn classify_number(text: &str, r: &Run) -> Option<Finding> {
 /// numbers written as such ((602) 819-4460, 602-819-4460); other E.164
 /// numbers written with their `+`. Company service numbers (0800, 0300,
 /// and 4004-…, 3003-… without an area code) are nobody's.
-fn phone(text: &str, r: &Run) -> Option<Finding> {
+fn phone(r: &Run, labels: &Labels) -> Option<Finding> {
     let d = &r.digits;
-    let cue = cue_before(text, r.start, PHONE_CUES);
+    let cue = labels.any(PHONE_CUES);
     let local_ok = |rest: &[u32]| {
         (rest.len() == 9 && rest[0] == 9) || (rest.len() == 8 && (2..=5).contains(&rest[0]))
     };
@@ -698,7 +698,7 @@ fn alphanumeric_cnpjs(text: &str) -> Vec<Finding> {
             && chars.iter().any(u8::is_ascii_uppercase)
             && valid_cnpj(&chars)
         {
-            let confidence = if formatted || cue_before(text, i, CNPJ_CUES) {
+            let confidence = if formatted || Labels::before(text, i).any(CNPJ_CUES) {
                 0.97
             } else {
                 0.8

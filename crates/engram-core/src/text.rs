@@ -95,10 +95,16 @@ pub fn words(text: &str) -> impl Iterator<Item = String> + '_ {
         .map(fold)
 }
 
+/// Whether a folded word is one a search or a reader would keep: two
+/// letters or more, not a stop word.
+fn is_keyword(word: &str) -> bool {
+    word.chars().count() > 1 && !is_stop_word(word)
+}
+
 /// The words of a text a reader would call its keywords: folded, without
 /// stop words or one-letter words, not stemmed.
 pub fn keywords(text: &str) -> impl Iterator<Item = String> + '_ {
-    words(text).filter(|w| w.chars().count() > 1 && !is_stop_word(w))
+    words(text).filter(|w| is_keyword(w))
 }
 
 /// Which stemmers a text's words go through.
@@ -179,7 +185,7 @@ pub fn terms(text: &str) -> Vec<String> {
             out.push(hashed.to_owned());
             continue;
         }
-        if word.chars().count() < 2 || is_stop_word(&word) {
+        if !is_keyword(&word) {
             continue;
         }
         if word.chars().any(|c| c.is_ascii_digit()) {
