@@ -262,4 +262,25 @@ async fn a_new_conversation_composes_with_the_running_summary_of_the_last() {
         .unwrap();
     assert!(timing.available);
     assert!(reply.tokens.unwrap().composed_tokens <= 500);
+
+    // The natural turn: the client appends the input, then composes with
+    // it. The input found as its own best hit does not count as the
+    // history answering it: the summary stays.
+    let input = "Pode confirmar meu telefone?";
+    append(&sidecar, "week-2", &[(pb::Role::User, input)]).await;
+    let reply = sidecar
+        .memory()
+        .compose_context(pb::ComposeContextRequest {
+            tenant_id: TENANT.into(),
+            conversation_id: "week-2".into(),
+            user_id: "joao".into(),
+            input: input.into(),
+            token_budget: 500,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let summary = reply.context.unwrap().summary.unwrap();
+    assert!(summary.source_message_ids.contains(&name), "{summary:?}");
 }

@@ -61,6 +61,9 @@ const FACTS_SHARE: f64 = 0.4;
 const HANDOVER_SHARE: f64 = 0.5;
 /// Share of what is left after facts that the summary may take.
 const SUMMARY_SHARE: f64 = 0.3;
+/// The summary is left out when the best lexical hits carry more than
+/// this share of the input's terms.
+const SUMMARY_UNLESS_FOUND: f64 = 0.5;
 /// Share of what is left after facts that recent messages may take when
 /// there are relevant older messages to place as well.
 const RECENT_SHARE: f64 = 0.6;
@@ -114,6 +117,9 @@ pub struct Sources<'a> {
     pub relevant: Vec<Candidate>,
     /// Running summaries of the user's conversations, most recent first.
     pub summaries: Vec<Summary>,
+    /// Share of the input's search terms that the best lexical hits carry
+    /// ([`crate::query::terms_found`]).
+    pub input_found: f64,
     /// The conversation's active handover, or else its last one.
     pub handover: Option<&'a Handover>,
 }
@@ -196,8 +202,19 @@ pub fn compose(sources: Sources<'_>) -> Result<Composition> {
         .handover
         .and_then(|h| place_handover(tk, h, &mut left, handover_cap));
 
-    let summary_cap = share(left, SUMMARY_SHARE);
-    let summary = place_summary(tk, sources.summaries, &recent, &mut left, summary_cap);
+    // The summary is a profile of what the user said, chosen without the
+    // input: it earns its tokens when the history does not answer in the
+    // input's own words (the answer was said in other words, or lies in
+    // who the user is). When the best hits already carry most of the
+    // input's terms, its share goes to the hits: on long histories of
+    // rich turns a question-blind block is mostly what the question does
+    // not need.
+    let summary = if sources.input_found > SUMMARY_UNLESS_FOUND {
+        None
+    } else {
+        let summary_cap = share(left, SUMMARY_SHARE);
+        place_summary(tk, sources.summaries, &recent, &mut left, summary_cap)
+    };
 
     let recent_cap = if relevant.is_empty() {
         left
@@ -617,6 +634,7 @@ mod tests {
             recent,
             relevant,
             summaries: Vec::new(),
+            input_found: 0.0,
             handover: None,
         }
     }
@@ -793,5 +811,40 @@ mod tests {
                 &c.text[c.text.find(RECENT_HEADER).unwrap()..c.text.find(INPUT_HEADER).unwrap()];
             assert_eq!(recent.matches('[').count(), 1, "{recent}");
         }
+    }
+
+    #[test]
+    fn the_summary_gives_way_when_the_best_hits_carry_the_input() {
+        let said = message(2, "Sou alérgica a dipirona.");
+        let summary = crate::summary::summarize(
+            None,
+            std::slice::from_ref(&said),
+            crate::summary::Vertical::Medical,
+            400,
+        );
+        assert_eq!(summary.items.len(), 1);
+        let hit = Candidate {
+            message: message(9, "a limpeza de sexta está remarcada"),
+            score: 1.0,
+            reason: Reason::Relevant,
+        };
+        let with = |found: f64| {
+            let mut s = sources(2000, Vec::new(), vec![hit.clone()]);
+            s.summaries = vec![summary.clone()];
+            s.input_found = found;
+            compose(s).unwrap()
+        };
+        // Half of the input's terms or fewer in the best hits: the answer
+        // may lie in what the user said in other words.
+        for found in [0.0, 0.5] {
+            let c = with(found);
+            assert!(c.text.contains(SUMMARY_HEADER), "{found}: {}", c.text);
+            assert_eq!(c.summary.unwrap().items[0].message_id, said.message_id);
+        }
+        // Most of them: the hits have the budget.
+        let c = with(0.75);
+        assert!(c.summary.is_none() && !c.text.contains(SUMMARY_HEADER));
+        assert_eq!(c.relevant.len(), 1);
+        assert_eq!(c.tokens, Tokenizer::O200k.count(&c.text));
     }
 }

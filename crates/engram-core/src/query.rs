@@ -1,9 +1,12 @@
-//! Query analysis: what an input says beyond its terms. For now, the
-//! calendar dates it names ("on 13 March 2023", "March 13, 2023", "em
-//! março de 2023", "2023-03-13", "13/03/2023"), which recall searches
-//! within as well, since every message carries its time.
+//! Query analysis: what an input says beyond its terms. The calendar
+//! dates it names ("on 13 March 2023", "March 13, 2023", "em março de
+//! 2023", "2023-03-13", "13/03/2023"), which recall searches within as
+//! well, since every message carries its time; and how much of it the
+//! history says in its own words.
 
-use crate::text::words;
+use std::collections::HashSet;
+
+use crate::text::{terms, words};
 use crate::time::Timestamp;
 
 /// A stretch of time an input names: `[from, until)`.
@@ -165,9 +168,46 @@ pub fn dates(input: &str) -> Vec<Span> {
     spans
 }
 
+/// Share of the input's search terms that `texts` carry: 1 when every
+/// term of the input is in one of them, 0 when none is, and when the input
+/// has no search term at all (nothing of it can be found).
+pub fn terms_found<'a>(input: &str, texts: impl IntoIterator<Item = &'a str>) -> f64 {
+    let wanted: HashSet<String> = terms(input).into_iter().collect();
+    if wanted.is_empty() {
+        return 0.0;
+    }
+    let mut found = HashSet::new();
+    for text in texts {
+        found.extend(terms(text).into_iter().filter(|t| wanted.contains(t)));
+    }
+    found.len() as f64 / wanted.len() as f64
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn terms_found_counts_each_term_of_the_input_once() {
+        let input = "When did Melanie paint a sunrise?";
+        // melanie, paint, sunrise: the hits carry two of three, in other forms.
+        let hits = [
+            "Melanie: I painted that lake sunset",
+            "Melanie: painting relaxes me",
+        ];
+        assert!((terms_found(input, hits) - 2.0 / 3.0).abs() < 1e-9);
+        assert_eq!(
+            terms_found(input, ["We painted sunrises, said Melanie"]),
+            1.0
+        );
+        assert_eq!(
+            terms_found("Ela já passou por alguma operação?", ["fiz uma cirurgia"]),
+            0.0
+        );
+        assert_eq!(terms_found(input, []), 0.0);
+        // An input of stop words only has nothing to find.
+        assert_eq!(terms_found("what is it?", ["what is it"]), 0.0);
+    }
 
     fn day_of(s: &Span) -> String {
         Timestamp(s.from.0 + DAY_SLACK * 86_400_000_000).to_minute_string()[..10].to_owned()

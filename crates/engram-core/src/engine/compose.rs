@@ -12,7 +12,7 @@ use crate::handover::Handover;
 use crate::ids::{ConversationId, TenantId, UserId};
 use crate::model::{ConversationCursor, Message, MessageFilter, Scope};
 use crate::ports::{ColdStore, Embedder, HotTier, SemanticIndex};
-use crate::query::dates;
+use crate::query::{dates, terms_found};
 use crate::text::{fold, reciprocal_rank_fusion};
 use crate::time::Timestamp;
 use crate::tokens::Tokenizer;
@@ -25,6 +25,9 @@ const SUMMARIES_READ: usize = 8;
 const RECALL_DEPTH: usize = 100;
 /// Hits asked of each retriever within each date the input names.
 const DATED_DEPTH: usize = 20;
+/// Best lexical hits that tell how much of the input the history says in
+/// its own words.
+const FOUND_IN: usize = 5;
 /// Best hits whose neighbours are proposed too.
 const NEIGHBOURED: usize = 6;
 /// A neighbour's score relative to its hit's, per turn of distance.
@@ -41,6 +44,8 @@ const RECENCY_HALF_LIFE_DAYS: f64 = 30.0;
 #[derive(Debug, Default)]
 struct Recall {
     candidates: Vec<Candidate>,
+    /// Share of the input's terms that the best lexical hits carry.
+    input_found: f64,
     timings: Vec<Timing>,
     degraded: Vec<&'static str>,
 }
@@ -220,6 +225,7 @@ where
             facts,
             recent,
             relevant: recall.candidates,
+            input_found: recall.input_found,
             summaries,
             handover: handover.as_ref(),
         })?;
@@ -332,7 +338,18 @@ where
             },
         );
         let lexical: Vec<(Message, f64)> = match lexical {
-            Ok(hits) => hits.into_iter().map(|s| (s.message, s.score)).collect(),
+            Ok(hits) => {
+                // The input itself, when the client appended it first (or
+                // said it before), is no answer to it.
+                out.input_found = terms_found(
+                    &q.input,
+                    hits.iter()
+                        .map(|s| s.message.content.as_str())
+                        .filter(|text| text.trim() != q.input.trim())
+                        .take(FOUND_IN),
+                );
+                hits.into_iter().map(|s| (s.message, s.score)).collect()
+            }
             Err(_) => {
                 out.degraded.push("lexical");
                 Vec::new()
