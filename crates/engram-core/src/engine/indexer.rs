@@ -102,6 +102,22 @@ impl Indexer {
     }
 }
 
+/// How many of the leading index jobs make one run: at least the first,
+/// then more while their messages fit in one embedding request.
+fn index_run(jobs: &[OutboxJob], embed_batch: usize) -> usize {
+    let mut messages = 0;
+    jobs.iter()
+        .take_while(|j| match j.op {
+            OutboxOp::Index { from_seq, to_seq } => {
+                let first = messages == 0;
+                messages += to_seq.saturating_sub(from_seq) + 1;
+                first || messages <= embed_batch.max(1) as u64
+            }
+            OutboxOp::Delete => false,
+        })
+        .count()
+}
+
 struct Worker<C, I, E> {
     cold: Arc<C>,
     index: Arc<I>,
@@ -194,19 +210,17 @@ impl<C: ColdStore, I: SemanticIndex, E: Embedder> Worker<C, I, E> {
         }
     }
 
-    /// Does claimed jobs in order. On a failure, the failed jobs and every
-    /// later one are released for a retry; returns false then.
+    /// Does claimed jobs in order, in runs of about one embedding request
+    /// each, and removes each run's jobs as soon as it is done: a failure
+    /// (a model server that timed out) releases for a retry only the run
+    /// that failed and the later ones, never the work already done.
+    /// Returns false after a failure.
     async fn process(&self, tenant: &TenantId, jobs: Vec<OutboxJob>) -> bool {
         let mut i = 0;
         while i < jobs.len() {
             let end = match jobs[i].op {
                 OutboxOp::Delete => i + 1,
-                OutboxOp::Index { .. } => {
-                    i + jobs[i..]
-                        .iter()
-                        .take_while(|j| matches!(j.op, OutboxOp::Index { .. }))
-                        .count()
-                }
+                OutboxOp::Index { .. } => i + index_run(&jobs[i..], self.config.embed_batch),
             };
             let run = &jobs[i..end];
             let done = match run[0].op {
@@ -325,5 +339,39 @@ impl<C: ColdStore, I: SemanticIndex, E: Embedder> Worker<C, I, E> {
             })
             .collect();
         self.index.upsert(tenant, points).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::{ConversationId, UserId};
+
+    fn job(op: OutboxOp) -> OutboxJob {
+        OutboxJob {
+            id: 1,
+            conversation_id: ConversationId::parse("c", "c1").unwrap(),
+            user_id: UserId::parse("u", "u1").unwrap(),
+            op,
+            attempts: 1,
+            created_at: Timestamp(0),
+        }
+    }
+
+    fn index(from_seq: u64, to_seq: u64) -> OutboxJob {
+        job(OutboxOp::Index { from_seq, to_seq })
+    }
+
+    #[test]
+    fn a_run_is_about_one_embedding_request() {
+        let ones: Vec<OutboxJob> = (1..=10).map(|s| index(s, s)).collect();
+        assert_eq!(index_run(&ones, 4), 4);
+        assert_eq!(index_run(&ones[8..], 4), 2);
+        // A job larger than a request is a run of its own.
+        let big = [index(1, 50), index(51, 51)];
+        assert_eq!(index_run(&big, 32), 1);
+        // A deletion ends a run.
+        let mixed = [index(1, 1), job(OutboxOp::Delete), index(2, 2)];
+        assert_eq!(index_run(&mixed, 32), 1);
     }
 }

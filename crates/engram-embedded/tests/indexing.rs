@@ -1,0 +1,104 @@
+//! Indexing under a model server that stops answering: the work done
+//! before the failure is kept, only the rest waits for a retry, and all of
+//! it is indexed once the model answers again.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use engram_contract::fixtures::{at, conversation, message, tenant, user};
+use engram_core::engine::{Engine, EngineConfig};
+use engram_core::model::Role;
+use engram_core::ports::{ColdStore, EmbedKind, Embedder};
+use engram_core::{Error, Result};
+use engram_embed::HashingEmbedder;
+use engram_embedded::{EmbeddedColdStore, EmbeddedHotTier, EmbeddedIndex, HotConfig};
+
+/// The hashing embedder that answers `allowed` requests, then fails every
+/// other one as a timed-out model server would.
+struct Allowance {
+    inner: HashingEmbedder,
+    allowed: Arc<AtomicUsize>,
+    requests: Arc<AtomicUsize>,
+}
+
+impl Embedder for Allowance {
+    fn model(&self) -> &str {
+        self.inner.model()
+    }
+
+    fn dimension(&self) -> usize {
+        self.inner.dimension()
+    }
+
+    async fn embed(&self, texts: &[&str], kind: EmbedKind) -> Result<Vec<Vec<f32>>> {
+        self.requests.fetch_add(1, Ordering::SeqCst);
+        let granted = self
+            .allowed
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+        if !granted {
+            return Err(Error::Unavailable {
+                backend: "embedder",
+                reason: "timed out".into(),
+            });
+        }
+        self.inner.embed(texts, kind).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_embedding_request_releases_only_the_work_not_done() {
+    let dir = tempfile::tempdir().unwrap();
+    let (t, u, c) = (tenant(), user("u1"), conversation("c1"));
+    // Ten appends of one message, stored before the worker starts: ten
+    // jobs, claimed together.
+    let cold = EmbeddedColdStore::open(dir.path(), 8 << 20).unwrap();
+    for i in 0..10 {
+        let said = format!("message number {i}");
+        cold.append(&t, &c, &u, vec![message(Role::User, &said, i)], at(i))
+            .await
+            .unwrap();
+    }
+
+    // Four messages an embedding request; the model server answers two
+    // requests, then times out.
+    let allowed = Arc::new(AtomicUsize::new(2));
+    let requests = Arc::new(AtomicUsize::new(0));
+    let embedder = Allowance {
+        inner: HashingEmbedder::new(64),
+        allowed: allowed.clone(),
+        requests: requests.clone(),
+    };
+    let mut config = EngineConfig::default();
+    config.indexer.embed_batch = 4;
+    config.indexer.sweep = Duration::from_millis(100);
+    let index = EmbeddedIndex::open(dir.path(), embedder.model(), 64, 1 << 20).unwrap();
+    let engine = Engine::new(
+        cold,
+        EmbeddedHotTier::new(&HotConfig::default()),
+        index,
+        embedder,
+        config,
+    );
+    let pending = || async { engine.memory_stats(&t, 1).await.unwrap().outbox.pending };
+
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while requests.load(Ordering::SeqCst) < 3 {
+        assert!(Instant::now() < deadline, "the worker never asked thrice");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // The eight messages of the two answered requests are indexed for
+    // good; only the last two jobs wait for a retry. (Before, the failure
+    // released all ten, and the answered requests were paid for again.)
+    assert_eq!(pending().await, 2, "only the work not done waits");
+
+    // The server answers again: the rest is indexed.
+    allowed.store(usize::MAX, Ordering::SeqCst);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while pending().await > 0 {
+        assert!(Instant::now() < deadline, "indexing never caught up");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
