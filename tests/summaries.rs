@@ -233,20 +233,25 @@ async fn a_new_conversation_composes_with_the_running_summary_of_the_last() {
     )
     .await;
 
-    let reply = eventually("the running summary", Duration::from_secs(30), || async {
-        let reply = sidecar
+    let input = "Pode confirmar meu telefone?";
+    // Joao's turn in week-2, composed in 500 tokens.
+    let compose = || async {
+        sidecar
             .memory()
             .compose_context(pb::ComposeContextRequest {
                 tenant_id: TENANT.into(),
                 conversation_id: "week-2".into(),
                 user_id: "joao".into(),
-                input: "Pode confirmar meu telefone?".into(),
+                input: input.into(),
                 token_budget: 500,
                 ..Default::default()
             })
             .await
             .unwrap()
-            .into_inner();
+            .into_inner()
+    };
+    let reply = eventually("the running summary", Duration::from_secs(30), || async {
+        let reply = compose().await;
         reply.context.as_ref()?.summary.is_some().then_some(reply)
     })
     .await;
@@ -266,21 +271,7 @@ async fn a_new_conversation_composes_with_the_running_summary_of_the_last() {
     // The natural turn: the client appends the input, then composes with
     // it. The input found as its own best hit does not count as the
     // history answering it: the summary stays.
-    let input = "Pode confirmar meu telefone?";
     append(&sidecar, "week-2", &[(pb::Role::User, input)]).await;
-    let reply = sidecar
-        .memory()
-        .compose_context(pb::ComposeContextRequest {
-            tenant_id: TENANT.into(),
-            conversation_id: "week-2".into(),
-            user_id: "joao".into(),
-            input: input.into(),
-            token_budget: 500,
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    let summary = reply.context.unwrap().summary.unwrap();
+    let summary = compose().await.context.unwrap().summary.unwrap();
     assert!(summary.source_message_ids.contains(&name), "{summary:?}");
 }
