@@ -20,7 +20,7 @@ use engram_core::model::{
 };
 use engram_core::ports::{
     AppendOutcome, ColdErasure, ColdStore, EmbedKind, Embedder, FactSnapshot, FactWrite, HotTier,
-    IndexHit, IndexPoint, LanguageModel, NoHotTier, SemanticIndex,
+    IndexHit, IndexPoint, LanguageModel, NoHotTier, SemanticIndex, index_name,
 };
 use engram_core::retention::RetentionPolicy;
 use engram_core::sealed::{SealedCold, SealedHot};
@@ -243,6 +243,17 @@ impl ColdStore for Cold {
             Cold::Embedded,
             Cold::Postgres,
             user_summaries(t, u, limit)
+        )
+    }
+    async fn tenants(&self) -> Result<Vec<TenantId>> {
+        delegate!(self, Cold::Embedded, Cold::Postgres, tenants())
+    }
+    async fn queue_reindex(&self, t: &TenantId, index: &str, now: Timestamp) -> Result<u64> {
+        delegate!(
+            self,
+            Cold::Embedded,
+            Cold::Postgres,
+            queue_reindex(t, index, now)
         )
     }
     async fn outbox_tenants(&self) -> Result<Vec<TenantId>> {
@@ -514,6 +525,12 @@ impl Embedder for Embed {
             Embed::Http(e) => e.model(),
         }
     }
+    fn contextual_passages(&self) -> bool {
+        match self {
+            Embed::Hashing(e) => e.contextual_passages(),
+            Embed::Http(e) => e.contextual_passages(),
+        }
+    }
     fn dimension(&self) -> usize {
         match self {
             Embed::Hashing(e) => e.dimension(),
@@ -655,7 +672,7 @@ pub async fn build(args: &ServeArgs) -> anyhow::Result<AppEngine> {
     };
     let index = match &args.qdrant_url {
         None => Index::Embedded(
-            EmbeddedIndex::open(dir, embedder.model(), embedder.dimension(), cache)
+            EmbeddedIndex::open(dir, &index_name(&embedder), embedder.dimension(), cache)
                 .with_context(|| format!("opening the vector index in {}", dir.display()))?,
         ),
         Some(url) => {
@@ -665,7 +682,7 @@ pub async fn build(args: &ServeArgs) -> anyhow::Result<AppEngine> {
                 collection_prefix: args.qdrant_collection_prefix.clone(),
             };
             Index::Qdrant(
-                QdrantIndex::connect(&config, embedder.model(), embedder.dimension())
+                QdrantIndex::connect(&config, &index_name(&embedder), embedder.dimension())
                     .await
                     .context("connecting to Qdrant and preparing its collection")?,
             )

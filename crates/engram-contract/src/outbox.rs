@@ -2,7 +2,7 @@
 //! statistics.
 
 use engram_core::model::{OutboxJob, OutboxOp, Role};
-use engram_core::ports::ColdStore;
+use engram_core::ports::{ColdStore, REINDEX_SLICE};
 use engram_core::time::Timestamp;
 
 use crate::fixtures::{at, conversation, message, message_with_id, tenant, user};
@@ -184,6 +184,79 @@ pub async fn outbox_jobs_are_isolated_by_tenant(store: &impl ColdStore) {
     // An id of a's job means nothing in b.
     store.finish_outbox(&b, &[jobs[0].id]).await.unwrap();
     assert_eq!(store.memory_stats(&a, 10).await.unwrap().outbox.pending, 1);
+}
+
+pub async fn a_new_index_gets_every_stored_message_once(store: &impl ColdStore) {
+    let (t, other) = (tenant(), tenant());
+    let (c1, c2, u1, u2) = (
+        conversation("c1"),
+        conversation("c2"),
+        user("u1"),
+        user("u2"),
+    );
+    let long = REINDEX_SLICE + 44;
+    for first in (0..long).step_by(100) {
+        let batch = (first..(first + 100).min(long))
+            .map(|i| message(Role::User, &format!("mensagem {i}"), i as i64))
+            .collect();
+        store.append(&t, &c1, &u1, batch, at(1)).await.unwrap();
+    }
+    let short = vec![
+        message(Role::User, "oi", 0),
+        message(Role::Assistant, "olá", 1),
+    ];
+    store.append(&t, &c2, &u2, short, at(1)).await.unwrap();
+    store
+        .append(&other, &c1, &u1, vec![message(Role::User, "oi", 0)], at(1))
+        .await
+        .unwrap();
+    let tenants = store.tenants().await.unwrap();
+    assert!(tenants.contains(&t) && tenants.contains(&other));
+    // The appends' own jobs are done.
+    let done: Vec<u64> = claim(store, &t, 100, 2)
+        .await
+        .iter()
+        .map(|j| j.id)
+        .collect();
+    store.finish_outbox(&t, &done).await.unwrap();
+
+    assert_eq!(
+        store.queue_reindex(&t, "model-a", at(3)).await.unwrap(),
+        long + 2
+    );
+    let jobs = claim(store, &t, 100, 4).await;
+    let index = |from_seq, to_seq| OutboxOp::Index { from_seq, to_seq };
+    assert_eq!(
+        ops(&jobs),
+        [
+            ("c1".into(), index(1, REINDEX_SLICE)),
+            ("c1".into(), index(REINDEX_SLICE + 1, long)),
+            ("c2".into(), index(1, 2)),
+        ]
+    );
+    assert_eq!(jobs[1].user_id, u1);
+    assert_eq!(jobs[2].user_id, u2);
+    let ids: Vec<u64> = jobs.iter().map(|j| j.id).collect();
+    store.finish_outbox(&t, &ids).await.unwrap();
+
+    // Once per index: asked again (another sidecar, a restart), nothing.
+    assert_eq!(store.queue_reindex(&t, "model-a", at(5)).await.unwrap(), 0);
+    assert!(claim(store, &t, 100, 6).await.is_empty());
+    // Another index gets them all again; the other tenant is untouched.
+    assert_eq!(
+        store.queue_reindex(&t, "model-b", at(7)).await.unwrap(),
+        long + 2
+    );
+    assert_eq!(
+        store.memory_stats(&other, 10).await.unwrap().outbox.pending,
+        1
+    );
+    // A tenant without data has nothing to queue.
+    let empty = tenant();
+    assert_eq!(
+        store.queue_reindex(&empty, "model-a", at(7)).await.unwrap(),
+        0
+    );
 }
 
 pub async fn memory_stats_count_by_band_and_user(store: &impl ColdStore) {

@@ -236,6 +236,23 @@ pub trait ColdStore: Send + Sync + 'static {
         limit: usize,
     ) -> impl Future<Output = Result<Vec<(ConversationId, Summary)>>> + Send;
 
+    /// Tenants that hold conversations.
+    fn tenants(&self) -> impl Future<Output = Result<Vec<TenantId>>> + Send;
+
+    /// Queues the indexing of every stored message of the tenant (one job
+    /// per slice of at most `REINDEX_SLICE` messages of a conversation) for
+    /// the semantic index named `index`, and records that it did, in one
+    /// transaction — unless it was recorded for that index before: then
+    /// nothing is written. Returns the messages queued. What a new index (of
+    /// another embedding model, or passages built another way) is filled
+    /// from.
+    fn queue_reindex(
+        &self,
+        tenant: &TenantId,
+        index: &str,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<u64>> + Send;
+
     /// Tenants that have indexing jobs pending.
     fn outbox_tenants(&self) -> impl Future<Output = Result<Vec<TenantId>>> + Send;
 
@@ -666,10 +683,37 @@ pub fn model_slug(model: &str) -> String {
         .collect()
 }
 
+/// Messages per job of a re-indexing (`ColdStore::queue_reindex`).
+pub const REINDEX_SLICE: u64 = 256;
+
+/// Version of the way passages are built from messages with context (the
+/// indexer's `passage`); part of an index's name, so that changing it
+/// starts a new index filled from the cold store.
+pub const PASSAGES: u32 = 2;
+
+/// The name of the semantic index an embedder fills: its model, and how
+/// passages are built. A new name is a new index (file or collection),
+/// filled from the cold store through the outbox.
+pub fn index_name(embedder: &impl Embedder) -> String {
+    if embedder.contextual_passages() {
+        format!("{}_passages-{PASSAGES}", model_slug(embedder.model()))
+    } else {
+        model_slug(embedder.model())
+    }
+}
+
 /// Turns texts into vectors.
 pub trait Embedder: Send + Sync + 'static {
     /// Model name (an index is tied to one model).
     fn model(&self) -> &str;
+
+    /// Whether a message is embedded after the turn before it: true for
+    /// language models, which relate a reply to the question it answers;
+    /// false for bag-of-words embedders, where the previous turn's words
+    /// only dilute the message's own.
+    fn contextual_passages(&self) -> bool {
+        true
+    }
 
     /// Vector dimension.
     fn dimension(&self) -> usize;

@@ -624,6 +624,14 @@ impl<C: ColdStore> ColdStore for SealedCold<C> {
         Ok(summaries)
     }
 
+    async fn tenants(&self) -> Result<Vec<TenantId>> {
+        self.inner_store().tenants().await
+    }
+
+    async fn queue_reindex(&self, tenant: &TenantId, index: &str, now: Timestamp) -> Result<u64> {
+        self.inner_store().queue_reindex(tenant, index, now).await
+    }
+
     async fn outbox_tenants(&self) -> Result<Vec<TenantId>> {
         self.inner_store().outbox_tenants().await
     }

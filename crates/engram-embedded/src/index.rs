@@ -48,12 +48,13 @@ fn byte_role(b: u8) -> Option<Role> {
 }
 
 impl EmbeddedIndex {
-    /// Opens (or creates) the index of `model` under `dir`, with a page
-    /// cache of `cache_bytes`.
-    pub fn open(dir: &Path, model: &str, dimension: usize, cache_bytes: usize) -> Result<Self> {
+    /// Opens (or creates) the index named `index` (`ports::index_name`: the
+    /// model, and how passages are built) under `dir`, with a page cache of
+    /// `cache_bytes`.
+    pub fn open(dir: &Path, index: &str, dimension: usize, cache_bytes: usize) -> Result<Self> {
         std::fs::create_dir_all(dir)
             .map_err(|e| Error::unavailable("embedded index", format!("{}: {e}", dir.display())))?;
-        let name = model_slug(model);
+        let name = model_slug(index);
         let db = Database::builder()
             .set_cache_size(cache_bytes)
             .create(dir.join(format!("index-{name}.redb")))

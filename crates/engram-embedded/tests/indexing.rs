@@ -1,15 +1,18 @@
-//! Indexing under a model server that stops answering: the work done
+//! Indexing: under a model server that stops answering, the work done
 //! before the failure is kept, only the rest waits for a retry, and all of
-//! it is indexed once the model answers again.
+//! it is indexed once the model answers again; a message is embedded after
+//! the turn before it; a new index (another model) is filled from the cold
+//! store.
 
 use std::sync::Arc;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use engram_contract::fixtures::{at, conversation, message, tenant, user};
 use engram_core::engine::{Engine, EngineConfig};
 use engram_core::model::Role;
-use engram_core::ports::{ColdStore, EmbedKind, Embedder};
+use engram_core::ports::{ColdStore, EmbedKind, Embedder, SemanticIndex, index_name};
 use engram_core::{Error, Result};
 use engram_embed::HashingEmbedder;
 use engram_embedded::{EmbeddedColdStore, EmbeddedHotTier, EmbeddedIndex, HotConfig};
@@ -54,6 +57,14 @@ async fn a_failed_embedding_request_releases_only_the_work_not_done() {
     // Ten appends of one message, stored before the worker starts: ten
     // jobs, claimed together.
     let cold = EmbeddedColdStore::open(dir.path(), 8 << 20).unwrap();
+    // The tenant was seen by this index before it had messages: only the
+    // jobs of the appends below are due.
+    let name = index_name(&Allowance {
+        inner: HashingEmbedder::new(64),
+        allowed: Arc::default(),
+        requests: Arc::default(),
+    });
+    assert_eq!(cold.queue_reindex(&t, &name, at(0)).await.unwrap(), 0);
     for i in 0..10 {
         let said = format!("message number {i}");
         cold.append(&t, &c, &u, vec![message(Role::User, &said, i)], at(i))
@@ -73,7 +84,7 @@ async fn a_failed_embedding_request_releases_only_the_work_not_done() {
     let mut config = EngineConfig::default();
     config.indexer.embed_batch = 4;
     config.indexer.sweep = Duration::from_millis(100);
-    let index = EmbeddedIndex::open(dir.path(), embedder.model(), 64, 1 << 20).unwrap();
+    let index = EmbeddedIndex::open(dir.path(), &name, 64, 1 << 20).unwrap();
     let engine = Engine::new(
         cold,
         EmbeddedHotTier::new(&HotConfig::default()),
@@ -101,4 +112,90 @@ async fn a_failed_embedding_request_releases_only_the_work_not_done() {
         assert!(Instant::now() < deadline, "indexing never caught up");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// The hashing embedder under a model name of the test's choosing, as a
+/// language model (contextual passages), that keeps the passages it was
+/// asked to embed.
+struct Recording {
+    inner: HashingEmbedder,
+    model: String,
+    passages: Arc<Mutex<Vec<String>>>,
+}
+
+impl Embedder for Recording {
+    fn model(&self) -> &str {
+        &self.model
+    }
+
+    fn dimension(&self) -> usize {
+        self.inner.dimension()
+    }
+
+    async fn embed(&self, texts: &[&str], kind: EmbedKind) -> Result<Vec<Vec<f32>>> {
+        if kind == EmbedKind::Passage {
+            let mut passages = self.passages.lock().unwrap();
+            passages.extend(texts.iter().map(|t| t.to_string()));
+        }
+        self.inner.embed(texts, kind).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_model_gets_every_stored_message_embedded_after_its_previous_turn() {
+    let dir = tempfile::tempdir().unwrap();
+    let (t, u, c) = (tenant(), user("u1"), conversation("c1"));
+    let cold = EmbeddedColdStore::open(dir.path(), 8 << 20).unwrap();
+    let recorded = Arc::new(Mutex::new(Vec::new()));
+    let open = |model: &str| {
+        let embedder = Recording {
+            inner: HashingEmbedder::new(64),
+            model: model.to_string(),
+            passages: recorded.clone(),
+        };
+        let index = EmbeddedIndex::open(dir.path(), &index_name(&embedder), 64, 1 << 20).unwrap();
+        let mut config = EngineConfig::default();
+        config.indexer.sweep = Duration::from_millis(100);
+        let engine = Engine::new(
+            cold.clone(),
+            EmbeddedHotTier::new(&HotConfig::default()),
+            index.clone(),
+            embedder,
+            config,
+        );
+        (engine, index)
+    };
+
+    let said = [
+        (Role::User, "Qual o horário da consulta?"),
+        (Role::Assistant, "Às 15h de terça."),
+    ];
+    for (i, (role, text)) in said.into_iter().enumerate() {
+        let i = i as i64;
+        cold.append(&t, &c, &u, vec![message(role, text, i)], at(i))
+            .await
+            .unwrap();
+    }
+    let (engine, first) = open("model-a");
+    engine.flush_index(Duration::from_secs(30)).await;
+    assert_eq!(first.count_user(&t, &u).await.unwrap(), 2);
+    // The answer is embedded after the question it answers.
+    let passages = std::mem::take(&mut *recorded.lock().unwrap());
+    assert!(
+        passages.contains(&"Qual o horário da consulta?\nÀs 15h de terça.".to_string()),
+        "{passages:?}"
+    );
+    drop(engine);
+    // The first engine's worker stops once it sees its engine gone.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+
+    // Another model: its index starts empty and is filled from the cold
+    // store, without a single append.
+    let (engine, second) = open("model-b");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while second.count_user(&t, &u).await.unwrap() < 2 {
+        assert!(Instant::now() < deadline, "the new index was never filled");
+        engine.flush_index(Duration::from_secs(5)).await;
+    }
+    assert_eq!(engine.memory_stats(&t, 1).await.unwrap().outbox.pending, 0);
 }

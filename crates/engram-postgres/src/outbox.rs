@@ -6,6 +6,7 @@ use engram_core::ids::{ConversationId, TenantId, UserId};
 use engram_core::model::{
     IMPORTANCE_BANDS, MemoryStats, OutboxJob, OutboxOp, OutboxStats, UserStats,
 };
+use engram_core::ports::REINDEX_SLICE;
 use engram_core::time::Timestamp;
 
 use crate::error::pg;
@@ -19,6 +20,57 @@ const TENANTS_PER_QUERY: usize = 200;
 /// Tenants whose outbox holds jobs.
 pub(crate) async fn tenants(client: &impl GenericClient) -> Result<Vec<TenantId>> {
     tenants_with(client, "index_outbox", "TRUE").await
+}
+
+/// Tenants that hold conversations.
+pub(crate) async fn conversation_tenants(client: &impl GenericClient) -> Result<Vec<TenantId>> {
+    tenants_with(client, "conversations", "TRUE").await
+}
+
+/// See `ColdStore::queue_reindex`.
+pub(crate) async fn queue_reindex(
+    client: &mut deadpool_postgres::Object,
+    s: &str,
+    index: &str,
+    now: Timestamp,
+) -> Result<u64> {
+    let tx = client.transaction().await.map_err(pg)?;
+    let new = tx
+        .execute(
+            &format!(
+                "INSERT INTO {s}.index_builds (index_name, queued_us) VALUES ($1, $2) \
+                 ON CONFLICT DO NOTHING"
+            ),
+            &[&index, &now.0],
+        )
+        .await
+        .map_err(pg)?;
+    if new == 0 {
+        return Ok(0);
+    }
+    let slice = REINDEX_SLICE as i64;
+    tx.execute(
+        &format!(
+            "INSERT INTO {s}.index_outbox \
+               (conversation_id, seq, to_seq, op, user_id, not_before_us, created_us) \
+             SELECT c.conversation_id, g, LEAST(g + $1 - 1, c.last_seq), 'index', c.user_id, 0, $2 \
+             FROM {s}.conversations c, generate_series(1::bigint, c.last_seq, $1) AS g \
+             ORDER BY c.conversation_id, g"
+        ),
+        &[&slice, &now.0],
+    )
+    .await
+    .map_err(pg)?;
+    let queued: i64 = tx
+        .query_one(
+            &format!("SELECT COALESCE(sum(last_seq), 0)::bigint FROM {s}.conversations"),
+            &[],
+        )
+        .await
+        .map_err(pg)?
+        .get(0);
+    tx.commit().await.map_err(pg)?;
+    Ok(queued as u64)
 }
 
 /// Tenants whose `table` has a row matching `condition` (both constants of

@@ -338,6 +338,18 @@ impl ColdStore for PostgresColdStore {
         summaries::of_user(&client, &s, user, limit).await
     }
 
+    async fn tenants(&self) -> Result<Vec<TenantId>> {
+        let client = self.pool.get().await.map_err(pool)?;
+        outbox::conversation_tenants(&client).await
+    }
+
+    async fn queue_reindex(&self, tenant: &TenantId, index: &str, now: Timestamp) -> Result<u64> {
+        let Some((mut client, s)) = self.existing(tenant).await? else {
+            return Ok(0);
+        };
+        outbox::queue_reindex(&mut client, &s, index, now).await
+    }
+
     async fn outbox_tenants(&self) -> Result<Vec<TenantId>> {
         let client = self.pool.get().await.map_err(pool)?;
         outbox::tenants(&client).await

@@ -58,9 +58,9 @@ fn unavailable(e: impl std::fmt::Display) -> Error {
     Error::unavailable("qdrant", e.to_string())
 }
 
-/// A collection name from a prefix and a model name.
-pub fn collection_name(prefix: &str, model: &str) -> String {
-    format!("{prefix}_{}", model_slug(model))
+/// A collection name from a prefix and an index name.
+pub fn collection_name(prefix: &str, index: &str) -> String {
+    format!("{prefix}_{}", model_slug(index))
 }
 
 /// The point id of a message: a UUID from SHA-256 of its position.
@@ -80,15 +80,16 @@ fn point_id(tenant: &TenantId, conversation: &ConversationId, seq: u64) -> Strin
 }
 
 impl QdrantIndex {
-    /// Connects, and creates the model's collection and its payload indexes
-    /// when they do not exist.
-    pub async fn connect(config: &QdrantConfig, model: &str, dimension: usize) -> Result<Self> {
+    /// Connects, and creates the collection of the index named `index`
+    /// (`ports::index_name`: the model, and how passages are built) and its
+    /// payload indexes when they do not exist.
+    pub async fn connect(config: &QdrantConfig, index: &str, dimension: usize) -> Result<Self> {
         let mut builder = Qdrant::from_url(&config.url);
         if let Some(key) = &config.api_key {
             builder = builder.api_key(key.clone());
         }
         let client = builder.build().map_err(unavailable)?;
-        let collection = collection_name(&config.collection_prefix, model);
+        let collection = collection_name(&config.collection_prefix, index);
         let index = Self {
             client,
             collection,

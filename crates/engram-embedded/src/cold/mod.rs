@@ -58,6 +58,8 @@ const POSTINGS: TableDefinition<(&str, &str, &str, &str, u64), u64> =
 const TERM_STATS: TableDefinition<(&str, &str), (u64, u64)> = TableDefinition::new("term_stats");
 /// Store-wide markers.
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+/// (tenant, index name) → when its messages were queued for that index
+const INDEX_BUILDS: TableDefinition<(&str, &str), i64> = TableDefinition::new("index_builds");
 /// tenant → last job id
 const OUTBOX_SEQ: TableDefinition<&str, u64> = TableDefinition::new("outbox_seq");
 
@@ -91,6 +93,7 @@ impl EmbeddedColdStore {
             txn.open_table(FACT_REVS).map_err(storage)?;
             txn.open_table(OUTBOX).map_err(storage)?;
             txn.open_table(OUTBOX_SEQ).map_err(storage)?;
+            txn.open_table(INDEX_BUILDS).map_err(storage)?;
             txn.open_table(SUMMARIES).map_err(storage)?;
             txn.open_table(POSTINGS).map_err(storage)?;
             txn.open_table(TERM_STATS).map_err(storage)?;
@@ -358,6 +361,18 @@ impl engram_core::ports::ColdStore for EmbeddedColdStore {
     ) -> Result<Vec<(ConversationId, Summary)>> {
         owned!(tenant, user);
         self.read(move |txn| summaries::of_user(txn, &tenant, &user, limit))
+            .await
+    }
+
+    async fn tenants(&self) -> Result<Vec<TenantId>> {
+        self.read(outbox::conversation_tenants).await
+    }
+
+    async fn queue_reindex(&self, tenant: &TenantId, index: &str, now: Timestamp) -> Result<u64> {
+        owned!(tenant);
+        let index = index.to_owned();
+        self.writer
+            .write(move |txn| outbox::queue_reindex(txn, &tenant, &index, now))
             .await
     }
 

@@ -13,11 +13,15 @@ use engram_core::model::{
     Conversation, IMPORTANCE_BANDS, MemoryStats, Message, OutboxJob, OutboxOp, OutboxStats,
     UserStats, importance_band,
 };
+use engram_core::ports::REINDEX_SLICE;
 use engram_core::time::Timestamp;
 use redb::{ReadTransaction, ReadableTable, WriteTransaction};
 use serde::{Deserialize, Serialize};
 
-use super::{CONVERSATIONS, MESSAGES, OUTBOX, OUTBOX_SEQ, after, decode, distinct_tenants, encode};
+use super::{
+    CONVERSATIONS, INDEX_BUILDS, MESSAGES, OUTBOX, OUTBOX_SEQ, after, decode, distinct_tenants,
+    encode,
+};
 use crate::writer::storage;
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -104,6 +108,52 @@ pub(super) fn count_user(
         n += u64::from(of_user(&decode(value.value())?, user, conversations));
     }
     Ok(n)
+}
+
+/// Tenants that hold conversations.
+pub(super) fn conversation_tenants(txn: &ReadTransaction) -> Result<Vec<TenantId>> {
+    let table = txn.open_table(CONVERSATIONS).map_err(storage)?;
+    let tenant_of = |row: Option<(redb::AccessGuard<'_, (&str, &str)>, _)>| {
+        row.map(|(key, _)| key.value().0.to_owned())
+    };
+    distinct_tenants(tenant_of(table.first().map_err(storage)?), |end| {
+        let row = table.range((end, "")..).map_err(storage)?.next();
+        Ok(tenant_of(row.transpose().map_err(storage)?))
+    })
+}
+
+/// See `ColdStore::queue_reindex`.
+pub(super) fn queue_reindex(
+    txn: &WriteTransaction,
+    tenant: &TenantId,
+    index: &str,
+    now: Timestamp,
+) -> Result<u64> {
+    let t = tenant.as_str();
+    {
+        let mut builds = txn.open_table(INDEX_BUILDS).map_err(storage)?;
+        if builds.get((t, index)).map_err(storage)?.is_some() {
+            return Ok(0);
+        }
+        builds.insert((t, index), now.0).map_err(storage)?;
+    }
+    let conversations: Vec<Conversation> = {
+        let table = txn.open_table(CONVERSATIONS).map_err(storage)?;
+        let end = after(t);
+        let rows = table.range((t, "")..(end.as_str(), "")).map_err(storage)?;
+        rows.map(|row| decode(row.map_err(storage)?.1.value()))
+            .collect::<Result<_>>()?
+    };
+    let mut queued = 0;
+    for c in conversations {
+        for from_seq in (1..=c.last_seq).step_by(REINDEX_SLICE as usize) {
+            let to_seq = (from_seq + REINDEX_SLICE - 1).min(c.last_seq);
+            let op = OutboxOp::Index { from_seq, to_seq };
+            enqueue(txn, tenant, &c.conversation_id, &c.user_id, op, now)?;
+        }
+        queued += c.last_seq;
+    }
+    Ok(queued)
 }
 
 pub(super) fn tenants(txn: &ReadTransaction) -> Result<Vec<TenantId>> {
