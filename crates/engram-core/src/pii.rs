@@ -936,6 +936,12 @@ const BRANDS: &[&str] = &[
 ];
 
 /// Whether a capitalised word is known not to be a person's name.
+/// Whether a folded word is a brand's name ("renner"): never part of a
+/// person's name ("a kelly da renner").
+fn is_brand(folded: &str) -> bool {
+    BRANDS.iter().any(|b| crate::text::fold(b) == folded)
+}
+
 fn not_a_name(word: &str) -> bool {
     NOT_NAMES.contains(&word) || BRANDS.contains(&word)
 }
@@ -1155,6 +1161,123 @@ fn name_in_any_case_at(text: &str, i: usize) -> Option<usize> {
     Some(extend_name(text, first))
 }
 
+/// Given names that are also words people write every day ("will",
+/// "may", "rosa", "graça"): never the start of a name found by the
+/// gazetteer alone ("i will cook" is no "Will Cook").
+const EVERYDAY_GIVEN_NAMES: &[&str] = &[
+    "will",
+    "may",
+    "mark",
+    "bill",
+    "hope",
+    "grace",
+    "joy",
+    "faith",
+    "rose",
+    "lily",
+    "june",
+    "april",
+    "august",
+    "summer",
+    "dawn",
+    "chase",
+    "hunter",
+    "ray",
+    "guy",
+    "frank",
+    "sunny",
+    "art",
+    "pat",
+    "rich",
+    "rosa",
+    "luz",
+    "paz",
+    "gloria",
+    "graca",
+    "clara",
+    "vitoria",
+    "flor",
+    "branca",
+    "bento",
+    "aurora",
+    "estrela",
+    "perola",
+    "violeta",
+    "margarida",
+    "esperanca",
+    "alegria",
+    "serena",
+    "bela",
+    "santa",
+    "santo",
+    "jesus",
+    "cristo",
+    "neve",
+    "luna",
+    "iris",
+    "jade",
+    "franco",
+    "moreno",
+    "celeste",
+    "amor",
+    "dores",
+    "socorro",
+    "fe",
+    "mar",
+    "sol",
+    // Words of the gazetteer's Brazilian list that are kinship and
+    // everyday words ("a tia", "o dia", "nova lima").
+    "filho",
+    "mae",
+    "tia",
+    "dia",
+    "nova",
+    "dona",
+    "vida",
+    "nora",
+    "neta",
+    "neto",
+    "irma",
+];
+
+/// A full name in any case found by the gazetteer alone ("favor avisar
+/// davi brown", "PACIENTE: DAVID DA OLIVEIRA"): a given name that is not
+/// an everyday word, then a surname it knows (a particle may come
+/// between), then more of them. Its end, if there is one.
+fn known_full_name_at(text: &str, i: usize) -> Option<usize> {
+    let first = word_end(text, i);
+    // Most words are no given name: that test first, it is the cheapest.
+    if first < i + 2 || !text[first..].starts_with(' ') {
+        return None;
+    }
+    let word = crate::text::fold(&text[i..first]);
+    if !gazetteer::is_given_name(&word)
+        || is_name_particle(&word)
+        || crate::text::is_stop_word(&word)
+        || EVERYDAY_GIVEN_NAMES.contains(&word.as_str())
+        || TITLES
+            .iter()
+            .any(|t| t.trim_end_matches([' ', '.']) == word)
+    {
+        return None;
+    }
+    let surname_at = |at: usize| {
+        let end = word_end(text, at);
+        let word = crate::text::fold(&text[at..end]);
+        let known = !crate::text::is_stop_word(&word) && !is_brand(&word);
+        (end > at && known && gazetteer::is_surname(&word)).then_some(end)
+    };
+    let at = text[first..].starts_with(' ').then_some(first + 1)?;
+    let next = word_end(text, at);
+    let surname =
+        if is_name_particle(&crate::text::fold(&text[at..next])) && text[next..].starts_with(' ') {
+            surname_at(next + 1)?
+        } else {
+            surname_at(at)?
+        };
+    Some(extend_name(text, surname))
+}
+
 /// After a cue that announces a full name ("nome: priya miller"), a first
 /// name the gazetteer lacks, when a surname it knows follows.
 fn unknown_first_name_at(text: &str, i: usize) -> Option<usize> {
@@ -1171,7 +1294,7 @@ fn unknown_first_name_at(text: &str, i: usize) -> Option<usize> {
 /// Where a name that reaches `end` ends: given names and surnames the
 /// gazetteer knows, particles between them, follow.
 fn extend_name(text: &str, mut end: usize) -> usize {
-    let known = |w: &str| gazetteer::is_given_name(w) || gazetteer::is_surname(w);
+    let known = |w: &str| !is_brand(w) && (gazetteer::is_given_name(w) || gazetteer::is_surname(w));
     for _ in 0..5 {
         let Some(at) = text[end..].starts_with(' ').then_some(end + 1) else {
             break;
@@ -1292,6 +1415,31 @@ fn names(text: &str) -> Vec<Finding> {
             });
         }
     }
+    // A given name and a surname the gazetteer knows, in any case.
+    let mut i = 0;
+    while i < text.len() {
+        let starts_word = i == 0
+            || text[..i]
+                .chars()
+                .next_back()
+                .is_some_and(|c| !c.is_alphanumeric());
+        if starts_word
+            && text[i..].starts_with(char::is_alphabetic)
+            && let Some(end) = known_full_name_at(text, i)
+        {
+            if !names_a_place(text, i, end) && !followed_by_a_place_word(text, end) {
+                out.push(Finding {
+                    kind: PiiKind::PersonName,
+                    start: i,
+                    end,
+                    confidence: 0.7,
+                });
+            }
+            i = end;
+            continue;
+        }
+        i += text[i..].chars().next().map_or(1, char::len_utf8);
+    }
     // Two or more capitalised words anywhere.
     let mut i = 0;
     while i < text.len() {
@@ -1390,7 +1538,40 @@ const PLACE_WORDS: &[&str] = &[
     "firm",
     "llc",
     "inc",
+    // Schools, courts, neighbourhoods and buildings named after people.
+    "escola",
+    "colégio",
+    "colegio",
+    "faculdade",
+    "universidade",
+    "estadual",
+    "municipal",
+    "fórum",
+    "forum",
+    "tribunal",
+    "jardim",
+    "vila",
+    "parque",
+    "bairro",
+    "edifício",
+    "edificio",
+    "condomínio",
+    "condominio",
+    "school",
+    "college",
+    "university",
+    "park",
+    "hall",
+    "court",
 ];
+
+/// Whether the word after `end` makes what ends there an organisation's
+/// name ("silva costa advogados").
+fn followed_by_a_place_word(text: &str, end: usize) -> bool {
+    let rest = text[end..].trim_start_matches([' ', '&']);
+    let next = &rest[..word_end(rest, 0)];
+    PLACE_WORDS.contains(&next.to_lowercase().as_str())
+}
 
 fn names_a_place(text: &str, start: usize, end: usize) -> bool {
     let before = text[..start].trim_end_matches(|c: char| !c.is_alphanumeric());
@@ -1827,6 +2008,42 @@ mod tests {
         ] {
             assert_eq!(kinds(text), [(PiiKind::PersonName, name)], "{text}");
         }
+    }
+
+    #[test]
+    fn a_full_name_the_gazetteer_knows_is_found_in_any_case_without_a_cue() {
+        let name = PiiKind::PersonName;
+        assert_eq!(
+            kinds("favor avisar davi brown que o horario mudou"),
+            [(name, "davi brown")]
+        );
+        assert_eq!(
+            kinds("PACIENTE: DAVID DA OLIVEIRA"),
+            [(name, "DAVID DA OLIVEIRA")]
+        );
+        let found = detect("quem retira é beatriz da nascimento, minha sobrinha");
+        assert_eq!(found.len(), 1);
+        assert!(
+            found[0].confidence < 0.85,
+            "the gazetteer alone is weaker than a cue"
+        );
+        // Everyday words that are given names, places and firms named after
+        // people, brands: none is a person.
+        for text in [
+            "i will cook dinner tonight",
+            "a rosa costa pouco no mercado",
+            "ela mora na rua joao silva 88",
+            "o escritório silva costa advogados ligou",
+            "a tia santos chegou",
+            "escola estadual maria souza fica perto",
+        ] {
+            assert_eq!(kinds(text), [], "{text}");
+        }
+        // A brand never ends a name.
+        assert_eq!(
+            kinds("a Maria Souza da Renner disse que trocava"),
+            [(name, "Maria Souza")]
+        );
     }
 
     #[test]
