@@ -943,7 +943,9 @@ fn is_brand(folded: &str) -> bool {
 }
 
 fn not_a_name(word: &str) -> bool {
-    NOT_NAMES.contains(&word) || BRANDS.contains(&word)
+    static SET: OnceLock<std::collections::HashSet<&str>> = OnceLock::new();
+    SET.get_or_init(|| NOT_NAMES.iter().chain(BRANDS).copied().collect())
+        .contains(word)
 }
 
 /// Capitalised words that are not names.
@@ -1161,85 +1163,6 @@ fn name_in_any_case_at(text: &str, i: usize) -> Option<usize> {
     Some(extend_name(text, first))
 }
 
-/// Given names that are also words people write every day ("will",
-/// "may", "rosa", "graça"): never the start of a name found by the
-/// gazetteer alone ("i will cook" is no "Will Cook").
-const EVERYDAY_GIVEN_NAMES: &[&str] = &[
-    "will",
-    "may",
-    "mark",
-    "bill",
-    "hope",
-    "grace",
-    "joy",
-    "faith",
-    "rose",
-    "lily",
-    "june",
-    "april",
-    "august",
-    "summer",
-    "dawn",
-    "chase",
-    "hunter",
-    "ray",
-    "guy",
-    "frank",
-    "sunny",
-    "art",
-    "pat",
-    "rich",
-    "rosa",
-    "luz",
-    "paz",
-    "gloria",
-    "graca",
-    "clara",
-    "vitoria",
-    "flor",
-    "branca",
-    "bento",
-    "aurora",
-    "estrela",
-    "perola",
-    "violeta",
-    "margarida",
-    "esperanca",
-    "alegria",
-    "serena",
-    "bela",
-    "santa",
-    "santo",
-    "jesus",
-    "cristo",
-    "neve",
-    "luna",
-    "iris",
-    "jade",
-    "franco",
-    "moreno",
-    "celeste",
-    "amor",
-    "dores",
-    "socorro",
-    "fe",
-    "mar",
-    "sol",
-    // Words of the gazetteer's Brazilian list that are kinship and
-    // everyday words ("a tia", "o dia", "nova lima").
-    "filho",
-    "mae",
-    "tia",
-    "dia",
-    "nova",
-    "dona",
-    "vida",
-    "nora",
-    "neta",
-    "neto",
-    "irma",
-];
-
 /// A full name in any case found by the gazetteer alone ("favor avisar
 /// davi brown", "PACIENTE: DAVID DA OLIVEIRA"): a given name that is not
 /// an everyday word, then a surname it knows (a particle may come
@@ -1254,7 +1177,7 @@ fn known_full_name_at(text: &str, i: usize) -> Option<usize> {
     if !gazetteer::is_given_name(&word)
         || is_name_particle(&word)
         || crate::text::is_stop_word(&word)
-        || EVERYDAY_GIVEN_NAMES.contains(&word.as_str())
+        || gazetteer::is_everyday(&word)
         || TITLES
             .iter()
             .any(|t| t.trim_end_matches([' ', '.']) == word)
@@ -1276,6 +1199,87 @@ fn known_full_name_at(text: &str, i: usize) -> Option<usize> {
             surname_at(at)?
         };
     Some(extend_name(text, surname))
+}
+
+/// A lone given name at `i` that is no everyday word ("fernanda", not
+/// "rosa"), at least three letters, ending at a word's end: its end.
+fn lone_given_name_at(text: &str, i: usize) -> Option<usize> {
+    let end = word_end(text, i);
+    if text[i..end].chars().count() < 3 || text[end..].starts_with(char::is_alphanumeric) {
+        return None;
+    }
+    let word = crate::text::fold(&text[i..end]);
+    let known = gazetteer::is_given_name(&word)
+        && !gazetteer::is_everyday(&word)
+        && !is_name_particle(&word)
+        && !crate::text::is_stop_word(&word)
+        && !TITLES
+            .iter()
+            .any(|t| t.trim_end_matches([' ', '.']) == word);
+    known.then_some(end)
+}
+
+/// Places that are also given names ("moro em Salvador", "Austin"): a
+/// lone capitalised word among them is a place.
+const PLACES_NAMED_LIKE_PEOPLE: &[&str] = &[
+    "aparecida",
+    "austin",
+    "carolina",
+    "chelsea",
+    "dallas",
+    "denver",
+    "florence",
+    "franca",
+    "georgia",
+    "houston",
+    "india",
+    "israel",
+    "jackson",
+    "jordan",
+    "lincoln",
+    "madison",
+    "marilia",
+    "orlando",
+    "salvador",
+    "santos",
+    "sydney",
+    "teresina",
+    "victoria",
+    "virginia",
+    "washington",
+];
+
+/// Words before a place, not a person ("em", "pra", "in", "from").
+const BEFORE_A_PLACE: &[&str] = &[
+    "em", "no", "na", "para", "pra", "pro", "in", "to", "from", "at", "of", "near",
+];
+
+/// Whether the capitalised word at `start..end` has a capitalised word or
+/// an `&` beside it: part of an organisation's name ("Magazine Luiza",
+/// "Johnson & Johnson"), not a lone name.
+fn in_a_capitalised_sequence(text: &str, start: usize, end: usize) -> bool {
+    let before = text[..start].trim_end_matches(' ');
+    let after = text[end..].trim_start_matches(' ');
+    let previous = before
+        .rsplit(|c: char| !c.is_alphanumeric() && c != '&')
+        .next()
+        .unwrap_or("");
+    let next = after
+        .split(|c: char| !c.is_alphanumeric() && c != '&')
+        .next()
+        .unwrap_or("");
+    let joins = |w: &str| w == "&" || w.starts_with(char::is_uppercase);
+    (before.len() < start && joins(previous)) || (after.len() < text.len() - end && joins(next))
+}
+
+/// The word before `i`, lower-cased.
+fn previous_word(text: &str, i: usize) -> String {
+    let before = text[..i].trim_end_matches(|c: char| !c.is_alphanumeric());
+    before
+        .rsplit(|c: char| !c.is_alphanumeric())
+        .next()
+        .unwrap_or("")
+        .to_lowercase()
 }
 
 /// After a cue that announces a full name ("nome: priya miller"), a first
@@ -1414,6 +1418,53 @@ fn names(text: &str) -> Vec<Finding> {
                 confidence: 0.85,
             });
         }
+    }
+    // A lone given name after an article ("a fernanda falou", "o enzo"),
+    // or capitalised on its own ("please let Emily know"), when it is no
+    // everyday word and nothing says it is a place.
+    let mut i = 0;
+    while i < text.len() {
+        let starts_word = i == 0
+            || text[..i]
+                .chars()
+                .next_back()
+                .is_some_and(|c| !c.is_alphanumeric());
+        if !starts_word || !text[i..].starts_with(char::is_alphabetic) {
+            i += text[i..].chars().next().map_or(1, char::len_utf8);
+            continue;
+        }
+        let end = word_end(text, i);
+        let article = matches!(&text[i..end], "a" | "o" | "A" | "O");
+        let found = if article && text[end..].starts_with(' ') {
+            lone_given_name_at(text, end + 1)
+                .filter(|e| !text[*e..].trim_start_matches(' ').starts_with('&'))
+                .map(|e| (end + 1, e, 0.6))
+        } else if text[i..].starts_with(char::is_uppercase)
+            && capitalised(text, i) == Some(end)
+            && let Some(e) = lone_given_name_at(text, i)
+            && !not_a_name(&text[i..end])
+            && !in_a_capitalised_sequence(text, i, end)
+            && !BEFORE_A_PLACE.contains(&previous_word(text, i).as_str())
+            && !PLACES_NAMED_LIKE_PEOPLE.contains(&crate::text::fold(&text[i..end]).as_str())
+        {
+            Some((i, e, 0.5))
+        } else {
+            None
+        };
+        if let Some((start, end, confidence)) = found {
+            let end = extend_name(text, end);
+            if !names_a_place(text, start, end) && !followed_by_a_place_word(text, end) {
+                out.push(Finding {
+                    kind: PiiKind::PersonName,
+                    start,
+                    end,
+                    confidence,
+                });
+            }
+            i = end;
+            continue;
+        }
+        i = end.max(i + 1);
     }
     // A given name and a surname the gazetteer knows, in any case.
     let mut i = 0;
@@ -2044,6 +2095,31 @@ mod tests {
             kinds("a Maria Souza da Renner disse que trocava"),
             [(name, "Maria Souza")]
         );
+    }
+
+    #[test]
+    fn a_lone_given_name_after_an_article_or_capitalised_on_its_own() {
+        let name = PiiKind::PersonName;
+        assert_eq!(
+            kinds("a fernanda e o enzo vão juntos"),
+            [(name, "fernanda"), (name, "enzo")]
+        );
+        assert_eq!(kinds("please let Emily know i'm late"), [(name, "Emily")]);
+        let found = detect("please let Emily know i'm late");
+        assert!(found[0].confidence < 0.7, "the weakest evidence");
+        // Everyday words, places and firms are not people.
+        for text in [
+            "a rosa do jardim morreu",
+            "o dia foi longo",
+            "a tia chegou",
+            "moro em Salvador faz tempo",
+            "Austin is hot in july",
+            "estou processando a Johnson & Johnson",
+            "comprei no Magazine Luiza",
+            "May I come in?",
+        ] {
+            assert_eq!(kinds(text), [], "{text}");
+        }
     }
 
     #[test]

@@ -85,7 +85,9 @@ pub const ANALYSER_VERSION: u32 = 2;
 
 /// Whether a folded word is a Portuguese or English stop word.
 pub(crate) fn is_stop_word(term: &str) -> bool {
-    STOP_WORDS.contains(&term)
+    static SET: std::sync::OnceLock<std::collections::HashSet<&str>> = std::sync::OnceLock::new();
+    SET.get_or_init(|| STOP_WORDS.iter().copied().collect())
+        .contains(term)
 }
 
 /// Folded words of a text, stop words included, in order.

@@ -3,13 +3,18 @@
 //! public data: the IBGE 2010 census's Brazilian given names
 //! (datasets-br/prenomes, ODC-PDDL-1.0), the US Census Bureau's 1990 given
 //! names and surnames, and the commonest Brazilian surnames; its header
-//! says which and how many.
+//! says which and how many. `everyday-names.txt` is written by hand: the
+//! given names of those lists that are also everyday Portuguese or
+//! English words ("rosa", "dia", "tia", "will", "may", "grace"), picked
+//! from the lists' overlap with the Debian word lists (wbrazilian,
+//! wamerican); such a word is a name only with more evidence than itself.
 
 use std::collections::HashSet;
 use std::sync::OnceLock;
 
 const GIVEN_NAMES: &str = include_str!("given-names.txt");
 const SURNAMES: &str = include_str!("surnames.txt");
+const EVERYDAY: &str = include_str!("everyday-names.txt");
 
 /// The words of a list, hashed: every word of every message is looked up
 /// (a binary search's string comparisons were most of detection's time).
@@ -32,13 +37,19 @@ pub(super) fn is_surname(folded: &str) -> bool {
     words(&CELL, SURNAMES).contains(folded)
 }
 
+/// Whether a folded given name is also an everyday word.
+pub(super) fn is_everyday(folded: &str) -> bool {
+    static CELL: OnceLock<HashSet<&str>> = OnceLock::new();
+    words(&CELL, EVERYDAY).contains(folded)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn the_lists_are_sorted_folded_and_know_common_names() {
-        for list in [GIVEN_NAMES, SURNAMES] {
+        for list in [GIVEN_NAMES, SURNAMES, EVERYDAY] {
             let words: Vec<&str> = list.lines().collect();
             assert!(words.windows(2).all(|w| w[0] < w[1]), "sorted, no repeats");
             assert!(
@@ -54,5 +65,9 @@ mod tests {
             assert!(is_surname(name), "{name}");
         }
         assert!(!is_given_name("pedido"));
+        for word in EVERYDAY.lines() {
+            assert!(is_given_name(word), "{word} is an everyday given name");
+        }
+        assert!(is_everyday("rosa") && is_everyday("will") && !is_everyday("fernanda"));
     }
 }
