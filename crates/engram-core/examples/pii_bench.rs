@@ -87,7 +87,7 @@ fn phone(rng: &mut Rng) -> String {
         0 => format!("({area}) 9{}-{}", n(rng, 4), n(rng, 4)),
         1 => format!("+55 {area} 9{}-{}", n(rng, 4), n(rng, 4)),
         2 => format!("({area}) 3{}-{}", n(rng, 3), n(rng, 4)),
-        _ => format!("+1 {} 555 {}", 201 + rng.below(700), n(rng, 4)),
+        _ => format!("+1 {} 555 {}", nanp_area(rng), n(rng, 4)),
     }
 }
 

@@ -569,7 +569,8 @@ fn classify_number(text: &str, r: &Run) -> Option<Finding> {
 /// trunk 0 before the area code, or without an area code; North American
 /// numbers written as such ((602) 819-4460, 602-819-4460); other E.164
 /// numbers written with their `+`. Company service numbers (0800, 0300,
-/// and 4004-…, 3003-… without an area code) are nobody's.
+/// and 4004-…, 3003-… without an area code; North American 800, 833…888)
+/// are nobody's.
 fn phone(r: &Run, labels: &Labels) -> Option<Finding> {
     let d = &r.digits;
     let cue = labels.any(PHONE_CUES);
@@ -598,6 +599,17 @@ fn phone(r: &Run, labels: &Labels) -> Option<Finding> {
                 if r.plus || cue { 0.95 } else { 0.85 },
             ));
         }
+    }
+    // North American toll-free numbers (800, 833, 844, 855, 866, 877,
+    // 888), with or without the country code: a company's, like 0800.
+    let toll_free = |n: &[u32]| {
+        n.len() == 10 && n[0] == 8 && (n[1] == n[2] && (3..=8).contains(&n[1]) || n[1..3] == [0, 0])
+    };
+    // Written the North American way only: "(83) 3214-5678" is a landline
+    // of João Pessoa.
+    let nanp_written = r.groups.ends_with(&[3, 3, 4]);
+    if nanp_written && (toll_free(d) || (d.len() == 11 && d[0] == 1 && toll_free(&d[1..]))) {
+        return None;
     }
     if r.plus {
         // Other countries: E.164 allows up to 15 digits.
@@ -1616,12 +1628,24 @@ const PLACE_WORDS: &[&str] = &[
     "court",
 ];
 
-/// Whether the word after `end` makes what ends there an organisation's
-/// name ("silva costa advogados").
+/// Whether the word after `end` (after a suffix such as "Jr" or "Filho")
+/// makes what ends there an organisation's or a place's name ("silva
+/// costa advogados", "Martin Luther King Jr Blvd").
 fn followed_by_a_place_word(text: &str, end: usize) -> bool {
-    let rest = text[end..].trim_start_matches([' ', '&']);
-    let next = &rest[..word_end(rest, 0)];
-    PLACE_WORDS.contains(&next.to_lowercase().as_str())
+    const SUFFIXES: &[&str] = &["jr", "junior", "júnior", "filho", "neto", "sobrinho", "sr"];
+    let mut rest = &text[end..];
+    for _ in 0..2 {
+        rest = rest.trim_start_matches([' ', '&', '.', ',']);
+        let next = rest[..word_end(rest, 0)].to_lowercase();
+        if PLACE_WORDS.contains(&next.as_str()) {
+            return true;
+        }
+        if !SUFFIXES.contains(&next.as_str()) {
+            return false;
+        }
+        rest = &rest[next.len().min(rest.len())..];
+    }
+    false
 }
 
 fn names_a_place(text: &str, start: usize, end: usize) -> bool {
@@ -2087,6 +2111,7 @@ mod tests {
             "o escritório silva costa advogados ligou",
             "a tia santos chegou",
             "escola estadual maria souza fica perto",
+            "i live on Martin Luther King Jr Blvd",
         ] {
             assert_eq!(kinds(text), [], "{text}");
         }
@@ -2095,6 +2120,27 @@ mod tests {
             kinds("a Maria Souza da Renner disse que trocava"),
             [(name, "Maria Souza")]
         );
+    }
+
+    #[test]
+    fn north_american_toll_free_numbers_are_nobodys() {
+        for text in [
+            "call 1-888-555-0199 for support",
+            "our line is (877) 555-0142",
+            "dial +1 866 555 0100",
+            "800.555.0123 any time",
+        ] {
+            assert_eq!(kinds(text), [], "{text}");
+        }
+        assert_eq!(
+            kinds("my cell is (602) 819-4460"),
+            [(PiiKind::Phone, "(602) 819-4460")]
+        );
+        // Brazilian numbers with an 8x area code stay phones.
+        for number in ["(88) 98765-4321", "(83) 3214-5678", "85 5555-1234"] {
+            let text = format!("meu telefone é {number}");
+            assert_eq!(kinds(&text), [(PiiKind::Phone, number)]);
+        }
     }
 
     #[test]

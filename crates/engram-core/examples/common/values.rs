@@ -124,6 +124,19 @@ pub fn card_digits(rng: &mut Rng, valid: bool) -> Vec<u32> {
     d
 }
 
+/// A North American area code a person's number can have: 200–999, not
+/// a toll-free one (800, 833, 844, 855, 866, 877, 888: companies').
+pub fn nanp_area(rng: &mut Rng) -> u32 {
+    loop {
+        let area = 200 + rng.below(800) as u32;
+        let (a, b, c) = (area / 100, area / 10 % 10, area % 10);
+        let toll_free = a == 8 && ((b, c) == (0, 0) || (b == c && b >= 3));
+        if !toll_free {
+            return area;
+        }
+    }
+}
+
 pub fn text(d: &[u32]) -> String {
     d.iter()
         .map(|x| char::from_digit(*x, 10).unwrap())

@@ -154,7 +154,7 @@ fn value(slot: &str, rng: &mut Rng, pt: bool) -> String {
     let area = |rng: &mut Rng| DDD[rng.below(DDD.len())];
     let nanp = |rng: &mut Rng| {
         (
-            format!("{}{}", 2 + rng.below(8), digits(rng, 2)),
+            nanp_area(rng).to_string(),
             format!("{}{}", 2 + rng.below(8), digits(rng, 2)),
             digits(rng, 4),
         )
