@@ -832,6 +832,13 @@ const NAME_CUES: &[&str] = &[
     "the patient is ",
     "paciente ",
     "cliente ",
+    "se chama ",
+    "chama-se ",
+    "dear ",
+    "prezada ",
+    "prezado ",
+    "querida ",
+    "querido ",
 ];
 /// Cue phrases that announce a whole name: after them a first name the
 /// gazetteer lacks is taken when a known surname follows.
@@ -884,6 +891,15 @@ const THANKS: &[&str] = &[
     "thank you ",
     "thank you, ",
     "thx ",
+    // Greetings, the same way: "parabens gabriela!!!", "olá josé!".
+    "parabens ",
+    "parabéns ",
+    "olá ",
+    "ola ",
+    "oi ",
+    "hi ",
+    "hey ",
+    "hello ",
 ];
 
 /// What a marker found by [`markers`] is.
@@ -1447,6 +1463,12 @@ fn names(text: &str) -> Vec<Finding> {
         }
         let end = word_end(text, i);
         let article = matches!(&text[i..end], "a" | "o" | "A" | "O");
+        // At the message's start, before another word: "francisco vai
+        // me ligar".
+        let opens = i == 0
+            && text[end..]
+                .strip_prefix(' ')
+                .is_some_and(|rest| rest.starts_with(char::is_lowercase));
         let found = if article && text[end..].starts_with(' ') {
             lone_given_name_at(text, end + 1)
                 .filter(|e| !text[*e..].trim_start_matches(' ').starts_with('&'))
@@ -1458,6 +1480,12 @@ fn names(text: &str) -> Vec<Finding> {
             && !in_a_capitalised_sequence(text, i, end)
             && !BEFORE_A_PLACE.contains(&previous_word(text, i).as_str())
             && !PLACES_NAMED_LIKE_PEOPLE.contains(&crate::text::fold(&text[i..end]).as_str())
+        {
+            Some((i, e, 0.5))
+        } else if opens
+            && let Some(e) = lone_given_name_at(text, i)
+            && !followed_by_a_place_word(text, e)
+            && !PLACES_NAMED_LIKE_PEOPLE.contains(&crate::text::fold(&text[i..e]).as_str())
         {
             Some((i, e, 0.5))
         } else {
@@ -2151,6 +2179,22 @@ mod tests {
             [(name, "fernanda"), (name, "enzo")]
         );
         assert_eq!(kinds("please let Emily know i'm late"), [(name, "Emily")]);
+        assert_eq!(
+            kinds("francisco vai me ligar mais tarde"),
+            [(name, "francisco")]
+        );
+        assert_eq!(
+            kinds("parabens gabriela!!! felicidades"),
+            [(name, "gabriela")]
+        );
+        assert_eq!(
+            kinds("ela se chama heloísa e tem 7 anos"),
+            [(name, "heloísa")]
+        );
+        assert_eq!(kinds("dear mark, thanks"), [(name, "mark")]);
+        // A greeting before a word that is no name, or no punctuation.
+        assert_eq!(kinds("oi tudo bem?"), []);
+        assert_eq!(kinds("hi there, is it open?"), []);
         let found = detect("please let Emily know i'm late");
         assert!(found[0].confidence < 0.7, "the weakest evidence");
         // Everyday words, places and firms are not people.
