@@ -839,6 +839,20 @@ const NAME_CUES: &[&str] = &[
     "prezado ",
     "querida ",
     "querido ",
+    // Something sent or said to someone: "manda um beijo pra ana".
+    "manda pra ",
+    "manda pro ",
+    "fala pra ",
+    "fala pro ",
+    "liga pra ",
+    "liga pro ",
+    "avisa pra ",
+    "avisa pro ",
+    "diz pra ",
+    "beijo pra ",
+    "beijos pra ",
+    "abraço pra ",
+    "abraços pra ",
 ];
 /// Cue phrases that announce a whole name: after them a first name the
 /// gazetteer lacks is taken when a known surname follows.
@@ -1326,7 +1340,11 @@ fn unknown_first_name_at(text: &str, i: usize) -> Option<usize> {
 /// Where a name that reaches `end` ends: given names and surnames the
 /// gazetteer knows, particles between them, follow.
 fn extend_name(text: &str, mut end: usize) -> usize {
-    let known = |w: &str| !is_brand(w) && (gazetteer::is_given_name(w) || gazetteer::is_surname(w));
+    let known = |w: &str| {
+        !is_brand(w)
+            && !crate::text::is_stop_word(w)
+            && (gazetteer::is_given_name(w) || gazetteer::is_surname(w))
+    };
     for _ in 0..5 {
         let Some(at) = text[end..].starts_with(' ').then_some(end + 1) else {
             break;
@@ -2192,6 +2210,12 @@ mod tests {
             [(name, "heloísa")]
         );
         assert_eq!(kinds("dear mark, thanks"), [(name, "mark")]);
+        assert_eq!(kinds("manda um beijo pra ana"), [(name, "ana")]);
+        // A name never takes a stop word or an everyday verb with it.
+        assert_eq!(
+            kinds("vi edson ferreira na sala de espera"),
+            [(name, "edson ferreira")]
+        );
         // A greeting before a word that is no name, or no punctuation.
         assert_eq!(kinds("oi tudo bem?"), []);
         assert_eq!(kinds("hi there, is it open?"), []);

@@ -1,6 +1,6 @@
 //! PII detectors on chat text: labelled messages in the style of WhatsApp
 //! customer-service chats (lower case, no accents, abbreviations; 70%
-//! Portuguese), from 300 sentence shapes written by hand
+//! Portuguese), from 340 sentence shapes written by hand
 //! (`shapes.txt`), split by shape into a development part and a test part
 //! so that what was tuned on one is measured on the other. Reports, per
 //! part: precision, recall and F1 per type and language, with exact spans
