@@ -1,8 +1,8 @@
-//! The Qdrant index against the semantic-index contract. There is no
-//! Qdrant server on the CI machines: these cases run when
-//! `ENGRAM_TEST_QDRANT_URL` names one (gRPC, e.g. `http://127.0.0.1:6334`)
-//! and print SKIPPED otherwise. Each case uses its own collection, dropped
-//! afterwards.
+//! The Qdrant index against the semantic-index contract, on a real Qdrant
+//! server: the test rig's private one (`ENGRAM_TEST_QDRANT_BIN`, or
+//! `qdrant` on `PATH`), or the one `ENGRAM_TEST_QDRANT_URL` names (gRPC,
+//! e.g. `http://127.0.0.1:6334`). Without either the cases print SKIPPED.
+//! Each case uses its own collection, dropped afterwards.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -26,7 +26,10 @@ impl Drop for DropCollection {
 
 async fn make_index(dimension: usize) -> Option<(QdrantIndex, DropCollection)> {
     static NEXT: AtomicU64 = AtomicU64::new(0);
-    let url = std::env::var("ENGRAM_TEST_QDRANT_URL").ok()?;
+    let url = match std::env::var("ENGRAM_TEST_QDRANT_URL") {
+        Ok(url) => url,
+        Err(_) => engram_testrig::shared_qdrant()?.url(),
+    };
     let config = QdrantConfig {
         url,
         api_key: std::env::var("ENGRAM_TEST_QDRANT_API_KEY").ok(),
@@ -38,7 +41,7 @@ async fn make_index(dimension: usize) -> Option<(QdrantIndex, DropCollection)> {
     };
     let index = QdrantIndex::connect(&config, "contract", dimension)
         .await
-        .expect("Qdrant answers at ENGRAM_TEST_QDRANT_URL");
+        .expect("the Qdrant server answers");
     Some((index, DropCollection(config, dimension)))
 }
 

