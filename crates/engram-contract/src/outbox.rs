@@ -212,12 +212,13 @@ pub async fn a_new_index_gets_every_stored_message_once(store: &impl ColdStore) 
         .unwrap();
     let tenants = store.tenants().await.unwrap();
     assert!(tenants.contains(&t) && tenants.contains(&other));
-    // The appends' own jobs are done.
-    let done: Vec<u64> = claim(store, &t, 100, 2)
-        .await
-        .iter()
-        .map(|j| j.id)
-        .collect();
+    // While the appends' own jobs are pending they cover everything: a new
+    // tenant has nothing to queue.
+    let appends = claim(store, &t, 100, 2).await;
+    assert_eq!(store.queue_reindex(&t, "model-0", at(2)).await.unwrap(), 0);
+    assert_eq!(claim(store, &t, 100, 10).await.len(), appends.len());
+    // Once they are done, a new index gets everything.
+    let done: Vec<u64> = appends.iter().map(|j| j.id).collect();
     store.finish_outbox(&t, &done).await.unwrap();
 
     assert_eq!(
@@ -242,7 +243,18 @@ pub async fn a_new_index_gets_every_stored_message_once(store: &impl ColdStore) 
     // Once per index: asked again (another sidecar, a restart), nothing.
     assert_eq!(store.queue_reindex(&t, "model-a", at(5)).await.unwrap(), 0);
     assert!(claim(store, &t, 100, 6).await.is_empty());
-    // Another index gets them all again; the other tenant is untouched.
+    // Another index gets them all again, but for what a pending job
+    // covers (an append just made); the other tenant is untouched.
+    store
+        .append(
+            &t,
+            &c2,
+            &u2,
+            vec![message(Role::User, "e amanhã?", 2)],
+            at(7),
+        )
+        .await
+        .unwrap();
     assert_eq!(
         store.queue_reindex(&t, "model-b", at(7)).await.unwrap(),
         long + 2

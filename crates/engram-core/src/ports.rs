@@ -239,11 +239,12 @@ pub trait ColdStore: Send + Sync + 'static {
     /// Tenants that hold conversations.
     fn tenants(&self) -> impl Future<Output = Result<Vec<TenantId>>> + Send;
 
-    /// Queues the indexing of every stored message of the tenant (one job
-    /// per slice of at most `REINDEX_SLICE` messages of a conversation) for
-    /// the semantic index named `index`, and records that it did, in one
-    /// transaction — unless it was recorded for that index before: then
-    /// nothing is written. Returns the messages queued. What a new index (of
+    /// Queues the indexing of every stored message of the tenant that no
+    /// pending job covers (one job per slice of at most `REINDEX_SLICE`
+    /// messages of a conversation) for the semantic index named `index`,
+    /// and records that it did, in one transaction — unless it was recorded
+    /// for that index before: then nothing is written. Returns the messages
+    /// queued (none for a new tenant, whose messages all have their jobs). What a new index (of
     /// another embedding model, or passages built another way) is filled
     /// from.
     fn queue_reindex(

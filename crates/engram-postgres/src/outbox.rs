@@ -49,26 +49,38 @@ pub(crate) async fn queue_reindex(
         return Ok(0);
     }
     let slice = REINDEX_SLICE as i64;
-    tx.execute(
-        &format!(
-            "INSERT INTO {s}.index_outbox \
-               (conversation_id, seq, to_seq, op, user_id, not_before_us, created_us) \
-             SELECT c.conversation_id, g, LEAST(g + $1 - 1, c.last_seq), 'index', c.user_id, 0, $2 \
-             FROM {s}.conversations c, generate_series(1::bigint, c.last_seq, $1) AS g \
-             ORDER BY c.conversation_id, g"
-        ),
-        &[&slice, &now.0],
-    )
-    .await
-    .map_err(pg)?;
+    // Up to where each conversation is queued: a conversation's pending
+    // index jobs are a suffix of it (its jobs are done in order), and reach
+    // the new index anyway.
+    let upto = format!(
+        "SELECT c.conversation_id, c.user_id, LEAST(c.last_seq, COALESCE( \
+           (SELECT min(o.seq) - 1 FROM {s}.index_outbox o \
+            WHERE o.conversation_id = c.conversation_id AND o.op = 'index'), \
+           c.last_seq)) AS last \
+         FROM {s}.conversations c"
+    );
+    // Counted before the jobs below are written: they would count as
+    // pending.
     let queued: i64 = tx
         .query_one(
-            &format!("SELECT COALESCE(sum(last_seq), 0)::bigint FROM {s}.conversations"),
+            &format!("SELECT COALESCE(sum(last), 0)::bigint FROM ({upto}) u"),
             &[],
         )
         .await
         .map_err(pg)?
         .get(0);
+    tx.execute(
+        &format!(
+            "INSERT INTO {s}.index_outbox \
+               (conversation_id, seq, to_seq, op, user_id, not_before_us, created_us) \
+             SELECT u.conversation_id, g, LEAST(g + $1 - 1, u.last), 'index', u.user_id, 0, $2 \
+             FROM ({upto}) u, generate_series(1::bigint, u.last, $1) AS g \
+             ORDER BY u.conversation_id, g"
+        ),
+        &[&slice, &now.0],
+    )
+    .await
+    .map_err(pg)?;
     tx.commit().await.map_err(pg)?;
     Ok(queued as u64)
 }

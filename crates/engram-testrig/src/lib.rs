@@ -886,6 +886,52 @@ impl QdrantServer {
     pub fn get(&self, path: &str) -> Option<String> {
         http_get(self.http_port, path)
     }
+
+    /// A POST of a JSON body on the REST API: the response's body.
+    pub fn post(&self, path: &str, json: &str) -> Option<String> {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", self.http_port)).ok()?;
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .ok()?;
+        write!(
+            stream,
+            "POST {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n\
+             Content-Length: {}\r\n\r\n{json}",
+            json.len()
+        )
+        .ok()?;
+        let mut out = String::new();
+        stream.read_to_string(&mut out).ok()?;
+        out.split_once("\r\n\r\n").map(|(_, body)| body.to_owned())
+    }
+
+    /// The collections whose names start with `prefix`.
+    pub fn collections(&self, prefix: &str) -> Vec<String> {
+        let body = self.get("/collections").unwrap_or_default();
+        body.split("\"name\":\"")
+            .skip(1)
+            .filter_map(|rest| rest.split('"').next())
+            .filter(|name| name.starts_with(prefix))
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// Points of `collection` whose payload field `key` is `value`
+    /// (an exact count, read straight from Qdrant).
+    pub fn count_points(&self, collection: &str, key: &str, value: &str) -> Option<u64> {
+        let filter = format!(
+            r#"{{"exact":true,"filter":{{"must":[{{"key":"{key}","match":{{"value":"{value}"}}}}]}}}}"#
+        );
+        let body = self.post(&format!("/collections/{collection}/points/count"), &filter)?;
+        let count = body.split("\"count\":").nth(1)?;
+        count
+            .trim_start()
+            .split(|c: char| !c.is_ascii_digit())
+            .next()?
+            .parse()
+            .ok()
+    }
 }
 
 impl Drop for QdrantServer {

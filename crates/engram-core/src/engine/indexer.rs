@@ -18,7 +18,7 @@ use tracing::{debug, info, warn};
 
 use crate::error::Result;
 use crate::ids::{ConversationId, TenantId, UserId};
-use crate::model::{Conversation, Message, OutboxJob, OutboxOp};
+use crate::model::{Conversation, Message, OutboxJob, OutboxOp, Role};
 use crate::ports::{ColdStore, EmbedKind, Embedder, IndexPoint, SemanticIndex, index_name};
 use crate::summary::{Vertical, summarize};
 use crate::time::Timestamp;
@@ -103,7 +103,8 @@ impl Indexer {
 }
 
 /// What is embedded for a message: the end of the turn before it in its
-/// conversation (at most `PASSAGE_CONTEXT` characters), then the message.
+/// conversation (at most `PASSAGE_CONTEXT` characters) when another party
+/// wrote it, then the message.
 /// A reply is found through the question it answers: on LoCoMo, dense
 /// retrieval finds 10 points more evidence at depths 10–40 than with the
 /// message alone (BENCHMARKS.md). The version of this rule is part of the
@@ -393,10 +394,15 @@ impl<C: ColdStore, I: SemanticIndex, E: Embedder> Worker<C, I, E> {
         &self,
         tenant: &TenantId,
         messages: &[Message],
-    ) -> Result<HashMap<(ConversationId, u64), String>> {
-        let mut found: HashMap<(ConversationId, u64), String> = messages
+    ) -> Result<HashMap<(ConversationId, u64), (Role, String)>> {
+        let mut found: HashMap<(ConversationId, u64), (Role, String)> = messages
             .iter()
-            .map(|m| ((m.conversation_id.clone(), m.seq), m.content.clone()))
+            .map(|m| {
+                (
+                    (m.conversation_id.clone(), m.seq),
+                    (m.role, m.content.clone()),
+                )
+            })
             .collect();
         let missing: Vec<(ConversationId, u64)> = messages
             .iter()
@@ -406,7 +412,7 @@ impl<C: ColdStore, I: SemanticIndex, E: Embedder> Worker<C, I, E> {
             .collect();
         for chunk in missing.chunks(READ) {
             for m in self.cold.messages_at(tenant, chunk).await? {
-                found.insert((m.conversation_id, m.seq), m.content);
+                found.insert((m.conversation_id, m.seq), (m.role, m.content));
             }
         }
         Ok(found)
@@ -416,16 +422,20 @@ impl<C: ColdStore, I: SemanticIndex, E: Embedder> Worker<C, I, E> {
         &self,
         tenant: &TenantId,
         messages: &[Message],
-        previous: &HashMap<(ConversationId, u64), String>,
+        previous: &HashMap<(ConversationId, u64), (Role, String)>,
     ) -> Result<()> {
         let texts: Vec<String> = messages
             .iter()
             .map(|m| {
+                // The other party's turn: what this one answers. (A turn
+                // of the same party would lend its meaning to the next
+                // message, which then outranks it.)
                 let before = m
                     .seq
                     .checked_sub(1)
-                    .and_then(|seq| previous.get(&(m.conversation_id.clone(), seq)));
-                passage(before.map(String::as_str), &m.content)
+                    .and_then(|seq| previous.get(&(m.conversation_id.clone(), seq)))
+                    .filter(|(role, _)| *role != m.role);
+                passage(before.map(|(_, content)| content.as_str()), &m.content)
             })
             .collect();
         let texts: Vec<&str> = texts.iter().map(String::as_str).collect();

@@ -144,14 +144,30 @@ pub(super) fn queue_reindex(
         rows.map(|row| decode(row.map_err(storage)?.1.value()))
             .collect::<Result<_>>()?
     };
+    // A conversation's pending index jobs are a suffix of it (its jobs are
+    // done in order): they reach the new index anyway.
+    let mut pending: HashMap<ConversationId, u64> = HashMap::new();
+    {
+        let table = txn.open_table(OUTBOX).map_err(storage)?;
+        for row in table.range((t, 0)..=(t, u64::MAX)).map_err(storage)? {
+            let entry: Entry = decode(row.map_err(storage)?.1.value())?;
+            if let OutboxOp::Index { from_seq, .. } = entry.op {
+                let first = pending.entry(entry.conversation_id).or_insert(from_seq);
+                *first = (*first).min(from_seq);
+            }
+        }
+    }
     let mut queued = 0;
     for c in conversations {
-        for from_seq in (1..=c.last_seq).step_by(REINDEX_SLICE as usize) {
-            let to_seq = (from_seq + REINDEX_SLICE - 1).min(c.last_seq);
+        let last = pending
+            .get(&c.conversation_id)
+            .map_or(c.last_seq, |first| first.saturating_sub(1).min(c.last_seq));
+        for from_seq in (1..=last).step_by(REINDEX_SLICE as usize) {
+            let to_seq = (from_seq + REINDEX_SLICE - 1).min(last);
             let op = OutboxOp::Index { from_seq, to_seq };
             enqueue(txn, tenant, &c.conversation_id, &c.user_id, op, now)?;
         }
-        queued += c.last_seq;
+        queued += last;
     }
     Ok(queued)
 }

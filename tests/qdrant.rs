@@ -1,0 +1,169 @@
+//! Several sidecars, one semantic index: two engram processes on the same
+//! Postgres, Redis and Qdrant, all real servers started by the test rig
+//! (Qdrant from `ENGRAM_TEST_QDRANT_BIN` or `qdrant` on `PATH`; without
+//! one these tests say they were skipped). What one sidecar indexes the
+//! other finds by meaning, and what one erases or deletes leaves no point
+//! behind, read straight from Qdrant.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Sidecar, admin, eventually, indexed};
+use engram::pb;
+use engram_testrig::{PgDatabase, QdrantServer, shared_qdrant, shared_server, unique_prefix};
+
+const TENANT: &str = "clinic";
+const TOOTH: &str = "estou com uma dor de dente muito forte desde ontem";
+
+/// Flags of a sidecar on the shared servers; the collection prefix keeps
+/// this test's collections apart.
+fn flags(db: &PgDatabase, qdrant: &QdrantServer, prefix: &str) -> Vec<String> {
+    [
+        "--postgres-url",
+        &db.url,
+        "--redis-url",
+        &shared_server().url(),
+        "--redis-prefix",
+        prefix,
+        "--qdrant-url",
+        &qdrant.url(),
+        "--qdrant-collection-prefix",
+        prefix,
+    ]
+    .map(str::to_owned)
+    .to_vec()
+}
+
+async fn append(sidecar: &Sidecar, user: &str, conversation: &str, contents: &[&str]) {
+    let messages = contents
+        .iter()
+        .map(|content| pb::NewMessage {
+            role: pb::Role::User as i32,
+            content: (*content).into(),
+            ..Default::default()
+        })
+        .collect();
+    sidecar
+        .memory()
+        .append_messages(pb::AppendMessagesRequest {
+            tenant_id: TENANT.into(),
+            conversation_id: conversation.into(),
+            user_id: user.into(),
+            messages,
+        })
+        .await
+        .unwrap();
+}
+
+/// The contents semantic Search finds for the user, best first.
+async fn by_meaning(sidecar: &Sidecar, user: &str, query: &str) -> Vec<String> {
+    let reply = sidecar
+        .memory()
+        .search(pb::SearchRequest {
+            tenant_id: TENANT.into(),
+            user_id: user.into(),
+            query: query.into(),
+            mode: pb::SearchMode::Semantic as i32,
+            limit: 3,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!reply.semantic_unavailable, "Qdrant answers");
+    reply
+        .hits
+        .into_iter()
+        .filter_map(|h| h.message.map(|m| m.content))
+        .collect()
+}
+
+/// Points of a user in this test's collections, counted by Qdrant.
+fn points_of(qdrant: &QdrantServer, prefix: &str, user: &str) -> u64 {
+    let collections = qdrant.collections(prefix);
+    assert!(!collections.is_empty(), "a collection was created");
+    collections
+        .iter()
+        .map(|c| qdrant.count_points(c, "user", user).expect("Qdrant counts"))
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_one_sidecar_indexes_another_finds_and_an_erasure_leaves_no_point() {
+    let Some(qdrant) = shared_qdrant() else {
+        eprintln!("SKIPPED: no Qdrant server binary (set ENGRAM_TEST_QDRANT_BIN)");
+        return;
+    };
+    let db = PgDatabase::create();
+    let prefix = unique_prefix();
+    let f = flags(&db, qdrant, &prefix);
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = Sidecar::start_with(dir_a.path(), &f).await;
+    let b = Sidecar::start_with(dir_b.path(), &f).await;
+
+    append(&a, "ana", "c1", &[TOOTH, "qual o valor da consulta?"]).await;
+    append(&a, "ana", "c2", &["vocês aceitam cartão?"]).await;
+    append(&a, "bob", "c3", &["minha dor de dente passou"]).await;
+    indexed(&a, TENANT).await;
+    assert_eq!(points_of(qdrant, &prefix, "ana"), 3);
+    assert_eq!(points_of(qdrant, &prefix, "bob"), 1);
+
+    // B finds by meaning what A wrote, and composes with it.
+    let found = by_meaning(&b, "ana", "dor de dente forte").await;
+    assert_eq!(found.first().map(String::as_str), Some(TOOTH), "{found:?}");
+    let composed = b
+        .memory()
+        .compose_context(pb::ComposeContextRequest {
+            tenant_id: TENANT.into(),
+            conversation_id: "c9".into(),
+            user_id: "ana".into(),
+            input: "ainda estou com dor de dente forte".into(),
+            token_budget: 500,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(composed.text.contains(TOOTH), "{}", composed.text);
+    assert!(composed.degraded.is_empty(), "{:?}", composed.degraded);
+
+    // A deletes a conversation: B's recall loses it, Qdrant holds none of
+    // its points.
+    a.memory()
+        .delete_conversation(pb::DeleteConversationRequest {
+            tenant_id: TENANT.into(),
+            conversation_id: "c2".into(),
+        })
+        .await
+        .unwrap();
+    indexed(&a, TENANT).await;
+    assert_eq!(points_of(qdrant, &prefix, "ana"), 2);
+
+    // A erases ana: not one of her points is left, B's recall returns none
+    // of her messages, and bob keeps his.
+    let erased = a
+        .compliance()
+        .erase_subject(admin(pb::EraseSubjectRequest {
+            tenant_id: TENANT.into(),
+            user_id: "ana".into(),
+            reason: "LGPD art. 18, VI".into(),
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    let semantic = erased.tiers.iter().find(|t| t.tier == "semantic");
+    assert!(
+        semantic.is_some_and(|t| t.verified && t.removed == 2),
+        "{erased:?}"
+    );
+    assert_eq!(points_of(qdrant, &prefix, "ana"), 0);
+    assert!(by_meaning(&b, "ana", "dor de dente forte").await.is_empty());
+    assert_eq!(points_of(qdrant, &prefix, "bob"), 1);
+    let bob = eventually("bob's recall on B", Duration::from_secs(10), || async {
+        let found = by_meaning(&b, "bob", "dor de dente").await;
+        (!found.is_empty()).then_some(found)
+    })
+    .await;
+    assert_eq!(bob, ["minha dor de dente passou"]);
+}
