@@ -167,3 +167,131 @@ async fn what_one_sidecar_indexes_another_finds_and_an_erasure_leaves_no_point()
     .await;
     assert_eq!(bob, ["minha dor de dente passou"]);
 }
+
+/// Messages of the tenant in the cold store, from GetMemoryStats.
+async fn stored_messages(sidecar: &Sidecar) -> u64 {
+    sidecar
+        .compliance()
+        .get_memory_stats(admin(pb::GetMemoryStatsRequest {
+            tenant_id: TENANT.into(),
+            max_users: 0,
+        }))
+        .await
+        .unwrap()
+        .into_inner()
+        .messages
+}
+
+async fn pending_jobs(sidecar: &Sidecar) -> u64 {
+    sidecar
+        .compliance()
+        .get_memory_stats(admin(pb::GetMemoryStatsRequest {
+            tenant_id: TENANT.into(),
+            max_users: 0,
+        }))
+        .await
+        .unwrap()
+        .into_inner()
+        .indexing
+        .map_or(0, |i| i.pending_jobs)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn qdrant_killed_degrades_recall_keeps_the_jobs_and_loses_nothing_once_back() {
+    let Some(mut qdrant) = QdrantServer::start() else {
+        eprintln!("SKIPPED: no Qdrant server binary (set ENGRAM_TEST_QDRANT_BIN)");
+        return;
+    };
+    let db = PgDatabase::create();
+    let prefix = unique_prefix();
+    let dir = tempfile::tempdir().unwrap();
+    let a = Sidecar::start_with(dir.path(), &flags(&db, &qdrant, &prefix)).await;
+    append(&a, "ana", "c1", &[TOOTH, "qual o valor da consulta?"]).await;
+    indexed(&a, TENANT).await;
+    assert_eq!(points_of(&qdrant, &prefix, "ana"), 2);
+    let collections = qdrant.collections(&prefix);
+
+    // Qdrant killed: writes are acknowledged (the cold store has them),
+    // recall answers without the semantic index and says so, the jobs wait.
+    qdrant.kill();
+    append(&a, "ana", "c1", &["pode ser amanhã às 10h?"]).await;
+    append(&a, "ana", "c2", &["outra conversa, já apagada"]).await;
+    append(&a, "bob", "c3", &["minha dor de dente passou"]).await;
+    a.memory()
+        .delete_conversation(pb::DeleteConversationRequest {
+            tenant_id: TENANT.into(),
+            conversation_id: "c2".into(),
+        })
+        .await
+        .unwrap();
+    let composed = a
+        .memory()
+        .compose_context(pb::ComposeContextRequest {
+            tenant_id: TENANT.into(),
+            conversation_id: "c1".into(),
+            user_id: "ana".into(),
+            input: "dor de dente".into(),
+            token_budget: 500,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        composed.degraded.iter().any(|d| d == "semantic"),
+        "{:?}",
+        composed.degraded
+    );
+    assert!(
+        composed.text.contains("pode ser amanhã"),
+        "{}",
+        composed.text
+    );
+    let search = a
+        .memory()
+        .search(pb::SearchRequest {
+            tenant_id: TENANT.into(),
+            user_id: "ana".into(),
+            query: "dor de dente".into(),
+            mode: pb::SearchMode::Semantic as i32,
+            limit: 3,
+            ..Default::default()
+        })
+        .await;
+    match search {
+        Ok(reply) => assert!(reply.into_inner().semantic_unavailable),
+        Err(status) => assert_eq!(status.code(), tonic::Code::Unavailable, "{status:?}"),
+    }
+    assert!(pending_jobs(&a).await > 0, "the jobs are kept for a retry");
+
+    // Qdrant back with its data: the backlog drains, every stored message
+    // has its point, the deleted conversation none.
+    qdrant.restart();
+    eventually("the backlog to drain", Duration::from_secs(120), || async {
+        (pending_jobs(&a).await == 0).then_some(())
+    })
+    .await;
+    assert_eq!(
+        qdrant.collections(&prefix),
+        collections,
+        "the same collection"
+    );
+    let points = points_of(&qdrant, &prefix, "ana") + points_of(&qdrant, &prefix, "bob");
+    assert_eq!(points, stored_messages(&a).await);
+    assert_eq!(points, 4);
+    assert_eq!(
+        qdrant.count_points(&collections[0], "conversation", "c2"),
+        Some(0)
+    );
+    assert_eq!(
+        by_meaning(&a, "ana", "dor de dente forte")
+            .await
+            .first()
+            .map(String::as_str),
+        Some(TOOTH)
+    );
+
+    // Restarted with its data again: nothing lost.
+    qdrant.restart();
+    assert_eq!(points_of(&qdrant, &prefix, "ana"), 3);
+}

@@ -826,12 +826,14 @@ pub fn qdrant_binary() -> Option<std::path::PathBuf> {
 }
 
 /// A private Qdrant server: free HTTP and gRPC ports, storage in a
-/// directory of its own that goes with it. Stopped (SIGTERM) and its
-/// directory removed when dropped, or when the test process exits.
+/// directory of its own that goes with it. Stopped and its directory
+/// removed when dropped, or when the test process exits.
 #[derive(Debug)]
 pub struct QdrantServer {
     pub http_port: u16,
     pub grpc_port: u16,
+    binary: std::path::PathBuf,
+    dir: std::path::PathBuf,
     child: Option<Child>,
 }
 
@@ -844,19 +846,34 @@ impl QdrantServer {
             .tempdir()
             .expect("a temp dir")
             .keep();
-        let (http_port, grpc_port) = (free_port(), free_port());
-        let d = dir.display();
-        // Like `watchdog`, and the storage goes when the server has stopped.
+        let mut server = Self {
+            http_port: free_port(),
+            grpc_port: free_port(),
+            binary,
+            dir,
+            child: None,
+        };
+        server.launch();
+        Some(server)
+    }
+
+    /// Runs the server under a watchdog shell: closing its stdin (a kill,
+    /// a drop, the test process exiting) SIGKILLs it; once it has stopped
+    /// and nothing will start it again, its directory is removed.
+    fn launch(&mut self) {
+        let d = self.dir.display();
         let script = format!(
-            "cd '{d}' && QDRANT__SERVICE__HTTP_PORT={http_port} \
-             QDRANT__SERVICE__GRPC_PORT={grpc_port} \
+            "cd '{d}' && QDRANT__SERVICE__HTTP_PORT={http} \
+             QDRANT__SERVICE__GRPC_PORT={grpc} \
              QDRANT__SERVICE__HOST=127.0.0.1 \
              QDRANT__STORAGE__STORAGE_PATH='{d}/storage' \
              QDRANT__STORAGE__SNAPSHOTS_PATH='{d}/snapshots' \
              QDRANT__TELEMETRY_DISABLED=true \
-             '{}' --disable-telemetry >'{d}/qdrant.log' 2>&1 & pid=$!; \
-             read _; kill -TERM $pid; wait $pid; rm -rf '{d}'",
-            binary.display()
+             '{bin}' --disable-telemetry >>'{d}/qdrant.log' 2>&1 & pid=$!; \
+             read keep; kill -9 $pid; wait $pid; [ \"$keep\" = keep ] || rm -rf '{d}'",
+            http = self.http_port,
+            grpc = self.grpc_port,
+            bin = self.binary.display(),
         );
         let child = Command::new("sh")
             .args(["-c", &script])
@@ -865,16 +882,33 @@ impl QdrantServer {
             .stderr(Stdio::null())
             .spawn()
             .expect("sh runs");
-        let server = Self {
-            http_port,
-            grpc_port,
-            child: Some(child),
-        };
+        self.child = Some(child);
+        let port = self.http_port;
         wait_until("qdrant", Duration::from_secs(60), || {
-            http_get(http_port, "/readyz")
+            http_get(port, "/readyz")
                 .is_some_and(|r| r.starts_with("HTTP/1.0 200") || r.starts_with("HTTP/1.1 200"))
         });
-        Some(server)
+    }
+
+    /// Kills the server (SIGKILL) and keeps its storage for a restart.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            use std::io::Write;
+            if let Some(mut stdin) = child.stdin.take() {
+                let _ = writeln!(stdin, "keep");
+            }
+            let _ = child.wait();
+        }
+        let port = self.grpc_port;
+        wait_until("qdrant to stop", Duration::from_secs(10), || {
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_err()
+        });
+    }
+
+    /// Starts it again on the same ports and storage.
+    pub fn restart(&mut self) {
+        self.kill();
+        self.launch();
     }
 
     /// The gRPC URL qdrant-client connects to.
@@ -937,6 +971,7 @@ impl QdrantServer {
 impl Drop for QdrantServer {
     fn drop(&mut self) {
         close(&mut self.child);
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
