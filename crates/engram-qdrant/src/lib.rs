@@ -1,4 +1,5 @@
-//! engram's semantic index on Qdrant: one collection per embedding model,
+//! engram's semantic index on Qdrant: one collection per index name (the
+//! embedding model and how passages are built, `ports::index_name`),
 //! shared by every sidecar and tenant, with a tenant payload index
 //! (`is_tenant`, so Qdrant lays each tenant's points out together) and
 //! payload indexes for user, conversation, role and time. Every search and
@@ -7,6 +8,13 @@
 //!
 //! Point ids are derived from (tenant, conversation, seq) with SHA-256, so
 //! an upsert of the same message replaces its point.
+//!
+//! HNSW: no collection-wide graph (`m = 0`), a graph per tenant
+//! (`payload_m = 16`, Qdrant's default degree), as Qdrant's multitenancy
+//! guide advises when every query is filtered by tenant — engram's always
+//! are, and further by user, whose few thousand points Qdrant's planner
+//! scans exactly through the user payload index. A collection-wide graph
+//! would only cost indexing time and memory.
 //!
 //! Depends on the core only.
 
@@ -17,8 +25,9 @@ use engram_core::{Error, Result};
 use qdrant_client::Qdrant;
 use qdrant_client::qdrant::{
     Condition, CountPointsBuilder, CreateCollectionBuilder, CreateFieldIndexCollectionBuilder,
-    DeletePointsBuilder, Distance, FieldType, Filter, KeywordIndexParamsBuilder, PointStruct,
-    Range, SearchPointsBuilder, UpsertPointsBuilder, VectorParamsBuilder, value::Kind,
+    DeletePointsBuilder, Distance, FieldType, Filter, HnswConfigDiffBuilder,
+    KeywordIndexParamsBuilder, PointStruct, Range, SearchPointsBuilder, UpsertPointsBuilder,
+    VectorParamsBuilder, value::Kind,
 };
 
 const TENANT: &str = "tenant";
@@ -109,9 +118,12 @@ impl QdrantIndex {
             let create = self
                 .client
                 .create_collection(
-                    CreateCollectionBuilder::new(&self.collection).vectors_config(
-                        VectorParamsBuilder::new(self.dimension as u64, Distance::Cosine),
-                    ),
+                    CreateCollectionBuilder::new(&self.collection)
+                        .vectors_config(VectorParamsBuilder::new(
+                            self.dimension as u64,
+                            Distance::Cosine,
+                        ))
+                        .hnsw_config(HnswConfigDiffBuilder::default().m(0).payload_m(16)),
                 )
                 .await;
             // Another sidecar may have created it meanwhile.
