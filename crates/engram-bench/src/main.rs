@@ -26,6 +26,9 @@ enum Scenario {
     ComposeCold,
     /// GetFacts of a user with 5 current facts.
     GetFacts,
+    /// Search in semantic mode over the client's user's whole history (10
+    /// hits): the semantic index alone (grow the history with `append`).
+    SearchSemantic,
     /// One append, one compose, one get-facts, in turn.
     Mixed,
     /// Ack of an append on `--addr` to the first read that sees it on
@@ -411,6 +414,30 @@ async fn main() -> anyhow::Result<()> {
                             .map(drop)
                     }
                 })
+                .await
+            }
+            Scenario::SearchSemantic => {
+                measure(
+                    "search-semantic",
+                    &channels,
+                    args.seconds,
+                    move |channel, client, _| {
+                        let request = pb::SearchRequest {
+                            tenant_id: tenant.clone(),
+                            user_id: format!("user-{client}"),
+                            query: "Posso remarcar a limpeza para terça de manhã?".into(),
+                            mode: pb::SearchMode::Semantic as i32,
+                            limit: 10,
+                            ..Default::default()
+                        };
+                        async move {
+                            MemoryServiceClient::new(channel)
+                                .search(request)
+                                .await
+                                .map(drop)
+                        }
+                    },
+                )
                 .await
             }
             Scenario::GetFacts => {
