@@ -56,18 +56,40 @@ async fn append(sidecar: &Sidecar, user: &str, conversation: &str, contents: &[&
         .unwrap();
 }
 
+/// A semantic Search of the user's history.
+fn semantic(user: &str, query: &str) -> pb::SearchRequest {
+    pb::SearchRequest {
+        tenant_id: TENANT.into(),
+        user_id: user.into(),
+        query: query.into(),
+        mode: pb::SearchMode::Semantic as i32,
+        limit: 3,
+        ..Default::default()
+    }
+}
+
+/// ComposeContext for ana in `conversation`, 500 tokens.
+async fn compose(sidecar: &Sidecar, conversation: &str, input: &str) -> pb::ComposeContextResponse {
+    sidecar
+        .memory()
+        .compose_context(pb::ComposeContextRequest {
+            tenant_id: TENANT.into(),
+            conversation_id: conversation.into(),
+            user_id: "ana".into(),
+            input: input.into(),
+            token_budget: 500,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+}
+
 /// The contents semantic Search finds for the user, best first.
 async fn by_meaning(sidecar: &Sidecar, user: &str, query: &str) -> Vec<String> {
     let reply = sidecar
         .memory()
-        .search(pb::SearchRequest {
-            tenant_id: TENANT.into(),
-            user_id: user.into(),
-            query: query.into(),
-            mode: pb::SearchMode::Semantic as i32,
-            limit: 3,
-            ..Default::default()
-        })
+        .search(semantic(user, query))
         .await
         .unwrap()
         .into_inner();
@@ -112,19 +134,7 @@ async fn what_one_sidecar_indexes_another_finds_and_an_erasure_leaves_no_point()
     // B finds by meaning what A wrote, and composes with it.
     let found = by_meaning(&b, "ana", "dor de dente forte").await;
     assert_eq!(found.first().map(String::as_str), Some(TOOTH), "{found:?}");
-    let composed = b
-        .memory()
-        .compose_context(pb::ComposeContextRequest {
-            tenant_id: TENANT.into(),
-            conversation_id: "c9".into(),
-            user_id: "ana".into(),
-            input: "ainda estou com dor de dente forte".into(),
-            token_budget: 500,
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let composed = compose(&b, "c9", "ainda estou com dor de dente forte").await;
     assert!(composed.text.contains(TOOTH), "{}", composed.text);
     assert!(composed.degraded.is_empty(), "{:?}", composed.degraded);
 
@@ -224,19 +234,7 @@ async fn qdrant_killed_degrades_recall_keeps_the_jobs_and_loses_nothing_once_bac
         })
         .await
         .unwrap();
-    let composed = a
-        .memory()
-        .compose_context(pb::ComposeContextRequest {
-            tenant_id: TENANT.into(),
-            conversation_id: "c1".into(),
-            user_id: "ana".into(),
-            input: "dor de dente".into(),
-            token_budget: 500,
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let composed = compose(&a, "c1", "dor de dente").await;
     assert!(
         composed.degraded.iter().any(|d| d == "semantic"),
         "{:?}",
@@ -247,17 +245,7 @@ async fn qdrant_killed_degrades_recall_keeps_the_jobs_and_loses_nothing_once_bac
         "{}",
         composed.text
     );
-    let search = a
-        .memory()
-        .search(pb::SearchRequest {
-            tenant_id: TENANT.into(),
-            user_id: "ana".into(),
-            query: "dor de dente".into(),
-            mode: pb::SearchMode::Semantic as i32,
-            limit: 3,
-            ..Default::default()
-        })
-        .await;
+    let search = a.memory().search(semantic("ana", "dor de dente")).await;
     match search {
         Ok(reply) => assert!(reply.into_inner().semantic_unavailable),
         Err(status) => assert_eq!(status.code(), tonic::Code::Unavailable, "{status:?}"),

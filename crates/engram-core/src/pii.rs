@@ -1468,16 +1468,9 @@ fn names(text: &str) -> Vec<Finding> {
     // A lone given name after an article ("a fernanda falou", "o enzo"),
     // or capitalised on its own ("please let Emily know"), when it is no
     // everyday word and nothing says it is a place.
-    let mut i = 0;
-    while i < text.len() {
-        let starts_word = i == 0
-            || text[..i]
-                .chars()
-                .next_back()
-                .is_some_and(|c| !c.is_alphanumeric());
-        if !starts_word || !text[i..].starts_with(char::is_alphabetic) {
-            i += text[i..].chars().next().map_or(1, char::len_utf8);
-            continue;
+    each_word(text, |i| {
+        if !text[i..].starts_with(char::is_alphabetic) {
+            return None;
         }
         let end = word_end(text, i);
         let article = matches!(&text[i..end], "a" | "o" | "A" | "O");
@@ -1487,7 +1480,7 @@ fn names(text: &str) -> Vec<Finding> {
             && text[end..]
                 .strip_prefix(' ')
                 .is_some_and(|rest| rest.starts_with(char::is_lowercase));
-        let found = if article && text[end..].starts_with(' ') {
+        let (start, end, confidence) = if article && text[end..].starts_with(' ') {
             lone_given_name_at(text, end + 1)
                 .filter(|e| !text[*e..].trim_start_matches(' ').starts_with('&'))
                 .map(|e| (end + 1, e, 0.6))
@@ -1508,48 +1501,48 @@ fn names(text: &str) -> Vec<Finding> {
             Some((i, e, 0.5))
         } else {
             None
-        };
-        if let Some((start, end, confidence)) = found {
-            let end = extend_name(text, end);
-            if !names_a_place(text, start, end) && !followed_by_a_place_word(text, end) {
-                out.push(Finding {
-                    kind: PiiKind::PersonName,
-                    start,
-                    end,
-                    confidence,
-                });
-            }
-            i = end;
-            continue;
+        }?;
+        let end = extend_name(text, end);
+        if !names_a_place(text, start, end) && !followed_by_a_place_word(text, end) {
+            out.push(name_finding(start, end, confidence));
         }
-        i = end.max(i + 1);
-    }
+        Some(end)
+    });
     // A given name and a surname the gazetteer knows, in any case.
-    let mut i = 0;
-    while i < text.len() {
-        let starts_word = i == 0
-            || text[..i]
-                .chars()
-                .next_back()
-                .is_some_and(|c| !c.is_alphanumeric());
-        if starts_word
-            && text[i..].starts_with(char::is_alphabetic)
-            && let Some(end) = known_full_name_at(text, i)
-        {
-            if !names_a_place(text, i, end) && !followed_by_a_place_word(text, end) {
-                out.push(Finding {
-                    kind: PiiKind::PersonName,
-                    start: i,
-                    end,
-                    confidence: 0.7,
-                });
-            }
-            i = end;
-            continue;
+    each_word(text, |i| {
+        if !text[i..].starts_with(char::is_alphabetic) {
+            return None;
         }
-        i += text[i..].chars().next().map_or(1, char::len_utf8);
-    }
+        let end = known_full_name_at(text, i)?;
+        if !names_a_place(text, i, end) && !followed_by_a_place_word(text, end) {
+            out.push(name_finding(i, end, 0.7));
+        }
+        Some(end)
+    });
     // Two or more capitalised words anywhere.
+    each_word(text, |i| {
+        let (end, words) = name_at(text, i)?;
+        // "a Kelly da Renner": one name, then the shop she is from.
+        let from_a_shop = [" da ", " do ", " de ", " from ", " at "].iter().any(|p| {
+            text[end..].strip_prefix(p).is_some_and(|rest| {
+                BRANDS.iter().any(|b| {
+                    rest.starts_with(b) && !rest[b.len()..].starts_with(char::is_alphanumeric)
+                })
+            })
+        });
+        if from_a_shop && i > 0 {
+            out.push(name_finding(i, end, 0.7));
+        } else if words >= 2 && !names_a_place(text, i, end) {
+            out.push(name_finding(i, end, 0.6));
+        }
+        Some(end)
+    });
+    out
+}
+
+/// Calls `found` at the start of every word of `text`; where it returns
+/// the end of what it took, the scan goes on from there.
+fn each_word(text: &str, mut found: impl FnMut(usize) -> Option<usize>) {
     let mut i = 0;
     while i < text.len() {
         let starts_word = i == 0
@@ -1557,36 +1550,21 @@ fn names(text: &str) -> Vec<Finding> {
                 .chars()
                 .next_back()
                 .is_some_and(|c| !c.is_alphanumeric());
-        if starts_word && let Some((end, words)) = name_at(text, i) {
-            // "a Kelly da Renner": one name, then the shop she is from.
-            let from_a_shop = [" da ", " do ", " de ", " from ", " at "].iter().any(|p| {
-                text[end..].strip_prefix(p).is_some_and(|rest| {
-                    BRANDS.iter().any(|b| {
-                        rest.starts_with(b) && !rest[b.len()..].starts_with(char::is_alphanumeric)
-                    })
-                })
-            });
-            if from_a_shop && i > 0 {
-                out.push(Finding {
-                    kind: PiiKind::PersonName,
-                    start: i,
-                    end,
-                    confidence: 0.7,
-                });
-            } else if words >= 2 && !names_a_place(text, i, end) {
-                out.push(Finding {
-                    kind: PiiKind::PersonName,
-                    start: i,
-                    end,
-                    confidence: 0.6,
-                });
-            }
-            i = end;
+        if starts_word && let Some(end) = found(i) {
+            i = end.max(i + 1);
             continue;
         }
         i += text[i..].chars().next().map_or(1, char::len_utf8);
     }
-    out
+}
+
+fn name_finding(start: usize, end: usize, confidence: f32) -> Finding {
+    Finding {
+        kind: PiiKind::PersonName,
+        start,
+        end,
+        confidence,
+    }
 }
 
 /// Words of the names of places and organisations: a capitalised
