@@ -9,7 +9,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Sidecar, admin, eventually, indexed};
+use common::{Sidecar, admin, append_turns, eventually, indexed};
 use engram::pb;
 use engram_testrig::{PgDatabase, QdrantServer, shared_qdrant, shared_server, unique_prefix};
 
@@ -35,25 +35,10 @@ fn flags(db: &PgDatabase, qdrant: &QdrantServer, prefix: &str) -> Vec<String> {
     .to_vec()
 }
 
+/// User turns appended through `sidecar` (the common helper).
 async fn append(sidecar: &Sidecar, user: &str, conversation: &str, contents: &[&str]) {
-    let messages = contents
-        .iter()
-        .map(|content| pb::NewMessage {
-            role: pb::Role::User as i32,
-            content: (*content).into(),
-            ..Default::default()
-        })
-        .collect();
-    sidecar
-        .memory()
-        .append_messages(pb::AppendMessagesRequest {
-            tenant_id: TENANT.into(),
-            conversation_id: conversation.into(),
-            user_id: user.into(),
-            messages,
-        })
-        .await
-        .unwrap();
+    let turns: Vec<_> = contents.iter().map(|c| (pb::Role::User, *c)).collect();
+    append_turns(sidecar, TENANT, user, conversation, &turns).await;
 }
 
 /// A semantic Search of the user's history.
@@ -178,8 +163,8 @@ async fn what_one_sidecar_indexes_another_finds_and_an_erasure_leaves_no_point()
     assert_eq!(bob, ["minha dor de dente passou"]);
 }
 
-/// Messages of the tenant in the cold store, from GetMemoryStats.
-async fn stored_messages(sidecar: &Sidecar) -> u64 {
+/// The tenant's memory statistics.
+async fn stats(sidecar: &Sidecar) -> pb::GetMemoryStatsResponse {
     sidecar
         .compliance()
         .get_memory_stats(admin(pb::GetMemoryStatsRequest {
@@ -189,21 +174,10 @@ async fn stored_messages(sidecar: &Sidecar) -> u64 {
         .await
         .unwrap()
         .into_inner()
-        .messages
 }
 
 async fn pending_jobs(sidecar: &Sidecar) -> u64 {
-    sidecar
-        .compliance()
-        .get_memory_stats(admin(pb::GetMemoryStatsRequest {
-            tenant_id: TENANT.into(),
-            max_users: 0,
-        }))
-        .await
-        .unwrap()
-        .into_inner()
-        .indexing
-        .map_or(0, |i| i.pending_jobs)
+    stats(sidecar).await.indexing.map_or(0, |i| i.pending_jobs)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -265,7 +239,7 @@ async fn qdrant_killed_degrades_recall_keeps_the_jobs_and_loses_nothing_once_bac
         "the same collection"
     );
     let points = points_of(&qdrant, &prefix, "ana") + points_of(&qdrant, &prefix, "bob");
-    assert_eq!(points, stored_messages(&a).await);
+    assert_eq!(points, stats(&a).await.messages);
     assert_eq!(points, 4);
     assert_eq!(
         qdrant.count_points(&collections[0], "conversation", "c2"),

@@ -1673,12 +1673,8 @@ fn followed_by_a_place_word(text: &str, end: usize) -> bool {
 }
 
 fn names_a_place(text: &str, start: usize, end: usize) -> bool {
-    let before = text[..start].trim_end_matches(|c: char| !c.is_alphanumeric());
-    let previous = before
-        .rsplit(|c: char| !c.is_alphanumeric())
-        .next()
-        .unwrap_or("");
-    std::iter::once(previous)
+    let previous = previous_word(text, start);
+    std::iter::once(previous.as_str())
         .chain(text[start..end].split(' '))
         .any(|w| PLACE_WORDS.contains(&w.to_lowercase().as_str()))
 }

@@ -183,8 +183,9 @@ impl<C: ColdStore, I: SemanticIndex, E: Embedder> Worker<C, I, E> {
             Ok(found) => tenants.extend(found),
             Err(error) => debug!(error = %error.redacted(), "listing tenants failed"),
         }
+        // The sweep's first tick is at once: those tenants are queued and
+        // drained below before anything else.
         loop {
-            self.queue_reindex(&tenants, &mut seen).await;
             let mut flushed = None;
             tokio::select! {
                 hint = hints.recv() => match hint {
