@@ -410,6 +410,9 @@ fn finding(kind: PiiKind, r: &Run, confidence: f32) -> Finding {
 fn numbers(text: &str) -> Vec<Finding> {
     let mut out = Vec::new();
     for r in runs(text) {
+        if is_boleto_line(&r) {
+            continue;
+        }
         if let Some(f) = classify_number(text, &r) {
             out.push(f);
             continue;
@@ -444,6 +447,13 @@ fn numbers(text: &str) -> Vec<Finding> {
         }
     }
     out
+}
+
+/// A bank slip's typed line ("linha digitável": 00190.00009
+/// 01234.567890 12345.678901 9 12340000010000): none of its fields is
+/// personal data, though its last 14 digits may pass CNPJ's check.
+fn is_boleto_line(r: &Run) -> bool {
+    r.groups.starts_with(&[5, 5, 5, 6, 5, 6]) && [0, 2, 4].iter().all(|&k| r.seps[k] == b'.')
 }
 
 fn classify_number(text: &str, r: &Run) -> Option<Finding> {
@@ -821,6 +831,24 @@ const NAME_CUES: &[&str] = &[
     "my daughter ",
     "my sister ",
     "my brother ",
+    "my mother ",
+    "my father ",
+    "my nephew ",
+    "my niece ",
+    "my grandson ",
+    "my granddaughter ",
+    "my grandma ",
+    "my grandmother ",
+    "my grandpa ",
+    "my aunt ",
+    "my uncle ",
+    "my cousin ",
+    "my partner ",
+    "my fiance ",
+    "my fiancé ",
+    "my fiancée ",
+    "my boyfriend ",
+    "my girlfriend ",
     "tell ",
     "my name is ",
     "i am ",
@@ -919,29 +947,40 @@ const THANKS: &[&str] = &[
 /// What a marker found by [`markers`] is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Marker {
-    Cue,
+    /// A cue phrase; `announces` a whole name ([`ANNOUNCING_CUES`]).
+    Cue { announces: bool },
     Title,
     Thanks,
 }
 
-/// The cue phrases, titles and thanks in one automaton, and what each of
-/// its patterns is.
+/// Relatives named after whose relative they are: "o irmão dele,
+/// francisco", "a filha dela ana".
+const RELATIVES: &[&str] = &[
+    "irmão", "irmao", "irmã", "irma", "filho", "filha", "marido", "esposa", "mãe", "mae", "pai",
+    "sobrinho", "sobrinha", "neto", "neta", "namorado", "namorada",
+];
+
+/// The cue phrases (with the relatives' "X dele, " forms), titles and
+/// thanks in one automaton, and what each of its patterns is.
 fn markers() -> &'static (aho_corasick::AhoCorasick, Vec<Marker>) {
     static MARKERS: OnceLock<(aho_corasick::AhoCorasick, Vec<Marker>)> = OnceLock::new();
     MARKERS.get_or_init(|| {
-        let groups = [
-            (NAME_CUES, Marker::Cue),
-            (TITLES, Marker::Title),
-            (THANKS, Marker::Thanks),
-        ];
-        let patterns = groups.iter().flat_map(|(p, _)| p.iter());
-        let kinds = groups
+        let cue = |p: &str| Marker::Cue {
+            announces: ANNOUNCING_CUES.contains(&p),
+        };
+        let relatives = RELATIVES.iter().flat_map(|r| {
+            [" dele, ", " dela, ", " dele ", " dela "].map(|whose| format!("{r}{whose}"))
+        });
+        let patterns: Vec<(String, Marker)> = NAME_CUES
             .iter()
-            .flat_map(|(p, kind)| std::iter::repeat_n(*kind, p.len()))
+            .map(|p| (p.to_string(), cue(p)))
+            .chain(relatives.map(|p| (p, Marker::Cue { announces: false })))
+            .chain(TITLES.iter().map(|p| (p.to_string(), Marker::Title)))
+            .chain(THANKS.iter().map(|p| (p.to_string(), Marker::Thanks)))
             .collect();
-        let automaton = aho_corasick::AhoCorasick::new(patterns)
+        let automaton = aho_corasick::AhoCorasick::new(patterns.iter().map(|(p, _)| p))
             .expect("the cue phrases, titles and thanks make an automaton");
-        (automaton, kinds)
+        (automaton, patterns.into_iter().map(|(_, kind)| kind).collect())
     })
 }
 
@@ -1206,10 +1245,11 @@ fn name_in_any_case_at(text: &str, i: usize) -> Option<usize> {
 }
 
 /// A full name in any case found by the gazetteer alone ("favor avisar
-/// davi brown", "PACIENTE: DAVID DA OLIVEIRA"): a given name that is not
-/// an everyday word, then a surname it knows (a particle may come
-/// between), then more of them. Its end, if there is one.
-fn known_full_name_at(text: &str, i: usize) -> Option<usize> {
+/// davi brown", "PACIENTE: DAVID DA OLIVEIRA"): a given name, then a
+/// surname it knows (a particle may come between), then more of them.
+/// A given name that is an everyday word ("rosa miller", "grace
+/// nguyen") needs a surname that is none. Its end and confidence.
+fn known_full_name_at(text: &str, i: usize) -> Option<(usize, f32)> {
     let first = word_end(text, i);
     // Most words are no given name: that test first, it is the cheapest.
     if first < i + 2 || !text[first..].starts_with(' ') {
@@ -1219,17 +1259,28 @@ fn known_full_name_at(text: &str, i: usize) -> Option<usize> {
     if !gazetteer::is_given_name(&word)
         || is_name_particle(&word)
         || crate::text::is_stop_word(&word)
-        || gazetteer::is_everyday(&word)
         || TITLES
             .iter()
             .any(|t| t.trim_end_matches([' ', '.']) == word)
     {
         return None;
     }
+    let everyday = gazetteer::is_everyday(&word);
+    // "my son raj", "olá raj!": an everyday word that ends a cue phrase or
+    // a greeting is that phrase's, not a name's; "vi lucas" (I saw
+    // Lucas): a two-letter one is a word.
+    if everyday && (first - i < 3 || ends_a_marker(text, first)) {
+        return None;
+    }
     let surname_at = |at: usize| {
         let end = word_end(text, at);
         let word = crate::text::fold(&text[at..end]);
-        let known = !crate::text::is_stop_word(&word) && !is_brand(&word);
+        let known = !crate::text::is_stop_word(&word)
+            && !is_brand(&word)
+            && !(everyday
+                && (gazetteer::is_everyday(&word)
+                    || gazetteer::is_everyday_surname(&word)
+                    || PLACES_NAMED_LIKE_PEOPLE.contains(&word.as_str())));
         (end > at && known && gazetteer::is_surname(&word)).then_some(end)
     };
     let at = text[first..].starts_with(' ').then_some(first + 1)?;
@@ -1240,25 +1291,53 @@ fn known_full_name_at(text: &str, i: usize) -> Option<usize> {
         } else {
             surname_at(at)?
         };
-    Some(extend_name(text, surname))
+    Some((extend_name(text, surname), if everyday { 0.6 } else { 0.7 }))
+}
+
+/// Whether the text up to `end` (a word's end) ends with a cue phrase,
+/// a form of address or a greeting.
+fn ends_a_marker(text: &str, end: usize) -> bool {
+    let before = text[..end].to_lowercase();
+    NAME_CUES.iter().chain(TITLES).chain(THANKS).any(|m| {
+        before
+            .strip_suffix(m.trim_end_matches([' ', ',']))
+            .is_some_and(|rest| !rest.ends_with(char::is_alphanumeric))
+    })
 }
 
 /// A lone given name at `i` that is no everyday word ("fernanda", not
 /// "rosa"), at least three letters, ending at a word's end: its end.
 fn lone_given_name_at(text: &str, i: usize) -> Option<usize> {
+    lone_name_at(text, i, false)
+}
+
+/// A lone given name at `i` (at least three letters, ending at a word's
+/// end), an everyday word among them only if `everyday`: its end.
+fn lone_name_at(text: &str, i: usize, everyday: bool) -> Option<usize> {
     let end = word_end(text, i);
     if text[i..end].chars().count() < 3 || text[end..].starts_with(char::is_alphanumeric) {
         return None;
     }
     let word = crate::text::fold(&text[i..end]);
     let known = gazetteer::is_given_name(&word)
-        && !gazetteer::is_everyday(&word)
+        && (everyday || !gazetteer::is_everyday(&word))
         && !is_name_particle(&word)
         && !crate::text::is_stop_word(&word)
         && !TITLES
             .iter()
             .any(|t| t.trim_end_matches([' ', '.']) == word);
     known.then_some(end)
+}
+
+/// Whether the word at `i` is capitalised where the writer had no reason
+/// to but its being a name: inside a sentence of a message written in
+/// lower case ("please let Mark know", "call Grace back"), not after a
+/// sentence's end.
+fn capitalised_mid_sentence(text: &str, i: usize) -> bool {
+    let before = text[..i].trim_end();
+    !before.is_empty()
+        && !before.ends_with(['.', '!', '?', ':', '"', '\n'])
+        && !text[..i].contains(|c: char| c.is_uppercase())
 }
 
 /// Places that are also given names ("moro em Salvador", "Austin"): a
@@ -1410,7 +1489,8 @@ fn names(text: &str) -> Vec<Finding> {
         for m in automaton.find_overlapping_iter(&lower) {
             let (at, i) = (m.start(), m.end());
             let marker = kinds[m.pattern().as_usize()];
-            if marker != Marker::Cue
+            let is_cue = matches!(marker, Marker::Cue { .. });
+            if !is_cue
                 && at > 0
                 && text[..at]
                     .chars()
@@ -1419,10 +1499,9 @@ fn names(text: &str) -> Vec<Finding> {
             {
                 continue;
             }
-            let announces = marker == Marker::Cue
-                && ANNOUNCING_CUES.contains(&NAME_CUES[m.pattern().as_usize()]);
+            let announces = marker == Marker::Cue { announces: true };
             let found = match name_at(text, i) {
-                Some((end, _)) => Some((end, if marker == Marker::Cue { 0.9 } else { 0.85 })),
+                Some((end, _)) => Some((end, if is_cue { 0.9 } else { 0.85 })),
                 None => name_in_any_case_at(text, i)
                     .map(|end| (end, 0.85))
                     .or_else(|| {
@@ -1486,7 +1565,7 @@ fn names(text: &str) -> Vec<Finding> {
                 .map(|e| (end + 1, e, 0.6))
         } else if text[i..].starts_with(char::is_uppercase)
             && capitalised(text, i) == Some(end)
-            && let Some(e) = lone_given_name_at(text, i)
+            && let Some(e) = lone_name_at(text, i, capitalised_mid_sentence(text, i))
             && !not_a_name(&text[i..end])
             && !in_a_capitalised_sequence(text, i, end)
             && !BEFORE_A_PLACE.contains(&previous_word(text, i).as_str())
@@ -1513,9 +1592,9 @@ fn names(text: &str) -> Vec<Finding> {
         if !text[i..].starts_with(char::is_alphabetic) {
             return None;
         }
-        let end = known_full_name_at(text, i)?;
+        let (end, confidence) = known_full_name_at(text, i)?;
         if !names_a_place(text, i, end) && !followed_by_a_place_word(text, end) {
-            out.push(name_finding(i, end, 0.7));
+            out.push(name_finding(i, end, confidence));
         }
         Some(end)
     });
@@ -1650,6 +1729,14 @@ const PLACE_WORDS: &[&str] = &[
     "park",
     "hall",
     "court",
+    // Saints name cities, hospitals and holidays: "são josé dos campos",
+    // "hospital santa catarina", "feriado de são jorge".
+    "são",
+    "sao",
+    "santo",
+    "santa",
+    "saint",
+    "st",
 ];
 
 /// Whether the word after `end` (after a suffix such as "Jr" or "Filho")
@@ -1961,6 +2048,8 @@ mod tests {
             "nota fiscal 000.123.456",
             "apto 1203 bloco 2",
             "senha do wifi 12345678",
+            // Its last 14 digits pass CNPJ's check.
+            "linha digitavel: 11693.04016 90162.648758 67929.239432 9 36516435379440",
         ] {
             assert_eq!(kinds(text), [], "{text}");
         }
@@ -2246,5 +2335,37 @@ mod tests {
             kinds("Sou João Silva"),
             [(PiiKind::PersonName, "João Silva")]
         );
+    }
+
+    #[test]
+    fn names_with_weaker_evidence_of_their_own_and_what_looks_like_them() {
+        let names = |text| {
+            kinds(text)
+                .into_iter()
+                .map(|(_, name)| name)
+                .collect::<Vec<_>>()
+        };
+        // A relative named after whose relative they are.
+        assert_eq!(names("quem vai é o irmão dele, francisco"), ["francisco"]);
+        // A given name that is an everyday word, with a surname.
+        assert_eq!(names("favor avisar grace nguyen"), ["grace nguyen"]);
+        assert_eq!(names("hope patel ligou"), ["hope patel"]);
+        assert_eq!(names("a rosa costa pouco"), Vec::<&str>::new());
+        // ...but not when the word is a cue's, a greeting's or a place's.
+        assert_eq!(names("o dia santos x palmeiras"), Vec::<&str>::new());
+        assert_eq!(names("vi lucas da kim na sala"), ["lucas da kim"]);
+        // An everyday given name capitalised inside a lower-case sentence.
+        assert_eq!(names("please let Mark know i'm late"), ["Mark"]);
+        assert_eq!(names("ok. Will do"), Vec::<&str>::new());
+        // Saints name cities, hospitals and holidays.
+        for text in [
+            "moro em são josé dos campos",
+            "o hospital santa catarina tem estacionamento?",
+            "we met at st. mary's hospital",
+        ] {
+            assert_eq!(names(text), Vec::<&str>::new(), "{text}");
+        }
+        // Surnames of the communities customers come from.
+        assert_eq!(names("hey this is mei haddad"), ["mei haddad"]);
     }
 }

@@ -8,6 +8,8 @@
 //! English words ("rosa", "dia", "tia", "will", "may", "grace"), picked
 //! from the lists' overlap with the Debian word lists (wbrazilian,
 //! wamerican); such a word is a name only with more evidence than itself.
+//! `everyday-surnames.txt` (built by the script) holds the surnames those
+//! word lists hold ("costa", "brown").
 
 use std::collections::HashSet;
 use std::sync::OnceLock;
@@ -15,6 +17,7 @@ use std::sync::OnceLock;
 const GIVEN_NAMES: &str = include_str!("given-names.txt");
 const SURNAMES: &str = include_str!("surnames.txt");
 const EVERYDAY: &str = include_str!("everyday-names.txt");
+const EVERYDAY_SURNAMES: &str = include_str!("everyday-surnames.txt");
 
 /// The words of a list, hashed: every word of every message is looked up
 /// (a binary search's string comparisons were most of detection's time).
@@ -43,13 +46,19 @@ pub(super) fn is_everyday(folded: &str) -> bool {
     words(&CELL, EVERYDAY).contains(folded)
 }
 
+/// Whether a folded surname is also an everyday word ("costa", "brown").
+pub(super) fn is_everyday_surname(folded: &str) -> bool {
+    static CELL: OnceLock<HashSet<&str>> = OnceLock::new();
+    words(&CELL, EVERYDAY_SURNAMES).contains(folded)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn the_lists_are_sorted_folded_and_know_common_names() {
-        for list in [GIVEN_NAMES, SURNAMES, EVERYDAY] {
+        for list in [GIVEN_NAMES, SURNAMES, EVERYDAY, EVERYDAY_SURNAMES] {
             let words: Vec<&str> = list.lines().collect();
             assert!(words.windows(2).all(|w| w[0] < w[1]), "sorted, no repeats");
             assert!(
@@ -69,5 +78,9 @@ mod tests {
             assert!(is_given_name(word), "{word} is an everyday given name");
         }
         assert!(is_everyday("rosa") && is_everyday("will") && !is_everyday("fernanda"));
+        for word in EVERYDAY_SURNAMES.lines() {
+            assert!(is_surname(word), "{word} is an everyday surname");
+        }
+        assert!(is_everyday_surname("costa") && !is_everyday_surname("nguyen"));
     }
 }
