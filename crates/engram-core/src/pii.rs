@@ -851,6 +851,12 @@ const NAME_CUES: &[&str] = &[
     "my girlfriend ",
     "tell ",
     "my name is ",
+    // "her name is", "the kid's name is", "o nome dele é".
+    "name is ",
+    "nome dele é ",
+    "nome dela é ",
+    "nome dele e ",
+    "nome dela e ",
     "i am ",
     "i'm ",
     "it's ",
@@ -893,6 +899,9 @@ const ANNOUNCING_CUES: &[&str] = &[
     "nome: ",
     "my name is ",
 ];
+/// Cue phrases after which an adjective is as likely as a name: an
+/// everyday word after them is that ("it's nice", "i'm sure").
+const COPULAS: &[&str] = &["i am ", "i'm ", "it's ", "this is ", "eu sou "];
 /// Forms of address before a name (matched in lower case, at a word's
 /// start): kept outside the name's span.
 const TITLES: &[&str] = &[
@@ -947,8 +956,10 @@ const THANKS: &[&str] = &[
 /// What a marker found by [`markers`] is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Marker {
-    /// A cue phrase; `announces` a whole name ([`ANNOUNCING_CUES`]).
-    Cue { announces: bool },
+    /// A cue phrase; `announces` a whole name ([`ANNOUNCING_CUES`]), or
+    /// is a `copula` that adjectives follow as often as names
+    /// ([`COPULAS`]: "it's nice", "i'm grace").
+    Cue { announces: bool, copula: bool },
     Title,
     Thanks,
 }
@@ -967,6 +978,7 @@ fn markers() -> &'static (aho_corasick::AhoCorasick, Vec<Marker>) {
     MARKERS.get_or_init(|| {
         let cue = |p: &str| Marker::Cue {
             announces: ANNOUNCING_CUES.contains(&p),
+            copula: COPULAS.contains(&p),
         };
         let relatives = RELATIVES.iter().flat_map(|r| {
             [" dele, ", " dela, ", " dele ", " dela "].map(|whose| format!("{r}{whose}"))
@@ -974,7 +986,7 @@ fn markers() -> &'static (aho_corasick::AhoCorasick, Vec<Marker>) {
         let patterns: Vec<(String, Marker)> = NAME_CUES
             .iter()
             .map(|p| (p.to_string(), cue(p)))
-            .chain(relatives.map(|p| (p, Marker::Cue { announces: false })))
+            .chain(relatives.map(|p| (p, cue(""))))
             .chain(TITLES.iter().map(|p| (p.to_string(), Marker::Title)))
             .chain(THANKS.iter().map(|p| (p.to_string(), Marker::Thanks)))
             .collect();
@@ -1016,11 +1028,12 @@ const BRANDS: &[&str] = &[
     "Vivo",
 ];
 
-/// Whether a capitalised word is known not to be a person's name.
-/// Whether a folded word is a brand's name ("renner"): never part of a
-/// person's name ("a kelly da renner").
+/// Whether a folded word is a brand's, a product's or a place's name
+/// ([`BRANDS`], the gazetteer's `not-people.txt`: "renner", "alexa",
+/// "allegra", "moema"): never part of a person's name ("a kelly da
+/// renner") and no name alone.
 fn is_brand(folded: &str) -> bool {
-    BRANDS.iter().any(|b| crate::text::fold(b) == folded)
+    gazetteer::is_not_a_person(folded) || BRANDS.iter().any(|b| crate::text::fold(b) == folded)
 }
 
 fn not_a_name(word: &str) -> bool {
@@ -1184,6 +1197,14 @@ const NOT_NAMES: &[&str] = &[
     "Bradesco",
     "Itaú",
     "Itau",
+    // Interjections before a name ("Yeah John", "Nossa Maria"), and
+    // languages.
+    "Yeah", "Wow", "Bye", "Oh", "Okay", "Sure", "Well", "Aww", "Omg", "Haha", "Ah", "Hmm",
+    "Cool", "Great", "Awesome", "Sorry", "Congrats", "Nossa", "Opa", "Oba", "Eita", "Tchau",
+    "Valeu", "Beleza", "Poxa", "Caramba", "Gente", "Uau", "Parabéns", "Parabens", "Claro",
+    "Legal", "Yep", "Woah", "Whoa", "Woohoo", "Yay", "Yo", "Maybe", "Lately", "Anyway", "Also",
+    "I'll", "I've", "I'd", "German", "English", "French", "Spanish", "Italian", "Portuguese", "Japanese",
+    "Chinese",
 ];
 
 /// A capitalised word at `i`: its end, when it is one (a letter, then
@@ -1279,8 +1300,8 @@ fn known_full_name_at(text: &str, i: usize) -> Option<(usize, f32)> {
             && !is_brand(&word)
             && !(everyday
                 && (gazetteer::is_everyday(&word)
-                    || gazetteer::is_everyday_surname(&word)
-                    || PLACES_NAMED_LIKE_PEOPLE.contains(&word.as_str())));
+                    || gazetteer::is_a_word(&word)
+                    || ALSO_PLACES_AND_BRANDS.contains(&word.as_str())));
         (end > at && known && gazetteer::is_surname(&word)).then_some(end)
     };
     let at = text[first..].starts_with(' ').then_some(first + 1)?;
@@ -1321,6 +1342,7 @@ fn lone_name_at(text: &str, i: usize, everyday: bool) -> Option<usize> {
     let word = crate::text::fold(&text[i..end]);
     let known = gazetteer::is_given_name(&word)
         && (everyday || !gazetteer::is_everyday(&word))
+        && !is_brand(&word)
         && !is_name_particle(&word)
         && !crate::text::is_stop_word(&word)
         && !TITLES
@@ -1340,39 +1362,55 @@ fn capitalised_mid_sentence(text: &str, i: usize) -> bool {
         && !text[..i].contains(|c: char| c.is_uppercase())
 }
 
-/// Places that are also given names ("moro em Salvador", "Austin"): a
-/// lone capitalised word among them is a place.
-const PLACES_NAMED_LIKE_PEOPLE: &[&str] = &[
+/// Given names that also name places, shops and products ("moro em
+/// Salvador", "Austin", "comprei na melissa", "um logan prata"): without
+/// a cue or a surname, such a word alone is the place or the thing.
+const ALSO_PLACES_AND_BRANDS: &[&str] = &[
     "aparecida",
+    "augusta",
     "austin",
+    "brooklyn",
     "carolina",
+    "charlotte",
     "chelsea",
+    "clio",
     "dallas",
     "denver",
     "florence",
     "franca",
     "georgia",
+    "hermes",
     "houston",
     "india",
+    "iracema",
     "israel",
     "jackson",
     "jordan",
     "lincoln",
+    "logan",
     "madison",
     "marilia",
+    "marisa",
+    "melissa",
+    "moema",
     "orlando",
+    "phoenix",
     "salvador",
     "santos",
+    "savannah",
+    "sierra",
     "sydney",
     "teresina",
+    "tiffany",
     "victoria",
     "virginia",
     "washington",
+    "wendy",
 ];
 
 /// Words before a place, not a person ("em", "pra", "in", "from").
 const BEFORE_A_PLACE: &[&str] = &[
-    "em", "no", "na", "para", "pra", "pro", "in", "to", "from", "at", "of", "near",
+    "em", "no", "na", "para", "pra", "pro", "in", "to", "from", "at", "of", "near", "the",
 ];
 
 /// Whether the capitalised word at `start..end` has a capitalised word or
@@ -1389,7 +1427,9 @@ fn in_a_capitalised_sequence(text: &str, start: usize, end: usize) -> bool {
         .split(|c: char| !c.is_alphanumeric() && c != '&')
         .next()
         .unwrap_or("");
-    let joins = |w: &str| w == "&" || w.starts_with(char::is_uppercase);
+    // "Yeah John": an interjection or a pronoun joins nothing; a brand
+    // does ("Magazine Luiza").
+    let joins = |w: &str| w == "&" || (w.starts_with(char::is_uppercase) && !NOT_NAMES.contains(&w));
     (before.len() < start && joins(previous)) || (after.len() < text.len() - end && joins(next))
 }
 
@@ -1499,10 +1539,16 @@ fn names(text: &str) -> Vec<Finding> {
             {
                 continue;
             }
-            let announces = marker == Marker::Cue { announces: true };
+            let (announces, copula) = match marker {
+                Marker::Cue { announces, copula } => (announces, copula),
+                _ => (false, false),
+            };
             let found = match name_at(text, i) {
                 Some((end, _)) => Some((end, if is_cue { 0.9 } else { 0.85 })),
                 None => name_in_any_case_at(text, i)
+                    .filter(|end| {
+                        !copula || !gazetteer::is_everyday(&crate::text::fold(&text[i..*end]))
+                    })
                     .map(|end| (end, 0.85))
                     .or_else(|| {
                         announces
@@ -1569,13 +1615,22 @@ fn names(text: &str) -> Vec<Finding> {
             && !not_a_name(&text[i..end])
             && !in_a_capitalised_sequence(text, i, end)
             && !BEFORE_A_PLACE.contains(&previous_word(text, i).as_str())
-            && !PLACES_NAMED_LIKE_PEOPLE.contains(&crate::text::fold(&text[i..end]).as_str())
+            && !ALSO_PLACES_AND_BRANDS.contains(&crate::text::fold(&text[i..end]).as_str())
         {
             Some((i, e, 0.5))
+        } else if !article
+            && text[i..end].chars().count() >= 4
+            && text[i..].starts_with(char::is_lowercase)
+            && let Some(e) = lone_given_name_at(text, i)
+            && !gazetteer::is_a_word(&crate::text::fold(&text[i..e]))
+            && !BEFORE_A_PLACE.contains(&previous_word(text, i).as_str())
+            && !ALSO_PLACES_AND_BRANDS.contains(&crate::text::fold(&text[i..e]).as_str())
+        {
+            Some((i, e, 0.4))
         } else if opens
             && let Some(e) = lone_given_name_at(text, i)
             && !followed_by_a_place_word(text, e)
-            && !PLACES_NAMED_LIKE_PEOPLE.contains(&crate::text::fold(&text[i..e]).as_str())
+            && !ALSO_PLACES_AND_BRANDS.contains(&crate::text::fold(&text[i..e]).as_str())
         {
             Some((i, e, 0.5))
         } else {
@@ -1601,6 +1656,22 @@ fn names(text: &str) -> Vec<Finding> {
     // Two or more capitalised words anywhere.
     each_word(text, |i| {
         let (end, words) = name_at(text, i)?;
+        // "Remember Jon", "Absolutely Maria": a sentence opens with a
+        // capitalised word that is no name, then the name.
+        let first = word_end(text, i);
+        let sentence_starts = text[..i].trim_end().is_empty()
+            || text[..i].trim_end().ends_with(['.', '!', '?']);
+        if words >= 2 && sentence_starts && !is_known_name(&text[i..first]) {
+            let rest = first + 1;
+            let (end, words) = name_at(text, rest)?;
+            if words >= 2 && !names_a_place(text, rest, end) && holds_a_known_name(&text[rest..end])
+            {
+                out.push(name_finding(rest, end, 0.6));
+            } else if words == 1 && lone_given_name_at(text, rest) == Some(end) {
+                out.push(name_finding(rest, end, 0.5));
+            }
+            return Some(end);
+        }
         // "a Kelly da Renner": one name, then the shop she is from.
         let from_a_shop = [" da ", " do ", " de ", " from ", " at "].iter().any(|p| {
             text[end..].strip_prefix(p).is_some_and(|rest| {
@@ -1611,12 +1682,28 @@ fn names(text: &str) -> Vec<Finding> {
         });
         if from_a_shop && i > 0 {
             out.push(name_finding(i, end, 0.7));
-        } else if words >= 2 && !names_a_place(text, i, end) {
+        } else if words >= 2 && !names_a_place(text, i, end) && holds_a_known_name(&text[i..end]) {
             out.push(name_finding(i, end, 0.6));
         }
         Some(end)
     });
     out
+}
+
+/// Whether a capitalised sequence holds two names the gazetteer knows
+/// ("Mark Carvalho", "Mark Young"), or one that is no word of the word
+/// lists ("Priya Kowalczyk"): titles, brands and places are capitalised
+/// too ("Under Armour", "Little Women", "Door Dash").
+fn holds_a_known_name(sequence: &str) -> bool {
+    let known = || sequence.split(' ').filter(|word| is_known_name(word));
+    known().count() >= 2 || known().any(|word| !gazetteer::is_a_word(&crate::text::fold(word)))
+}
+
+/// Whether a word (a possessive "'s" aside) is a given name or a surname
+/// the gazetteer knows.
+fn is_known_name(word: &str) -> bool {
+    let word = crate::text::fold(word.trim_end_matches("'s"));
+    gazetteer::is_given_name(&word) || gazetteer::is_surname(&word)
 }
 
 /// Calls `found` at the start of every word of `text`; where it returns
@@ -1729,6 +1816,76 @@ const PLACE_WORDS: &[&str] = &[
     "park",
     "hall",
     "court",
+    // Landmarks, venues and towns named after people: "the jefferson
+    // memorial", "lincoln high school", "shopping iguatemi".
+    "memorial",
+    "station",
+    "estação",
+    "estacao",
+    "airport",
+    "aeroporto",
+    "museum",
+    "museu",
+    "church",
+    "igreja",
+    "stadium",
+    "estádio",
+    "estadio",
+    "arena",
+    "theater",
+    "theatre",
+    "teatro",
+    "cinema",
+    "bridge",
+    "ponte",
+    "beach",
+    "praia",
+    "hotel",
+    "restaurant",
+    "restaurante",
+    "mall",
+    "shopping",
+    "market",
+    "mercado",
+    "supermercado",
+    "padaria",
+    "bakery",
+    "high",
+    "elementary",
+    "middle",
+    "city",
+    "county",
+    "town",
+    "heights",
+    "square",
+    "plaza",
+    "tower",
+    "drive",
+    "lane",
+    // So do the titles of historical figures: "escola princesa isabel",
+    // "av. presidente vargas", "rua marechal deodoro".
+    "princesa",
+    "príncipe",
+    "principe",
+    "rainha",
+    "imperatriz",
+    "presidente",
+    "marechal",
+    "general",
+    "coronel",
+    "almirante",
+    "barão",
+    "barao",
+    "visconde",
+    "duque",
+    "dom",
+    "governador",
+    "senador",
+    "president",
+    "king",
+    "queen",
+    "prince",
+    "princess",
     // Saints name cities, hospitals and holidays: "são josé dos campos",
     // "hospital santa catarina", "feriado de são jorge".
     "são",
@@ -2367,5 +2524,26 @@ mod tests {
         }
         // Surnames of the communities customers come from.
         assert_eq!(names("hey this is mei haddad"), ["mei haddad"]);
+        // A given name in lower case anywhere, when it is no word.
+        assert_eq!(names("ontem fernanda me mandou msg"), ["fernanda"]);
+        assert_eq!(names("her name is fernanda"), ["fernanda"]);
+        // Brands, medicines, devices and places that look like names.
+        for text in [
+            "a alexa desligou sozinha",
+            "tomei um allegra e melhorou",
+            "a escola princesa isabel fica ali",
+            "moro em moema",
+            "we were at Under Armour",
+            "Little Women is my favourite",
+            "the jefferson memorial was closed",
+            "it's nice to see you",
+        ] {
+            assert_eq!(names(text), Vec::<&str>::new(), "{text}");
+        }
+        assert_eq!(names("a gabriela da zara separou"), ["gabriela"]);
+        // An interjection or a word opening a sentence is not the name's.
+        assert_eq!(names("Yeah John, totally"), ["John"]);
+        assert_eq!(names("Remember Jon? he called"), ["Jon"]);
+        assert_eq!(names("my neighbor Mark Carvalho sent me"), ["Mark Carvalho"]);
     }
 }

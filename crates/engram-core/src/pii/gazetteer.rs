@@ -8,8 +8,11 @@
 //! English words ("rosa", "dia", "tia", "will", "may", "grace"), picked
 //! from the lists' overlap with the Debian word lists (wbrazilian,
 //! wamerican); such a word is a name only with more evidence than itself.
-//! `everyday-surnames.txt` (built by the script) holds the surnames those
-//! word lists hold ("costa", "brown").
+//! `name-words.txt` (built by the script) holds every name those word
+//! lists hold ("costa", "brown", "vera"), for the weakest evidence.
+//! `not-people.txt` is written by hand: brands, shops, medicines, cars,
+//! voice assistants, health plans, laboratories and places whose names
+//! look like people's ("zara", "allegra", "alexa", "hapvida", "moema").
 
 use std::collections::HashSet;
 use std::sync::OnceLock;
@@ -17,7 +20,8 @@ use std::sync::OnceLock;
 const GIVEN_NAMES: &str = include_str!("given-names.txt");
 const SURNAMES: &str = include_str!("surnames.txt");
 const EVERYDAY: &str = include_str!("everyday-names.txt");
-const EVERYDAY_SURNAMES: &str = include_str!("everyday-surnames.txt");
+const NAME_WORDS: &str = include_str!("name-words.txt");
+const NOT_PEOPLE: &str = include_str!("not-people.txt");
 
 /// The words of a list, hashed: every word of every message is looked up
 /// (a binary search's string comparisons were most of detection's time).
@@ -46,10 +50,18 @@ pub(super) fn is_everyday(folded: &str) -> bool {
     words(&CELL, EVERYDAY).contains(folded)
 }
 
-/// Whether a folded surname is also an everyday word ("costa", "brown").
-pub(super) fn is_everyday_surname(folded: &str) -> bool {
+/// Whether a folded given name or surname is also a word of the Debian
+/// word lists ("costa", "brown", "vera"), everyday or not.
+pub(super) fn is_a_word(folded: &str) -> bool {
     static CELL: OnceLock<HashSet<&str>> = OnceLock::new();
-    words(&CELL, EVERYDAY_SURNAMES).contains(folded)
+    words(&CELL, NAME_WORDS).contains(folded)
+}
+
+/// Whether a folded word names a brand, a product, a device or a place
+/// that people's names resemble ("alexa", "allegra", "zara", "moema").
+pub(super) fn is_not_a_person(folded: &str) -> bool {
+    static CELL: OnceLock<HashSet<&str>> = OnceLock::new();
+    words(&CELL, NOT_PEOPLE).contains(folded)
 }
 
 #[cfg(test)]
@@ -58,7 +70,7 @@ mod tests {
 
     #[test]
     fn the_lists_are_sorted_folded_and_know_common_names() {
-        for list in [GIVEN_NAMES, SURNAMES, EVERYDAY, EVERYDAY_SURNAMES] {
+        for list in [GIVEN_NAMES, SURNAMES, EVERYDAY, NAME_WORDS, NOT_PEOPLE] {
             let words: Vec<&str> = list.lines().collect();
             assert!(words.windows(2).all(|w| w[0] < w[1]), "sorted, no repeats");
             assert!(
@@ -78,9 +90,9 @@ mod tests {
             assert!(is_given_name(word), "{word} is an everyday given name");
         }
         assert!(is_everyday("rosa") && is_everyday("will") && !is_everyday("fernanda"));
-        for word in EVERYDAY_SURNAMES.lines() {
-            assert!(is_surname(word), "{word} is an everyday surname");
+        for word in NAME_WORDS.lines() {
+            assert!(is_given_name(word) || is_surname(word), "{word} is a name");
         }
-        assert!(is_everyday_surname("costa") && !is_everyday_surname("nguyen"));
+        assert!(is_a_word("costa") && is_a_word("vera") && !is_a_word("nguyen"));
     }
 }
