@@ -805,6 +805,13 @@ const NAME_CUES: &[&str] = &[
     "falei c/ ",
     "fala c/ ",
     "eu sou ",
+    "quem fala é ",
+    "quem fala e ",
+    "paciente: ",
+    "patient: ",
+    "cliente: ",
+    "contato: ",
+    "contact: ",
     "nome da mãe: ",
     "nome da mae: ",
     "nome do pai: ",
@@ -879,6 +886,14 @@ const NAME_CUES: &[&str] = &[
     "fala pra ",
     "fala pro ",
     "liga pra ",
+    "ligar pra ",
+    "ligar pro ",
+    "ligo pra ",
+    "ligo pro ",
+    "falar pra ",
+    "falar pro ",
+    "avisar a ",
+    "avisar o ",
     "liga pro ",
     "avisa pra ",
     "avisa pro ",
@@ -1464,10 +1479,23 @@ fn extend_name(text: &str, mut end: usize) -> usize {
             && !crate::text::is_stop_word(w)
             && (gazetteer::is_given_name(w) || gazetteer::is_surname(w))
     };
+    // A name written capitalised goes on only capitalised ("James Miller
+    // dia 19/05": "dia" is the sentence's).
+    let start = text[..end]
+        .rfind(|c: char| !c.is_alphanumeric())
+        .map_or(0, |i| i + 1);
+    let capitalised = text[start..].starts_with(char::is_uppercase);
     for _ in 0..5 {
         let Some(at) = text[end..].starts_with(' ').then_some(end + 1) else {
             break;
         };
+        let next_lower = text[at..].starts_with(char::is_lowercase);
+        if capitalised
+            && next_lower
+            && !is_name_particle(&text[at..word_end(text, at)])
+        {
+            break;
+        }
         let word = crate::text::fold(&text[at..word_end(text, at)]);
         let next = if is_name_particle(&word) && text[word_end(text, at)..].starts_with(' ') {
             // A particle belongs to the name only before a name.
@@ -1648,8 +1676,28 @@ fn names(text: &str) -> Vec<Finding> {
             return None;
         }
         let (end, confidence) = known_full_name_at(text, i)?;
-        if !names_a_place(text, i, end) && !followed_by_a_place_word(text, end) {
-            out.push(name_finding(i, end, confidence));
+        // "Grace Nascimento Santos": a capitalised given name before it
+        // (an everyday word too) is the name's first.
+        let before = text[..i].strip_suffix(' ').unwrap_or("");
+        let first = before.len()
+            - before
+                .chars()
+                .rev()
+                .take_while(|c| c.is_alphabetic())
+                .map(char::len_utf8)
+                .sum::<usize>();
+        let start = if text[i..].starts_with(char::is_uppercase)
+            && first < before.len()
+            && capitalised(text, first) == Some(before.len())
+            && !not_a_name(&before[first..])
+            && gazetteer::is_given_name(&crate::text::fold(&before[first..]))
+        {
+            first
+        } else {
+            i
+        };
+        if !names_a_place(text, start, end) && !followed_by_a_place_word(text, end) {
+            out.push(name_finding(start, end, confidence));
         }
         Some(end)
     });
@@ -2545,5 +2593,13 @@ mod tests {
         assert_eq!(names("Yeah John, totally"), ["John"]);
         assert_eq!(names("Remember Jon? he called"), ["Jon"]);
         assert_eq!(names("my neighbor Mark Carvalho sent me"), ["Mark Carvalho"]);
+        assert_eq!(
+            names("my neighbor Grace Nascimento Santos sent me"),
+            ["Grace Nascimento Santos"]
+        );
+        // A capitalised name goes on only capitalised.
+        assert_eq!(names("so confirmando: James Miller dia 19/05"), ["James Miller"]);
+        assert_eq!(names("paciente: GRACE ROCHA"), ["GRACE ROCHA"]);
+        assert_eq!(names("o vasco perdeu de novo"), Vec::<&str>::new());
     }
 }
