@@ -974,7 +974,10 @@ enum Marker {
     /// A cue phrase; `announces` a whole name ([`ANNOUNCING_CUES`]), or
     /// is a `copula` that adjectives follow as often as names
     /// ([`COPULAS`]: "it's nice", "i'm grace").
-    Cue { announces: bool, copula: bool },
+    Cue {
+        announces: bool,
+        copula: bool,
+    },
     Title,
     Thanks,
 }
@@ -1007,7 +1010,10 @@ fn markers() -> &'static (aho_corasick::AhoCorasick, Vec<Marker>) {
             .collect();
         let automaton = aho_corasick::AhoCorasick::new(patterns.iter().map(|(p, _)| p))
             .expect("the cue phrases, titles and thanks make an automaton");
-        (automaton, patterns.into_iter().map(|(_, kind)| kind).collect())
+        (
+            automaton,
+            patterns.into_iter().map(|(_, kind)| kind).collect(),
+        )
     })
 }
 
@@ -1214,11 +1220,58 @@ const NOT_NAMES: &[&str] = &[
     "Itau",
     // Interjections before a name ("Yeah John", "Nossa Maria"), and
     // languages.
-    "Yeah", "Wow", "Bye", "Oh", "Okay", "Sure", "Well", "Aww", "Omg", "Haha", "Ah", "Hmm",
-    "Cool", "Great", "Awesome", "Sorry", "Congrats", "Nossa", "Opa", "Oba", "Eita", "Tchau",
-    "Valeu", "Beleza", "Poxa", "Caramba", "Gente", "Uau", "Parabéns", "Parabens", "Claro",
-    "Legal", "Yep", "Woah", "Whoa", "Woohoo", "Yay", "Yo", "Maybe", "Lately", "Anyway", "Also",
-    "I'll", "I've", "I'd", "German", "English", "French", "Spanish", "Italian", "Portuguese", "Japanese",
+    "Yeah",
+    "Wow",
+    "Bye",
+    "Oh",
+    "Okay",
+    "Sure",
+    "Well",
+    "Aww",
+    "Omg",
+    "Haha",
+    "Ah",
+    "Hmm",
+    "Cool",
+    "Great",
+    "Awesome",
+    "Sorry",
+    "Congrats",
+    "Nossa",
+    "Opa",
+    "Oba",
+    "Eita",
+    "Tchau",
+    "Valeu",
+    "Beleza",
+    "Poxa",
+    "Caramba",
+    "Gente",
+    "Uau",
+    "Parabéns",
+    "Parabens",
+    "Claro",
+    "Legal",
+    "Yep",
+    "Woah",
+    "Whoa",
+    "Woohoo",
+    "Yay",
+    "Yo",
+    "Maybe",
+    "Lately",
+    "Anyway",
+    "Also",
+    "I'll",
+    "I've",
+    "I'd",
+    "German",
+    "English",
+    "French",
+    "Spanish",
+    "Italian",
+    "Portuguese",
+    "Japanese",
     "Chinese",
 ];
 
@@ -1444,7 +1497,8 @@ fn in_a_capitalised_sequence(text: &str, start: usize, end: usize) -> bool {
         .unwrap_or("");
     // "Yeah John": an interjection or a pronoun joins nothing; a brand
     // does ("Magazine Luiza").
-    let joins = |w: &str| w == "&" || (w.starts_with(char::is_uppercase) && !NOT_NAMES.contains(&w));
+    let joins =
+        |w: &str| w == "&" || (w.starts_with(char::is_uppercase) && !NOT_NAMES.contains(&w));
     (before.len() < start && joins(previous)) || (after.len() < text.len() - end && joins(next))
 }
 
@@ -1490,10 +1544,7 @@ fn extend_name(text: &str, mut end: usize) -> usize {
             break;
         };
         let next_lower = text[at..].starts_with(char::is_lowercase);
-        if capitalised
-            && next_lower
-            && !is_name_particle(&text[at..word_end(text, at)])
-        {
+        if capitalised && next_lower && !is_name_particle(&text[at..word_end(text, at)]) {
             break;
         }
         let word = crate::text::fold(&text[at..word_end(text, at)]);
@@ -1707,8 +1758,8 @@ fn names(text: &str) -> Vec<Finding> {
         // "Remember Jon", "Absolutely Maria": a sentence opens with a
         // capitalised word that is no name, then the name.
         let first = word_end(text, i);
-        let sentence_starts = text[..i].trim_end().is_empty()
-            || text[..i].trim_end().ends_with(['.', '!', '?']);
+        let sentence_starts =
+            text[..i].trim_end().is_empty() || text[..i].trim_end().ends_with(['.', '!', '?']);
         if words >= 2 && sentence_starts && !is_known_name(&text[i..first]) {
             let rest = first + 1;
             let (end, words) = name_at(text, rest)?;
@@ -2592,13 +2643,19 @@ mod tests {
         // An interjection or a word opening a sentence is not the name's.
         assert_eq!(names("Yeah John, totally"), ["John"]);
         assert_eq!(names("Remember Jon? he called"), ["Jon"]);
-        assert_eq!(names("my neighbor Mark Carvalho sent me"), ["Mark Carvalho"]);
+        assert_eq!(
+            names("my neighbor Mark Carvalho sent me"),
+            ["Mark Carvalho"]
+        );
         assert_eq!(
             names("my neighbor Grace Nascimento Santos sent me"),
             ["Grace Nascimento Santos"]
         );
         // A capitalised name goes on only capitalised.
-        assert_eq!(names("so confirmando: James Miller dia 19/05"), ["James Miller"]);
+        assert_eq!(
+            names("so confirmando: James Miller dia 19/05"),
+            ["James Miller"]
+        );
         assert_eq!(names("paciente: GRACE ROCHA"), ["GRACE ROCHA"]);
         assert_eq!(names("o vasco perdeu de novo"), Vec::<&str>::new());
     }
