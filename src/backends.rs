@@ -256,6 +256,14 @@ impl ColdStore for Cold {
             queue_reindex(t, index, now)
         )
     }
+    async fn index_caught_up(&self, t: &TenantId, index: &str) -> Result<bool> {
+        delegate!(
+            self,
+            Cold::Embedded,
+            Cold::Postgres,
+            index_caught_up(t, index)
+        )
+    }
     async fn outbox_tenants(&self) -> Result<Vec<TenantId>> {
         delegate!(self, Cold::Embedded, Cold::Postgres, outbox_tenants())
     }
@@ -653,39 +661,23 @@ pub async fn build(args: &ServeArgs) -> anyhow::Result<AppEngine> {
         }
         None => Hot::Embedded(EmbeddedHotTier::new(&in_process)),
     };
-    let embedder = match &args.embedder_url {
-        None => Embed::Hashing(HashingEmbedder::default()),
-        Some(url) => {
-            let mut config = HttpEmbedderConfig::new(url.clone(), args.embedder_model.clone());
-            config.dimension = args.embedder_dimension.map(|d| d as usize);
-            config.api_key = args.embedder_api_key.clone();
-            config.timeout = Duration::from_millis(args.embedder_timeout_ms);
-            config.roles = match args.embedder_roles {
-                EmbedderRoles::Field => Roles::Field,
-                EmbedderRoles::Prefix => Roles::Prefix,
-                EmbedderRoles::None => Roles::None,
-            };
-            Embed::Http(Box::new(HttpEmbedder::connect(config).await.context(
-                "asking the embedder for its dimension (or pass --embedder-dimension)",
-            )?))
-        }
-    };
-    let index = match &args.qdrant_url {
-        None => Index::Embedded(
-            EmbeddedIndex::open(dir, &index_name(&embedder), embedder.dimension(), cache)
-                .with_context(|| format!("opening the vector index in {}", dir.display()))?,
-        ),
-        Some(url) => {
-            let config = QdrantConfig {
-                url: url.clone(),
-                api_key: args.qdrant_api_key.clone(),
-                collection_prefix: args.qdrant_collection_prefix.clone(),
-            };
-            Index::Qdrant(
-                QdrantIndex::connect(&config, &index_name(&embedder), embedder.dimension())
-                    .await
-                    .context("connecting to Qdrant and preparing its collection")?,
-            )
+    let embedder = open_embedder(args, &args.embedder_model, args.embedder_dimension).await?;
+    let index = open_index(args, &index_name(&embedder), embedder.dimension()).await?;
+    let previous = match &args.previous_embedder_model {
+        None => None,
+        Some(model) => {
+            let old = open_embedder(args, model, args.previous_embedder_dimension)
+                .await
+                .context("preparing the previous embedding model")?;
+            let name = args
+                .previous_index
+                .clone()
+                .unwrap_or_else(|| index_name(&old));
+            anyhow::ensure!(
+                name != index_name(&embedder),
+                "the previous index is the current one ({name}): name it with --previous-index"
+            );
+            Some((open_index(args, &name, old.dimension()).await?, old))
         }
     };
     let language_model: Option<Arc<dyn LanguageModel>> = match &args.llm_url {
@@ -697,11 +689,12 @@ pub async fn build(args: &ServeArgs) -> anyhow::Result<AppEngine> {
             Some(Arc::new(HttpLanguageModel::new(config)?))
         }
     };
-    Ok(Engine::new(
+    Ok(Engine::with_previous_index(
         cold,
         hot,
         index,
         embedder,
+        previous,
         EngineConfig {
             recent_window: window,
             indexer: IndexerConfig {
@@ -731,4 +724,55 @@ pub async fn build(args: &ServeArgs) -> anyhow::Result<AppEngine> {
             ..EngineConfig::default()
         },
     ))
+}
+
+/// The embedder for `model`: the built-in hashing embedder without
+/// `--embedder-url` (or when `model` is `hashing`), else the API's model.
+async fn open_embedder(
+    args: &ServeArgs,
+    model: &str,
+    dimension: Option<u32>,
+) -> anyhow::Result<Embed> {
+    let url = match &args.embedder_url {
+        Some(url) if model != "hashing" => url,
+        _ => return Ok(Embed::Hashing(HashingEmbedder::default())),
+    };
+    let mut config = HttpEmbedderConfig::new(url.clone(), model.to_owned());
+    config.dimension = dimension.map(|d| d as usize);
+    config.api_key = args.embedder_api_key.clone();
+    config.timeout = Duration::from_millis(args.embedder_timeout_ms);
+    config.roles = match args.embedder_roles {
+        EmbedderRoles::Field => Roles::Field,
+        EmbedderRoles::Prefix => Roles::Prefix,
+        EmbedderRoles::None => Roles::None,
+    };
+    Ok(Embed::Http(Box::new(
+        HttpEmbedder::connect(config)
+            .await
+            .context("asking the embedder for its dimension (or pass --embedder-dimension)")?,
+    )))
+}
+
+/// The semantic index named `name`: a file under the data directory, or a
+/// Qdrant collection with `--qdrant-url`.
+async fn open_index(args: &ServeArgs, name: &str, dimension: usize) -> anyhow::Result<Index> {
+    let dir = &args.data_dir;
+    Ok(match &args.qdrant_url {
+        None => Index::Embedded(
+            EmbeddedIndex::open(dir, name, dimension, (args.store_cache_mb as usize) << 20)
+                .with_context(|| format!("opening the vector index in {}", dir.display()))?,
+        ),
+        Some(url) => {
+            let config = QdrantConfig {
+                url: url.clone(),
+                api_key: args.qdrant_api_key.clone(),
+                collection_prefix: args.qdrant_collection_prefix.clone(),
+            };
+            Index::Qdrant(
+                QdrantIndex::connect(&config, name, dimension)
+                    .await
+                    .context("connecting to Qdrant and preparing its collection")?,
+            )
+        }
+    })
 }

@@ -281,6 +281,29 @@ pub struct ServeArgs {
           value_parser = clap::value_parser!(u64).range(1..))]
     pub embedder_timeout_ms: u64,
 
+    /// The embedding model this sidecar's replaces, after a model change:
+    /// its index (file or Qdrant collection) keeps answering a tenant's
+    /// semantic queries until the new model's index caught up with the
+    /// tenant's stored messages (it is filled from the cold store at
+    /// start), so recall does not drop meanwhile; deletions and erasures
+    /// reach both. A model the `--embedder-url` API serves, or `hashing`
+    /// for the built-in hashing embedder. Drop the flag once every tenant
+    /// caught up.
+    #[arg(long, env = "ENGRAM_PREVIOUS_EMBEDDER_MODEL")]
+    pub previous_embedder_model: Option<String>,
+
+    /// Dimension of the previous model's vectors; unset, the API is asked
+    /// at startup (the hashing embedder's is known).
+    #[arg(long, env = "ENGRAM_PREVIOUS_EMBEDDER_DIMENSION",
+          value_parser = clap::value_parser!(u32).range(1..=8192))]
+    pub previous_embedder_dimension: Option<u32>,
+
+    /// The previous index's name, when it is not the previous model's
+    /// today (a change of how passages are built under the same model:
+    /// `multilingual-e5-small` before `multilingual-e5-small_passages-2`).
+    #[arg(long, env = "ENGRAM_PREVIOUS_INDEX")]
+    pub previous_index: Option<String>,
+
     /// Base URL of an OpenAI-compatible chat-completions API (`…/v1`):
     /// Summarize and handover summaries are then written by that model,
     /// the extractive summary answering when it fails or times out. Unset:

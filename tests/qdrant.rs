@@ -3,7 +3,8 @@
 //! (Qdrant from `ENGRAM_TEST_QDRANT_BIN` or `qdrant` on `PATH`; without
 //! one these tests say they were skipped). What one sidecar indexes the
 //! other finds by meaning, and what one erases or deletes leaves no point
-//! behind, read straight from Qdrant.
+//! behind, read straight from Qdrant. A model change fills a new
+//! collection while the old one answers.
 
 mod common;
 
@@ -11,7 +12,9 @@ use std::time::Duration;
 
 use common::{Sidecar, admin, append_turns, eventually, indexed};
 use engram::pb;
-use engram_testrig::{PgDatabase, QdrantServer, shared_qdrant, shared_server, unique_prefix};
+use engram_testrig::{
+    ModelServer, PgDatabase, QdrantServer, free_port, shared_qdrant, shared_server, unique_prefix,
+};
 
 const TENANT: &str = "clinic";
 const TOOTH: &str = "estou com uma dor de dente muito forte desde ontem";
@@ -256,4 +259,96 @@ async fn qdrant_killed_degrades_recall_keeps_the_jobs_and_loses_nothing_once_bac
     // Restarted with its data again: nothing lost.
     qdrant.restart();
     assert_eq!(points_of(&qdrant, &prefix, "ana"), 3);
+}
+
+/// Points of a user in one collection, counted by Qdrant.
+fn points_in(qdrant: &QdrantServer, collection: &str, user: &str) -> u64 {
+    qdrant
+        .count_points(collection, "user", user)
+        .expect("Qdrant counts")
+}
+
+/// A model change: a sidecar with a new embedding model and the old one
+/// named as previous fills a new collection from the cold store while the
+/// old collection answers; once the new one caught up it answers (by
+/// meaning, as the old model could not), and an erasure reaches both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_old_collection_answers_until_a_new_models_caught_up() {
+    let Some(qdrant) = shared_qdrant() else {
+        eprintln!("SKIPPED: no Qdrant server binary (set ENGRAM_TEST_QDRANT_BIN)");
+        return;
+    };
+    let db = PgDatabase::create();
+    let prefix = unique_prefix();
+    let dir = tempfile::tempdir().unwrap();
+    let hashing = flags(&db, qdrant, &prefix);
+    let old = Sidecar::start_with(dir.path(), &hashing).await;
+    append(&old, "ana", "c1", &[TOOTH, "qual o valor da consulta?"]).await;
+    append(&old, "ana", "c2", &["vocês aceitam cartão?"]).await;
+    indexed(&old, TENANT).await;
+    let old_collections = qdrant.collections(&prefix);
+    assert_eq!(old_collections.len(), 1, "{old_collections:?}");
+    old.stop().await;
+
+    // The new model's server is not up yet: its collection cannot fill.
+    let port = free_port();
+    let mut changed = hashing.clone();
+    changed.extend(
+        [
+            "--embedder-url",
+            &format!("http://127.0.0.1:{port}/v1"),
+            "--embedder-dimension",
+            "384",
+            "--previous-embedder-model",
+            "hashing",
+        ]
+        .map(str::to_owned),
+    );
+    let new = Sidecar::start_with(dir.path(), &changed).await;
+    let found = by_meaning(&new, "ana", "dor de dente forte").await;
+    assert_eq!(found.first().map(String::as_str), Some(TOOTH), "{found:?}");
+    let composed = compose(&new, "c9", "ainda estou com dor de dente forte").await;
+    assert!(composed.text.contains(TOOTH), "{}", composed.text);
+    assert!(composed.degraded.is_empty(), "{:?}", composed.degraded);
+    let collections = qdrant.collections(&prefix);
+    let fresh: Vec<&String> = collections
+        .iter()
+        .filter(|c| !old_collections.contains(c))
+        .collect();
+    assert_eq!(fresh.len(), 1, "{collections:?}");
+    assert_eq!(points_in(qdrant, fresh[0], "ana"), 0);
+
+    // The model answers: the new collection fills from the cold store,
+    // then answers by meaning (no word in common with the message).
+    let _model = ModelServer::start_on(port);
+    indexed(&new, TENANT).await;
+    assert_eq!(points_in(qdrant, fresh[0], "ana"), 3);
+    let found = eventually(
+        "the new collection to answer",
+        Duration::from_secs(10),
+        || async {
+            let found = by_meaning(&new, "ana", "my tooth hurts a lot").await;
+            (found.first().map(String::as_str) == Some(TOOTH)).then_some(found)
+        },
+    )
+    .await;
+    assert_eq!(found[0], TOOTH);
+
+    // An erasure leaves no point of ana in either collection.
+    let erased = new
+        .compliance()
+        .erase_subject(admin(pb::EraseSubjectRequest {
+            tenant_id: TENANT.into(),
+            user_id: "ana".into(),
+            reason: "LGPD art. 18, VI".into(),
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    let semantic = erased.tiers.iter().find(|t| t.tier == "semantic");
+    assert!(
+        semantic.is_some_and(|t| t.verified && t.removed == 6),
+        "{erased:?}"
+    );
+    assert_eq!(points_of(qdrant, &prefix, "ana"), 0);
 }

@@ -310,3 +310,44 @@ async fn a_query_embedding_later_than_the_latency_budget_is_skipped_and_flagged(
     assert_eq!(reply.degraded, ["semantic"]);
     assert!(!reply.context.unwrap().recent.is_empty());
 }
+
+/// A model change on the embedded default: the new model's index file is
+/// filled from the cold store while the previous model's answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_previous_models_index_answers_until_the_new_one_caught_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let hashing = Sidecar::start(dir.path()).await;
+    append_all(&hashing).await;
+    eventually("an empty outbox", LAG, || async {
+        (indexing(&hashing).await.pending_jobs == 0).then_some(())
+    })
+    .await;
+    hashing.stop().await;
+
+    let port = free_port();
+    let mut flags = model_flags(&format!("http://127.0.0.1:{port}/v1"));
+    flags.extend(["--previous-embedder-model".into(), "hashing".into()]);
+    let changed = Sidecar::start_with(dir.path(), &flags).await;
+    // No model server yet: the hashing index answers, by the words.
+    let reply = changed
+        .memory()
+        .search(pb::SearchRequest {
+            tenant_id: TENANT.into(),
+            user_id: "ana".into(),
+            query: "dor de dente forte".into(),
+            mode: pb::SearchMode::Semantic as i32,
+            limit: 3,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!reply.semantic_unavailable);
+    let best = reply.hits.first().and_then(|h| h.message.as_ref());
+    assert_eq!(best.map(|m| m.content.as_str()), Some(TOOTH));
+
+    // Once the model answers and its index caught up, it answers by
+    // meaning.
+    let _model = ModelServer::start_on(port);
+    found_by_meaning(&changed).await;
+}

@@ -51,6 +51,7 @@ macro_rules! cold_store_suite {
             outbox::a_deletion_writes_a_job_that_removes_the_points,
             outbox::outbox_jobs_are_isolated_by_tenant,
             outbox::a_new_index_gets_every_stored_message_once,
+            outbox::an_index_catches_up_when_the_jobs_queued_for_it_are_done,
             outbox::memory_stats_count_by_band_and_user,
             summaries::a_running_summary_only_moves_forward,
             summaries::summaries_of_a_user_come_most_recent_first,

@@ -271,6 +271,47 @@ pub async fn a_new_index_gets_every_stored_message_once(store: &impl ColdStore) 
     );
 }
 
+pub async fn an_index_catches_up_when_the_jobs_queued_for_it_are_done(store: &impl ColdStore) {
+    let t = tenant();
+    let (c1, c2, u) = (conversation("c1"), conversation("c2"), user("u1"));
+    // Nothing stored: nothing to catch up with.
+    assert!(store.index_caught_up(&t, "model-a").await.unwrap());
+    let batch = vec![
+        message(Role::User, "oi", 0),
+        message(Role::Assistant, "olá", 1),
+    ];
+    store.append(&t, &c1, &u, batch, at(1)).await.unwrap();
+    // Stored, never queued for the index: behind.
+    assert!(!store.index_caught_up(&t, "model-a").await.unwrap());
+    let appends: Vec<u64> = claim(store, &t, 100, 2)
+        .await
+        .iter()
+        .map(|j| j.id)
+        .collect();
+    store.finish_outbox(&t, &appends).await.unwrap();
+    assert_eq!(store.queue_reindex(&t, "model-a", at(3)).await.unwrap(), 2);
+    assert!(!store.index_caught_up(&t, "model-a").await.unwrap());
+    let queued = claim(store, &t, 100, 4).await;
+    // What is appended after the filling was queued does not hold it up.
+    store
+        .append(
+            &t,
+            &c2,
+            &u,
+            vec![message(Role::User, "e amanhã?", 0)],
+            at(5),
+        )
+        .await
+        .unwrap();
+    assert!(!store.index_caught_up(&t, "model-a").await.unwrap());
+    let ids: Vec<u64> = queued.iter().map(|j| j.id).collect();
+    store.finish_outbox(&t, &ids).await.unwrap();
+    assert!(store.index_caught_up(&t, "model-a").await.unwrap());
+    assert_eq!(store.memory_stats(&t, 10).await.unwrap().outbox.pending, 1);
+    // Another index is behind until its own filling is done.
+    assert!(!store.index_caught_up(&t, "model-b").await.unwrap());
+}
+
 pub async fn memory_stats_count_by_band_and_user(store: &impl ColdStore) {
     let t = tenant();
     let mut urgent = message(Role::User, "sangramento", 5);

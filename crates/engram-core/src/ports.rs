@@ -244,15 +244,26 @@ pub trait ColdStore: Send + Sync + 'static {
     /// messages of a conversation) for the semantic index named `index`,
     /// and records that it did, in one transaction — unless it was recorded
     /// for that index before: then nothing is written. Returns the messages
-    /// queued (none for a new tenant, whose messages all have their jobs). What a new index (of
-    /// another embedding model, or passages built another way) is filled
-    /// from.
+    /// queued (none for a new tenant, whose messages all have their jobs).
+    /// What a new index (of another embedding model, or passages built
+    /// another way) is filled from.
     fn queue_reindex(
         &self,
         tenant: &TenantId,
         index: &str,
         now: Timestamp,
     ) -> impl Future<Output = Result<u64>> + Send;
+
+    /// Whether the index named `index` holds every message the tenant had
+    /// when its filling was queued: `queue_reindex` recorded it and no
+    /// indexing job queued then or before is pending. True for a tenant
+    /// with nothing stored. Until then, a previous model's index answers
+    /// (`Engine::with_previous_index`).
+    fn index_caught_up(
+        &self,
+        tenant: &TenantId,
+        index: &str,
+    ) -> impl Future<Output = Result<bool>> + Send;
 
     /// Tenants that have indexing jobs pending.
     fn outbox_tenants(&self) -> impl Future<Output = Result<Vec<TenantId>>> + Send;

@@ -632,6 +632,10 @@ impl<C: ColdStore> ColdStore for SealedCold<C> {
         self.inner_store().queue_reindex(tenant, index, now).await
     }
 
+    async fn index_caught_up(&self, tenant: &TenantId, index: &str) -> Result<bool> {
+        self.inner_store().index_caught_up(tenant, index).await
+    }
+
     async fn outbox_tenants(&self) -> Result<Vec<TenantId>> {
         self.inner_store().outbox_tenants().await
     }

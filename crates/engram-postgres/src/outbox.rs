@@ -85,6 +85,24 @@ pub(crate) async fn queue_reindex(
     Ok(queued as u64)
 }
 
+/// See `ColdStore::index_caught_up`.
+pub(crate) async fn index_caught_up(
+    client: &impl GenericClient,
+    s: &str,
+    index: &str,
+) -> Result<bool> {
+    let row = client
+        .query_one(
+            &format!(
+                "SELECT CASE WHEN b.queued_us IS NULL                    THEN NOT EXISTS (SELECT 1 FROM {s}.conversations)                    ELSE NOT EXISTS (SELECT 1 FROM {s}.index_outbox o                      WHERE o.op = 'index' AND o.created_us <= b.queued_us) END                  FROM (SELECT (SELECT queued_us FROM {s}.index_builds WHERE index_name = $1)                    AS queued_us) b"
+            ),
+            &[&index],
+        )
+        .await
+        .map_err(pg)?;
+    Ok(row.get(0))
+}
+
 /// Tenants whose `table` has a row matching `condition` (both constants of
 /// this crate).
 pub(crate) async fn tenants_with(

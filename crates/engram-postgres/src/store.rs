@@ -350,6 +350,13 @@ impl ColdStore for PostgresColdStore {
         outbox::queue_reindex(&mut client, &s, index, now).await
     }
 
+    async fn index_caught_up(&self, tenant: &TenantId, index: &str) -> Result<bool> {
+        let Some((client, s)) = self.existing(tenant).await? else {
+            return Ok(true);
+        };
+        outbox::index_caught_up(&client, &s, index).await
+    }
+
     async fn outbox_tenants(&self) -> Result<Vec<TenantId>> {
         let client = self.pool.get().await.map_err(pool)?;
         outbox::tenants(&client).await

@@ -204,10 +204,21 @@ where
                 .is_ok();
         }
 
-        let mut points = self.index.delete_user(tenant, user).await?;
+        // The previous model's index too, while it answers.
+        let indexes: Vec<&I> = std::iter::once(self.index.as_ref())
+            .chain(self.previous.as_ref().map(|p| p.index.as_ref()))
+            .collect();
+        let mut points = 0;
+        for index in &indexes {
+            points += index.delete_user(tenant, user).await?;
+        }
         let mut index_clean = false;
         for attempt in 0..INDEX_CHECKS {
-            if self.index.count_user(tenant, user).await? == 0 {
+            let mut left = 0;
+            for index in &indexes {
+                left += index.count_user(tenant, user).await?;
+            }
+            if left == 0 {
                 index_clean = true;
                 break;
             }

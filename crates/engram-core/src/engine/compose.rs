@@ -306,7 +306,7 @@ where
             ),
             timed(async {
                 let Some(vector) = self
-                    .query_vector(&q.input, q.query_vector.clone(), budget)
+                    .query_vector(tenant, &q.input, q.query_vector.clone(), budget)
                     .await?
                 else {
                     return Ok(None);

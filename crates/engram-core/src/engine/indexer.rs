@@ -145,6 +145,8 @@ fn index_run(jobs: &[OutboxJob], embed_batch: usize) -> usize {
 struct Worker<C, I, E> {
     cold: Arc<C>,
     index: Arc<I>,
+    /// The previous model's index: deletions reach it too.
+    previous: Option<Arc<I>>,
     embedder: Arc<E>,
     config: IndexerConfig,
 }
@@ -152,6 +154,7 @@ struct Worker<C, I, E> {
 pub(crate) fn spawn<C: ColdStore, I: SemanticIndex, E: Embedder>(
     cold: Arc<C>,
     index: Arc<I>,
+    previous: Option<Arc<I>>,
     embedder: Arc<E>,
     config: IndexerConfig,
 ) -> Indexer {
@@ -160,6 +163,7 @@ pub(crate) fn spawn<C: ColdStore, I: SemanticIndex, E: Embedder>(
     let worker = Worker {
         cold,
         index,
+        previous,
         embedder,
         config,
     };
@@ -285,11 +289,10 @@ impl<C: ColdStore, I: SemanticIndex, E: Embedder> Worker<C, I, E> {
             };
             let run = &jobs[i..end];
             let done = match run[0].op {
-                OutboxOp::Delete => self
-                    .index
-                    .delete_conversation(tenant, &run[0].user_id, &run[0].conversation_id)
-                    .await
-                    .map(drop),
+                OutboxOp::Delete => {
+                    self.delete_conversation(tenant, &run[0].user_id, &run[0].conversation_id)
+                        .await
+                }
                 OutboxOp::Index { .. } => self.index_messages(tenant, run).await,
             };
             let ids: Vec<u64> = run.iter().map(|j| j.id).collect();
@@ -363,6 +366,22 @@ impl<C: ColdStore, I: SemanticIndex, E: Embedder> Worker<C, I, E> {
                 }
                 Some(meta) => self.refresh_summary(tenant, &meta).await?,
             }
+        }
+        Ok(())
+    }
+
+    /// Removes a conversation's points from the index, and from the
+    /// previous model's if there is one.
+    async fn delete_conversation(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        conversation: &ConversationId,
+    ) -> Result<()> {
+        for index in std::iter::once(&self.index).chain(&self.previous) {
+            index
+                .delete_conversation(tenant, user, conversation)
+                .await?;
         }
         Ok(())
     }

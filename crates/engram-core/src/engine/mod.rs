@@ -13,6 +13,7 @@ mod facts;
 mod handover;
 mod indexer;
 mod messages;
+mod previous;
 mod search;
 mod summarize;
 
@@ -115,6 +116,9 @@ pub struct Engine<C, H, I, E> {
     hot: Arc<H>,
     index: Arc<I>,
     embedder: Arc<E>,
+    /// The previous model's index, answering while the current one
+    /// catches up.
+    previous: Option<previous::Previous<I, E>>,
     indexer: indexer::Indexer,
     handovers: handover::Handovers,
     config: EngineConfig,
@@ -130,12 +134,30 @@ where
     /// Builds the engine and starts its background indexer (needs a Tokio
     /// runtime).
     pub fn new(cold: C, hot: H, index: I, embedder: E, config: EngineConfig) -> Self {
+        Self::with_previous_index(cold, hot, index, embedder, None, config)
+    }
+
+    /// Builds the engine with the index of the embedding model used before
+    /// `embedder` and that model's embedder: they answer a tenant's
+    /// semantic queries until `index` caught up with the tenant's stored
+    /// messages, and deletions reach both.
+    pub fn with_previous_index(
+        cold: C,
+        hot: H,
+        index: I,
+        embedder: E,
+        previous: Option<(I, E)>,
+        config: EngineConfig,
+    ) -> Self {
         let cold = Arc::new(cold);
         let index = Arc::new(index);
+        let previous = previous
+            .map(|(index, old_embedder)| previous::Previous::new(index, old_embedder, &embedder));
         let embedder = Arc::new(embedder);
         let indexer = indexer::spawn(
             cold.clone(),
             index.clone(),
+            previous.as_ref().map(|p| p.index.clone()),
             embedder.clone(),
             config.indexer.clone(),
         );
@@ -151,6 +173,7 @@ where
             hot: Arc::new(hot),
             index,
             embedder,
+            previous,
             indexer,
             handovers,
             config,

@@ -149,26 +149,42 @@ where
         limit: usize,
         budget: Option<Duration>,
     ) -> Result<Option<Vec<(Message, f64)>>> {
-        let Some(vector) = self.query_vector(query, query_vector, budget).await? else {
+        let Some(vector) = self
+            .query_vector(tenant, query, query_vector, budget)
+            .await?
+        else {
             return Ok(None);
         };
         self.semantic_hits(tenant, scope, &vector, filter, limit)
             .await
     }
 
-    /// The query's vector: the client's (checked) or the embedder's;
-    /// `None` when the embedder fails or would overrun `budget`.
+    /// The query's vector and the index it is for: the client's vector
+    /// (checked) for the current index, or the embedder's — the previous
+    /// model's, for its index, while the current one catches up with the
+    /// tenant. `None` when the embedder fails or would overrun `budget`.
     pub(crate) async fn query_vector(
         &self,
+        tenant: &TenantId,
         query: &str,
         query_vector: Option<Vec<f32>>,
         budget: Option<Duration>,
-    ) -> Result<Option<Vec<f32>>> {
+    ) -> Result<Option<QueryVector<'_, I>>> {
         if let Some(vector) = query_vector {
-            return self.check_query_vector(vector).map(Some);
+            let vector = self.check_query_vector(vector)?;
+            return Ok(Some(QueryVector {
+                vector,
+                index: &self.index,
+            }));
         }
+        let (index, embedder): (&I, &E) = match &self.previous {
+            Some(previous) if previous.answers(self.cold.as_ref(), tenant).await => {
+                (&previous.index, &previous.embedder)
+            }
+            _ => (&self.index, &self.embedder),
+        };
         let texts = [query];
-        let embed = self.embedder.embed(&texts, EmbedKind::Query);
+        let embed = embedder.embed(&texts, EmbedKind::Query);
         let embedded = match budget {
             Some(budget) => match tokio::time::timeout(budget, embed).await {
                 Ok(result) => result,
@@ -176,22 +192,25 @@ where
             },
             None => embed.await,
         };
-        Ok(embedded.ok().and_then(|mut v| v.pop()))
+        Ok(embedded
+            .ok()
+            .and_then(|mut v| v.pop())
+            .map(|vector| QueryVector { vector, index }))
     }
 
-    /// The index's nearest messages to `vector`; `None` when the index
-    /// fails.
+    /// The index's nearest messages to the query's vector; `None` when the
+    /// index fails.
     pub(crate) async fn semantic_hits(
         &self,
         tenant: &TenantId,
         scope: &Scope,
-        vector: &[f32],
+        query: &QueryVector<'_, I>,
         filter: &MessageFilter,
         limit: usize,
     ) -> Result<Option<Vec<(Message, f64)>>> {
-        let Ok(hits) = self
+        let Ok(hits) = query
             .index
-            .search(tenant, scope, vector, filter, limit)
+            .search(tenant, scope, &query.vector, filter, limit)
             .await
         else {
             return Ok(None);
@@ -241,6 +260,12 @@ where
         vector.iter_mut().for_each(|x| *x /= norm);
         Ok(vector)
     }
+}
+
+/// A query's vector and the semantic index it was embedded for.
+pub(crate) struct QueryVector<'a, I> {
+    vector: Vec<f32>,
+    index: &'a I,
 }
 
 fn single(ranked: Vec<(Message, f64)>, set: impl Fn(&mut SearchHit, f64)) -> Vec<SearchHit> {

@@ -376,6 +376,13 @@ impl engram_core::ports::ColdStore for EmbeddedColdStore {
             .await
     }
 
+    async fn index_caught_up(&self, tenant: &TenantId, index: &str) -> Result<bool> {
+        owned!(tenant);
+        let index = index.to_owned();
+        self.read(move |txn| outbox::index_caught_up(txn, &tenant, &index))
+            .await
+    }
+
     async fn outbox_tenants(&self) -> Result<Vec<TenantId>> {
         self.read(outbox::tenants).await
     }

@@ -172,6 +172,34 @@ pub(super) fn queue_reindex(
     Ok(queued)
 }
 
+/// See `ColdStore::index_caught_up`.
+pub(super) fn index_caught_up(
+    txn: &ReadTransaction,
+    tenant: &TenantId,
+    index: &str,
+) -> Result<bool> {
+    let t = tenant.as_str();
+    let queued = {
+        let builds = txn.open_table(INDEX_BUILDS).map_err(storage)?;
+        builds.get((t, index)).map_err(storage)?.map(|v| v.value())
+    };
+    let Some(queued) = queued else {
+        // Never queued: caught up only when there is nothing to index.
+        let table = txn.open_table(CONVERSATIONS).map_err(storage)?;
+        let end = after(t);
+        let mut rows = table.range((t, "")..(end.as_str(), "")).map_err(storage)?;
+        return Ok(rows.next().is_none());
+    };
+    let table = txn.open_table(OUTBOX).map_err(storage)?;
+    for row in table.range((t, 0)..=(t, u64::MAX)).map_err(storage)? {
+        let entry: Entry = decode(row.map_err(storage)?.1.value())?;
+        if matches!(entry.op, OutboxOp::Index { .. }) && entry.created_at.0 <= queued {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
 pub(super) fn tenants(txn: &ReadTransaction) -> Result<Vec<TenantId>> {
     let table = txn.open_table(OUTBOX).map_err(storage)?;
     let tenant_of = |row: Option<(redb::AccessGuard<'_, (&str, u64)>, _)>| {
