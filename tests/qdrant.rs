@@ -2,8 +2,8 @@
 //! Postgres, Redis and Qdrant, all real servers started by the test rig
 //! (Qdrant from `ENGRAM_TEST_QDRANT_BIN` or `qdrant` on `PATH`; without
 //! one these tests say they were skipped). What one sidecar indexes the
-//! other finds by meaning, and what one erases or deletes leaves no point
-//! behind, read straight from Qdrant. A model change fills a new
+//! other finds by meaning, and what one erases, deletes or lets retention
+//! delete leaves no point behind, read straight from Qdrant. A model change fills a new
 //! collection while the old one answers.
 
 mod common;
@@ -115,9 +115,11 @@ async fn what_one_sidecar_indexes_another_finds_and_an_erasure_leaves_no_point()
     append(&a, "ana", "c1", &[TOOTH, "qual o valor da consulta?"]).await;
     append(&a, "ana", "c2", &["vocês aceitam cartão?"]).await;
     append(&a, "bob", "c3", &["minha dor de dente passou"]).await;
+    append(&a, "caio", "c4", &["meu dente quebrou no almoço"]).await;
     indexed(&a, TENANT).await;
     assert_eq!(points_of(qdrant, &prefix, "ana"), 3);
     assert_eq!(points_of(qdrant, &prefix, "bob"), 1);
+    assert_eq!(points_of(qdrant, &prefix, "caio"), 1);
 
     // B finds by meaning what A wrote, and composes with it.
     let found = by_meaning(&b, "ana", "dor de dente forte").await;
@@ -137,6 +139,39 @@ async fn what_one_sidecar_indexes_another_finds_and_an_erasure_leaves_no_point()
         .unwrap();
     indexed(&a, TENANT).await;
     assert_eq!(points_of(qdrant, &prefix, "ana"), 2);
+
+    // Retention on A deletes caio's conversation, idle 40 days (set in
+    // the store: the clock cannot be moved): none of its points is left
+    // and B no longer finds it.
+    let mut admin_client = a.compliance();
+    admin_client
+        .put_retention_policy(admin(pb::PutRetentionPolicyRequest {
+            tenant_id: TENANT.into(),
+            policy: Some(pb::RetentionPolicy {
+                policy_id: "chats".into(),
+                vertical: pb::Vertical::Dental as i32,
+                retention_days: 30,
+                action: pb::RetentionAction::Delete as i32,
+            }),
+        }))
+        .await
+        .unwrap();
+    db.query(&format!(
+        "UPDATE \"t_{TENANT}\".conversations SET updated_us = updated_us - 40 * 86400000000 \
+         WHERE user_id = 'caio'"
+    ));
+    let retention = admin_client
+        .run_retention(admin(pb::RunRetentionRequest {
+            tenant_id: TENANT.into(),
+            dry_run: false,
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(retention.deleted, 1, "{retention:?}");
+    indexed(&a, TENANT).await;
+    assert_eq!(points_of(qdrant, &prefix, "caio"), 0);
+    assert!(by_meaning(&b, "caio", "dente quebrado").await.is_empty());
 
     // A erases ana: not one of her points is left, B's recall returns none
     // of her messages, and bob keeps his.
