@@ -444,6 +444,27 @@ pub struct ServeArgs {
     /// How long in-flight requests may drain after SIGTERM, in seconds.
     #[arg(long, env = "ENGRAM_SHUTDOWN_GRACE_SECS", default_value_t = 10)]
     pub shutdown_grace_secs: u64,
+
+    /// After SIGTERM, how long engram keeps serving as before (readiness
+    /// turns NOT_SERVING at once, liveness stays SERVING) before it drains,
+    /// in seconds: a sidecar's app is still finishing its last turn.
+    #[arg(long, env = "ENGRAM_SHUTDOWN_DELAY_SECS", default_value_t = 0)]
+    pub shutdown_delay_secs: u64,
+
+    /// Permissions of the Unix socket (`--listen unix:…`), octal: 0660 for
+    /// an app container sharing engram's group, 0666 in a volume only the
+    /// pod mounts.
+    #[arg(long, env = "ENGRAM_SOCKET_MODE", default_value = "0660",
+          value_parser = parse_mode)]
+    pub socket_mode: u32,
+}
+
+/// An octal file mode (`0660`), at most 0777.
+fn parse_mode(s: &str) -> Result<u32, String> {
+    u32::from_str_radix(s.trim_start_matches("0o"), 8)
+        .ok()
+        .filter(|m| *m <= 0o777)
+        .ok_or_else(|| format!("{s:?} is not an octal mode such as 0660"))
 }
 
 impl ServeArgs {
@@ -462,14 +483,77 @@ impl ServeArgs {
     pub fn shutdown_grace(&self) -> Duration {
         Duration::from_secs(self.shutdown_grace_secs)
     }
+
+    pub fn shutdown_delay(&self) -> Duration {
+        Duration::from_secs(self.shutdown_delay_secs)
+    }
 }
 
 #[derive(Debug, Clone, Args)]
 pub struct HealthArgs {
-    /// The engram to ask: http://HOST:PORT.
-    #[arg(long, env = "ENGRAM_ADDR", default_value = "http://127.0.0.1:50051")]
-    pub addr: String,
+    /// The engram to ask: http://HOST:PORT or unix:PATH. Unset: where
+    /// `ENGRAM_LISTEN` says engram listens (an exec probe in engram's own
+    /// container), else http://127.0.0.1:50051.
+    #[arg(long, env = "ENGRAM_ADDR")]
+    pub addr: Option<String>,
+
+    /// Ask whether the process is alive (its event loop turns), whatever
+    /// its backends: a liveness probe.
+    #[arg(long, conflicts_with = "ready")]
+    pub live: bool,
+
+    /// Ask whether it is ready: its cold store answers (the default).
+    #[arg(long)]
+    pub ready: bool,
 }
+
+/// Where `engram health` asks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HealthTarget {
+    /// `http://HOST:PORT`.
+    Http(String),
+    Unix(PathBuf),
+}
+
+impl HealthArgs {
+    /// Where to ask: `--addr`, else `listen` (what `ENGRAM_LISTEN` says;
+    /// a wildcard host is asked on the loopback), else the default port.
+    pub fn target(&self, listen: Option<&str>) -> Result<HealthTarget, String> {
+        if let Some(addr) = &self.addr {
+            return Ok(match addr.strip_prefix("unix:") {
+                Some(path) => HealthTarget::Unix(path.into()),
+                None if addr.contains("://") => HealthTarget::Http(addr.clone()),
+                None => HealthTarget::Http(format!("http://{addr}")),
+            });
+        }
+        Ok(
+            match listen.unwrap_or("127.0.0.1:50051").parse::<Listen>()? {
+                Listen::Unix(path) => HealthTarget::Unix(path),
+                Listen::Tcp(addr) if addr.ip().is_unspecified() => {
+                    let loopback: std::net::IpAddr = if addr.is_ipv4() {
+                        std::net::Ipv4Addr::LOCALHOST.into()
+                    } else {
+                        std::net::Ipv6Addr::LOCALHOST.into()
+                    };
+                    HealthTarget::Http(format!("http://{}", SocketAddr::new(loopback, addr.port())))
+                }
+                Listen::Tcp(addr) => HealthTarget::Http(format!("http://{addr}")),
+            },
+        )
+    }
+
+    /// The health service asked: `liveness` or `readiness`.
+    pub fn service(&self) -> &'static str {
+        if self.live { LIVENESS } else { READINESS }
+    }
+}
+
+/// The health service's name for liveness: SERVING while the process
+/// answers at all, whatever its backends.
+pub const LIVENESS: &str = "liveness";
+/// The health service's name for readiness: SERVING while the cold store
+/// answers (as the empty name and every engram service).
+pub const READINESS: &str = "readiness";
 
 #[cfg(test)]
 mod tests {

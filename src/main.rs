@@ -1,7 +1,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use engram::config::{Cli, Command, HealthArgs, LogFormat};
+use engram::config::{Cli, Command, HealthArgs, HealthTarget, LogFormat};
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
@@ -100,17 +100,46 @@ async fn shutdown_signal() {
 }
 
 async fn health(args: HealthArgs) -> ExitCode {
+    let listen = std::env::var("ENGRAM_LISTEN").ok();
+    let target = match args.target(listen.as_deref()) {
+        Ok(target) => target,
+        Err(e) => {
+            eprintln!("engram health: {e}");
+            return ExitCode::from(EX_USAGE);
+        }
+    };
     let status = async {
-        let channel = tonic::transport::Endpoint::from_shared(args.addr.clone())?
-            .connect_timeout(std::time::Duration::from_secs(3))
-            .connect()
-            .await?;
+        let timeout = std::time::Duration::from_secs(3);
+        let channel = match &target {
+            HealthTarget::Http(uri) => {
+                tonic::transport::Endpoint::from_shared(uri.clone())?
+                    .connect_timeout(timeout)
+                    .connect()
+                    .await?
+            }
+            HealthTarget::Unix(path) => {
+                let path = path.clone();
+                // The URI is not used: every connection goes to the socket.
+                tonic::transport::Endpoint::from_static("http://engram.local")
+                    .connect_timeout(timeout)
+                    .connect_with_connector(tower::service_fn(move |_| {
+                        let path = path.clone();
+                        async move {
+                            let stream = tokio::net::UnixStream::connect(path).await?;
+                            Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(stream))
+                        }
+                    }))
+                    .await?
+            }
+        };
         let mut client = HealthClient::new(channel);
-        let reply = client
-            .check(HealthCheckRequest {
-                service: String::new(),
-            })
-            .await?;
+        let reply = tokio::time::timeout(
+            timeout,
+            client.check(HealthCheckRequest {
+                service: args.service().to_owned(),
+            }),
+        )
+        .await??;
         anyhow::Ok(reply.into_inner().status())
     };
     match status.await {
@@ -123,7 +152,7 @@ async fn health(args: HealthArgs) -> ExitCode {
             ExitCode::FAILURE
         }
         Err(e) => {
-            eprintln!("engram health: {}: {e:#}", args.addr);
+            eprintln!("engram health: {target:?}: {e:#}");
             ExitCode::FAILURE
         }
     }

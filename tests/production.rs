@@ -378,6 +378,16 @@ async fn postgres_down_refuses_writes_and_loses_nothing_acknowledged() {
     sidecar
         .wait_status(ServingStatus::NotServing, Duration::from_secs(10))
         .await;
+    // Alive all the same: a liveness probe must not restart it.
+    let live = sidecar
+        .health()
+        .check(tonic_health::pb::HealthCheckRequest {
+            service: engram::config::LIVENESS.into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(live.status(), ServingStatus::Serving);
 
     pg.restart();
     sidecar

@@ -22,12 +22,20 @@ const WATCH_POLL: Duration = Duration::from_millis(500);
 #[derive(Debug, Clone)]
 pub struct HandoverApi {
     engine: Arc<AppEngine>,
+    /// True once the server drains: watches end.
+    stopping: tokio::sync::watch::Receiver<bool>,
 }
 
 impl HandoverApi {
-    pub fn new(engine: Arc<AppEngine>) -> Self {
-        Self { engine }
+    pub fn new(engine: Arc<AppEngine>, stopping: tokio::sync::watch::Receiver<bool>) -> Self {
+        Self { engine, stopping }
     }
+}
+
+/// What a watch ends with when engram stops: the client watches again,
+/// through the next sidecar.
+fn stopping() -> Status {
+    Status::unavailable("engram is shutting down: watch again")
 }
 
 type Reply<T> = Result<Response<T>, Status>;
@@ -141,6 +149,10 @@ impl HandoverService for HandoverApi {
             .map_err(to_status)?;
         let engine = self.engine.clone();
         let mut changes = engine.handover_changes();
+        let mut stop = self.stopping.clone();
+        if *stop.borrow() {
+            return Err(stopping());
+        }
         let (tx, rx) = tokio::sync::mpsc::channel(16);
         tokio::spawn(async move {
             let mut last = None;
@@ -158,6 +170,10 @@ impl HandoverService for HandoverApi {
                 }
                 tokio::select! {
                     () = tx.closed() => return,
+                    () = async { drop(stop.wait_for(|stopping| *stopping).await) } => {
+                        let _ = tx.send(Err(stopping())).await;
+                        return;
+                    }
                     _ = tokio::time::sleep(WATCH_POLL) => {}
                     change = changes.recv() => match change {
                         Ok((t, c)) if t != tenant || c != conversation => continue,

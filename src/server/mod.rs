@@ -22,7 +22,7 @@ use tonic_health::server::HealthReporter;
 use tracing::{info, warn};
 
 use crate::backends::{self, AppEngine};
-use crate::config::{Listen, ServeArgs};
+use crate::config::{LIVENESS, Listen, READINESS, ServeArgs};
 use crate::pb;
 use crate::pb::compliance_service_server::ComplianceServiceServer;
 use crate::pb::facts_service_server::FactsServiceServer;
@@ -31,8 +31,16 @@ use crate::pb::memory_service_server::MemoryServiceServer;
 
 /// How often readiness is re-checked.
 const READINESS_PERIOD: Duration = Duration::from_secs(2);
-/// Services whose health follows the backends.
-const SERVED: [&str; 3] = ["", "engram.v1.MemoryService", "engram.v1.FactsService"];
+/// Services whose health follows the backends (readiness): the server as
+/// a whole, `readiness`, and every engram service.
+const SERVED: [&str; 6] = [
+    "",
+    READINESS,
+    "engram.v1.MemoryService",
+    "engram.v1.FactsService",
+    "engram.v1.HandoverService",
+    "engram.v1.ComplianceService",
+];
 
 /// A service that sends at most `MAX_MESSAGE_BYTES` (what default gRPC
 /// clients accept: a reply past it is refused by the server with a status,
@@ -66,7 +74,15 @@ pub async fn run(
             .set_service_status(service, ServingStatus::NotServing)
             .await;
     }
-    let readiness = tokio::spawn(track_readiness(engine.clone(), reporter));
+    // Liveness: answered by the health service itself, so SERVING proves
+    // the process accepts connections and its event loop turns; no
+    // backend outage changes it.
+    reporter
+        .set_service_status(LIVENESS, ServingStatus::Serving)
+        .await;
+    // Set when the pre-stop delay is over: streams end, the server drains.
+    let (stopping, stop_rx) = tokio::sync::watch::channel(false);
+    let readiness = tokio::spawn(track_readiness(engine.clone(), reporter.clone()));
 
     let reflection_v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
@@ -92,17 +108,35 @@ pub async fn run(
             policy.clone(),
         ))))
         .add_service(sized!(HandoverServiceServer::new(
-            handover::HandoverApi::new(engine.clone())
+            handover::HandoverApi::new(engine.clone(), stop_rx)
         )))
         .add_service(sized!(ComplianceServiceServer::new(
             compliance::ComplianceApi::new(engine.clone(), policy),
         )));
 
-    // The grace period starts when the shutdown signal arrives.
+    // On the signal: not ready at once, serving on for the pre-stop delay
+    // (the app is finishing its last turn), then streams end and the
+    // server drains; the grace period starts then.
     let (signalled, on_signal) = tokio::sync::oneshot::channel();
+    let delay = args.shutdown_delay();
+    let readiness_handle = readiness.abort_handle();
     let shutdown = async move {
         shutdown.await;
+        readiness_handle.abort();
+        for service in SERVED {
+            reporter
+                .set_service_status(service, ServingStatus::NotServing)
+                .await;
+        }
+        if !delay.is_zero() {
+            info!(
+                delay_s = delay.as_secs(),
+                "stopping: serving until the pre-stop delay is over"
+            );
+            tokio::time::sleep(delay).await;
+        }
         info!("shutting down: draining");
+        let _ = stopping.send(true);
         let _ = signalled.send(());
     };
     let grace = args.shutdown_grace();
@@ -130,17 +164,22 @@ pub async fn run(
             }
         }
         Listen::Unix(path) => {
+            use std::os::unix::fs::PermissionsExt;
             // A stale socket file from an earlier run would make bind fail.
             let _ = std::fs::remove_file(path);
             let listener =
                 UnixListener::bind(path).with_context(|| format!("binding {}", path.display()))?;
-            info!(addr = %format!("unix:{}", path.display()), "listening");
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(args.socket_mode))
+                .with_context(|| format!("setting the mode of {}", path.display()))?;
+            info!(addr = %format!("unix:{}", path.display()), mode = %format!("{:04o}", args.socket_mode), "listening");
             let server =
                 router.serve_with_incoming_shutdown(UnixListenerStream::new(listener), shutdown);
-            tokio::select! {
+            let served = tokio::select! {
                 served = server => served,
                 () = deadline => { warn!("grace period over; in-flight requests dropped"); Ok(()) }
-            }
+            };
+            let _ = std::fs::remove_file(path);
+            served
         }
     };
     readiness.abort();
