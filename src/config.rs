@@ -26,6 +26,9 @@ pub enum Command {
     /// Read an admin token on stdin and print its SHA-256, for
     /// `--admin-token NAME:SCOPES:<hash>`.
     HashToken,
+    /// Serve the Kubernetes sidecar injector: a mutating admission webhook
+    /// over HTTPS that adds engram to the pods that opt in.
+    Injector(InjectorArgs),
     /// Print a new random master key for `--encryption-key`, as
     /// `ID:BASE64` (ID: `k` and today's date unless given).
     NewEncryptionKey {
@@ -487,6 +490,28 @@ impl ServeArgs {
     pub fn shutdown_delay(&self) -> Duration {
         Duration::from_secs(self.shutdown_delay_secs)
     }
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct InjectorArgs {
+    /// Address of the HTTPS endpoint (the webhook Service's target port).
+    #[arg(long, env = "ENGRAM_INJECTOR_LISTEN", default_value = "0.0.0.0:8443")]
+    pub listen: SocketAddr,
+
+    /// PEM certificate chain (cert-manager's `tls.crt`); read again when it
+    /// changes.
+    #[arg(long, env = "ENGRAM_INJECTOR_TLS_CERT")]
+    pub tls_cert: PathBuf,
+
+    /// PEM private key (`tls.key`); read again when it changes.
+    #[arg(long, env = "ENGRAM_INJECTOR_TLS_KEY")]
+    pub tls_key: PathBuf,
+
+    /// The sidecar's defaults, JSON: image, env (Kubernetes EnvVars:
+    /// backends' URLs by secret reference), resources, socket, port,
+    /// nativeSidecar, shutdownDelaySeconds, runAsUser.
+    #[arg(long, env = "ENGRAM_INJECTOR_CONFIG")]
+    pub config: PathBuf,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -1,7 +1,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use engram::config::{Cli, Command, HealthArgs, HealthTarget, LogFormat};
+use engram::config::{Cli, Command, HealthArgs, HealthTarget, InjectorArgs, LogFormat};
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
@@ -35,6 +35,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Some(Command::Health(args)) => return runtime.block_on(health(args)),
         Some(Command::HashToken) => return hash_token(),
+        Some(Command::Injector(args)) => return runtime.block_on(injector(args)),
         Some(Command::NewEncryptionKey { id }) => return new_encryption_key(id),
         Some(Command::Serve(args)) => *args,
         None => cli.serve,
@@ -45,6 +46,37 @@ fn main() -> ExitCode {
         Err(e) => {
             tracing::error!(error = format!("{e:#}"), "engram failed");
             eprintln!("engram: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn injector(args: InjectorArgs) -> ExitCode {
+    init_logs(LogFormat::Json);
+    let defaults = std::fs::read(&args.config)
+        .map_err(|e| format!("reading {}: {e}", args.config.display()))
+        .and_then(|raw| {
+            serde_json::from_slice::<engram_injector::Defaults>(&raw)
+                .map_err(|e| format!("{}: {e}", args.config.display()))
+        });
+    let defaults = match defaults {
+        Ok(defaults) => defaults,
+        Err(e) => {
+            eprintln!("engram injector: {e}");
+            return ExitCode::from(EX_USAGE);
+        }
+    };
+    let config = engram_injector::server::Config {
+        listen: args.listen,
+        cert: args.tls_cert,
+        key: args.tls_key,
+        defaults,
+    };
+    match engram_injector::server::serve(config, shutdown_signal()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = format!("{e:#}"), "engram injector failed");
+            eprintln!("engram injector: {e:#}");
             ExitCode::FAILURE
         }
     }

@@ -1,0 +1,213 @@
+//! The webhook over HTTPS (rustls, HTTP/1.1): `POST /mutate` (pods that
+//! opt in by annotation), `POST /mutate/namespace` (pods of namespaces
+//! labelled `engram.io/inject=enabled`), `GET /healthz`. The certificate
+//! and key are read from files and read again when either changes, so a
+//! certificate cert-manager rotated is served without a restart.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use anyhow::Context;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::{Bytes, Incoming};
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use tokio::net::TcpListener;
+use tracing::{info, warn};
+
+use crate::sidecar::Defaults;
+
+/// The largest AdmissionReview read (the API server's are a pod and some
+/// metadata; Kubernetes caps objects at 1.5 MiB).
+const MAX_BODY: usize = 3 << 20;
+/// How often the certificate files are looked at, at most.
+const RELOAD_CHECK: Duration = Duration::from_secs(1);
+
+/// What the injector serves with.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    pub defaults: Defaults,
+}
+
+/// Serves until `shutdown` resolves. Logs `listening` with the bound
+/// address.
+pub async fn serve(
+    config: Config,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let certificate = Arc::new(ReloadingCert::load(&config.cert, &config.key)?);
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let tls = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .context("TLS versions")?
+        .with_no_client_auth()
+        .with_cert_resolver(certificate);
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls));
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("binding {}", config.listen))?;
+    info!(addr = %listener.local_addr()?, "listening");
+    let defaults = Arc::new(config.defaults);
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => { warn!(%error, "accept failed"); continue; }
+            },
+            () = &mut shutdown => { info!("stopped"); return Ok(()); }
+        };
+        let acceptor = acceptor.clone();
+        let defaults = defaults.clone();
+        tokio::spawn(async move {
+            let stream = match acceptor.accept(stream).await {
+                Ok(stream) => stream,
+                Err(error) => {
+                    warn!(%peer, %error, "TLS handshake failed");
+                    return;
+                }
+            };
+            let service = hyper::service::service_fn(move |request| {
+                let defaults = defaults.clone();
+                async move { Ok::<_, std::convert::Infallible>(route(request, &defaults).await) }
+            });
+            if let Err(error) = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await
+            {
+                warn!(%peer, %error, "connection failed");
+            }
+        });
+    }
+}
+
+async fn route(request: Request<Incoming>, defaults: &Defaults) -> Response<Full<Bytes>> {
+    let namespace = match (request.method(), request.uri().path()) {
+        (&Method::GET, "/healthz") => return reply(StatusCode::OK, "text/plain", "ok".into()),
+        (&Method::POST, "/mutate") => false,
+        (&Method::POST, "/mutate/namespace") => true,
+        (_, "/mutate" | "/mutate/namespace") => {
+            return reply(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "text/plain",
+                "POST an AdmissionReview".into(),
+            );
+        }
+        _ => return reply(StatusCode::NOT_FOUND, "text/plain", "no such path".into()),
+    };
+    let body = match Limited::new(request.into_body(), MAX_BODY).collect().await {
+        Ok(body) => body.to_bytes(),
+        Err(error) => {
+            return reply(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "text/plain",
+                error.to_string().into(),
+            );
+        }
+    };
+    match crate::admission::review(&body, defaults, namespace) {
+        Ok(answer) => {
+            let allowed = answer["response"]["allowed"].as_bool().unwrap_or(false);
+            let patched = answer["response"]["patch"].is_string();
+            // The uid and the decision only: a pod's content is the
+            // customer's.
+            info!(uid = %answer["response"]["uid"].as_str().unwrap_or_default(), allowed, patched, "admission review");
+            let body = serde_json::to_vec(&answer).expect("a reply serializes");
+            reply(StatusCode::OK, "application/json", body.into())
+        }
+        Err(error) => reply(
+            StatusCode::BAD_REQUEST,
+            "text/plain",
+            error.into_bytes().into(),
+        ),
+    }
+}
+
+fn reply(status: StatusCode, content_type: &str, body: Bytes) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(body));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        content_type.parse().expect("a content type"),
+    );
+    response
+}
+
+/// The certificate and key, read again when a file's modification time
+/// changes (checked at most every [`RELOAD_CHECK`], on a handshake). A
+/// pair that does not load keeps the previous one in service.
+#[derive(Debug)]
+struct ReloadingCert {
+    cert: PathBuf,
+    key: PathBuf,
+    state: Mutex<State>,
+}
+
+#[derive(Debug)]
+struct State {
+    current: Arc<CertifiedKey>,
+    stamps: (Option<SystemTime>, Option<SystemTime>),
+    checked: Instant,
+}
+
+fn stamp(path: &Path) -> Option<SystemTime> {
+    std::fs::metadata(path).and_then(|m| m.modified()).ok()
+}
+
+impl ReloadingCert {
+    fn load(cert: &Path, key: &Path) -> anyhow::Result<Self> {
+        let current = Arc::new(certified_key(cert, key)?);
+        Ok(Self {
+            cert: cert.to_owned(),
+            key: key.to_owned(),
+            state: Mutex::new(State {
+                current,
+                stamps: (stamp(cert), stamp(key)),
+                checked: Instant::now(),
+            }),
+        })
+    }
+}
+
+impl ResolvesServerCert for ReloadingCert {
+    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if state.checked.elapsed() >= RELOAD_CHECK {
+            state.checked = Instant::now();
+            let stamps = (stamp(&self.cert), stamp(&self.key));
+            if stamps != state.stamps {
+                match certified_key(&self.cert, &self.key) {
+                    Ok(key) => {
+                        info!("certificate reloaded");
+                        state.current = Arc::new(key);
+                        state.stamps = stamps;
+                    }
+                    // Half-written by a rotation: tried again next time.
+                    Err(error) => warn!(error = %format!("{error:#}"), "certificate reload failed"),
+                }
+            }
+        }
+        Some(state.current.clone())
+    }
+}
+
+fn certified_key(cert: &Path, key: &Path) -> anyhow::Result<CertifiedKey> {
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
+        .with_context(|| format!("reading {}", cert.display()))?
+        .collect::<Result<_, _>>()
+        .with_context(|| format!("parsing {}", cert.display()))?;
+    anyhow::ensure!(!chain.is_empty(), "{} holds no certificate", cert.display());
+    let key =
+        PrivateKeyDer::from_pem_file(key).with_context(|| format!("reading {}", key.display()))?;
+    let provider = rustls::crypto::ring::default_provider();
+    CertifiedKey::from_der(chain, key, &provider).context("the key does not match the certificate")
+}
