@@ -44,6 +44,18 @@ pub async fn serve(
     config: Config,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<()> {
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("binding {}", config.listen))?;
+    serve_on(listener, config, shutdown).await
+}
+
+/// [`serve`] on a bound listener (`config.listen` is not used).
+pub async fn serve_on(
+    listener: TcpListener,
+    config: Config,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> anyhow::Result<()> {
     let certificate = Arc::new(ReloadingCert::load(&config.cert, &config.key)?);
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let tls = rustls::ServerConfig::builder_with_provider(provider)
@@ -52,9 +64,6 @@ pub async fn serve(
         .with_no_client_auth()
         .with_cert_resolver(certificate);
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls));
-    let listener = TcpListener::bind(config.listen)
-        .await
-        .with_context(|| format!("binding {}", config.listen))?;
     info!(addr = %listener.local_addr()?, "listening");
     let defaults = Arc::new(config.defaults);
     tokio::pin!(shutdown);
