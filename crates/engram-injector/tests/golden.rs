@@ -221,3 +221,20 @@ fn every_fixture_has_a_test_and_every_golden_file_a_fixture() {
         .collect();
     assert_eq!(names(&here().join("golden"), ".pod.json"), patched);
 }
+
+#[test]
+fn the_shipped_sidecar_defaults_are_what_the_injector_reads() {
+    let root = here().join("../../..");
+    for file in [
+        "deploy/base/sidecar-defaults.json",
+        "deploy/overlays/development/sidecar-defaults.json",
+    ] {
+        let raw = std::fs::read(root.join(file)).unwrap();
+        let defaults: Defaults =
+            serde_json::from_slice(&raw).unwrap_or_else(|e| panic!("{file}: {e}"));
+        assert!(
+            defaults.image.starts_with("ghcr.io/engram/engram:"),
+            "{file}"
+        );
+    }
+}
