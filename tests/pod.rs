@@ -2,7 +2,9 @@
 //! shares, probed with `engram health --live` / `--ready` exactly as the
 //! injected probes run it (the socket found through `ENGRAM_LISTEN`), and
 //! stopped with SIGTERM: not ready at once, serving on for the pre-stop
-//! delay, then a watch ends with UNAVAILABLE and the socket goes.
+//! delay, then a watch ends with UNAVAILABLE and the socket goes. And the
+//! sidecar the injector's patch declares, started and probed as the
+//! kubelet would.
 
 mod common;
 
@@ -172,4 +174,129 @@ fn health_refuses_an_address_it_cannot_read() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(64), "EX_USAGE");
+}
+
+/// What the kubelet would do with the pod the injector patched: the
+/// sidecar started with the container's args and env (its volumes mapped
+/// to directories, as a runtime mounts them), every probe the patch
+/// declares run as the kubelet runs an exec probe, and the app container
+/// reaching engram through the `ENGRAM_ADDR` it was given.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_injected_sidecar_starts_and_answers_its_probes() {
+    use base64::Engine as _;
+
+    let fixture = std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("crates/engram-injector/tests/fixtures/annotated.json"),
+    )
+    .unwrap();
+    // The embedded default: no backend Secret to resolve here.
+    let defaults: engram_injector::Defaults =
+        serde_json::from_value(serde_json::json!({"image": "engram:test"})).unwrap();
+    let answer = engram_injector::review(&fixture, &defaults, false).unwrap();
+    let patch = base64::engine::general_purpose::STANDARD
+        .decode(answer["response"]["patch"].as_str().unwrap())
+        .unwrap();
+    let review: serde_json::Value = serde_json::from_slice(&fixture).unwrap();
+    let mut pod = review["request"]["object"].clone();
+    let patch: json_patch::Patch = serde_json::from_slice(&patch).unwrap();
+    json_patch::patch(&mut pod, &patch).unwrap();
+    let containers = pod["spec"]["containers"].as_array().unwrap();
+    let sidecar = containers.iter().find(|c| c["name"] == "engram").unwrap();
+    let app = containers.iter().find(|c| c["name"] == "agent").unwrap();
+
+    // The pod's volumes, as directories.
+    let dir = tempfile::tempdir().unwrap();
+    let mounts: Vec<(String, PathBuf)> = sidecar["volumeMounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            let host = dir.path().join(m["name"].as_str().unwrap());
+            std::fs::create_dir_all(&host).unwrap();
+            (m["mountPath"].as_str().unwrap().to_owned(), host)
+        })
+        .collect();
+    let mapped = |value: &str| {
+        mounts.iter().fold(value.to_owned(), |v, (path, host)| {
+            v.replace(path.as_str(), host.to_str().unwrap())
+        })
+    };
+    let env_of = |container: &serde_json::Value| -> Vec<(String, String)> {
+        container["env"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                let value = e["value"].as_str().expect("plain values here");
+                (e["name"].as_str().unwrap().to_owned(), mapped(value))
+            })
+            .collect()
+    };
+    let sidecar_env = env_of(sidecar);
+    let args: Vec<&str> = sidecar["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    let mut child = engram()
+        .args(&args)
+        .env_clear()
+        .envs(sidecar_env.iter().cloned())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("the sidecar starts");
+
+    // The kubelet's exec probes: the command, the container's env.
+    let run_probe = |name: &str| {
+        let command: Vec<&str> = sidecar[name]["exec"]["command"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().unwrap())
+            .collect();
+        assert_eq!(command[0], "/usr/local/bin/engram", "the image's binary");
+        Command::new(env!("CARGO_BIN_EXE_engram"))
+            .args(&command[1..])
+            .env_clear()
+            .envs(sidecar_env.iter().cloned())
+            .output()
+            .unwrap()
+            .status
+            .success()
+    };
+    eventually("the startup probe", Duration::from_secs(30), || async {
+        run_probe("startupProbe").then_some(())
+    })
+    .await;
+    assert!(run_probe("livenessProbe"));
+    assert!(run_probe("readinessProbe"));
+
+    // The app reaches engram where ENGRAM_ADDR says.
+    let (_, addr) = env_of(app)
+        .into_iter()
+        .find(|(name, _)| name == "ENGRAM_ADDR")
+        .unwrap();
+    let socket = PathBuf::from(addr.strip_prefix("unix:").expect("a Unix socket"));
+    let mut memory = MemoryServiceClient::new(connect(socket).await);
+    memory
+        .append_messages(pb::AppendMessagesRequest {
+            tenant_id: TENANT.into(),
+            conversation_id: "c1".into(),
+            user_id: "ana".into(),
+            messages: vec![pb::NewMessage {
+                role: pb::Role::User as i32,
+                content: "oi".into(),
+                ..Default::default()
+            }],
+        })
+        .await
+        .expect("the app's call is served");
+    sigterm(&child);
+    let exit = tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(exit.success(), "{exit:?}");
 }
