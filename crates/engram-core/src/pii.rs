@@ -805,6 +805,25 @@ const NAME_CUES: &[&str] = &[
     "falei c/ ",
     "fala c/ ",
     "eu sou ",
+    // Someone's things: "o zap da italo", "o celular do enzo".
+    "zap da ",
+    "zap do ",
+    "whats da ",
+    "whats do ",
+    "whatsapp da ",
+    "whatsapp do ",
+    "celular da ",
+    "celular do ",
+    "telefone da ",
+    "telefone do ",
+    "numero da ",
+    "numero do ",
+    "número da ",
+    "número do ",
+    "email da ",
+    "email do ",
+    "e-mail da ",
+    "e-mail do ",
     "quem fala é ",
     "quem fala e ",
     "paciente: ",
@@ -2016,7 +2035,16 @@ fn followed_by_a_place_word(text: &str, end: usize) -> bool {
 }
 
 fn names_a_place(text: &str, start: usize, end: usize) -> bool {
-    let previous = previous_word(text, start);
+    let mut previous = previous_word(text, start);
+    // "my mother-in-law daniel garcia": the end of a compound word is no
+    // place's ("law firm").
+    let before = text[..start].trim_end_matches(|c: char| !c.is_alphanumeric());
+    if before
+        .trim_end_matches(char::is_alphanumeric)
+        .ends_with('-')
+    {
+        previous.clear();
+    }
     std::iter::once(previous.as_str())
         .chain(text[start..end].split(' '))
         .any(|w| PLACE_WORDS.contains(&w.to_lowercase().as_str()))
@@ -2658,5 +2686,9 @@ mod tests {
         );
         assert_eq!(names("paciente: GRACE ROCHA"), ["GRACE ROCHA"]);
         assert_eq!(names("o vasco perdeu de novo"), Vec::<&str>::new());
+        assert_eq!(
+            names("my mother-in-law daniel garcia needs a ride"),
+            ["daniel garcia"]
+        );
     }
 }
