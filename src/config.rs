@@ -448,6 +448,17 @@ pub struct ServeArgs {
     #[arg(long, env = "ENGRAM_SHUTDOWN_GRACE_SECS", default_value_t = 10)]
     pub shutdown_grace_secs: u64,
 
+    /// Serve Prometheus metrics over HTTP on this address (`GET /metrics`);
+    /// off unless set. In a pod, the pod's IP (or 0.0.0.0) and a port the
+    /// scrape config names, e.g. 0.0.0.0:9464.
+    #[arg(long, env = "ENGRAM_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
+
+    /// Label the per-tenant metrics with the tenant id (one series per
+    /// tenant: mind the cardinality).
+    #[arg(long, env = "ENGRAM_METRICS_TENANT_LABEL")]
+    pub metrics_tenant_label: bool,
+
     /// After SIGTERM, how long engram keeps serving as before (readiness
     /// turns NOT_SERVING at once, liveness stays SERVING) before it drains,
     /// in seconds: a sidecar's app is still finishing its last turn.

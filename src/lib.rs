@@ -7,6 +7,7 @@ pub mod admin;
 pub mod backends;
 pub mod codec;
 pub mod config;
+pub mod metrics;
 pub mod server;
 
 /// The generated engram.v1 API.

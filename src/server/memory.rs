@@ -15,17 +15,19 @@ use tonic::{Request, Response, Status};
 use super::convert::{self, decode_token, encode_token, page_size, text, to_message};
 use super::status::to_status;
 use crate::backends::AppEngine;
+use crate::metrics::{DegradedLabels, Metrics, TokenLabels};
 use crate::pb;
 use crate::pb::memory_service_server::MemoryService;
 
 #[derive(Debug, Clone)]
 pub struct MemoryApi {
     engine: Arc<AppEngine>,
+    metrics: Arc<Metrics>,
 }
 
 impl MemoryApi {
-    pub fn new(engine: Arc<AppEngine>) -> Self {
-        Self { engine }
+    pub fn new(engine: Arc<AppEngine>, metrics: Arc<Metrics>) -> Self {
+        Self { engine, metrics }
     }
 }
 
@@ -331,6 +333,28 @@ impl MemoryService for MemoryApi {
             recent: c.recent.into_iter().map(context_message).collect(),
             input: r.input,
         };
+        let tenant_label = self.metrics.tenant(tenant.as_str());
+        for (kind, tokens) in [
+            ("composed", f64::from(c.tokens)),
+            ("full", result.full_history_tokens as f64),
+        ] {
+            self.metrics
+                .compose_tokens
+                .get_or_create(&TokenLabels {
+                    kind: kind.into(),
+                    tenant: tenant_label.clone(),
+                })
+                .observe(tokens);
+        }
+        for source in &result.degraded {
+            self.metrics
+                .compose_degraded
+                .get_or_create(&DegradedLabels {
+                    source: (*source).to_owned(),
+                    tenant: tenant_label.clone(),
+                })
+                .inc();
+        }
         Ok(Response::new(pb::ComposeContextResponse {
             context: Some(context),
             text: c.text,

@@ -23,6 +23,7 @@ use tracing::{info, warn};
 
 use crate::backends::{self, AppEngine};
 use crate::config::{LIVENESS, Listen, READINESS, ServeArgs};
+use crate::metrics::{BackendLabels, Metrics, RpcLayer};
 use crate::pb;
 use crate::pb::compliance_service_server::ComplianceServiceServer;
 use crate::pb::facts_service_server::FactsServiceServer;
@@ -62,6 +63,10 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let policy = compliance::Policy::from_args(&args)?;
     let engine = Arc::new(backends::build(&args).await?);
+    let metrics = Arc::new(Metrics::new(args.metrics_tenant_label));
+    if let Some(addr) = args.metrics_listen {
+        crate::metrics::spawn(addr, metrics.clone()).await?;
+    }
     compliance::spawn_retention(
         engine.clone(),
         policy.clone(),
@@ -82,7 +87,11 @@ pub async fn run(
         .await;
     // Set when the pre-stop delay is over: streams end, the server drains.
     let (stopping, stop_rx) = tokio::sync::watch::channel(false);
-    let readiness = tokio::spawn(track_readiness(engine.clone(), reporter.clone()));
+    let readiness = tokio::spawn(track_readiness(
+        engine.clone(),
+        reporter.clone(),
+        metrics.clone(),
+    ));
 
     let reflection_v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
@@ -97,11 +106,13 @@ pub async fn run(
 
     let router = Server::builder()
         .timeout(args.request_timeout())
+        .layer(RpcLayer(metrics.clone()))
         .add_service(health)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
         .add_service(sized!(MemoryServiceServer::new(memory::MemoryApi::new(
-            engine.clone()
+            engine.clone(),
+            metrics.clone(),
         ))))
         .add_service(sized!(FactsServiceServer::new(facts::FactsApi::new(
             engine.clone(),
@@ -192,10 +203,22 @@ pub async fn run(
 /// SERVING while the cold store answers (a hot tier or index outage only
 /// degrades), NOT_SERVING otherwise; every change is logged once. Liveness
 /// (the process answering at all) never depends on this.
-async fn track_readiness(engine: Arc<AppEngine>, reporter: HealthReporter) {
+async fn track_readiness(engine: Arc<AppEngine>, reporter: HealthReporter, metrics: Arc<Metrics>) {
     let mut last: Option<(ServingStatus, bool, bool)> = None;
     loop {
         let readiness = engine.readiness().await;
+        for (backend, up) in [
+            ("cold", &readiness.cold),
+            ("hot", &readiness.hot),
+            ("index", &readiness.index),
+        ] {
+            metrics
+                .backend_up
+                .get_or_create(&BackendLabels {
+                    backend: backend.into(),
+                })
+                .set(i64::from(up.is_ok()));
+        }
         let status = if readiness.serving() {
             ServingStatus::Serving
         } else {
