@@ -23,7 +23,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::{Registry, Unit};
 use tokio::net::TcpListener;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 /// Latency buckets, in seconds: 100 µs to 10 s, where engram lives
 /// (sub-millisecond reads to multi-second model calls).
@@ -332,10 +332,19 @@ struct Done {
 impl Done {
     fn record(self, code: Option<i32>) {
         let code = code.or(self.code).map_or("UNKNOWN", code_name);
+        let elapsed = self.started.elapsed();
+        // One line per RPC (debug): what, how it ended, how long.
+        debug!(
+            service = %self.labels.service,
+            method = %self.labels.method,
+            code,
+            micros = elapsed.as_micros() as u64,
+            "rpc"
+        );
         self.metrics
             .rpc_duration
             .get_or_create(&self.labels)
-            .observe(self.started.elapsed().as_secs_f64());
+            .observe(elapsed.as_secs_f64());
         self.metrics
             .rpc_requests
             .get_or_create(&RpcLabels {

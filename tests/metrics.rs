@@ -141,3 +141,44 @@ async fn a_real_prometheus_scrapes_what_the_sidecar_served() {
     let cold = r#"engram_backend_up{backend="cold"}"#;
     assert_eq!(prometheus.query(cold), Some(1.0));
 }
+
+/// One structured line per RPC at debug level, and plain text (no ANSI
+/// colour codes) when the log is no terminal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_logs_are_one_plain_line_per_rpc() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("engram.log");
+    let port = free_port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_engram"))
+        .args(["serve", "--log-format", "text", "--listen"])
+        .arg(format!("127.0.0.1:{port}"))
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .env("ENGRAM_LOG", "debug")
+        .stdout(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let addr = format!("http://127.0.0.1:{port}");
+    eventually("engram to serve", Duration::from_secs(30), || async {
+        let ok = Command::new(env!("CARGO_BIN_EXE_engram"))
+            .args(["health", "--addr", &addr])
+            .output()
+            .ok()?
+            .status
+            .success();
+        ok.then_some(())
+    })
+    .await;
+    let _ = child.kill();
+    let _ = child.wait();
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(!text.contains('\u{1b}'), "no ANSI codes in a file");
+    let line = text
+        .lines()
+        .find(|l| l.contains(" rpc ") && l.contains("method=Check"))
+        .expect("a line for the health check");
+    assert!(
+        line.contains("code=\"OK\"") && line.contains("micros="),
+        "{line}"
+    );
+}
