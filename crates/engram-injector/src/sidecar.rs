@@ -60,6 +60,11 @@ pub struct Defaults {
     /// The user and group engram runs as (non-root).
     #[serde(default = "default_user")]
     pub run_as_user: u64,
+    /// Serve Prometheus metrics on this port of the pod's IP (a container
+    /// port named `engram-metrics`, for a scrape config to keep); none
+    /// unless set.
+    #[serde(default)]
+    pub metrics_port: Option<u16>,
 }
 
 fn if_not_present() -> String {
@@ -196,6 +201,9 @@ fn container(defaults: &Defaults, asked: &Requested, socket: bool, port: u16) ->
         // the socket, whatever user it runs as.
         env.push(json!({"name": "ENGRAM_SOCKET_MODE", "value": "0666"}));
     }
+    if let Some(port) = defaults.metrics_port {
+        env.push(json!({"name": "ENGRAM_METRICS_LISTEN", "value": format!("0.0.0.0:{port}")}));
+    }
     env.extend(defaults.env.iter().cloned());
     env.extend(
         asked
@@ -256,9 +264,15 @@ fn container(defaults: &Defaults, asked: &Requested, socket: bool, port: u16) ->
         "volumeMounts": mounts,
         "terminationMessagePolicy": "FallbackToLogsOnError",
     });
+    let mut ports = Vec::new();
     if !socket {
-        container["ports"] =
-            json!([{"name": "engram-grpc", "containerPort": port, "protocol": "TCP"}]);
+        ports.push(json!({"name": "engram-grpc", "containerPort": port, "protocol": "TCP"}));
+    }
+    if let Some(metrics) = defaults.metrics_port {
+        ports.push(json!({"name": "engram-metrics", "containerPort": metrics, "protocol": "TCP"}));
+    }
+    if !ports.is_empty() {
+        container["ports"] = json!(ports);
     }
     container
 }
