@@ -448,6 +448,25 @@ pub struct ServeArgs {
     #[arg(long, env = "ENGRAM_SHUTDOWN_GRACE_SECS", default_value_t = 10)]
     pub shutdown_grace_secs: u64,
 
+    /// PEM certificate chain for TLS on the gRPC listener (read again when
+    /// it changes); with --tls-key.
+    #[arg(long, env = "ENGRAM_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// PEM private key for TLS on the gRPC listener; with --tls-cert.
+    #[arg(long, env = "ENGRAM_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
+    /// PEM CA certificates: clients must present a certificate they signed
+    /// (mTLS). Needs --tls-cert.
+    #[arg(long, env = "ENGRAM_TLS_CLIENT_CA", requires = "tls_cert")]
+    pub tls_client_ca: Option<PathBuf>,
+
+    /// Serve without TLS on an address other hosts can reach (refused
+    /// otherwise; loopback and Unix sockets need no TLS).
+    #[arg(long, env = "ENGRAM_ALLOW_PLAINTEXT")]
+    pub allow_plaintext: bool,
+
     /// Serve Prometheus metrics over HTTP on this address (`GET /metrics`);
     /// off unless set. In a pod, the pod's IP (or 0.0.0.0) and a port the
     /// scrape config names, e.g. 0.0.0.0:9464.

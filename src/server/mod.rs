@@ -7,6 +7,7 @@ mod facts;
 mod handover;
 mod memory;
 mod status;
+pub mod tls;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -62,6 +63,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let policy = compliance::Policy::from_args(&args)?;
+    let tls = listener_tls(&args)?;
     let engine = Arc::new(backends::build(&args).await?);
     let metrics = Arc::new(Metrics::new(args.metrics_tenant_label));
     if let Some(addr) = args.metrics_listen {
@@ -164,14 +166,28 @@ pub async fn run(
             let listener = TcpListener::bind(addr)
                 .await
                 .with_context(|| format!("binding {addr}"))?;
-            info!(addr = %listener.local_addr()?, "listening");
-            // Without TCP_NODELAY a reply written in several segments waits
-            // for the client's delayed ACK: 40 ms per call on loopback.
-            let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
-            let server = router.serve_with_incoming_shutdown(incoming, shutdown);
-            tokio::select! {
-                served = server => served,
-                () = deadline => { warn!("grace period over; in-flight requests dropped"); Ok(()) }
+            match &tls {
+                Some(config) => {
+                    info!(addr = %listener.local_addr()?, tls = true, mtls = args.tls_client_ca.is_some(), "listening");
+                    let incoming = tls::incoming(listener, config.clone());
+                    let server = router.serve_with_incoming_shutdown(incoming, shutdown);
+                    tokio::select! {
+                        served = server => served,
+                        () = deadline => { warn!("grace period over; in-flight requests dropped"); Ok(()) }
+                    }
+                }
+                None => {
+                    info!(addr = %listener.local_addr()?, "listening");
+                    // Without TCP_NODELAY a reply written in several segments
+                    // waits for the client's delayed ACK: 40 ms per call on
+                    // loopback.
+                    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+                    let server = router.serve_with_incoming_shutdown(incoming, shutdown);
+                    tokio::select! {
+                        served = server => served,
+                        () = deadline => { warn!("grace period over; in-flight requests dropped"); Ok(()) }
+                    }
+                }
             }
         }
         Listen::Unix(path) => {
@@ -198,6 +214,37 @@ pub async fn run(
     engine.flush_index(grace).await;
     info!("stopped");
     Ok(())
+}
+
+/// TLS for the gRPC listener when `--tls-cert` is given; plaintext on an
+/// address other hosts reach is refused without `--allow-plaintext`
+/// (loopback and Unix sockets stay in the pod).
+fn listener_tls(
+    args: &ServeArgs,
+) -> anyhow::Result<Option<Arc<tokio_rustls::rustls::ServerConfig>>> {
+    match (&args.tls_cert, &args.tls_key, &args.listen) {
+        (Some(cert), Some(key), Listen::Tcp(_)) => {
+            let config =
+                engram_tls::server_config(cert, key, args.tls_client_ca.as_deref(), &[b"h2"])
+                    .context("preparing TLS")?;
+            Ok(Some(config))
+        }
+        (Some(_), _, Listen::Unix(_)) => {
+            anyhow::bail!("--tls-cert is for a TCP listener: a Unix socket stays in the pod")
+        }
+        (_, _, Listen::Tcp(addr)) if !addr.ip().is_loopback() => {
+            if !args.allow_plaintext {
+                anyhow::bail!(
+                    "refusing to serve plaintext on {addr}, which other hosts can reach: \
+                     give --tls-cert and --tls-key, listen on 127.0.0.1 or a Unix socket, \
+                     or pass --allow-plaintext"
+                );
+            }
+            warn!(%addr, "serving plaintext on an address other hosts can reach (--allow-plaintext)");
+            Ok(None)
+        }
+        _ => Ok(None),
+    }
 }
 
 /// SERVING while the cold store answers (a hot tier or index outage only

@@ -5,19 +5,14 @@
 //! certificate cert-manager rotated is served without a restart.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime};
+use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::Context;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::{Bytes, Incoming};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
-use rustls::server::{ClientHello, ResolvesServerCert};
-use rustls::sign::CertifiedKey;
-use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::net::TcpListener;
 use tracing::{info, warn};
 
@@ -26,8 +21,6 @@ use crate::sidecar::Defaults;
 /// The largest AdmissionReview read (the API server's are a pod and some
 /// metadata; Kubernetes caps objects at 1.5 MiB).
 const MAX_BODY: usize = 3 << 20;
-/// How often the certificate files are looked at, at most.
-const RELOAD_CHECK: Duration = Duration::from_secs(1);
 
 /// What the injector serves with.
 #[derive(Debug, Clone)]
@@ -56,14 +49,8 @@ pub async fn serve_on(
     config: Config,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<()> {
-    let certificate = Arc::new(ReloadingCert::load(&config.cert, &config.key)?);
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let tls = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .context("TLS versions")?
-        .with_no_client_auth()
-        .with_cert_resolver(certificate);
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls));
+    let tls = engram_tls::server_config(&config.cert, &config.key, None, &[b"http/1.1"])?;
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
     info!(addr = %listener.local_addr()?, "listening");
     let defaults = Arc::new(config.defaults);
     tokio::pin!(shutdown);
@@ -149,74 +136,4 @@ fn reply(status: StatusCode, content_type: &str, body: Bytes) -> Response<Full<B
         content_type.parse().expect("a content type"),
     );
     response
-}
-
-/// The certificate and key, read again when a file's modification time
-/// changes (checked at most every [`RELOAD_CHECK`], on a handshake). A
-/// pair that does not load keeps the previous one in service.
-#[derive(Debug)]
-struct ReloadingCert {
-    cert: PathBuf,
-    key: PathBuf,
-    state: Mutex<State>,
-}
-
-#[derive(Debug)]
-struct State {
-    current: Arc<CertifiedKey>,
-    stamps: (Option<SystemTime>, Option<SystemTime>),
-    checked: Instant,
-}
-
-fn stamp(path: &Path) -> Option<SystemTime> {
-    std::fs::metadata(path).and_then(|m| m.modified()).ok()
-}
-
-impl ReloadingCert {
-    fn load(cert: &Path, key: &Path) -> anyhow::Result<Self> {
-        let current = Arc::new(certified_key(cert, key)?);
-        Ok(Self {
-            cert: cert.to_owned(),
-            key: key.to_owned(),
-            state: Mutex::new(State {
-                current,
-                stamps: (stamp(cert), stamp(key)),
-                checked: Instant::now(),
-            }),
-        })
-    }
-}
-
-impl ResolvesServerCert for ReloadingCert {
-    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        if state.checked.elapsed() >= RELOAD_CHECK {
-            state.checked = Instant::now();
-            let stamps = (stamp(&self.cert), stamp(&self.key));
-            if stamps != state.stamps {
-                match certified_key(&self.cert, &self.key) {
-                    Ok(key) => {
-                        info!("certificate reloaded");
-                        state.current = Arc::new(key);
-                        state.stamps = stamps;
-                    }
-                    // Half-written by a rotation: tried again next time.
-                    Err(error) => warn!(error = %format!("{error:#}"), "certificate reload failed"),
-                }
-            }
-        }
-        Some(state.current.clone())
-    }
-}
-
-fn certified_key(cert: &Path, key: &Path) -> anyhow::Result<CertifiedKey> {
-    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
-        .with_context(|| format!("reading {}", cert.display()))?
-        .collect::<Result<_, _>>()
-        .with_context(|| format!("parsing {}", cert.display()))?;
-    anyhow::ensure!(!chain.is_empty(), "{} holds no certificate", cert.display());
-    let key =
-        PrivateKeyDer::from_pem_file(key).with_context(|| format!("reading {}", key.display()))?;
-    let provider = rustls::crypto::ring::default_provider();
-    CertifiedKey::from_der(chain, key, &provider).context("the key does not match the certificate")
 }
