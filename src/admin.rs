@@ -1,7 +1,8 @@
-//! Who may call the administrative RPCs: bearer tokens with scopes, from
-//! the configuration. The configuration holds only each token's SHA-256
-//! (`engram hash-token` prints it), never the token; no identity is written
-//! in the source.
+//! Who may call the administrative RPCs: bearer tokens with scopes, or
+//! client certificates (mTLS) whose DNS or URI name is mapped to scopes,
+//! from the configuration. The configuration holds only each token's
+//! SHA-256 (`engram hash-token` prints it), never the token; no identity
+//! is written in the source.
 
 use std::fmt;
 use std::str::FromStr;
@@ -90,6 +91,21 @@ impl FromStr for AdminToken {
         else {
             return Err("expected NAME:SCOPES:SHA256HEX, e.g. dpo:export+erase:<64 hex>".into());
         };
+        let (name, list) = name_and_scopes(name, scopes)?;
+        let sha256 = hex32(&hash.to_ascii_lowercase()).ok_or_else(|| {
+            format!("token {name:?}: the third part must be the token's SHA-256 in hex (engram hash-token)")
+        })?;
+        Ok(Self {
+            name,
+            scopes: list,
+            sha256,
+        })
+    }
+}
+
+/// A token's or an identity's name and scopes, checked.
+fn name_and_scopes(name: &str, scopes: &str) -> Result<(String, Vec<AdminScope>), String> {
+    {
         if name.is_empty()
             || name.len() > 64
             || !name
@@ -114,13 +130,41 @@ impl FromStr for AdminToken {
                 ),
             }
         }
-        let sha256 = hex32(&hash.to_ascii_lowercase()).ok_or_else(|| {
-            format!("token {name:?}: the third part must be the token's SHA-256 in hex (engram hash-token)")
-        })?;
+        Ok((name.to_owned(), list))
+    }
+}
+
+/// One `--admin-identity`: `NAME:SCOPE+SCOPE:CERTNAME`, CERTNAME a DNS or
+/// URI subject alternative name of a client certificate the mTLS CA signed
+/// (`dpo.ops.example`, `spiffe://clinic/dpo`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdminIdentity {
+    name: String,
+    scopes: Vec<AdminScope>,
+    subject: String,
+}
+
+impl FromStr for AdminIdentity {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let mut parts = s.splitn(3, ':');
+        let (Some(name), Some(scopes), Some(subject)) = (parts.next(), parts.next(), parts.next())
+        else {
+            return Err(
+                "expected NAME:SCOPES:CERTNAME, e.g. dpo:export+erase:dpo.ops.example".into(),
+            );
+        };
+        let (name, scopes) = name_and_scopes(name, scopes)?;
+        if subject.is_empty() || subject.contains(char::is_whitespace) {
+            return Err(format!(
+                "identity {name:?}: the third part is a certificate's DNS or URI name"
+            ));
+        }
         Ok(Self {
-            name: name.to_owned(),
-            scopes: list,
-            sha256,
+            name,
+            scopes,
+            subject: subject.to_owned(),
         })
     }
 }
@@ -132,34 +176,46 @@ pub struct Refusal {
     pub status: tonic::Status,
 }
 
-/// The configured administrative tokens.
+/// The configured administrative tokens and certificate identities.
 #[derive(Debug, Clone, Default)]
 pub struct Admins {
     tokens: Vec<AdminToken>,
+    identities: Vec<AdminIdentity>,
 }
 
 impl Admins {
     pub fn new(tokens: Vec<AdminToken>) -> Self {
-        Self { tokens }
+        Self::with_identities(tokens, Vec::new())
     }
 
-    /// The name of the caller's token when it carries `scope`.
+    pub fn with_identities(tokens: Vec<AdminToken>, identities: Vec<AdminIdentity>) -> Self {
+        Self { tokens, identities }
+    }
+
+    /// The name of the caller's token — or, without a token, of the
+    /// identity its client certificate (`client`, DER, verified by the
+    /// mTLS handshake) is mapped to — when it carries `scope`.
     pub fn authorize(
         &self,
         metadata: &tonic::metadata::MetadataMap,
+        client: Option<&[u8]>,
         scope: AdminScope,
     ) -> Result<String, Refusal> {
         let refuse = |actor: &str, status| Refusal {
             actor: actor.to_owned(),
             status,
         };
-        if self.tokens.is_empty() {
+        if self.tokens.is_empty() && self.identities.is_empty() {
             return Err(refuse(
                 "anonymous",
                 tonic::Status::permission_denied(
-                    "administrative calls are disabled: no --admin-token is configured",
+                    "administrative calls are disabled: no --admin-token or --admin-identity is configured",
                 ),
             ));
+        }
+        let bearer = metadata.get("authorization").is_some();
+        if !bearer && let Some(der) = client {
+            return self.authorize_certificate(der, scope);
         }
         let Some(token) = metadata
             .get("authorization")
@@ -203,6 +259,46 @@ impl Admins {
         }
         Ok(found.name.clone())
     }
+
+    /// The identity a client certificate's DNS or URI names map to.
+    fn authorize_certificate(&self, der: &[u8], scope: AdminScope) -> Result<String, Refusal> {
+        let refuse = |actor: &str, status| Refusal {
+            actor: actor.to_owned(),
+            status,
+        };
+        let der = rustls_pki_types::CertificateDer::from(der);
+        let names: Vec<String> = match webpki::EndEntityCert::try_from(&der) {
+            Ok(cert) => cert
+                .valid_dns_names()
+                .chain(cert.valid_uri_names())
+                .map(str::to_owned)
+                .collect(),
+            Err(_) => Vec::new(),
+        };
+        let Some(found) = self
+            .identities
+            .iter()
+            .find(|i| names.iter().any(|n| *n == i.subject))
+        else {
+            return Err(refuse(
+                "unknown-certificate",
+                tonic::Status::unauthenticated(
+                    "the client certificate is no configured admin identity (and no bearer token was sent)",
+                ),
+            ));
+        };
+        if !found.scopes.contains(&scope) {
+            return Err(refuse(
+                &found.name,
+                tonic::Status::permission_denied(format!(
+                    "identity {:?} lacks the {:?} scope",
+                    found.name,
+                    scope.as_str()
+                )),
+            ));
+        }
+        Ok(found.name.clone())
+    }
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
@@ -227,25 +323,25 @@ mod tests {
         let admins = Admins::new(vec![spec.parse().unwrap()]);
         assert_eq!(
             admins
-                .authorize(&metadata(Some("s3cret")), AdminScope::Erase)
+                .authorize(&metadata(Some("s3cret")), None, AdminScope::Erase)
                 .unwrap(),
             "dpo"
         );
         let denied = admins
-            .authorize(&metadata(Some("s3cret")), AdminScope::Stats)
+            .authorize(&metadata(Some("s3cret")), None, AdminScope::Stats)
             .unwrap_err();
         assert_eq!(denied.actor, "dpo");
         assert_eq!(denied.status.code(), tonic::Code::PermissionDenied);
         let wrong = admins
-            .authorize(&metadata(Some("guess")), AdminScope::Erase)
+            .authorize(&metadata(Some("guess")), None, AdminScope::Erase)
             .unwrap_err();
         assert_eq!(wrong.status.code(), tonic::Code::Unauthenticated);
         let none = admins
-            .authorize(&metadata(None), AdminScope::Erase)
+            .authorize(&metadata(None), None, AdminScope::Erase)
             .unwrap_err();
         assert_eq!(none.actor, "anonymous");
         let off = Admins::default()
-            .authorize(&metadata(Some("s3cret")), AdminScope::Erase)
+            .authorize(&metadata(Some("s3cret")), None, AdminScope::Erase)
             .unwrap_err();
         assert_eq!(off.status.code(), tonic::Code::PermissionDenied);
     }
@@ -264,5 +360,10 @@ mod tests {
         }
         let all: AdminToken = format!("ops:all:{hash}").parse().unwrap();
         assert_eq!(all.scopes.len(), 5);
+        for bad in ["dpo:erase", "dpo:erase:", "DPO:erase:dpo.example", "dpo:root:x.example"] {
+            assert!(bad.parse::<AdminIdentity>().is_err(), "{bad}");
+        }
+        let spiffe: AdminIdentity = "dpo:erase:spiffe://clinic/dpo".parse().unwrap();
+        assert_eq!(spiffe.subject, "spiffe://clinic/dpo");
     }
 }

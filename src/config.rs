@@ -369,6 +369,18 @@ pub struct ServeArgs {
     )]
     pub admin_tokens: Vec<crate::admin::AdminToken>,
 
+    /// An administrative identity by client certificate (mTLS, with
+    /// --tls-client-ca): `NAME:SCOPES:CERTNAME`, CERTNAME a DNS or URI
+    /// subject alternative name of the certificate (`dpo.ops.example`,
+    /// `spiffe://clinic/dpo`). Used when the call carries no bearer
+    /// token; audited under NAME like a token.
+    #[arg(
+        long = "admin-identity",
+        env = "ENGRAM_ADMIN_IDENTITIES",
+        value_delimiter = ','
+    )]
+    pub admin_identities: Vec<crate::admin::AdminIdentity>,
+
     /// Encrypt message contents, fact values, summaries and handover notes
     /// at rest (Postgres or the embedded store, and Redis) under per-user
     /// data keys wrapped by this master key: `ID:KEY`, KEY as 64 hex

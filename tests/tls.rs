@@ -12,6 +12,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
+use engram::pb;
+use engram::pb::compliance_service_client::ComplianceServiceClient;
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
 use tokio_rustls::rustls;
 use tonic_health::pb::HealthCheckRequest;
@@ -30,6 +32,7 @@ impl Pki {
         let ca = pki.ca("ca");
         pki.leaf(&ca, "server", &["localhost", "127.0.0.1"], None);
         pki.leaf(&ca, "client", &[], Some("agent-1"));
+        pki.leaf(&ca, "dpo", &["dpo.ops.example"], Some("dpo"));
         let rogue = pki.ca("rogue-ca");
         pki.leaf(&rogue, "rogue", &[], Some("intruder"));
         pki
@@ -100,6 +103,21 @@ fn stop(mut child: Child) {
 /// A health check over TLS trusting `ca`, with a client certificate when
 /// given: the status, or why the call failed.
 async fn check(port: u16, ca: &Path, client: Option<(&Path, &Path)>) -> Result<i32, String> {
+    let reply = HealthClient::new(channel(port, ca, client).await?)
+        .check(HealthCheckRequest {
+            service: String::new(),
+        })
+        .await
+        .map_err(|e| format!("{e:?}"))?;
+    Ok(reply.into_inner().status)
+}
+
+/// A channel over TLS trusting `ca`, with a client certificate when given.
+async fn channel(
+    port: u16,
+    ca: &Path,
+    client: Option<(&Path, &Path)>,
+) -> Result<tonic::transport::Channel, String> {
     use rustls_pki_types::pem::PemObject;
     use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 
@@ -126,7 +144,7 @@ async fn check(port: u16, ca: &Path, client: Option<(&Path, &Path)>) -> Result<i
     };
     config.alpn_protocols = vec![b"h2".to_vec()];
     let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
-    let channel = tonic::transport::Endpoint::from_static("http://localhost")
+    tonic::transport::Endpoint::from_static("http://localhost")
         .connect_timeout(Duration::from_secs(5))
         .connect_with_connector(tower::service_fn(move |_| {
             let connector = connector.clone();
@@ -139,14 +157,7 @@ async fn check(port: u16, ca: &Path, client: Option<(&Path, &Path)>) -> Result<i
             }
         }))
         .await
-        .map_err(|e| format!("{e:?}"))?;
-    let reply = HealthClient::new(channel)
-        .check(HealthCheckRequest {
-            service: String::new(),
-        })
-        .await
-        .map_err(|e| format!("{e:?}"))?;
-    Ok(reply.into_inner().status)
+        .map_err(|e| format!("{e:?}"))
 }
 
 fn venv() -> Option<PathBuf> {
@@ -190,7 +201,12 @@ async fn clients_reach_engram_over_tls_and_mtls_refuses_a_stranger() {
             key.display().to_string(),
         ];
         if mtls {
-            f.extend(["--tls-client-ca".to_owned(), ca.display().to_string()]);
+            f.extend([
+                "--tls-client-ca".to_owned(),
+                ca.display().to_string(),
+                "--admin-identity".to_owned(),
+                "dpo:stats+audit:dpo.ops.example".to_owned(),
+            ]);
         }
         f
     };
@@ -268,6 +284,47 @@ async fn clients_reach_engram_over_tls_and_mtls_refuses_a_stranger() {
         check(port, &ca, Some((&rogue.0, &rogue.1))).await.is_err(),
         "another CA's certificate: refused"
     );
+    // An administrative call authorised by a certificate, and audited; a
+    // certificate no identity names is refused, audited too.
+    let dpo = (pki.path("dpo.pem"), pki.path("dpo.key"));
+    let mut admin =
+        ComplianceServiceClient::new(channel(port, &ca, Some((&dpo.0, &dpo.1))).await.unwrap());
+    let audited = |admin: &mut ComplianceServiceClient<tonic::transport::Channel>| {
+        let mut admin = admin.clone();
+        async move {
+            admin
+                .verify_audit_log(pb::VerifyAuditLogRequest {
+                    tenant_id: "clinic".into(),
+                })
+                .await
+                .unwrap()
+                .into_inner()
+        }
+    };
+    let before = audited(&mut admin).await;
+    admin
+        .get_memory_stats(pb::GetMemoryStatsRequest {
+            tenant_id: "clinic".into(),
+            max_users: 0,
+        })
+        .await
+        .expect("the dpo identity may read stats");
+    let mut stranger = ComplianceServiceClient::new(
+        channel(port, &ca, Some((&client.0, &client.1)))
+            .await
+            .unwrap(),
+    );
+    let refused = stranger
+        .get_memory_stats(pb::GetMemoryStatsRequest {
+            tenant_id: "clinic".into(),
+            max_users: 0,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::Unauthenticated, "{refused:?}");
+    let after = audited(&mut admin).await;
+    assert!(after.valid);
+    assert!(after.entries >= before.entries + 2, "{before:?} {after:?}");
     if let Some(venv) = &venv {
         let listed = Command::new(venv.join("bin/buf"))
             .args(["curl", "--protocol", "grpc", "--cacert"])

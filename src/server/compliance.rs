@@ -55,7 +55,10 @@ impl Policy {
                 .anonymization_key
                 .as_ref()
                 .map(|k| Arc::from(k.as_bytes())),
-            admins: Admins::new(args.admin_tokens.clone()),
+            admins: Admins::with_identities(
+                args.admin_tokens.clone(),
+                args.admin_identities.clone(),
+            ),
             audit_key: args.audit_key.as_ref().map(|k| Arc::from(k.as_bytes())),
         })
     }
@@ -110,7 +113,18 @@ impl ComplianceApi {
         scope: AdminScope,
         what: Audited<'_>,
     ) -> Result<String, Status> {
-        match self.policy.admins.authorize(request.metadata(), scope) {
+        // The client's certificate when it came over mTLS (verified by the
+        // handshake against --tls-client-ca).
+        let peer = request.extensions().get::<super::tls::Peer>();
+        let client = peer
+            .and_then(|p| p.certificates.as_ref())
+            .and_then(|chain| chain.first())
+            .map(|leaf| leaf.as_ref());
+        match self
+            .policy
+            .admins
+            .authorize(request.metadata(), client, scope)
+        {
             Ok(actor) => Ok(actor),
             Err(refusal) => {
                 let entry = what.entry(
