@@ -278,7 +278,7 @@ impl Admins {
         let Some(found) = self
             .identities
             .iter()
-            .find(|i| names.iter().any(|n| *n == i.subject))
+            .find(|i| names.contains(&i.subject))
         else {
             return Err(refuse(
                 "unknown-certificate",
