@@ -275,11 +275,7 @@ impl Admins {
                 .collect(),
             Err(_) => Vec::new(),
         };
-        let Some(found) = self
-            .identities
-            .iter()
-            .find(|i| names.contains(&i.subject))
-        else {
+        let Some(found) = self.identities.iter().find(|i| names.contains(&i.subject)) else {
             return Err(refuse(
                 "unknown-certificate",
                 tonic::Status::unauthenticated(
@@ -360,7 +356,12 @@ mod tests {
         }
         let all: AdminToken = format!("ops:all:{hash}").parse().unwrap();
         assert_eq!(all.scopes.len(), 5);
-        for bad in ["dpo:erase", "dpo:erase:", "DPO:erase:dpo.example", "dpo:root:x.example"] {
+        for bad in [
+            "dpo:erase",
+            "dpo:erase:",
+            "DPO:erase:dpo.example",
+            "dpo:root:x.example",
+        ] {
             assert!(bad.parse::<AdminIdentity>().is_err(), "{bad}");
         }
         let spiffe: AdminIdentity = "dpo:erase:spiffe://clinic/dpo".parse().unwrap();

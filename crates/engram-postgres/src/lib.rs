@@ -18,5 +18,6 @@ mod outbox;
 mod schema;
 mod store;
 mod summaries;
+mod tls;
 
 pub use store::{PostgresColdStore, PostgresConfig};

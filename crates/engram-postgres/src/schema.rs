@@ -3,7 +3,6 @@
 use engram_core::ids::TenantId;
 use engram_core::text::{ANALYSER_VERSION, terms};
 use engram_core::{Error, Result};
-use tokio_postgres::NoTls;
 
 use crate::error::pg;
 
@@ -20,8 +19,12 @@ pub(crate) fn schema_of(tenant: &TenantId) -> String {
 /// Creates the tenant's schema if needed and applies pending migrations, on
 /// a dedicated connection (its search_path is changed), under an advisory
 /// lock so that sidecars starting together migrate once.
-pub(crate) async fn migrate(config: &tokio_postgres::Config, tenant: &TenantId) -> Result<()> {
-    let (mut client, connection) = config.connect(NoTls).await.map_err(pg)?;
+pub(crate) async fn migrate(
+    config: &tokio_postgres::Config,
+    tls: crate::tls::RustlsConnect,
+    tenant: &TenantId,
+) -> Result<()> {
+    let (mut client, connection) = config.connect(tls).await.map_err(pg)?;
     let driver = tokio::spawn(connection);
     let schema = schema_of(tenant);
     let lock = format!("engram:{schema}");

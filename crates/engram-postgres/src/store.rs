@@ -19,7 +19,6 @@ use engram_core::summary::Summary;
 use engram_core::time::Timestamp;
 use engram_core::{Error, Result};
 use tokio::sync::Mutex;
-use tokio_postgres::NoTls;
 
 use crate::error::{pg, pool};
 use crate::schema::{migrate, schema_of};
@@ -41,6 +40,8 @@ pub struct PostgresConfig {
 pub struct PostgresColdStore {
     pool: Pool,
     config: Arc<tokio_postgres::Config>,
+    /// TLS for the migrations' own connections.
+    tls: crate::tls::RustlsConnect,
     /// Tenants whose schema is known to be migrated by this process.
     migrated: moka::sync::Cache<TenantId, ()>,
     /// Serialises this process's migrations.
@@ -51,11 +52,13 @@ impl PostgresColdStore {
     /// Builds the pool. Connections are opened on demand, so this succeeds
     /// while Postgres is down; `ping` tells when it answers.
     pub fn new(config: &PostgresConfig) -> Result<Self> {
-        let pg_config = tokio_postgres::Config::from_str(&config.url)
+        let tls = crate::tls::settings(&config.url);
+        let pg_config = tokio_postgres::Config::from_str(&tls.url)
             .map_err(|e| Error::invalid("postgres_url", e.to_string()))?;
+        let connector = crate::tls::connector(&tls)?;
         let manager = Manager::from_config(
             pg_config.clone(),
-            NoTls,
+            connector.clone(),
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
             },
@@ -70,6 +73,7 @@ impl PostgresColdStore {
         Ok(Self {
             pool,
             config: Arc::new(pg_config),
+            tls: connector,
             migrated: moka::sync::Cache::new(100_000),
             migrating: Arc::new(Mutex::new(())),
         })
@@ -80,7 +84,7 @@ impl PostgresColdStore {
         if !self.migrated.contains_key(tenant) {
             let _guard = self.migrating.lock().await;
             if !self.migrated.contains_key(tenant) {
-                migrate(&self.config, tenant).await?;
+                migrate(&self.config, self.tls.clone(), tenant).await?;
                 self.migrated.insert(tenant.clone(), ());
             }
         }

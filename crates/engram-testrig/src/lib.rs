@@ -619,6 +619,8 @@ pub struct PrivatePostgres {
     dir: TempDir,
     bin: std::path::PathBuf,
     child: Option<Child>,
+    /// More `-c` settings of the server (TLS).
+    settings: String,
 }
 
 impl PrivatePostgres {
@@ -663,7 +665,41 @@ impl PrivatePostgres {
             dir,
             bin,
             child: None,
+            settings: String::new(),
         };
+        pg.restart();
+        pg
+    }
+
+    /// A server that accepts TLS connections only (`hostssl` in its
+    /// pg_hba.conf), with this certificate and key (PEM).
+    pub fn start_with_tls(cert_pem: &str, key_pem: &str) -> Self {
+        let mut pg = Self::start();
+        pg.stop();
+        let data = pg.dir.path().join("data");
+        std::fs::write(data.join("server.crt"), cert_pem).expect("server.crt");
+        std::fs::write(data.join("server.key"), key_pem).expect("server.key");
+        std::fs::write(
+            data.join("pg_hba.conf"),
+            "local all all trust\nhostssl all all 127.0.0.1/32 trust\n",
+        )
+        .expect("pg_hba.conf");
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(
+            data.join("server.key"),
+            std::fs::Permissions::from_mode(0o600),
+        )
+        .expect("the key's mode");
+        if is_root() {
+            let status = Command::new("chown")
+                .args(["postgres:postgres"])
+                .arg(data.join("server.crt"))
+                .arg(data.join("server.key"))
+                .arg(data.join("pg_hba.conf"))
+                .status();
+            assert!(status.is_ok_and(|s| s.success()), "chown of the TLS files");
+        }
+        pg.settings = "-c ssl=on -c ssl_cert_file=server.crt -c ssl_key_file=server.key".into();
         pg.restart();
         pg
     }
@@ -681,16 +717,27 @@ impl PrivatePostgres {
     pub fn restart(&mut self) {
         self.stop();
         let command = format!(
-            "{}/postgres -D '{}' -p {} -k '{}' -c listen_addresses=127.0.0.1",
+            "{}/postgres -D '{}' -p {} -k '{}' -c listen_addresses=127.0.0.1 {}",
             self.bin.display(),
             self.dir.path().join("data").display(),
             self.port,
             self.dir.path().display(),
+            self.settings,
         );
         self.child = Some(watchdog(&command, "-QUIT", true));
         let url = self.url();
+        let (bin, port) = (self.bin.clone(), self.port);
+        let tls = !self.settings.is_empty();
         wait_until("private postgres", Duration::from_secs(30), || {
-            block_on(admin(url.clone(), "SELECT 1".into())).is_ok()
+            if tls {
+                // libpq's pg_isready speaks TLS when the server wants it.
+                Command::new(bin.join("pg_isready"))
+                    .args(["-q", "-h", "127.0.0.1", "-p", &port.to_string()])
+                    .status()
+                    .is_ok_and(|s| s.success())
+            } else {
+                block_on(admin(url.clone(), "SELECT 1".into())).is_ok()
+            }
         });
     }
 }
