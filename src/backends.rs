@@ -651,6 +651,7 @@ pub async fn build(args: &ServeArgs) -> anyhow::Result<AppEngine> {
                 hot_ttl: args.hot_ttl(),
                 warm_ttl: args.warm_ttl(),
                 command_timeout: Duration::from_millis(args.redis_timeout_ms),
+                tls_ca: args.redis_tls_ca.clone(),
             };
             let far = RedisHotTier::connect(config.clone()).context("configuring Redis")?;
             let near = EmbeddedHotTier::new(&in_process);

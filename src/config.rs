@@ -217,6 +217,12 @@ pub struct ServeArgs {
     #[arg(long, env = "ENGRAM_REDIS_URL")]
     pub redis_url: Option<String>,
 
+    /// CA certificates (PEM) that sign the Redis servers' certificates, for
+    /// `rediss://` and `rediss-cluster://` (TLS, rustls); the system's
+    /// roots when unset.
+    #[arg(long, env = "ENGRAM_REDIS_TLS_CA")]
+    pub redis_tls_ca: Option<PathBuf>,
+
     /// Treat a `redis://` URL's hosts as seeds of a cluster.
     #[arg(long, env = "ENGRAM_REDIS_CLUSTER", default_value_t = false)]
     pub redis_cluster: bool,
@@ -490,6 +496,19 @@ pub struct ServeArgs {
     #[arg(long, env = "ENGRAM_METRICS_TENANT_LABEL")]
     pub metrics_tenant_label: bool,
 
+    /// Send OpenTelemetry traces over OTLP/gRPC to this collector
+    /// (`http://127.0.0.1:4317`); off unless set. A span per RPC (a child
+    /// of the caller's W3C `traceparent`), per ComposeContext source and
+    /// per backend call; names and the tenant only, never content.
+    #[arg(long, env = "ENGRAM_OTLP_ENDPOINT", value_parser = parse_otlp_endpoint)]
+    pub otlp_endpoint: Option<String>,
+
+    /// The share of new traces sent, 0 to 1 (a trace whose caller sampled
+    /// it is always sent, one it did not never is).
+    #[arg(long, env = "ENGRAM_OTLP_SAMPLE_RATIO", default_value_t = 1.0,
+          value_parser = parse_ratio)]
+    pub otlp_sample_ratio: f64,
+
     /// After SIGTERM, how long engram keeps serving as before (readiness
     /// turns NOT_SERVING at once, liveness stays SERVING) before it drains,
     /// in seconds: a sidecar's app is still finishing its last turn.
@@ -505,6 +524,22 @@ pub struct ServeArgs {
 }
 
 /// An octal file mode (`0660`), at most 0777.
+fn parse_otlp_endpoint(raw: &str) -> Result<String, String> {
+    match raw.parse::<tonic::transport::Uri>() {
+        Ok(uri) if matches!(uri.scheme_str(), Some("http" | "https")) && uri.host().is_some() => {
+            Ok(raw.to_owned())
+        }
+        _ => Err("an http:// or https:// URL, such as http://127.0.0.1:4317".to_owned()),
+    }
+}
+
+fn parse_ratio(raw: &str) -> Result<f64, String> {
+    match raw.parse::<f64>() {
+        Ok(r) if (0.0..=1.0).contains(&r) => Ok(r),
+        _ => Err("a number from 0 to 1".to_owned()),
+    }
+}
+
 fn parse_mode(s: &str) -> Result<u32, String> {
     u32::from_str_radix(s.trim_start_matches("0o"), 8)
         .ok()

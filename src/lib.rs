@@ -9,6 +9,7 @@ pub mod codec;
 pub mod config;
 pub mod metrics;
 pub mod server;
+pub mod traces;
 
 /// The generated engram.v1 API.
 #[allow(clippy::all, missing_debug_implementations)]

@@ -1,11 +1,13 @@
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::Parser;
 use engram::config::{Cli, Command, HealthArgs, HealthTarget, InjectorArgs, LogFormat};
+use engram::metrics::Metrics;
+use engram::traces::{Otlp, Telemetry, init_logs};
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
-use tracing_subscriber::EnvFilter;
 
 /// Exit code for a bad configuration (EX_USAGE), as linkerd2-proxy does.
 const EX_USAGE: u8 = 64;
@@ -40,15 +42,33 @@ fn main() -> ExitCode {
         Some(Command::Serve(args)) => *args,
         None => cli.serve,
     };
-    init_logs(result.log_format);
-    match runtime.block_on(engram::server::run(result, shutdown_signal())) {
+    let metrics = Arc::new(Metrics::new(result.metrics_tenant_label));
+    let otlp = result.otlp_endpoint.clone().map(|endpoint| Otlp {
+        endpoint,
+        sample_ratio: result.otlp_sample_ratio,
+    });
+    let telemetry = {
+        // The OTLP exporter's channel runs on the runtime.
+        let _runtime = runtime.enter();
+        Telemetry::init(result.log_format, metrics.clone(), otlp.as_ref())
+    };
+    let telemetry = match telemetry {
+        Ok(telemetry) => telemetry,
+        Err(e) => {
+            eprintln!("engram: {e:#}");
+            return ExitCode::from(EX_USAGE);
+        }
+    };
+    let code = match runtime.block_on(engram::server::run(result, metrics, shutdown_signal())) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(error = format!("{e:#}"), "engram failed");
             eprintln!("engram: {e:#}");
             ExitCode::FAILURE
         }
-    }
+    };
+    telemetry.shutdown();
+    code
 }
 
 async fn injector(args: InjectorArgs) -> ExitCode {
@@ -106,20 +126,6 @@ fn new_encryption_key(id: Option<String>) -> ExitCode {
         Err(e) => {
             eprintln!("engram: {e}");
             ExitCode::from(EX_USAGE)
-        }
-    }
-}
-
-fn init_logs(format: LogFormat) {
-    let filter = EnvFilter::try_from_env("ENGRAM_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
-    match format {
-        LogFormat::Json => builder.json().flatten_event(true).init(),
-        // Colours only for a person at a terminal: a log collector gets
-        // plain text.
-        LogFormat::Text => {
-            use std::io::IsTerminal;
-            builder.with_ansi(std::io::stdout().is_terminal()).init()
         }
     }
 }

@@ -8,7 +8,7 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 use std::time::Instant;
 
@@ -23,7 +23,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::{Registry, Unit};
 use tokio::net::TcpListener;
-use tracing::{debug, info, warn};
+use tracing::{Instrument, debug, info, warn};
 
 /// Latency buckets, in seconds: 100 µs to 10 s, where engram lives
 /// (sub-millisecond reads to multi-second model calls).
@@ -74,6 +74,41 @@ pub struct DegradedLabels {
     pub tenant: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CallLabels {
+    /// `postgres`, `redis`, `qdrant`, `embedded`, `http` (the embedder and
+    /// the summarising model).
+    pub backend: String,
+    /// The port's call: `cold.append`, `hot.recent`, `index.search`,
+    /// `embedder.embed`, `model.complete`…
+    pub call: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ErrorLabels {
+    pub backend: String,
+    pub call: String,
+    /// The error's kind: `Unavailable`, `NotFound`, `Internal`…
+    pub kind: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TierLabels {
+    /// `near` (this sidecar's cache), `hot` (Redis, or the embedded hot
+    /// tier), `cold` (the source of truth).
+    pub tier: String,
+    /// `recent` (a conversation's window) or `facts` (a user's).
+    pub what: String,
+    /// `hit`, `miss`, `stale` (an older copy, repaired) or `error`.
+    pub result: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct InvalidationLabels {
+    /// `published`, `received`, `queued` (Redis unreachable) or `replayed`.
+    pub event: String,
+}
+
 /// Every metric of the sidecar.
 #[derive(Debug)]
 pub struct Metrics {
@@ -84,6 +119,10 @@ pub struct Metrics {
     pub backend_up: Family<BackendLabels, Gauge>,
     pub compose_tokens: Family<TokenLabels, Histogram>,
     pub compose_degraded: Family<DegradedLabels, Counter>,
+    pub backend_call_duration: Family<CallLabels, Histogram>,
+    pub backend_errors: Family<ErrorLabels, Counter>,
+    pub tier_reads: Family<TierLabels, Counter>,
+    pub invalidations: Family<InvalidationLabels, Counter>,
 }
 
 impl Metrics {
@@ -122,9 +161,39 @@ impl Metrics {
             "ComposeContext answers given without a source (a backend down or over its budget)",
             compose_degraded.clone(),
         );
+        let backend_call_duration =
+            Family::<CallLabels, Histogram>::new_with_constructor(|| Histogram::new(LATENCY));
+        registry.register_with_unit(
+            "backend_call_duration",
+            "Time of each call to a backend, by backend and call",
+            Unit::Seconds,
+            backend_call_duration.clone(),
+        );
+        let backend_errors = Family::<ErrorLabels, Counter>::default();
+        registry.register(
+            "backend_errors",
+            "Backend calls that failed, by backend, call and kind of error",
+            backend_errors.clone(),
+        );
+        let tier_reads = Family::<TierLabels, Counter>::default();
+        registry.register(
+            "tier_reads",
+            "Reads of a conversation's window or a user's facts, by tier and result",
+            tier_reads.clone(),
+        );
+        let invalidations = Family::<InvalidationLabels, Counter>::default();
+        registry.register(
+            "invalidations",
+            "Near-cache invalidations published, received, queued while Redis was unreachable, and replayed",
+            invalidations.clone(),
+        );
         Self {
             registry,
             tenant_label,
+            backend_call_duration,
+            backend_errors,
+            tier_reads,
+            invalidations,
             rpc_requests,
             rpc_duration,
             backend_up,
@@ -292,13 +361,20 @@ where
         // its package, the method.
         let path = request.uri().path().trim_start_matches('/');
         let (service, method) = path.split_once('/').unwrap_or((path, ""));
-        let service = service.strip_prefix("engram.v1.").unwrap_or(service);
+        let short = service.strip_prefix("engram.v1.").unwrap_or(service);
+        let (span, trace_id) = crate::traces::rpc_span(request.headers(), path, service, method);
         let labels = MethodLabels {
-            service: service.to_owned(),
+            service: short.to_owned(),
             method: method.to_owned(),
         };
         let metrics = self.metrics.clone();
-        let future = self.inner.call(request);
+        let tenant = Arc::new(OnceLock::new());
+        let future = {
+            let _entered = span.enter();
+            self.inner.call(request)
+        };
+        let future =
+            crate::traces::with_tenant_slot(tenant.clone(), future.instrument(span.clone()));
         Box::pin(async move {
             let response = future.await?;
             // A trailers-only response carries its status in the headers.
@@ -314,6 +390,9 @@ where
                     labels,
                     started,
                     code,
+                    span,
+                    trace_id,
+                    tenant,
                 }),
             }))
         })
@@ -327,20 +406,35 @@ struct Done {
     labels: MethodLabels,
     started: Instant,
     code: Option<i32>,
+    /// The RPC's span: ends with this.
+    span: tracing::Span,
+    trace_id: Option<String>,
+    tenant: Arc<OnceLock<String>>,
 }
 
 impl Done {
     fn record(self, code: Option<i32>) {
-        let code = code.or(self.code).map_or("UNKNOWN", code_name);
+        let number = code.or(self.code).unwrap_or(2);
+        let code = code_name(number);
         let elapsed = self.started.elapsed();
-        // One line per RPC (debug): what, how it ended, how long.
-        debug!(
-            service = %self.labels.service,
-            method = %self.labels.method,
-            code,
-            micros = elapsed.as_micros() as u64,
-            "rpc"
-        );
+        self.span.record("rpc.grpc.status_code", number);
+        // What OpenTelemetry's gRPC conventions call a server error.
+        if matches!(number, 2 | 4 | 12 | 13 | 14 | 15) {
+            self.span.record("otel.status_code", "ERROR");
+        }
+        // One line per RPC (debug): what, for whom, how it ended, how long,
+        // and the trace to look it up by.
+        self.span.in_scope(|| {
+            debug!(
+                service = %self.labels.service,
+                method = %self.labels.method,
+                code,
+                micros = elapsed.as_micros() as u64,
+                tenant = self.tenant.get().map(String::as_str),
+                trace_id = self.trace_id.as_deref(),
+                "rpc"
+            )
+        });
         self.metrics
             .rpc_duration
             .get_or_create(&self.labels)
@@ -421,6 +515,144 @@ impl<B> Drop for Observed<B> {
             // whole, or a client that went away.
             let code = done.code;
             done.record(code.or(Some(1)));
+        }
+    }
+}
+
+/// Turns the spans and events of engram's crates into metrics: each
+/// backend call's span (a `backend` field: see the `#[instrument]`s of the
+/// backend crates) into its latency and, when it failed, an error by kind;
+/// the core's `engram::tier` and `engram::invalidation` events into
+/// counters.
+#[derive(Debug)]
+pub struct CallLayer(pub Arc<Metrics>);
+
+/// A backend call in flight (a span's extension).
+struct Call {
+    labels: CallLabels,
+    started: Instant,
+    error: Option<String>,
+}
+
+/// Reads string fields by name.
+#[derive(Default)]
+struct Fields {
+    backend: Option<String>,
+    tier: Option<String>,
+    what: Option<String>,
+    result: Option<String>,
+    event: Option<String>,
+    error: Option<String>,
+}
+
+impl tracing::field::Visit for Fields {
+    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+        let slot = match field.name() {
+            "backend" => &mut self.backend,
+            "tier" => &mut self.tier,
+            "what" => &mut self.what,
+            "result" => &mut self.result,
+            "event" => &mut self.event,
+            _ => return,
+        };
+        *slot = Some(value.to_owned());
+    }
+
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        if field.name() == "error" {
+            // The variant's name only: `Unavailable { backend: …, reason: … }`.
+            let text = format!("{value:?}");
+            let kind: String = text
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric())
+                .collect();
+            self.error = Some(kind);
+        }
+    }
+}
+
+impl<S> tracing_subscriber::Layer<S> for CallLayer
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+{
+    fn on_new_span(
+        &self,
+        attrs: &tracing::span::Attributes<'_>,
+        id: &tracing::span::Id,
+        ctx: tracing_subscriber::layer::Context<'_, S>,
+    ) {
+        if attrs.metadata().fields().field("backend").is_none() {
+            return;
+        }
+        let mut fields = Fields::default();
+        attrs.record(&mut fields);
+        let (Some(backend), Some(span)) = (fields.backend, ctx.span(id)) else {
+            return;
+        };
+        span.extensions_mut().insert(Call {
+            labels: CallLabels {
+                backend,
+                call: attrs.metadata().name().to_owned(),
+            },
+            started: Instant::now(),
+            error: None,
+        });
+    }
+
+    fn on_event(&self, event: &tracing::Event<'_>, ctx: tracing_subscriber::layer::Context<'_, S>) {
+        let target = event.metadata().target();
+        let mut fields = Fields::default();
+        match target {
+            "engram::tier" => {
+                event.record(&mut fields);
+                if let (Some(tier), Some(what), Some(result)) =
+                    (fields.tier, fields.what, fields.result)
+                {
+                    self.0
+                        .tier_reads
+                        .get_or_create(&TierLabels { tier, what, result })
+                        .inc();
+                }
+            }
+            "engram::invalidation" => {
+                event.record(&mut fields);
+                if let Some(event) = fields.event {
+                    self.0
+                        .invalidations
+                        .get_or_create(&InvalidationLabels { event })
+                        .inc();
+                }
+            }
+            _ if event.metadata().fields().field("error").is_some() => {
+                event.record(&mut fields);
+                if let (Some(kind), Some(span)) = (fields.error, ctx.event_span(event))
+                    && let Some(call) = span.extensions_mut().get_mut::<Call>()
+                {
+                    call.error = Some(kind);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn on_close(&self, id: tracing::span::Id, ctx: tracing_subscriber::layer::Context<'_, S>) {
+        let Some(span) = ctx.span(&id) else { return };
+        let Some(call) = span.extensions_mut().remove::<Call>() else {
+            return;
+        };
+        self.0
+            .backend_call_duration
+            .get_or_create(&call.labels)
+            .observe(call.started.elapsed().as_secs_f64());
+        if let Some(kind) = call.error {
+            self.0
+                .backend_errors
+                .get_or_create(&ErrorLabels {
+                    backend: call.labels.backend,
+                    call: call.labels.call,
+                    kind,
+                })
+                .inc();
         }
     }
 }

@@ -384,3 +384,124 @@ fn plaintext_where_other_hosts_reach_is_refused_unless_allowed() {
     );
     stop(child);
 }
+
+/// The exposition (text format) of a sidecar's metrics port.
+fn scrape(port: u16) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(stream, "GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
+    let mut reply = String::new();
+    stream.read_to_string(&mut reply).unwrap();
+    reply
+}
+
+/// The hot tier over TLS: a Redis that also listens with TLS (its
+/// certificate signed by the test's CA), reached by `rediss://`: the
+/// window lands in it and is read from it; with another CA trusted, no
+/// TLS session: nothing reaches Redis, the window comes from Postgres.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_over_tls_with_the_ca_and_not_without() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::new(dir.path());
+    let redis = engram_testrig::RedisServer::start_with_tls(
+        &std::fs::read_to_string(pki.path("server.pem")).unwrap(),
+        &std::fs::read_to_string(pki.path("server.key")).unwrap(),
+    );
+    let tls_port = redis.tls_port().unwrap();
+    let db = engram_testrig::PgDatabase::create();
+    for (ca, cached) in [
+        (pki.path("ca.pem"), true),
+        (pki.path("rogue-ca.pem"), false),
+    ] {
+        let prefix = engram_testrig::unique_prefix();
+        let metrics_port = engram_testrig::free_port();
+        let flags = [
+            "--postgres-url".to_owned(),
+            db.url.clone(),
+            "--redis-url".to_owned(),
+            format!("rediss://127.0.0.1:{tls_port}"),
+            "--redis-tls-ca".to_owned(),
+            ca.display().to_string(),
+            "--redis-prefix".to_owned(),
+            prefix.clone(),
+            "--metrics-listen".to_owned(),
+            format!("127.0.0.1:{metrics_port}"),
+        ];
+        let (child, port) = start(&dir.path().join(&prefix), &flags);
+        let channel = tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{port}"))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        let mut memory = pb::memory_service_client::MemoryServiceClient::new(channel);
+        memory
+            .append_messages(pb::AppendMessagesRequest {
+                tenant_id: "clinic".into(),
+                conversation_id: "c1".into(),
+                user_id: "ana".into(),
+                messages: vec![pb::NewMessage {
+                    role: pb::Role::User as i32,
+                    content: "oi".into(),
+                    ..Default::default()
+                }],
+            })
+            .await
+            .unwrap();
+        let compose = || {
+            let mut memory = memory.clone();
+            async move {
+                memory
+                    .compose_context(pb::ComposeContextRequest {
+                        tenant_id: "clinic".into(),
+                        conversation_id: "c1".into(),
+                        user_id: "ana".into(),
+                        input: "tudo bem?".into(),
+                        token_budget: 300,
+                        ..Default::default()
+                    })
+                    .await
+                    .unwrap()
+                    .into_inner()
+            }
+        };
+        // The first read misses and repairs the hot tier in the background;
+        // the second finds it there (when it can be reached).
+        compose().await;
+        let keys = || {
+            redis
+                .cli(&["--scan", "--pattern", &format!("{prefix}*")])
+                .unwrap_or_default()
+        };
+        if cached {
+            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            while keys().trim().is_empty() && std::time::Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+        let composed = compose().await;
+        let keys = keys();
+        // The window came from the hot tier, or (another CA: no TLS
+        // session, nothing reaches Redis) from Postgres after a failed read.
+        let metrics = scrape(metrics_port);
+        let hot = |result: &str| {
+            metrics.lines().any(|l| {
+                l.starts_with("engram_tier_reads_total{")
+                    && l.contains("tier=\"hot\"")
+                    && l.contains("what=\"recent\"")
+                    && l.contains(&format!("result=\"{result}\""))
+            })
+        };
+        assert!(
+            composed.text.contains("oi"),
+            "the window is served either way"
+        );
+        if cached {
+            assert!(!keys.trim().is_empty(), "the hot tier holds the window");
+            assert!(hot("hit"), "{metrics}");
+        } else {
+            assert!(keys.trim().is_empty(), "{keys}");
+            assert!(hot("error") && !hot("hit"), "{metrics}");
+        }
+        stop(child);
+    }
+}

@@ -19,7 +19,10 @@ use engram_core::time::Timestamp;
 use crate::pb;
 
 pub fn tenant(raw: &str) -> Result<TenantId> {
-    TenantId::parse("tenant_id", raw)
+    let tenant = TenantId::parse("tenant_id", raw)?;
+    // The RPC's span and log line name their tenant.
+    crate::traces::note_tenant(tenant.as_str());
+    Ok(tenant)
 }
 
 pub fn conversation(raw: &str) -> Result<ConversationId> {

@@ -60,12 +60,12 @@ macro_rules! sized {
 /// flushes the background work.
 pub async fn run(
     args: ServeArgs,
+    metrics: Arc<Metrics>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let policy = compliance::Policy::from_args(&args)?;
     let tls = listener_tls(&args)?;
     let engine = Arc::new(backends::build(&args).await?);
-    let metrics = Arc::new(Metrics::new(args.metrics_tenant_label));
     if let Some(addr) = args.metrics_listen {
         crate::metrics::spawn(addr, metrics.clone()).await?;
     }

@@ -5,7 +5,7 @@
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 use engram::pb::compliance_service_client::ComplianceServiceClient;
@@ -105,6 +105,8 @@ pub struct Sidecar {
     pub addr: String,
     pub data_dir: PathBuf,
     channel: Channel,
+    /// Every line the sidecar logged (JSON) so far.
+    logs: Arc<Mutex<Vec<String>>>,
 }
 
 impl Sidecar {
@@ -117,6 +119,12 @@ impl Sidecar {
     /// Starts engram with extra flags (backend URLs…) and waits until it is
     /// SERVING.
     pub async fn start_with(data_dir: &Path, flags: &[String]) -> Self {
+        Self::start_with_env(data_dir, flags, &[]).await
+    }
+
+    /// Starts engram with extra flags and environment (`ENGRAM_LOG`…) and
+    /// waits until it is SERVING.
+    pub async fn start_with_env(data_dir: &Path, flags: &[String], env: &[(&str, &str)]) -> Self {
         // ENGRAM_TEST_BIN runs the suite against another build (a release
         // binary, or an older one to show that a test fails there).
         let bin = std::env::var_os("ENGRAM_TEST_BIN")
@@ -137,14 +145,17 @@ impl Sidecar {
                 "ENGRAM_ADMIN_TOKENS",
                 format!("test-admin:all:{}", engram::admin::token_hash(ADMIN_TOKEN)),
             )
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
             .expect("engram starts");
         let stdout = child.stdout.take().expect("stdout");
         let (tx, rx) = mpsc::channel();
-        // Reads the log for the bound address, then keeps draining it so
-        // the child never blocks on a full pipe.
+        let logs = Arc::new(Mutex::new(Vec::new()));
+        // Reads the log for the bound address, then keeps draining it (and
+        // keeping it) so the child never blocks on a full pipe.
+        let kept = logs.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
                 if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line)
@@ -152,6 +163,7 @@ impl Sidecar {
                 {
                     let _ = tx.send(v["addr"].as_str().unwrap_or_default().to_owned());
                 }
+                kept.lock().unwrap().push(line);
             }
         });
         let addr = rx
@@ -167,6 +179,7 @@ impl Sidecar {
             addr,
             data_dir: data_dir.to_owned(),
             channel,
+            logs,
         };
         sidecar
             .wait_status(ServingStatus::Serving, Duration::from_secs(15))
@@ -194,6 +207,11 @@ impl Sidecar {
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    /// The lines logged so far.
+    pub fn logs(&self) -> Vec<String> {
+        self.logs.lock().unwrap().clone()
     }
 
     pub fn channel(&self) -> Channel {

@@ -23,6 +23,7 @@ use std::time::Duration;
 use crate::error::Result;
 use crate::ids::{ConversationId, TenantId, UserId};
 use crate::model::{Conversation, Message, RecentWindow};
+use crate::observe::{self, Read};
 use crate::ports::{FactSnapshot, HotTier, Invalidation, InvalidationBus, NearCache};
 
 /// Whether the near-cache may be used, and an epoch that changes whenever
@@ -98,7 +99,10 @@ impl<N: NearCache, F: HotTier, B: InvalidationBus> Layered<N, F, B> {
     /// queued for replay.
     async fn announce(&self, invalidation: Invalidation, far: &Result<()>) {
         if far.is_err() || self.bus.publish(invalidation.clone()).await.is_err() {
+            observe::invalidation("queued");
             queue(&self.pending, invalidation);
+        } else {
+            observe::invalidation("published");
         }
     }
 }
@@ -144,6 +148,7 @@ async fn replay<F: HotTier, B: InvalidationBus>(
             if fenced.is_err() || bus.publish(invalidation).await.is_err() {
                 break;
             }
+            observe::invalidation("replayed");
             pending
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
@@ -159,10 +164,12 @@ impl<N: NearCache, F: HotTier, B: InvalidationBus> HotTier for Layered<N, F, B> 
         conversation: &ConversationId,
     ) -> Result<Option<RecentWindow>> {
         let epoch = self.gate.epoch();
-        if self.gate.is_open()
-            && let Some(window) = self.near.recent(tenant, conversation).await?
-        {
-            return Ok(Some(window));
+        if self.gate.is_open() {
+            if let Some(window) = self.near.recent(tenant, conversation).await? {
+                observe::tier_read("near", "recent", Read::Hit);
+                return Ok(Some(window));
+            }
+            observe::tier_read("near", "recent", Read::Miss);
         }
         let window = self.far.recent(tenant, conversation).await?;
         if let Some(w) = &window
@@ -223,10 +230,12 @@ impl<N: NearCache, F: HotTier, B: InvalidationBus> HotTier for Layered<N, F, B> 
 
     async fn facts(&self, tenant: &TenantId, user: &UserId) -> Result<Option<FactSnapshot>> {
         let epoch = self.gate.epoch();
-        if self.gate.is_open()
-            && let Some(snapshot) = self.near.facts(tenant, user).await?
-        {
-            return Ok(Some(snapshot));
+        if self.gate.is_open() {
+            if let Some(snapshot) = self.near.facts(tenant, user).await? {
+                observe::tier_read("near", "facts", Read::Hit);
+                return Ok(Some(snapshot));
+            }
+            observe::tier_read("near", "facts", Read::Miss);
         }
         let snapshot = self.far.facts(tenant, user).await?;
         if let Some(s) = &snapshot

@@ -22,6 +22,7 @@ pub mod keys;
 pub mod layered;
 pub mod limits;
 pub mod model;
+pub mod observe;
 pub mod pii;
 pub mod ports;
 pub mod query;

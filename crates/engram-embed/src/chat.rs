@@ -90,6 +90,13 @@ impl HttpLanguageModel {
         })
     }
 
+    #[tracing::instrument(
+        name = "model.complete",
+        level = "info",
+        skip_all,
+        fields(backend = "http"),
+        err(level = "debug", Debug)
+    )]
     async fn ask(&self, prompt: &Prompt) -> Result<String> {
         let body = Request {
             model: &self.model,

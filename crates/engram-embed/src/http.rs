@@ -196,6 +196,13 @@ impl Embedder for HttpEmbedder {
         self.dimension
     }
 
+    #[tracing::instrument(
+        name = "embedder.embed",
+        level = "info",
+        skip_all,
+        fields(backend = "http"),
+        err(level = "debug", Debug)
+    )]
     async fn embed(&self, texts: &[&str], kind: EmbedKind) -> Result<Vec<Vec<f32>>> {
         let is_query = kind == EmbedKind::Query;
         let keys: Vec<CacheKey> = texts.iter().map(|t| (is_query, Arc::from(*t))).collect();

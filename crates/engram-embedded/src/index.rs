@@ -148,6 +148,13 @@ impl Ord for Scored {
 }
 
 impl SemanticIndex for EmbeddedIndex {
+    #[tracing::instrument(
+        name = "index.upsert",
+        level = "info",
+        skip_all,
+        fields(backend = "embedded"),
+        err(level = "debug", Debug)
+    )]
     async fn upsert(&self, tenant: &TenantId, points: Vec<IndexPoint>) -> Result<()> {
         let encoded: Vec<(IndexPoint, Vec<u8>)> = points
             .into_iter()
@@ -171,6 +178,13 @@ impl SemanticIndex for EmbeddedIndex {
             .await
     }
 
+    #[tracing::instrument(
+        name = "index.search",
+        level = "info",
+        skip_all,
+        fields(backend = "embedded"),
+        err(level = "debug", Debug)
+    )]
     async fn search(
         &self,
         tenant: &TenantId,
@@ -262,6 +276,13 @@ impl SemanticIndex for EmbeddedIndex {
         .map_err(|e| Error::Internal(format!("search task failed: {e}")))?
     }
 
+    #[tracing::instrument(
+        name = "index.delete_conversation",
+        level = "info",
+        skip_all,
+        fields(backend = "embedded"),
+        err(level = "debug", Debug)
+    )]
     async fn delete_conversation(
         &self,
         tenant: &TenantId,
@@ -285,6 +306,13 @@ impl SemanticIndex for EmbeddedIndex {
             .await
     }
 
+    #[tracing::instrument(
+        name = "index.delete_user",
+        level = "info",
+        skip_all,
+        fields(backend = "embedded"),
+        err(level = "debug", Debug)
+    )]
     async fn delete_user(&self, tenant: &TenantId, user: &UserId) -> Result<u64> {
         let (tenant, user) = (tenant.clone(), user.clone());
         self.writer
@@ -304,6 +332,13 @@ impl SemanticIndex for EmbeddedIndex {
             .await
     }
 
+    #[tracing::instrument(
+        name = "index.count_user",
+        level = "info",
+        skip_all,
+        fields(backend = "embedded"),
+        err(level = "debug", Debug)
+    )]
     async fn count_user(&self, tenant: &TenantId, user: &UserId) -> Result<u64> {
         let (db, tenant, user) = (self.db.clone(), tenant.clone(), user.clone());
         tokio::task::spawn_blocking(move || {
@@ -325,6 +360,13 @@ impl SemanticIndex for EmbeddedIndex {
         .map_err(|e| Error::Internal(format!("count task failed: {e}")))?
     }
 
+    #[tracing::instrument(
+        name = "index.ping",
+        level = "info",
+        skip_all,
+        fields(backend = "embedded"),
+        err(level = "debug", Debug)
+    )]
     async fn ping(&self) -> Result<()> {
         Ok(())
     }

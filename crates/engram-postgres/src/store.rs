@@ -138,6 +138,13 @@ impl PostgresColdStore {
 }
 
 impl ColdStore for PostgresColdStore {
+    #[tracing::instrument(
+        name = "cold.append",
+        level = "info",
+        skip_all,
+        fields(backend = "postgres"),
+        err(level = "debug", Debug)
+    )]
     async fn append(
         &self,
         tenant: &TenantId,
@@ -150,6 +157,13 @@ impl ColdStore for PostgresColdStore {
         messages::append(&client, &s, conversation, user, new, now).await
     }
 
+    #[tracing::instrument(
+        name = "cold.conversation",
+        level = "info",
+        skip_all,
+        fields(backend = "postgres"),
+        err(level = "debug", Debug)
+    )]
     async fn conversation(
         &self,
         tenant: &TenantId,
@@ -161,6 +175,13 @@ impl ColdStore for PostgresColdStore {
         messages::conversation(&client, &s, conversation, false).await
     }
 
+    #[tracing::instrument(
+        name = "cold.recent",
+        level = "info",
+        skip_all,
+        fields(backend = "postgres"),
+        err(level = "debug", Debug)
+    )]
     async fn recent(
         &self,
         tenant: &TenantId,
@@ -173,6 +194,13 @@ impl ColdStore for PostgresColdStore {
         messages::recent(&client, &s, conversation, limit).await
     }
 
+    #[tracing::instrument(
+        name = "cold.messages_after",
+        level = "info",
+        skip_all,
+        fields(backend = "postgres"),
+        err(level = "debug", Debug)
+    )]
     async fn messages_after(
         &self,
         tenant: &TenantId,
@@ -186,6 +214,13 @@ impl ColdStore for PostgresColdStore {
         messages::after(&client, &s, conversation, after_seq, limit).await
     }
 
+    #[tracing::instrument(
+        name = "cold.messages_at",
+        level = "info",
+        skip_all,
+        fields(backend = "postgres"),
+        err(level = "debug", Debug)
+    )]
     async fn messages_at(
         &self,
         tenant: &TenantId,
@@ -197,6 +232,13 @@ impl ColdStore for PostgresColdStore {
         messages::at(&client, &s, positions).await
     }
 
+    #[tracing::instrument(
+        name = "cold.list_conversations",
+        level = "info",
+        skip_all,
+        fields(backend = "postgres"),
+        err(level = "debug", Debug)
+    )]
     async fn list_conversations(
         &self,
         tenant: &TenantId,
@@ -210,6 +252,13 @@ impl ColdStore for PostgresColdStore {
         messages::list(&client, &s, user, cursor, limit).await
     }
 
+    #[tracing::instrument(
+        name = "cold.user_history",
+        level = "info",
+        skip_all,
+        fields(backend = "postgres"),
+        err(level = "debug", Debug)
+    )]
     async fn user_history(&self, tenant: &TenantId, user: &UserId) -> Result<HistoryTotals> {
         let Some((client, s)) = self.existing(tenant).await? else {
             return Ok(HistoryTotals::default());
@@ -217,6 +266,13 @@ impl ColdStore for PostgresColdStore {
         messages::user_history(&client, &s, user).await
     }
 
+    #[tracing::instrument(
+        name = "cold.delete_conversation",
+        level = "info",
+        skip_all,
+        fields(backend = "postgres"),
+        err(level = "debug", Debug)
+    )]
     async fn delete_conversation(
         &self,
         tenant: &TenantId,
@@ -228,6 +284,13 @@ impl ColdStore for PostgresColdStore {
         messages::delete(&mut client, &s, conversation).await
     }
 
+    #[tracing::instrument(
+        name = "cold.search_lexical",
+        level = "info",
+        skip_all,
+        fields(backend = "postgres"),
+        err(level = "debug", Debug)
+    )]
     async fn search_lexical(
         &self,
         tenant: &TenantId,
@@ -242,6 +305,13 @@ impl ColdStore for PostgresColdStore {
         messages::lexical(&client, &s, scope, query, filter, limit).await
     }
 
+    #[tracing::instrument(
+        name = "cold.put_facts",
+        level = "info",
+        skip_all,
+        fields(backend = "postgres"),
+        err(level = "debug", Debug)
+    )]
     async fn put_facts(
         &self,
         tenant: &TenantId,
@@ -253,6 +323,13 @@ impl ColdStore for PostgresColdStore {
         facts::put(&mut client, &s, user, inputs, now).await
     }
 
+    #[tracing::instrument(
+        name = "cold.fact_rev",
+        level = "info",
+        skip_all,
+        fields(backend = "postgres"),
+        err(level = "debug", Debug)
+    )]
     async fn fact_rev(&self, tenant: &TenantId, user: &UserId) -> Result<u64> {
         let Some((client, s)) = self.existing(tenant).await? else {
             return Ok(0);
@@ -260,6 +337,13 @@ impl ColdStore for PostgresColdStore {
         facts::rev(&client, &s, user).await
     }
 
+    #[tracing::instrument(
+        name = "cold.current_facts",
+        level = "info",
+        skip_all,
+        fields(backend = "postgres"),
+        err(level = "debug", Debug)
+    )]
     async fn current_facts(&self, tenant: &TenantId, user: &UserId) -> Result<FactSnapshot> {
         let Some((client, s)) = self.existing(tenant).await? else {
             return Ok(FactSnapshot {
@@ -270,6 +354,13 @@ impl ColdStore for PostgresColdStore {
         facts::current(&client, &s, user).await
     }
 
+    #[tracing::instrument(
+        name = "cold.facts_as_of",
+        level = "info",
+        skip_all,
+        fields(backend = "postgres"),
+        err(level = "debug", Debug)
+    )]
     async fn facts_as_of(
         &self,
         tenant: &TenantId,
@@ -282,6 +373,13 @@ impl ColdStore for PostgresColdStore {
         facts::as_of(&client, &s, user, at).await
     }
 
+    #[tracing::instrument(
+        name = "cold.fact_history",
+        level = "info",
+        skip_all,
+        fields(backend = "postgres"),
+        err(level = "debug", Debug)
+    )]
     async fn fact_history(
         &self,
         tenant: &TenantId,
@@ -294,6 +392,13 @@ impl ColdStore for PostgresColdStore {
         facts::history(&client, &s, user, key).await
     }
 
+    #[tracing::instrument(
+        name = "cold.invalidate_fact",
+        level = "info",
+        skip_all,
+        fields(backend = "postgres"),
+        err(level = "debug", Debug)
+    )]
     async fn invalidate_fact(
         &self,
         tenant: &TenantId,
@@ -309,6 +414,13 @@ impl ColdStore for PostgresColdStore {
         facts::invalidate(&mut client, &s, user, key, at).await
     }
 
+    #[tracing::instrument(
+        name = "cold.put_summary",
+        level = "info",
+        skip_all,
+        fields(backend = "postgres"),
+        err(level = "debug", Debug)
+    )]
     async fn put_summary(
         &self,
         tenant: &TenantId,
@@ -319,6 +431,13 @@ impl ColdStore for PostgresColdStore {
         summaries::put(&client, &s, conversation, summary).await
     }
 
+    #[tracing::instrument(
+        name = "cold.summary",
+        level = "info",
+        skip_all,
+        fields(backend = "postgres"),
+        err(level = "debug", Debug)
+    )]
     async fn summary(
         &self,
         tenant: &TenantId,
@@ -330,6 +449,13 @@ impl ColdStore for PostgresColdStore {
         summaries::get(&client, &s, conversation).await
     }
 
+    #[tracing::instrument(
+        name = "cold.user_summaries",
+        level = "info",
+        skip_all,
+        fields(backend = "postgres"),
+        err(level = "debug", Debug)
+    )]
     async fn user_summaries(
         &self,
         tenant: &TenantId,
@@ -342,11 +468,25 @@ impl ColdStore for PostgresColdStore {
         summaries::of_user(&client, &s, user, limit).await
     }
 
+    #[tracing::instrument(
+        name = "cold.tenants",
+        level = "info",
+        skip_all,
+        fields(backend = "postgres"),
+        err(level = "debug", Debug)
+    )]
     async fn tenants(&self) -> Result<Vec<TenantId>> {
         let client = self.pool.get().await.map_err(pool)?;
         outbox::conversation_tenants(&client).await
     }
 
+    #[tracing::instrument(
+        name = "cold.queue_reindex",
+        level = "info",
+        skip_all,
+        fields(backend = "postgres"),
+        err(level = "debug", Debug)
+    )]
     async fn queue_reindex(&self, tenant: &TenantId, index: &str, now: Timestamp) -> Result<u64> {
         let Some((mut client, s)) = self.existing(tenant).await? else {
             return Ok(0);
@@ -354,6 +494,13 @@ impl ColdStore for PostgresColdStore {
         outbox::queue_reindex(&mut client, &s, index, now).await
     }
 
+    #[tracing::instrument(
+        name = "cold.index_caught_up",
+        level = "info",
+        skip_all,
+        fields(backend = "postgres"),
+        err(level = "debug", Debug)
+    )]
     async fn index_caught_up(&self, tenant: &TenantId, index: &str) -> Result<bool> {
         let Some((client, s)) = self.existing(tenant).await? else {
             return Ok(true);
@@ -361,11 +508,25 @@ impl ColdStore for PostgresColdStore {
         outbox::index_caught_up(&client, &s, index).await
     }
 
+    #[tracing::instrument(
+        name = "cold.outbox_tenants",
+        level = "info",
+        skip_all,
+        fields(backend = "postgres"),
+        err(level = "debug", Debug)
+    )]
     async fn outbox_tenants(&self) -> Result<Vec<TenantId>> {
         let client = self.pool.get().await.map_err(pool)?;
         outbox::tenants(&client).await
     }
 
+    #[tracing::instrument(
+        name = "cold.claim_outbox",
+        level = "info",
+        skip_all,
+        fields(backend = "postgres"),
+        err(level = "debug", Debug)
+    )]
     async fn claim_outbox(
         &self,
         tenant: &TenantId,
@@ -377,11 +538,25 @@ impl ColdStore for PostgresColdStore {
         outbox::claim(&mut client, &s, limit, now, lease_until).await
     }
 
+    #[tracing::instrument(
+        name = "cold.finish_outbox",
+        level = "info",
+        skip_all,
+        fields(backend = "postgres"),
+        err(level = "debug", Debug)
+    )]
     async fn finish_outbox(&self, tenant: &TenantId, ids: &[u64]) -> Result<()> {
         let (client, s) = self.tenant(tenant).await?;
         outbox::finish(&client, &s, ids).await
     }
 
+    #[tracing::instrument(
+        name = "cold.defer_outbox",
+        level = "info",
+        skip_all,
+        fields(backend = "postgres"),
+        err(level = "debug", Debug)
+    )]
     async fn defer_outbox(
         &self,
         tenant: &TenantId,
@@ -392,6 +567,13 @@ impl ColdStore for PostgresColdStore {
         outbox::defer(&client, &s, ids, not_before).await
     }
 
+    #[tracing::instrument(
+        name = "cold.memory_stats",
+        level = "info",
+        skip_all,
+        fields(backend = "postgres"),
+        err(level = "debug", Debug)
+    )]
     async fn memory_stats(&self, tenant: &TenantId, max_users: usize) -> Result<MemoryStats> {
         let Some((client, s)) = self.existing(tenant).await? else {
             return Ok(MemoryStats::default());
@@ -399,16 +581,37 @@ impl ColdStore for PostgresColdStore {
         outbox::stats(&client, &s, max_users).await
     }
 
+    #[tracing::instrument(
+        name = "cold.start_handover",
+        level = "info",
+        skip_all,
+        fields(backend = "postgres"),
+        err(level = "debug", Debug)
+    )]
     async fn start_handover(&self, tenant: &TenantId, handover: NewHandover) -> Result<Handover> {
         let (client, s) = self.tenant(tenant).await?;
         handovers::start(&client, &s, &handover).await
     }
 
+    #[tracing::instrument(
+        name = "cold.end_handover",
+        level = "info",
+        skip_all,
+        fields(backend = "postgres"),
+        err(level = "debug", Debug)
+    )]
     async fn end_handover(&self, tenant: &TenantId, end: HandoverEnd) -> Result<Handover> {
         let (client, s) = self.tenant(tenant).await?;
         handovers::end(&client, &s, &end).await
     }
 
+    #[tracing::instrument(
+        name = "cold.handover",
+        level = "info",
+        skip_all,
+        fields(backend = "postgres"),
+        err(level = "debug", Debug)
+    )]
     async fn handover(
         &self,
         tenant: &TenantId,
@@ -420,11 +623,25 @@ impl ColdStore for PostgresColdStore {
         handovers::get(&client, &s, conversation, Timestamp::now()).await
     }
 
+    #[tracing::instrument(
+        name = "cold.handover_job_tenants",
+        level = "info",
+        skip_all,
+        fields(backend = "postgres"),
+        err(level = "debug", Debug)
+    )]
     async fn handover_job_tenants(&self) -> Result<Vec<TenantId>> {
         let client = self.pool.get().await.map_err(pool)?;
         outbox::tenants_with(&client, "handovers", "job_status = 'queued'").await
     }
 
+    #[tracing::instrument(
+        name = "cold.claim_handover_jobs",
+        level = "info",
+        skip_all,
+        fields(backend = "postgres"),
+        err(level = "debug", Debug)
+    )]
     async fn claim_handover_jobs(
         &self,
         tenant: &TenantId,
@@ -436,6 +653,13 @@ impl ColdStore for PostgresColdStore {
         handovers::claim(&client, &s, limit, now, lease_until).await
     }
 
+    #[tracing::instrument(
+        name = "cold.finish_handover_job",
+        level = "info",
+        skip_all,
+        fields(backend = "postgres"),
+        err(level = "debug", Debug)
+    )]
     async fn finish_handover_job(
         &self,
         tenant: &TenantId,
@@ -447,6 +671,13 @@ impl ColdStore for PostgresColdStore {
         handovers::finish(&client, &s, handover, summary).await
     }
 
+    #[tracing::instrument(
+        name = "cold.defer_handover_job",
+        level = "info",
+        skip_all,
+        fields(backend = "postgres"),
+        err(level = "debug", Debug)
+    )]
     async fn defer_handover_job(
         &self,
         tenant: &TenantId,
@@ -457,6 +688,13 @@ impl ColdStore for PostgresColdStore {
         handovers::defer(&client, &s, handover, not_before).await
     }
 
+    #[tracing::instrument(
+        name = "cold.all_facts",
+        level = "info",
+        skip_all,
+        fields(backend = "postgres"),
+        err(level = "debug", Debug)
+    )]
     async fn all_facts(&self, tenant: &TenantId, user: &UserId) -> Result<Vec<Fact>> {
         let Some((client, s)) = self.existing(tenant).await? else {
             return Ok(Vec::new());
@@ -464,11 +702,25 @@ impl ColdStore for PostgresColdStore {
         compliance::all_facts(&client, &s, user).await
     }
 
+    #[tracing::instrument(
+        name = "cold.erase_user",
+        level = "info",
+        skip_all,
+        fields(backend = "postgres"),
+        err(level = "debug", Debug)
+    )]
     async fn erase_user(&self, tenant: &TenantId, user: &UserId) -> Result<ColdErasure> {
         let (mut client, s) = self.tenant(tenant).await?;
         compliance::erase_user(&mut client, &s, user).await
     }
 
+    #[tracing::instrument(
+        name = "cold.user_residue",
+        level = "info",
+        skip_all,
+        fields(backend = "postgres"),
+        err(level = "debug", Debug)
+    )]
     async fn user_residue(
         &self,
         tenant: &TenantId,
@@ -481,6 +733,13 @@ impl ColdStore for PostgresColdStore {
         compliance::user_residue(&client, &s, user, conversations).await
     }
 
+    #[tracing::instrument(
+        name = "cold.append_audit",
+        level = "info",
+        skip_all,
+        fields(backend = "postgres"),
+        err(level = "debug", Debug)
+    )]
     async fn append_audit(
         &self,
         tenant: &TenantId,
@@ -491,6 +750,13 @@ impl ColdStore for PostgresColdStore {
         compliance::append_audit(&mut client, &s, entry, at).await
     }
 
+    #[tracing::instrument(
+        name = "cold.audit_entries",
+        level = "info",
+        skip_all,
+        fields(backend = "postgres"),
+        err(level = "debug", Debug)
+    )]
     async fn audit_entries(
         &self,
         tenant: &TenantId,
@@ -503,6 +769,13 @@ impl ColdStore for PostgresColdStore {
         compliance::audit_entries(&client, &s, after_seq, limit).await
     }
 
+    #[tracing::instrument(
+        name = "cold.audit_head",
+        level = "info",
+        skip_all,
+        fields(backend = "postgres"),
+        err(level = "debug", Debug)
+    )]
     async fn audit_head(&self, tenant: &TenantId) -> Result<Option<(u64, Vec<u8>)>> {
         let Some((client, s)) = self.existing(tenant).await? else {
             return Ok(None);
@@ -510,6 +783,13 @@ impl ColdStore for PostgresColdStore {
         compliance::audit_head(&client, &s).await
     }
 
+    #[tracing::instrument(
+        name = "cold.put_retention_policy",
+        level = "info",
+        skip_all,
+        fields(backend = "postgres"),
+        err(level = "debug", Debug)
+    )]
     async fn put_retention_policy(
         &self,
         tenant: &TenantId,
@@ -519,6 +799,13 @@ impl ColdStore for PostgresColdStore {
         compliance::put_policy(&client, &s, policy).await
     }
 
+    #[tracing::instrument(
+        name = "cold.retention_policies",
+        level = "info",
+        skip_all,
+        fields(backend = "postgres"),
+        err(level = "debug", Debug)
+    )]
     async fn retention_policies(&self, tenant: &TenantId) -> Result<Vec<RetentionPolicy>> {
         let Some((client, s)) = self.existing(tenant).await? else {
             return Ok(Vec::new());
@@ -526,16 +813,37 @@ impl ColdStore for PostgresColdStore {
         compliance::policies(&client, &s).await
     }
 
+    #[tracing::instrument(
+        name = "cold.set_legal_hold",
+        level = "info",
+        skip_all,
+        fields(backend = "postgres"),
+        err(level = "debug", Debug)
+    )]
     async fn set_legal_hold(&self, tenant: &TenantId, user: &UserId, hold: bool) -> Result<()> {
         let (client, s) = self.tenant(tenant).await?;
         compliance::set_hold(&client, &s, user, hold).await
     }
 
+    #[tracing::instrument(
+        name = "cold.retention_tenants",
+        level = "info",
+        skip_all,
+        fields(backend = "postgres"),
+        err(level = "debug", Debug)
+    )]
     async fn retention_tenants(&self) -> Result<Vec<TenantId>> {
         let client = self.pool.get().await.map_err(pool)?;
         outbox::tenants_with(&client, "retention_policies", "TRUE").await
     }
 
+    #[tracing::instrument(
+        name = "cold.legal_holds",
+        level = "info",
+        skip_all,
+        fields(backend = "postgres"),
+        err(level = "debug", Debug)
+    )]
     async fn legal_holds(&self, tenant: &TenantId) -> Result<Vec<UserId>> {
         let Some((client, s)) = self.existing(tenant).await? else {
             return Ok(Vec::new());
@@ -543,6 +851,13 @@ impl ColdStore for PostgresColdStore {
         compliance::holds(&client, &s).await
     }
 
+    #[tracing::instrument(
+        name = "cold.data_key",
+        level = "info",
+        skip_all,
+        fields(backend = "postgres"),
+        err(level = "debug", Debug)
+    )]
     async fn data_key(&self, tenant: &TenantId, subject: &str) -> Result<Option<WrappedKey>> {
         let Some((client, s)) = self.existing(tenant).await? else {
             return Ok(None);
@@ -550,6 +865,13 @@ impl ColdStore for PostgresColdStore {
         compliance::data_key(&client, &s, subject).await
     }
 
+    #[tracing::instrument(
+        name = "cold.insert_data_key",
+        level = "info",
+        skip_all,
+        fields(backend = "postgres"),
+        err(level = "debug", Debug)
+    )]
     async fn insert_data_key(
         &self,
         tenant: &TenantId,
@@ -560,6 +882,13 @@ impl ColdStore for PostgresColdStore {
         compliance::insert_data_key(&client, &s, subject, &key).await
     }
 
+    #[tracing::instrument(
+        name = "cold.rewrap_data_key",
+        level = "info",
+        skip_all,
+        fields(backend = "postgres"),
+        err(level = "debug", Debug)
+    )]
     async fn rewrap_data_key(
         &self,
         tenant: &TenantId,
@@ -571,6 +900,13 @@ impl ColdStore for PostgresColdStore {
         compliance::rewrap_data_key(&client, &s, subject, previous_master, &key).await
     }
 
+    #[tracing::instrument(
+        name = "cold.expired_conversations",
+        level = "info",
+        skip_all,
+        fields(backend = "postgres"),
+        err(level = "debug", Debug)
+    )]
     async fn expired_conversations(
         &self,
         tenant: &TenantId,
@@ -584,6 +920,13 @@ impl ColdStore for PostgresColdStore {
         compliance::expired(&client, &s, before, after, limit).await
     }
 
+    #[tracing::instrument(
+        name = "cold.anonymize_conversation",
+        level = "info",
+        skip_all,
+        fields(backend = "postgres"),
+        err(level = "debug", Debug)
+    )]
     async fn anonymize_conversation(
         &self,
         tenant: &TenantId,
@@ -595,6 +938,13 @@ impl ColdStore for PostgresColdStore {
         compliance::anonymize(&mut client, &s, conversation, last_seq, contents).await
     }
 
+    #[tracing::instrument(
+        name = "cold.ping",
+        level = "info",
+        skip_all,
+        fields(backend = "postgres"),
+        err(level = "debug", Debug)
+    )]
     async fn ping(&self) -> Result<()> {
         let client = self.pool.get().await.map_err(pool)?;
         client.simple_query("SELECT 1").await.map_err(pg)?;

@@ -245,6 +245,13 @@ impl QdrantIndex {
 }
 
 impl SemanticIndex for QdrantIndex {
+    #[tracing::instrument(
+        name = "index.upsert",
+        level = "info",
+        skip_all,
+        fields(backend = "qdrant"),
+        err(level = "debug", Debug)
+    )]
     async fn upsert(&self, tenant: &TenantId, points: Vec<IndexPoint>) -> Result<()> {
         if points.is_empty() {
             return Ok(());
@@ -279,6 +286,13 @@ impl SemanticIndex for QdrantIndex {
             .map_err(unavailable)
     }
 
+    #[tracing::instrument(
+        name = "index.search",
+        level = "info",
+        skip_all,
+        fields(backend = "qdrant"),
+        err(level = "debug", Debug)
+    )]
     async fn search(
         &self,
         tenant: &TenantId,
@@ -324,6 +338,13 @@ impl SemanticIndex for QdrantIndex {
         Ok(hits)
     }
 
+    #[tracing::instrument(
+        name = "index.delete_conversation",
+        level = "info",
+        skip_all,
+        fields(backend = "qdrant"),
+        err(level = "debug", Debug)
+    )]
     async fn delete_conversation(
         &self,
         tenant: &TenantId,
@@ -334,14 +355,35 @@ impl SemanticIndex for QdrantIndex {
             .await
     }
 
+    #[tracing::instrument(
+        name = "index.delete_user",
+        level = "info",
+        skip_all,
+        fields(backend = "qdrant"),
+        err(level = "debug", Debug)
+    )]
     async fn delete_user(&self, tenant: &TenantId, user: &UserId) -> Result<u64> {
         self.delete_matching(Self::user_filter(tenant, user)).await
     }
 
+    #[tracing::instrument(
+        name = "index.count_user",
+        level = "info",
+        skip_all,
+        fields(backend = "qdrant"),
+        err(level = "debug", Debug)
+    )]
     async fn count_user(&self, tenant: &TenantId, user: &UserId) -> Result<u64> {
         self.count_matching(Self::user_filter(tenant, user)).await
     }
 
+    #[tracing::instrument(
+        name = "index.ping",
+        level = "info",
+        skip_all,
+        fields(backend = "qdrant"),
+        err(level = "debug", Debug)
+    )]
     async fn ping(&self) -> Result<()> {
         self.client
             .health_check()

@@ -27,20 +27,25 @@ pub struct RedisConfig {
     /// Longest a Redis command may take before the tier counts as down for
     /// that call (the caller falls back to the cold store).
     pub command_timeout: Duration,
+    /// CA certificates (PEM) that sign the servers' certificates, for
+    /// `rediss://` (TLS); the system's roots when `None`.
+    pub tls_ca: Option<std::path::PathBuf>,
 }
 
 impl RedisConfig {
     /// The fred configuration for `url`.
     pub(crate) fn fred(&self) -> Result<Config> {
         let bad = |reason: String| Error::invalid("redis_url", reason);
-        let shape = "is not redis://HOST:PORT or redis-cluster://HOST:PORT,…";
+        let shape = "is not redis[s]://HOST:PORT or redis[s]-cluster://HOST:PORT,…";
         let (scheme, rest) = self
             .url
             .split_once("://")
             .ok_or_else(|| bad(shape.into()))?;
-        let cluster = match scheme {
-            "redis" => self.cluster,
-            "redis-cluster" => true,
+        let (cluster, tls) = match scheme {
+            "redis" => (self.cluster, false),
+            "rediss" => (self.cluster, true),
+            "redis-cluster" => (true, false),
+            "rediss-cluster" => (true, true),
             other => return Err(bad(format!("unknown scheme {other:?}"))),
         };
         // Credentials are never quoted back: errors below name hosts only.
@@ -81,12 +86,45 @@ impl RedisConfig {
                 Err(_) => return Err(bad("a standalone Redis takes one HOST:PORT".into())),
             }
         };
+        let tls = if tls { Some(self.tls()?) } else { None };
         Ok(Config {
             server,
             username,
             password,
+            tls,
             ..Config::default()
         })
+    }
+
+    /// rustls for `rediss://`: the servers' certificates checked against
+    /// `tls_ca` (or the system's roots), names included.
+    fn tls(&self) -> Result<fred::types::config::TlsConfig> {
+        use rustls_pki_types::CertificateDer;
+        use rustls_pki_types::pem::PemObject;
+        let mut roots = rustls::RootCertStore::empty();
+        match &self.tls_ca {
+            Some(path) => {
+                let bad =
+                    |e: String| Error::invalid("redis_tls_ca", format!("{}: {e}", path.display()));
+                for cert in CertificateDer::pem_file_iter(path).map_err(|e| bad(e.to_string()))? {
+                    roots
+                        .add(cert.map_err(|e| bad(e.to_string()))?)
+                        .map_err(|e| bad(e.to_string()))?;
+                }
+            }
+            None => {
+                for cert in rustls_native_certs::load_native_certs().certs {
+                    let _ = roots.add(cert);
+                }
+            }
+        }
+        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| Error::invalid("redis_url", e.to_string()))?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        Ok(fred::types::config::TlsConnector::from(config).into())
     }
 }
 
@@ -103,6 +141,7 @@ mod tests {
             hot_ttl: Duration::from_secs(60),
             warm_ttl: Duration::from_secs(3600),
             command_timeout: Duration::from_millis(500),
+            tls_ca: None,
         }
     }
 

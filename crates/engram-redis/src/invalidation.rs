@@ -183,6 +183,7 @@ async fn listen<N: NearCache>(
                     continue;
                 };
                 if let Some(invalidation) = decode(&instance, &payload) {
+                    engram_core::observe::invalidation("received");
                     apply(&near, invalidation).await;
                 }
             }

@@ -135,6 +135,13 @@ impl RedisHotTier {
 }
 
 impl HotTier for RedisHotTier {
+    #[tracing::instrument(
+        name = "hot.recent",
+        level = "info",
+        skip_all,
+        fields(backend = "redis"),
+        err(level = "debug", Debug)
+    )]
     async fn recent(
         &self,
         tenant: &TenantId,
@@ -174,6 +181,13 @@ impl HotTier for RedisHotTier {
         }))
     }
 
+    #[tracing::instrument(
+        name = "hot.put_recent",
+        level = "info",
+        skip_all,
+        fields(backend = "redis"),
+        err(level = "debug", Debug)
+    )]
     async fn put_recent(&self, tenant: &TenantId, window: RecentWindow) -> Result<()> {
         let rev = window.conversation.last_seq;
         let keys = self.window_keys(tenant, &window.conversation.conversation_id);
@@ -189,6 +203,13 @@ impl HotTier for RedisHotTier {
 
     /// One round trip: pushes the new messages when the cached window ends
     /// right before them, fences otherwise.
+    #[tracing::instrument(
+        name = "hot.extend_recent",
+        level = "info",
+        skip_all,
+        fields(backend = "redis"),
+        err(level = "debug", Debug)
+    )]
     async fn extend_recent(
         &self,
         tenant: &TenantId,
@@ -208,6 +229,13 @@ impl HotTier for RedisHotTier {
         self.run(&self.window_extend, keys, args).await
     }
 
+    #[tracing::instrument(
+        name = "hot.fence_conversation",
+        level = "info",
+        skip_all,
+        fields(backend = "redis"),
+        err(level = "debug", Debug)
+    )]
     async fn fence_conversation(
         &self,
         tenant: &TenantId,
@@ -220,6 +248,13 @@ impl HotTier for RedisHotTier {
             .await
     }
 
+    #[tracing::instrument(
+        name = "hot.facts",
+        level = "info",
+        skip_all,
+        fields(backend = "redis"),
+        err(level = "debug", Debug)
+    )]
     async fn facts(&self, tenant: &TenantId, user: &UserId) -> Result<Option<FactSnapshot>> {
         self.ensure_connected()?;
         let raw: Option<String> = self
@@ -230,6 +265,13 @@ impl HotTier for RedisHotTier {
         Ok(slot::decode::<FactSnapshot>(raw)?.map(|(_, s)| s))
     }
 
+    #[tracing::instrument(
+        name = "hot.put_facts",
+        level = "info",
+        skip_all,
+        fields(backend = "redis"),
+        err(level = "debug", Debug)
+    )]
     async fn put_facts(
         &self,
         tenant: &TenantId,
@@ -247,12 +289,26 @@ impl HotTier for RedisHotTier {
         .await
     }
 
+    #[tracing::instrument(
+        name = "hot.fence_facts",
+        level = "info",
+        skip_all,
+        fields(backend = "redis"),
+        err(level = "debug", Debug)
+    )]
     async fn fence_facts(&self, tenant: &TenantId, user: &UserId, rev: u64) -> Result<()> {
         let key = self.facts_key(tenant, user);
         let ttl = millis(self.config.warm_ttl).to_string();
         self.run(&self.fence, key, vec![rev.to_string(), ttl]).await
     }
 
+    #[tracing::instrument(
+        name = "hot.ping",
+        level = "info",
+        skip_all,
+        fields(backend = "redis"),
+        err(level = "debug", Debug)
+    )]
     async fn ping(&self) -> Result<()> {
         self.ensure_connected()?;
         self.client

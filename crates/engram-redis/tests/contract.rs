@@ -14,6 +14,7 @@ async fn make(url: String, cluster: bool, window: usize) -> (RedisHotTier, ()) {
         hot_ttl: Duration::from_secs(60),
         warm_ttl: Duration::from_secs(3600),
         command_timeout: Duration::from_secs(2),
+        tls_ca: None,
     })
     .expect("valid config");
     tier.wait_connected(Duration::from_secs(10))

@@ -240,6 +240,8 @@ pub struct RedisServer {
     /// Extra arguments of a cluster node; `None` for a standalone server.
     cluster: Option<String>,
     snapshots: u32,
+    /// A TLS port beside the plaintext one, and its arguments.
+    tls: Option<(u16, String)>,
 }
 
 impl RedisServer {
@@ -260,21 +262,51 @@ impl RedisServer {
             dir,
             cluster,
             snapshots: 0,
+            tls: None,
         };
         server.restart();
         server
     }
 
+    /// A standalone server that also listens with TLS (this certificate
+    /// and key, PEM) on [`RedisServer::tls_port`]; its plaintext port stays
+    /// for the rig's own checks.
+    pub fn start_with_tls(cert_pem: &str, key_pem: &str) -> Self {
+        let mut server = Self::start();
+        let (cert, key) = (
+            server.dir.path().join("tls.crt"),
+            server.dir.path().join("tls.key"),
+        );
+        std::fs::write(&cert, cert_pem).expect("tls.crt");
+        std::fs::write(&key, key_pem).expect("tls.key");
+        let args = format!(
+            "--tls-cert-file '{}' --tls-key-file '{}' --tls-auth-clients no",
+            cert.display(),
+            key.display()
+        );
+        server.tls = Some((free_port(), args));
+        server.restart();
+        server
+    }
+
+    /// The TLS port of a server from [`RedisServer::start_with_tls`].
+    pub fn tls_port(&self) -> Option<u16> {
+        self.tls.as_ref().map(|(port, _)| *port)
+    }
+
     /// redis-server under a shell watchdog that kills it when its stdin
     /// closes: when this handle drops, or when the test process exits in
     /// any way, so that no server outlives its tests.
-    fn launch(port: u16, dir: &Path, cluster: Option<&str>) -> Child {
+    fn launch(port: u16, dir: &Path, cluster: bool, extra: Option<&str>) -> Child {
         let mut args = format!(
             "--port {port} --bind 127.0.0.1 --save '' --appendonly no --dir '{}'",
             dir.display()
         );
-        if let Some(extra) = cluster {
-            args.push_str(" --cluster-enabled yes --cluster-config-file nodes.conf ");
+        if cluster {
+            args.push_str(" --cluster-enabled yes --cluster-config-file nodes.conf");
+        }
+        if let Some(extra) = extra {
+            args.push(' ');
             args.push_str(extra);
         }
         watchdog(&format!("redis-server {args}"), "-9", false)
@@ -296,10 +328,16 @@ impl RedisServer {
     /// Starts (again) on the same port, empty.
     pub fn restart(&mut self) {
         self.kill();
+        let extra = match (&self.cluster, &self.tls) {
+            (Some(cluster), _) => Some(cluster.clone()),
+            (None, Some((port, args))) => Some(format!("--tls-port {port} {args}")),
+            (None, None) => None,
+        };
         self.child = Some(Self::launch(
             self.port,
             self.dir.path(),
-            self.cluster.as_deref(),
+            self.cluster.is_some(),
+            extra.as_deref(),
         ));
         let port = self.port;
         wait_until("redis-server", Duration::from_secs(10), || {

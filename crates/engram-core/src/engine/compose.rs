@@ -16,6 +16,7 @@ use crate::query::{dates, terms_found};
 use crate::text::{fold, reciprocal_rank_fusion};
 use crate::time::Timestamp;
 use crate::tokens::Tokenizer;
+use tracing::Instrument;
 
 /// Messages read per page when the full history must be recounted.
 const RECOUNT_PAGE: usize = 1000;
@@ -152,9 +153,13 @@ pub struct ComposeResult {
     pub handover: Option<Handover>,
 }
 
-async fn timed<T>(fut: impl Future<Output = T>) -> (T, u64) {
+/// Runs one source of a composition in a span of its own (`compose.source`,
+/// the source's name as its only field: never content) and times it.
+async fn timed<T>(source: &'static str, fut: impl Future<Output = T>) -> (T, u64) {
     let start = Instant::now();
-    let out = fut.await;
+    let out = fut
+        .instrument(tracing::info_span!("compose.source", source))
+        .await;
     (
         out,
         u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX),
@@ -181,12 +186,18 @@ where
             (handover, handover_us),
             (full_history_tokens, history_us),
         ) = tokio::join!(
-            timed(self.current_facts(tenant, &q.user)),
-            timed(self.window(tenant, &q.conversation)),
-            timed(self.recall(tenant, &scope, &q, started)),
-            timed(self.cold.user_summaries(tenant, &q.user, SUMMARIES_READ)),
-            timed(self.cold.handover(tenant, &q.conversation)),
-            timed(self.full_history_tokens(tenant, tokenizer, &q.user)),
+            timed("facts", self.current_facts(tenant, &q.user)),
+            timed("recent", self.window(tenant, &q.conversation)),
+            timed("recall", self.recall(tenant, &scope, &q, started)),
+            timed(
+                "summary",
+                self.cold.user_summaries(tenant, &q.user, SUMMARIES_READ)
+            ),
+            timed("handover", self.cold.handover(tenant, &q.conversation)),
+            timed(
+                "history_stats",
+                self.full_history_tokens(tenant, tokenizer, &q.user)
+            ),
         );
         let mut recall = recall?;
         // Without the handover state the agent cannot tell whether it is
@@ -301,10 +312,11 @@ where
             .collect();
         let ((lexical, lexical_us), (semantic, semantic_us), dated_lexical) = tokio::join!(
             timed(
+                "lexical",
                 self.cold
                     .search_lexical(tenant, scope, &q.input, &filter, RECALL_DEPTH)
             ),
-            timed(async {
+            timed("semantic", async {
                 let Some(vector) = self
                     .query_vector(tenant, &q.input, q.query_vector.clone(), budget)
                     .await?
@@ -379,7 +391,8 @@ where
             vec![lexical, semantic, dated_lexical, dated_semantic],
             Timestamp::now(),
         );
-        let (neighbours, neighbours_us) = timed(self.neighbours(tenant, &ranked)).await;
+        let (neighbours, neighbours_us) =
+            timed("neighbours", self.neighbours(tenant, &ranked)).await;
         out.timings.push(Timing {
             source: "neighbours",
             micros: neighbours_us,

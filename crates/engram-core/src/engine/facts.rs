@@ -4,6 +4,7 @@ use super::Engine;
 use crate::error::Result;
 use crate::ids::{FactKey, TenantId, UserId};
 use crate::model::{Fact, FactInput, PutFactResult};
+use crate::observe::{self, Read};
 use crate::ports::{ColdStore, Embedder, FactSnapshot, HotTier, SemanticIndex};
 use crate::time::Timestamp;
 
@@ -87,14 +88,27 @@ where
             });
         }
         let stale = match hot {
-            Ok(Some(snapshot)) if snapshot.rev == rev => return Ok(snapshot),
-            Ok(cached) => cached.is_some(),
+            Ok(Some(snapshot)) if snapshot.rev == rev => {
+                observe::tier_read("hot", "facts", Read::Hit);
+                return Ok(snapshot);
+            }
+            Ok(cached) => {
+                let read = if cached.is_some() {
+                    Read::Stale
+                } else {
+                    Read::Miss
+                };
+                observe::tier_read("hot", "facts", read);
+                cached.is_some()
+            }
             Err(error) => {
+                observe::tier_read("hot", "facts", Read::Error);
                 Self::note_hot_failure(tenant, "facts", &error);
                 false
             }
         };
         let snapshot = self.cold.current_facts(tenant, user).await?;
+        observe::tier_read("cold", "facts", Read::Hit);
         let hot = self.hot.clone();
         let (tenant, user, copy) = (tenant.clone(), user.clone(), snapshot.clone());
         tokio::spawn(async move {

@@ -7,6 +7,7 @@ use super::Engine;
 use crate::error::{Error, Result};
 use crate::ids::{ConversationId, MessageId, TenantId, UserId};
 use crate::model::{Conversation, ConversationCursor, Message, NewMessage, RecentWindow, Role};
+use crate::observe::{self, Read};
 use crate::ports::{AppendOutcome, ColdStore, Embedder, HotTier, SemanticIndex};
 use crate::time::Timestamp;
 use crate::tokens::{Tokenizer, render_message_parts};
@@ -115,9 +116,21 @@ where
             return Ok(None);
         };
         let stale = match hot {
-            Ok(Some(window)) if window.conversation == current => return Ok(Some(window)),
-            Ok(cached) => cached.is_some(),
+            Ok(Some(window)) if window.conversation == current => {
+                observe::tier_read("hot", "recent", Read::Hit);
+                return Ok(Some(window));
+            }
+            Ok(cached) => {
+                let read = if cached.is_some() {
+                    Read::Stale
+                } else {
+                    Read::Miss
+                };
+                observe::tier_read("hot", "recent", read);
+                cached.is_some()
+            }
             Err(error) => {
+                observe::tier_read("hot", "recent", Read::Error);
                 Self::note_hot_failure(tenant, "recent", &error);
                 false
             }
@@ -126,6 +139,12 @@ where
             .cold
             .recent(tenant, conversation, self.config.recent_window)
             .await?;
+        let read = if window.is_some() {
+            Read::Hit
+        } else {
+            Read::Miss
+        };
+        observe::tier_read("cold", "recent", read);
         if let Some(window) = &window {
             let hot = self.hot.clone();
             let (tenant, window) = (tenant.clone(), window.clone());

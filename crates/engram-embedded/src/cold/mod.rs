@@ -22,7 +22,7 @@ use engram_core::model::{
     Conversation, ConversationCursor, Fact, FactInput, MemoryStats, Message, MessageFilter,
     NewMessage, OutboxJob, PutFactResult, RecentWindow, Scope, ScoredMessage,
 };
-use engram_core::ports::{AppendOutcome, ColdErasure, FactSnapshot, FactWrite};
+use engram_core::ports::{AppendOutcome, ColdErasure, ColdStore, FactSnapshot, FactWrite};
 use engram_core::retention::RetentionPolicy;
 use engram_core::summary::Summary;
 use engram_core::time::Timestamp;
@@ -172,7 +172,14 @@ macro_rules! owned {
     ($($id:ident),+) => { $(let $id = $id.clone();)+ };
 }
 
-impl engram_core::ports::ColdStore for EmbeddedColdStore {
+impl ColdStore for EmbeddedColdStore {
+    #[tracing::instrument(
+        name = "cold.append",
+        level = "info",
+        skip_all,
+        fields(backend = "embedded"),
+        err(level = "debug", Debug)
+    )]
     async fn append(
         &self,
         tenant: &TenantId,
@@ -187,6 +194,13 @@ impl engram_core::ports::ColdStore for EmbeddedColdStore {
             .await
     }
 
+    #[tracing::instrument(
+        name = "cold.conversation",
+        level = "info",
+        skip_all,
+        fields(backend = "embedded"),
+        err(level = "debug", Debug)
+    )]
     async fn conversation(
         &self,
         tenant: &TenantId,
@@ -197,6 +211,13 @@ impl engram_core::ports::ColdStore for EmbeddedColdStore {
             .await
     }
 
+    #[tracing::instrument(
+        name = "cold.recent",
+        level = "info",
+        skip_all,
+        fields(backend = "embedded"),
+        err(level = "debug", Debug)
+    )]
     async fn recent(
         &self,
         tenant: &TenantId,
@@ -208,6 +229,13 @@ impl engram_core::ports::ColdStore for EmbeddedColdStore {
             .await
     }
 
+    #[tracing::instrument(
+        name = "cold.messages_after",
+        level = "info",
+        skip_all,
+        fields(backend = "embedded"),
+        err(level = "debug", Debug)
+    )]
     async fn messages_after(
         &self,
         tenant: &TenantId,
@@ -222,6 +250,13 @@ impl engram_core::ports::ColdStore for EmbeddedColdStore {
         .await
     }
 
+    #[tracing::instrument(
+        name = "cold.messages_at",
+        level = "info",
+        skip_all,
+        fields(backend = "embedded"),
+        err(level = "debug", Debug)
+    )]
     async fn messages_at(
         &self,
         tenant: &TenantId,
@@ -232,6 +267,13 @@ impl engram_core::ports::ColdStore for EmbeddedColdStore {
             .await
     }
 
+    #[tracing::instrument(
+        name = "cold.list_conversations",
+        level = "info",
+        skip_all,
+        fields(backend = "embedded"),
+        err(level = "debug", Debug)
+    )]
     async fn list_conversations(
         &self,
         tenant: &TenantId,
@@ -245,6 +287,13 @@ impl engram_core::ports::ColdStore for EmbeddedColdStore {
             .await
     }
 
+    #[tracing::instrument(
+        name = "cold.delete_conversation",
+        level = "info",
+        skip_all,
+        fields(backend = "embedded"),
+        err(level = "debug", Debug)
+    )]
     async fn delete_conversation(
         &self,
         tenant: &TenantId,
@@ -256,6 +305,13 @@ impl engram_core::ports::ColdStore for EmbeddedColdStore {
             .await
     }
 
+    #[tracing::instrument(
+        name = "cold.search_lexical",
+        level = "info",
+        skip_all,
+        fields(backend = "embedded"),
+        err(level = "debug", Debug)
+    )]
     async fn search_lexical(
         &self,
         tenant: &TenantId,
@@ -270,6 +326,13 @@ impl engram_core::ports::ColdStore for EmbeddedColdStore {
             .await
     }
 
+    #[tracing::instrument(
+        name = "cold.put_facts",
+        level = "info",
+        skip_all,
+        fields(backend = "embedded"),
+        err(level = "debug", Debug)
+    )]
     async fn put_facts(
         &self,
         tenant: &TenantId,
@@ -283,18 +346,39 @@ impl engram_core::ports::ColdStore for EmbeddedColdStore {
             .await
     }
 
+    #[tracing::instrument(
+        name = "cold.fact_rev",
+        level = "info",
+        skip_all,
+        fields(backend = "embedded"),
+        err(level = "debug", Debug)
+    )]
     async fn fact_rev(&self, tenant: &TenantId, user: &UserId) -> Result<u64> {
         owned!(tenant, user);
         self.read(move |txn| facts::current_rev(txn, &tenant, &user))
             .await
     }
 
+    #[tracing::instrument(
+        name = "cold.current_facts",
+        level = "info",
+        skip_all,
+        fields(backend = "embedded"),
+        err(level = "debug", Debug)
+    )]
     async fn current_facts(&self, tenant: &TenantId, user: &UserId) -> Result<FactSnapshot> {
         owned!(tenant, user);
         self.read(move |txn| facts::current(txn, &tenant, &user))
             .await
     }
 
+    #[tracing::instrument(
+        name = "cold.facts_as_of",
+        level = "info",
+        skip_all,
+        fields(backend = "embedded"),
+        err(level = "debug", Debug)
+    )]
     async fn facts_as_of(
         &self,
         tenant: &TenantId,
@@ -306,6 +390,13 @@ impl engram_core::ports::ColdStore for EmbeddedColdStore {
             .await
     }
 
+    #[tracing::instrument(
+        name = "cold.fact_history",
+        level = "info",
+        skip_all,
+        fields(backend = "embedded"),
+        err(level = "debug", Debug)
+    )]
     async fn fact_history(
         &self,
         tenant: &TenantId,
@@ -317,6 +408,13 @@ impl engram_core::ports::ColdStore for EmbeddedColdStore {
             .await
     }
 
+    #[tracing::instrument(
+        name = "cold.invalidate_fact",
+        level = "info",
+        skip_all,
+        fields(backend = "embedded"),
+        err(level = "debug", Debug)
+    )]
     async fn invalidate_fact(
         &self,
         tenant: &TenantId,
@@ -330,6 +428,13 @@ impl engram_core::ports::ColdStore for EmbeddedColdStore {
             .await
     }
 
+    #[tracing::instrument(
+        name = "cold.put_summary",
+        level = "info",
+        skip_all,
+        fields(backend = "embedded"),
+        err(level = "debug", Debug)
+    )]
     async fn put_summary(
         &self,
         tenant: &TenantId,
@@ -343,6 +448,13 @@ impl engram_core::ports::ColdStore for EmbeddedColdStore {
             .await
     }
 
+    #[tracing::instrument(
+        name = "cold.summary",
+        level = "info",
+        skip_all,
+        fields(backend = "embedded"),
+        err(level = "debug", Debug)
+    )]
     async fn summary(
         &self,
         tenant: &TenantId,
@@ -353,6 +465,13 @@ impl engram_core::ports::ColdStore for EmbeddedColdStore {
             .await
     }
 
+    #[tracing::instrument(
+        name = "cold.user_summaries",
+        level = "info",
+        skip_all,
+        fields(backend = "embedded"),
+        err(level = "debug", Debug)
+    )]
     async fn user_summaries(
         &self,
         tenant: &TenantId,
@@ -364,10 +483,24 @@ impl engram_core::ports::ColdStore for EmbeddedColdStore {
             .await
     }
 
+    #[tracing::instrument(
+        name = "cold.tenants",
+        level = "info",
+        skip_all,
+        fields(backend = "embedded"),
+        err(level = "debug", Debug)
+    )]
     async fn tenants(&self) -> Result<Vec<TenantId>> {
         self.read(outbox::conversation_tenants).await
     }
 
+    #[tracing::instrument(
+        name = "cold.queue_reindex",
+        level = "info",
+        skip_all,
+        fields(backend = "embedded"),
+        err(level = "debug", Debug)
+    )]
     async fn queue_reindex(&self, tenant: &TenantId, index: &str, now: Timestamp) -> Result<u64> {
         owned!(tenant);
         let index = index.to_owned();
@@ -376,6 +509,13 @@ impl engram_core::ports::ColdStore for EmbeddedColdStore {
             .await
     }
 
+    #[tracing::instrument(
+        name = "cold.index_caught_up",
+        level = "info",
+        skip_all,
+        fields(backend = "embedded"),
+        err(level = "debug", Debug)
+    )]
     async fn index_caught_up(&self, tenant: &TenantId, index: &str) -> Result<bool> {
         owned!(tenant);
         let index = index.to_owned();
@@ -383,10 +523,24 @@ impl engram_core::ports::ColdStore for EmbeddedColdStore {
             .await
     }
 
+    #[tracing::instrument(
+        name = "cold.outbox_tenants",
+        level = "info",
+        skip_all,
+        fields(backend = "embedded"),
+        err(level = "debug", Debug)
+    )]
     async fn outbox_tenants(&self) -> Result<Vec<TenantId>> {
         self.read(outbox::tenants).await
     }
 
+    #[tracing::instrument(
+        name = "cold.claim_outbox",
+        level = "info",
+        skip_all,
+        fields(backend = "embedded"),
+        err(level = "debug", Debug)
+    )]
     async fn claim_outbox(
         &self,
         tenant: &TenantId,
@@ -400,6 +554,13 @@ impl engram_core::ports::ColdStore for EmbeddedColdStore {
             .await
     }
 
+    #[tracing::instrument(
+        name = "cold.finish_outbox",
+        level = "info",
+        skip_all,
+        fields(backend = "embedded"),
+        err(level = "debug", Debug)
+    )]
     async fn finish_outbox(&self, tenant: &TenantId, ids: &[u64]) -> Result<()> {
         let ids = ids.to_vec();
         owned!(tenant);
@@ -411,6 +572,13 @@ impl engram_core::ports::ColdStore for EmbeddedColdStore {
         Ok(())
     }
 
+    #[tracing::instrument(
+        name = "cold.defer_outbox",
+        level = "info",
+        skip_all,
+        fields(backend = "embedded"),
+        err(level = "debug", Debug)
+    )]
     async fn defer_outbox(
         &self,
         tenant: &TenantId,
@@ -427,12 +595,26 @@ impl engram_core::ports::ColdStore for EmbeddedColdStore {
         Ok(())
     }
 
+    #[tracing::instrument(
+        name = "cold.memory_stats",
+        level = "info",
+        skip_all,
+        fields(backend = "embedded"),
+        err(level = "debug", Debug)
+    )]
     async fn memory_stats(&self, tenant: &TenantId, max_users: usize) -> Result<MemoryStats> {
         owned!(tenant);
         self.read(move |txn| outbox::stats(txn, &tenant, max_users))
             .await
     }
 
+    #[tracing::instrument(
+        name = "cold.start_handover",
+        level = "info",
+        skip_all,
+        fields(backend = "embedded"),
+        err(level = "debug", Debug)
+    )]
     async fn start_handover(&self, tenant: &TenantId, handover: NewHandover) -> Result<Handover> {
         owned!(tenant);
         self.writer
@@ -440,6 +622,13 @@ impl engram_core::ports::ColdStore for EmbeddedColdStore {
             .await
     }
 
+    #[tracing::instrument(
+        name = "cold.end_handover",
+        level = "info",
+        skip_all,
+        fields(backend = "embedded"),
+        err(level = "debug", Debug)
+    )]
     async fn end_handover(&self, tenant: &TenantId, end: HandoverEnd) -> Result<Handover> {
         owned!(tenant);
         self.writer
@@ -447,6 +636,13 @@ impl engram_core::ports::ColdStore for EmbeddedColdStore {
             .await
     }
 
+    #[tracing::instrument(
+        name = "cold.handover",
+        level = "info",
+        skip_all,
+        fields(backend = "embedded"),
+        err(level = "debug", Debug)
+    )]
     async fn handover(
         &self,
         tenant: &TenantId,
@@ -458,10 +654,24 @@ impl engram_core::ports::ColdStore for EmbeddedColdStore {
             .await
     }
 
+    #[tracing::instrument(
+        name = "cold.handover_job_tenants",
+        level = "info",
+        skip_all,
+        fields(backend = "embedded"),
+        err(level = "debug", Debug)
+    )]
     async fn handover_job_tenants(&self) -> Result<Vec<TenantId>> {
         self.read(handovers::tenants).await
     }
 
+    #[tracing::instrument(
+        name = "cold.claim_handover_jobs",
+        level = "info",
+        skip_all,
+        fields(backend = "embedded"),
+        err(level = "debug", Debug)
+    )]
     async fn claim_handover_jobs(
         &self,
         tenant: &TenantId,
@@ -475,6 +685,13 @@ impl engram_core::ports::ColdStore for EmbeddedColdStore {
             .await
     }
 
+    #[tracing::instrument(
+        name = "cold.finish_handover_job",
+        level = "info",
+        skip_all,
+        fields(backend = "embedded"),
+        err(level = "debug", Debug)
+    )]
     async fn finish_handover_job(
         &self,
         tenant: &TenantId,
@@ -493,6 +710,13 @@ impl engram_core::ports::ColdStore for EmbeddedColdStore {
         Ok(stored)
     }
 
+    #[tracing::instrument(
+        name = "cold.defer_handover_job",
+        level = "info",
+        skip_all,
+        fields(backend = "embedded"),
+        err(level = "debug", Debug)
+    )]
     async fn defer_handover_job(
         &self,
         tenant: &TenantId,
@@ -508,12 +732,26 @@ impl engram_core::ports::ColdStore for EmbeddedColdStore {
         Ok(())
     }
 
+    #[tracing::instrument(
+        name = "cold.all_facts",
+        level = "info",
+        skip_all,
+        fields(backend = "embedded"),
+        err(level = "debug", Debug)
+    )]
     async fn all_facts(&self, tenant: &TenantId, user: &UserId) -> Result<Vec<Fact>> {
         owned!(tenant, user);
         self.read(move |txn| compliance::all_facts(txn, tenant.as_str(), user.as_str()))
             .await
     }
 
+    #[tracing::instrument(
+        name = "cold.erase_user",
+        level = "info",
+        skip_all,
+        fields(backend = "embedded"),
+        err(level = "debug", Debug)
+    )]
     async fn erase_user(&self, tenant: &TenantId, user: &UserId) -> Result<ColdErasure> {
         owned!(tenant, user);
         self.writer
@@ -521,6 +759,13 @@ impl engram_core::ports::ColdStore for EmbeddedColdStore {
             .await
     }
 
+    #[tracing::instrument(
+        name = "cold.user_residue",
+        level = "info",
+        skip_all,
+        fields(backend = "embedded"),
+        err(level = "debug", Debug)
+    )]
     async fn user_residue(
         &self,
         tenant: &TenantId,
@@ -533,6 +778,13 @@ impl engram_core::ports::ColdStore for EmbeddedColdStore {
             .await
     }
 
+    #[tracing::instrument(
+        name = "cold.append_audit",
+        level = "info",
+        skip_all,
+        fields(backend = "embedded"),
+        err(level = "debug", Debug)
+    )]
     async fn append_audit(
         &self,
         tenant: &TenantId,
@@ -545,6 +797,13 @@ impl engram_core::ports::ColdStore for EmbeddedColdStore {
             .await
     }
 
+    #[tracing::instrument(
+        name = "cold.audit_entries",
+        level = "info",
+        skip_all,
+        fields(backend = "embedded"),
+        err(level = "debug", Debug)
+    )]
     async fn audit_entries(
         &self,
         tenant: &TenantId,
@@ -556,12 +815,26 @@ impl engram_core::ports::ColdStore for EmbeddedColdStore {
             .await
     }
 
+    #[tracing::instrument(
+        name = "cold.audit_head",
+        level = "info",
+        skip_all,
+        fields(backend = "embedded"),
+        err(level = "debug", Debug)
+    )]
     async fn audit_head(&self, tenant: &TenantId) -> Result<Option<(u64, Vec<u8>)>> {
         owned!(tenant);
         self.read(move |txn| compliance::audit_head(txn, tenant.as_str()))
             .await
     }
 
+    #[tracing::instrument(
+        name = "cold.put_retention_policy",
+        level = "info",
+        skip_all,
+        fields(backend = "embedded"),
+        err(level = "debug", Debug)
+    )]
     async fn put_retention_policy(
         &self,
         tenant: &TenantId,
@@ -574,12 +847,26 @@ impl engram_core::ports::ColdStore for EmbeddedColdStore {
             .await
     }
 
+    #[tracing::instrument(
+        name = "cold.retention_policies",
+        level = "info",
+        skip_all,
+        fields(backend = "embedded"),
+        err(level = "debug", Debug)
+    )]
     async fn retention_policies(&self, tenant: &TenantId) -> Result<Vec<RetentionPolicy>> {
         owned!(tenant);
         self.read(move |txn| compliance::policies(txn, tenant.as_str()))
             .await
     }
 
+    #[tracing::instrument(
+        name = "cold.set_legal_hold",
+        level = "info",
+        skip_all,
+        fields(backend = "embedded"),
+        err(level = "debug", Debug)
+    )]
     async fn set_legal_hold(&self, tenant: &TenantId, user: &UserId, hold: bool) -> Result<()> {
         owned!(tenant, user);
         self.writer
@@ -587,16 +874,37 @@ impl engram_core::ports::ColdStore for EmbeddedColdStore {
             .await
     }
 
+    #[tracing::instrument(
+        name = "cold.retention_tenants",
+        level = "info",
+        skip_all,
+        fields(backend = "embedded"),
+        err(level = "debug", Debug)
+    )]
     async fn retention_tenants(&self) -> Result<Vec<TenantId>> {
         self.read(compliance::policy_tenants).await
     }
 
+    #[tracing::instrument(
+        name = "cold.legal_holds",
+        level = "info",
+        skip_all,
+        fields(backend = "embedded"),
+        err(level = "debug", Debug)
+    )]
     async fn legal_holds(&self, tenant: &TenantId) -> Result<Vec<UserId>> {
         owned!(tenant);
         self.read(move |txn| compliance::holds(txn, tenant.as_str()))
             .await
     }
 
+    #[tracing::instrument(
+        name = "cold.data_key",
+        level = "info",
+        skip_all,
+        fields(backend = "embedded"),
+        err(level = "debug", Debug)
+    )]
     async fn data_key(&self, tenant: &TenantId, subject: &str) -> Result<Option<WrappedKey>> {
         owned!(tenant);
         let subject = subject.to_owned();
@@ -604,6 +912,13 @@ impl engram_core::ports::ColdStore for EmbeddedColdStore {
             .await
     }
 
+    #[tracing::instrument(
+        name = "cold.insert_data_key",
+        level = "info",
+        skip_all,
+        fields(backend = "embedded"),
+        err(level = "debug", Debug)
+    )]
     async fn insert_data_key(
         &self,
         tenant: &TenantId,
@@ -617,6 +932,13 @@ impl engram_core::ports::ColdStore for EmbeddedColdStore {
             .await
     }
 
+    #[tracing::instrument(
+        name = "cold.rewrap_data_key",
+        level = "info",
+        skip_all,
+        fields(backend = "embedded"),
+        err(level = "debug", Debug)
+    )]
     async fn rewrap_data_key(
         &self,
         tenant: &TenantId,
@@ -633,6 +955,13 @@ impl engram_core::ports::ColdStore for EmbeddedColdStore {
             .await
     }
 
+    #[tracing::instrument(
+        name = "cold.expired_conversations",
+        level = "info",
+        skip_all,
+        fields(backend = "embedded"),
+        err(level = "debug", Debug)
+    )]
     async fn expired_conversations(
         &self,
         tenant: &TenantId,
@@ -648,6 +977,13 @@ impl engram_core::ports::ColdStore for EmbeddedColdStore {
         .await
     }
 
+    #[tracing::instrument(
+        name = "cold.anonymize_conversation",
+        level = "info",
+        skip_all,
+        fields(backend = "embedded"),
+        err(level = "debug", Debug)
+    )]
     async fn anonymize_conversation(
         &self,
         tenant: &TenantId,
@@ -663,6 +999,13 @@ impl engram_core::ports::ColdStore for EmbeddedColdStore {
             .await
     }
 
+    #[tracing::instrument(
+        name = "cold.ping",
+        level = "info",
+        skip_all,
+        fields(backend = "embedded"),
+        err(level = "debug", Debug)
+    )]
     async fn ping(&self) -> Result<()> {
         self.read(|txn| txn.open_table(CONVERSATIONS).map(drop).map_err(storage))
             .await
