@@ -16,7 +16,7 @@ use engram_core::keys::SubjectKeys;
 use engram_core::layered::{Layered, NearGate};
 use engram_core::model::{
     Conversation, ConversationCursor, Fact, FactInput, MemoryStats, Message, MessageFilter,
-    NewMessage, OutboxJob, PutFactResult, RecentWindow, Scope, ScoredMessage,
+    NewMessage, OutboxJob, OutboxStats, PutFactResult, RecentWindow, Scope, ScoredMessage,
 };
 use engram_core::ports::{
     AppendOutcome, ColdErasure, ColdStore, EmbedKind, Embedder, FactSnapshot, FactWrite, HotTier,
@@ -68,6 +68,17 @@ pub enum Index {
 pub enum Embed {
     Hashing(HashingEmbedder),
     Http(Box<HttpEmbedder>),
+}
+
+impl Hot {
+    /// With Redis: whether the invalidation subscription is up (the
+    /// near-cache in use) and how many invalidations wait for Redis.
+    pub fn subscription(&self) -> Option<(bool, usize)> {
+        match self {
+            Hot::Redis(layered) => Some((layered.near_in_use(), layered.queued_invalidations())),
+            Hot::Off(_) | Hot::Embedded(_) => None,
+        }
+    }
 }
 
 /// Calls the same method on whichever backend the enum holds.
@@ -348,6 +359,9 @@ impl ColdStore for Cold {
             Cold::Postgres,
             defer_handover_job(t, h, not_before)
         )
+    }
+    async fn outbox_stats(&self, t: &TenantId) -> Result<OutboxStats> {
+        delegate!(self, Cold::Embedded, Cold::Postgres, outbox_stats(t))
     }
     async fn memory_stats(&self, t: &TenantId, max_users: usize) -> Result<MemoryStats> {
         delegate!(

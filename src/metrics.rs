@@ -54,7 +54,8 @@ pub struct MethodLabels {
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct BackendLabels {
-    /// `cold`, `hot`, `index`.
+    /// `cold`, `hot`, `index`; `subscription` (the invalidation
+    /// subscription, with Redis); `embedder` (its last call).
     pub backend: String,
 }
 
@@ -123,6 +124,9 @@ pub struct Metrics {
     pub backend_errors: Family<ErrorLabels, Counter>,
     pub tier_reads: Family<TierLabels, Counter>,
     pub invalidations: Family<InvalidationLabels, Counter>,
+    pub invalidations_queued: Gauge,
+    pub index_queue_depth: Gauge,
+    pub index_lag: Gauge<f64, std::sync::atomic::AtomicU64>,
 }
 
 impl Metrics {
@@ -187,9 +191,31 @@ impl Metrics {
             "Near-cache invalidations published, received, queued while Redis was unreachable, and replayed",
             invalidations.clone(),
         );
+        let invalidations_queued = Gauge::default();
+        registry.register(
+            "invalidations_queued",
+            "Invalidations waiting for Redis to answer (replayed once it does)",
+            invalidations_queued.clone(),
+        );
+        let index_queue_depth = Gauge::default();
+        registry.register(
+            "index_queue_depth",
+            "Indexing jobs pending in the outbox, over every tenant (read every 5 s)",
+            index_queue_depth.clone(),
+        );
+        let index_lag = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
+        registry.register_with_unit(
+            "index_lag",
+            "Age of the oldest pending indexing job: how far semantic search is behind the writes",
+            Unit::Seconds,
+            index_lag.clone(),
+        );
         Self {
             registry,
             tenant_label,
+            invalidations_queued,
+            index_queue_depth,
+            index_lag,
             backend_call_duration,
             backend_errors,
             tier_reads,
@@ -644,6 +670,15 @@ where
             .backend_call_duration
             .get_or_create(&call.labels)
             .observe(call.started.elapsed().as_secs_f64());
+        // The embedder has no ping: its last call tells whether it is up.
+        if call.labels.call == "embedder.embed" {
+            self.0
+                .backend_up
+                .get_or_create(&BackendLabels {
+                    backend: "embedder".into(),
+                })
+                .set(i64::from(call.error.is_none()));
+        }
         if let Some(kind) = call.error {
             self.0
                 .backend_errors

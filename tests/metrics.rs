@@ -1,8 +1,9 @@
 //! Prometheus metrics, scraped by a real Prometheus (the test rig's, from
 //! Debian's `prometheus`; skipped, saying so, without one): the request
 //! counters and latency histograms move by what a short load sent, the
-//! exposition passes `promtool check metrics`, and the hot tier's gauge
-//! drops when Redis is killed.
+//! exposition passes `promtool check metrics`, backend calls, tier reads,
+//! invalidations and the indexing backlog are counted, and the hot tier's
+//! and the subscription's gauges drop when Redis is killed.
 
 mod common;
 
@@ -107,6 +108,25 @@ async fn a_real_prometheus_scrapes_what_the_sidecar_served() {
     assert_eq!(prometheus.query(fast), Some(20.0));
     let hot = r#"engram_backend_up{backend="hot"}"#;
     assert_eq!(prometheus.query(hot), Some(1.0));
+    // Each backend call timed: one cold append per AppendMessages.
+    let cold_appends =
+        r#"engram_backend_call_duration_seconds_count{backend="postgres",call="cold.append"}"#;
+    assert_eq!(prometheus.query(cold_appends), Some(20.0));
+    // Reads by tier: the windows came from the near-cache or Redis once
+    // the first read had repaired them.
+    let tier_hits = r#"sum(engram_tier_reads_total{tier=~"near|hot",result="hit"})"#;
+    assert!(prometheus.query(tier_hits).unwrap_or(0.0) > 0.0);
+    let published = r#"engram_invalidations_total{event="published"}"#;
+    assert!(prometheus.query(published).unwrap_or(0.0) >= 20.0);
+    let subscription = r#"engram_backend_up{backend="subscription"}"#;
+    assert_eq!(prometheus.query(subscription), Some(1.0));
+    // The indexing backlog drains to nothing, and its lag with it.
+    eventually("the indexing backlog to drain", wait, || async {
+        (prometheus.query("engram_index_queue_depth") == Some(0.0)
+            && prometheus.query("engram_index_lag_seconds") == Some(0.0))
+        .then_some(())
+    })
+    .await;
 
     // promtool lints the exposition.
     let exposition = scrape(metrics_port);
@@ -140,6 +160,10 @@ async fn a_real_prometheus_scrapes_what_the_sidecar_served() {
     .await;
     let cold = r#"engram_backend_up{backend="cold"}"#;
     assert_eq!(prometheus.query(cold), Some(1.0));
+    eventually("the subscription gauge to drop", wait, || async {
+        (prometheus.query(subscription) == Some(0.0)).then_some(())
+    })
+    .await;
 }
 
 /// One structured line per RPC at debug level, and plain text (no ANSI

@@ -223,3 +223,24 @@ async fn without_otlp_the_log_line_still_carries_the_callers_trace_id() {
     assert_eq!(line["code"], "OK", "{line}");
     sidecar.stop().await;
 }
+
+/// A collector address or a sample ratio engram cannot use is a
+/// configuration error (EX_USAGE), said before anything starts.
+#[test]
+fn a_bad_otlp_endpoint_or_ratio_is_refused_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    for flags in [
+        ["--otlp-endpoint", "collector:4317"],
+        ["--otlp-sample-ratio", "1.5"],
+    ] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_engram"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(dir.path())
+            .args(flags)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(64), "{flags:?}");
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert!(said.contains(flags[0]), "{said}");
+    }
+}

@@ -31,6 +31,8 @@ use crate::pb::facts_service_server::FactsServiceServer;
 use crate::pb::handover_service_server::HandoverServiceServer;
 use crate::pb::memory_service_server::MemoryServiceServer;
 
+/// How often the indexing backlog is read for the metrics.
+const BACKLOG_PERIOD: Duration = Duration::from_secs(5);
 /// How often readiness is re-checked.
 const READINESS_PERIOD: Duration = Duration::from_secs(2);
 /// Services whose health follows the backends (readiness): the server as
@@ -94,6 +96,9 @@ pub async fn run(
         reporter.clone(),
         metrics.clone(),
     ));
+    if args.metrics_listen.is_some() {
+        tokio::spawn(track_backlog(engine.clone(), metrics.clone()));
+    }
 
     let reflection_v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
@@ -247,6 +252,24 @@ fn listener_tls(
     }
 }
 
+/// Reads the indexing backlog into the metrics every few seconds.
+async fn track_backlog(engine: Arc<AppEngine>, metrics: Arc<Metrics>) {
+    loop {
+        if let Ok(backlog) = engine.index_backlog().await {
+            metrics.index_queue_depth.set(backlog.pending as i64);
+            let lag = backlog.oldest.map_or(0.0, |oldest| {
+                engram_core::Timestamp::now()
+                    .0
+                    .saturating_sub(oldest.0)
+                    .max(0) as f64
+                    / 1e6
+            });
+            metrics.index_lag.set(lag);
+        }
+        tokio::time::sleep(BACKLOG_PERIOD).await;
+    }
+}
+
 /// SERVING while the cold store answers (a hot tier or index outage only
 /// degrades), NOT_SERVING otherwise; every change is logged once. Liveness
 /// (the process answering at all) never depends on this.
@@ -265,6 +288,15 @@ async fn track_readiness(engine: Arc<AppEngine>, reporter: HealthReporter, metri
                     backend: backend.into(),
                 })
                 .set(i64::from(up.is_ok()));
+        }
+        if let Some((subscribed, queued)) = engine.hot().subscription() {
+            metrics
+                .backend_up
+                .get_or_create(&BackendLabels {
+                    backend: "subscription".into(),
+                })
+                .set(i64::from(subscribed));
+            metrics.invalidations_queued.set(queued as i64);
         }
         let status = if readiness.serving() {
             ServingStatus::Serving

@@ -49,6 +49,7 @@ pub async fn an_append_writes_one_job_for_its_new_messages(store: &impl ColdStor
     let stats = store.memory_stats(&t, 10).await.unwrap();
     assert_eq!(stats.outbox.pending, 2);
     assert_eq!(stats.outbox.oldest, Some(at(1)));
+    assert_eq!(store.outbox_stats(&t).await.unwrap(), stats.outbox);
 
     let jobs = claim(store, &t, 10, 10).await;
     assert_eq!(
@@ -76,6 +77,7 @@ pub async fn an_append_writes_one_job_for_its_new_messages(store: &impl ColdStor
     let ids: Vec<u64> = jobs.iter().map(|j| j.id).collect();
     store.finish_outbox(&t, &ids).await.unwrap();
     assert_eq!(store.memory_stats(&t, 10).await.unwrap().outbox.pending, 0);
+    assert_eq!(store.outbox_stats(&t).await.unwrap().pending, 0);
     assert!(claim(store, &t, 10, 100).await.is_empty());
     assert!(!store.outbox_tenants().await.unwrap().contains(&t));
 }

@@ -80,6 +80,19 @@ pub struct Layered<N, F, B> {
     pending: Arc<Mutex<VecDeque<Invalidation>>>,
 }
 
+impl<N, F, B> Layered<N, F, B> {
+    /// Whether the near-cache is trusted (the invalidation subscription
+    /// is up).
+    pub fn near_in_use(&self) -> bool {
+        self.gate.is_open()
+    }
+
+    /// Invalidations waiting for Redis to answer.
+    pub fn queued_invalidations(&self) -> usize {
+        self.pending.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+}
+
 impl<N: NearCache, F: HotTier, B: InvalidationBus> Layered<N, F, B> {
     /// Builds the tier and starts its replay task (needs a Tokio runtime).
     pub fn new(near: N, far: F, bus: B, gate: NearGate) -> Self {

@@ -16,8 +16,8 @@ use crate::handover::{Handover, HandoverEnd, HandoverSummary, NewHandover};
 use crate::ids::{ConversationId, FactKey, HandoverId, TenantId, UserId};
 use crate::model::{
     Appended, Conversation, ConversationCursor, Fact, FactInput, HistoryTotals, MemoryStats,
-    Message, MessageFilter, NewMessage, OutboxJob, PutFactResult, RecentWindow, Role, Scope,
-    ScoredMessage,
+    Message, MessageFilter, NewMessage, OutboxJob, OutboxStats, PutFactResult, RecentWindow, Role,
+    Scope, ScoredMessage,
 };
 use crate::retention::RetentionPolicy;
 use crate::summary::Summary;
@@ -296,6 +296,10 @@ pub trait ColdStore: Send + Sync + 'static {
         ids: &[u64],
         not_before: Timestamp,
     ) -> impl Future<Output = Result<()>> + Send;
+
+    /// The tenant's pending indexing jobs: how many, and when the oldest
+    /// was written (cheap: read every few seconds for the metrics).
+    fn outbox_stats(&self, tenant: &TenantId) -> impl Future<Output = Result<OutboxStats>> + Send;
 
     /// What the tenant's memory holds, with at most `max_users` users.
     fn memory_stats(

@@ -29,7 +29,8 @@ use crate::ids::{ConversationId, FactKey, TenantId, UserId};
 use crate::keys::{SubjectKeys, TENANT_SUBJECT};
 use crate::model::{
     Conversation, ConversationCursor, Fact, FactInput, HistoryTotals, MemoryStats, Message,
-    MessageFilter, NewMessage, OutboxJob, PutFactResult, RecentWindow, Scope, ScoredMessage,
+    MessageFilter, NewMessage, OutboxJob, OutboxStats, PutFactResult, RecentWindow, Scope,
+    ScoredMessage,
 };
 use crate::ports::{AppendOutcome, ColdErasure, ColdStore, FactSnapshot, FactWrite, HotTier};
 use crate::retention::RetentionPolicy;
@@ -665,6 +666,10 @@ impl<C: ColdStore> ColdStore for SealedCold<C> {
         self.inner_store()
             .defer_outbox(tenant, ids, not_before)
             .await
+    }
+
+    async fn outbox_stats(&self, tenant: &TenantId) -> Result<OutboxStats> {
+        self.inner_store().outbox_stats(tenant).await
     }
 
     async fn memory_stats(&self, tenant: &TenantId, max_users: usize) -> Result<MemoryStats> {

@@ -264,6 +264,21 @@ fn span(row: &tokio_postgres::Row, at: usize) -> Option<Timestamp> {
     row.get::<_, Option<i64>>(at).map(Timestamp)
 }
 
+/// The pending jobs: how many, the oldest's time.
+pub(crate) async fn backlog(client: &impl GenericClient, s: &str) -> Result<OutboxStats> {
+    let row = client
+        .query_one(
+            &format!("SELECT count(*), min(created_us) FROM {s}.index_outbox"),
+            &[],
+        )
+        .await
+        .map_err(pg)?;
+    Ok(OutboxStats {
+        pending: row.get::<_, i64>(0) as u64,
+        oldest: span(&row, 1),
+    })
+}
+
 pub(crate) async fn stats(
     client: &impl GenericClient,
     s: &str,

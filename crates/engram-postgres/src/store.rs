@@ -11,7 +11,8 @@ use engram_core::handover::{Handover, HandoverEnd, HandoverSummary, NewHandover}
 use engram_core::ids::{ConversationId, FactKey, HandoverId, TenantId, UserId};
 use engram_core::model::{
     Conversation, ConversationCursor, Fact, FactInput, HistoryTotals, MemoryStats, Message,
-    MessageFilter, NewMessage, OutboxJob, PutFactResult, RecentWindow, Scope, ScoredMessage,
+    MessageFilter, NewMessage, OutboxJob, OutboxStats, PutFactResult, RecentWindow, Scope,
+    ScoredMessage,
 };
 use engram_core::ports::{AppendOutcome, ColdErasure, ColdStore, FactSnapshot, FactWrite};
 use engram_core::retention::RetentionPolicy;
@@ -565,6 +566,20 @@ impl ColdStore for PostgresColdStore {
     ) -> Result<()> {
         let (client, s) = self.tenant(tenant).await?;
         outbox::defer(&client, &s, ids, not_before).await
+    }
+
+    #[tracing::instrument(
+        name = "cold.outbox_stats",
+        level = "info",
+        skip_all,
+        fields(backend = "postgres"),
+        err(level = "debug", Debug)
+    )]
+    async fn outbox_stats(&self, tenant: &TenantId) -> Result<OutboxStats> {
+        let Some((client, s)) = self.existing(tenant).await? else {
+            return Ok(OutboxStats::default());
+        };
+        outbox::backlog(&client, &s).await
     }
 
     #[tracing::instrument(

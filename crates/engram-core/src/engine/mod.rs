@@ -186,6 +186,26 @@ where
         Readiness { cold, hot, index }
     }
 
+    /// The hot tier (for what only its implementation can tell).
+    pub fn hot(&self) -> &H {
+        &self.hot
+    }
+
+    /// The indexing jobs pending over every tenant, and when the oldest was
+    /// written.
+    pub async fn index_backlog(&self) -> Result<crate::model::OutboxStats> {
+        let mut total = crate::model::OutboxStats::default();
+        for tenant in self.cold.outbox_tenants().await? {
+            let stats = self.cold.outbox_stats(&tenant).await?;
+            total.pending += stats.pending;
+            total.oldest = match (total.oldest, stats.oldest) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+        }
+        Ok(total)
+    }
+
     /// What a tenant's memory holds, with at most `max_users` users.
     pub async fn memory_stats(
         &self,

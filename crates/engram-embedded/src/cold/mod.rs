@@ -20,7 +20,7 @@ use engram_core::handover::{Handover, HandoverEnd, HandoverSummary, NewHandover}
 use engram_core::ids::{ConversationId, FactKey, HandoverId, TenantId, UserId};
 use engram_core::model::{
     Conversation, ConversationCursor, Fact, FactInput, MemoryStats, Message, MessageFilter,
-    NewMessage, OutboxJob, PutFactResult, RecentWindow, Scope, ScoredMessage,
+    NewMessage, OutboxJob, OutboxStats, PutFactResult, RecentWindow, Scope, ScoredMessage,
 };
 use engram_core::ports::{AppendOutcome, ColdErasure, ColdStore, FactSnapshot, FactWrite};
 use engram_core::retention::RetentionPolicy;
@@ -593,6 +593,18 @@ impl ColdStore for EmbeddedColdStore {
             .await?;
         self.leases.release(&tenant, &ids);
         Ok(())
+    }
+
+    #[tracing::instrument(
+        name = "cold.outbox_stats",
+        level = "info",
+        skip_all,
+        fields(backend = "embedded"),
+        err(level = "debug", Debug)
+    )]
+    async fn outbox_stats(&self, tenant: &TenantId) -> Result<OutboxStats> {
+        owned!(tenant);
+        self.read(move |txn| outbox::backlog(txn, &tenant)).await
     }
 
     #[tracing::instrument(

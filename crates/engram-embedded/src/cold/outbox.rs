@@ -336,6 +336,13 @@ pub(super) fn stats(
     debug_assert_eq!(stats.by_importance.len(), IMPORTANCE_BANDS.len());
     stats.users_truncated = users.len() > max_users;
     stats.users = users.into_values().take(max_users).collect();
+    stats.outbox = backlog(txn, tenant)?;
+    Ok(stats)
+}
+
+/// The pending jobs: how many, the oldest's time.
+pub(super) fn backlog(txn: &ReadTransaction, tenant: &TenantId) -> Result<OutboxStats> {
+    let t = tenant.as_str();
     let outbox = txn.open_table(OUTBOX).map_err(storage)?;
     let mut backlog = OutboxStats::default();
     for row in outbox.range((t, 0)..=(t, u64::MAX)).map_err(storage)? {
@@ -348,8 +355,7 @@ pub(super) fn stats(
                 .map_or(entry.created_at, |o| o.min(entry.created_at)),
         );
     }
-    stats.outbox = backlog;
-    Ok(stats)
+    Ok(backlog)
 }
 
 fn user_entry<'a>(users: &'a mut BTreeMap<UserId, UserStats>, user: &UserId) -> &'a mut UserStats {
