@@ -360,6 +360,14 @@ impl ColdStore for Cold {
             defer_handover_job(t, h, not_before)
         )
     }
+    async fn handover_jobs_queued(&self, t: &TenantId) -> Result<u64> {
+        delegate!(
+            self,
+            Cold::Embedded,
+            Cold::Postgres,
+            handover_jobs_queued(t)
+        )
+    }
     async fn outbox_stats(&self, t: &TenantId) -> Result<OutboxStats> {
         delegate!(self, Cold::Embedded, Cold::Postgres, outbox_stats(t))
     }

@@ -126,6 +126,7 @@ pub struct Metrics {
     pub invalidations: Family<InvalidationLabels, Counter>,
     pub invalidations_queued: Gauge,
     pub index_queue_depth: Gauge,
+    pub handover_queue_depth: Gauge,
     pub index_lag: Gauge<f64, std::sync::atomic::AtomicU64>,
 }
 
@@ -203,6 +204,12 @@ impl Metrics {
             "Indexing jobs pending in the outbox, over every tenant (read every 5 s)",
             index_queue_depth.clone(),
         );
+        let handover_queue_depth = Gauge::default();
+        registry.register(
+            "handover_queue_depth",
+            "Handover summary jobs queued, over every tenant (read every 5 s)",
+            handover_queue_depth.clone(),
+        );
         let index_lag = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
         registry.register_with_unit(
             "index_lag",
@@ -215,6 +222,7 @@ impl Metrics {
             tenant_label,
             invalidations_queued,
             index_queue_depth,
+            handover_queue_depth,
             index_lag,
             backend_call_duration,
             backend_errors,

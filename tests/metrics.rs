@@ -123,7 +123,8 @@ async fn a_real_prometheus_scrapes_what_the_sidecar_served() {
     // The indexing backlog drains to nothing, and its lag with it.
     eventually("the indexing backlog to drain", wait, || async {
         (prometheus.query("engram_index_queue_depth") == Some(0.0)
-            && prometheus.query("engram_index_lag_seconds") == Some(0.0))
+            && prometheus.query("engram_index_lag_seconds") == Some(0.0)
+            && prometheus.query("engram_handover_queue_depth") == Some(0.0))
         .then_some(())
     })
     .await;

@@ -252,7 +252,8 @@ fn listener_tls(
     }
 }
 
-/// Reads the indexing backlog into the metrics every few seconds.
+/// Reads the indexing and handover backlogs into the metrics every few
+/// seconds.
 async fn track_backlog(engine: Arc<AppEngine>, metrics: Arc<Metrics>) {
     loop {
         if let Ok(backlog) = engine.index_backlog().await {
@@ -265,6 +266,9 @@ async fn track_backlog(engine: Arc<AppEngine>, metrics: Arc<Metrics>) {
                     / 1e6
             });
             metrics.index_lag.set(lag);
+        }
+        if let Ok(queued) = engine.handover_backlog().await {
+            metrics.handover_queue_depth.set(queued as i64);
         }
         tokio::time::sleep(BACKLOG_PERIOD).await;
     }

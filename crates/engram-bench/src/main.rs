@@ -58,6 +58,10 @@ struct Args {
     /// Tenant used for the load (keep it apart from real data).
     #[arg(long, default_value = "bench")]
     tenant: String,
+    /// Connect over TLS, trusting this PEM CA (the server's certificate
+    /// must name `localhost`).
+    #[arg(long)]
+    tls_ca: Option<std::path::PathBuf>,
     /// A second sidecar on the same stores, for `stale-window`.
     #[arg(long)]
     peer: Option<String>,
@@ -104,12 +108,49 @@ impl Report {
 }
 
 async fn connect(addr: &str) -> anyhow::Result<Channel> {
-    Endpoint::from_shared(addr.to_owned())?
-        .tcp_nodelay(true)
-        .connect()
+    let Some(ca) = TLS_CA.get().and_then(Option::as_ref) else {
+        return Endpoint::from_shared(addr.to_owned())?
+            .tcp_nodelay(true)
+            .connect()
+            .await
+            .with_context(|| format!("connecting to {addr}"));
+    };
+    // TLS (rustls), trusting `--tls-ca`, the server named `localhost`.
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, ServerName};
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(ca)? {
+        roots.add(cert?)?;
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
+    let target = addr
+        .trim_start_matches("https://")
+        .trim_start_matches("http://")
+        .to_owned();
+    Endpoint::from_static("http://localhost")
+        .connect_with_connector(tower::service_fn(move |_| {
+            let (connector, target) = (connector.clone(), target.clone());
+            async move {
+                let tcp = tokio::net::TcpStream::connect(target).await?;
+                tcp.set_nodelay(true)?;
+                let tls = connector
+                    .connect(ServerName::try_from("localhost").unwrap(), tcp)
+                    .await?;
+                Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(tls))
+            }
+        }))
         .await
-        .with_context(|| format!("connecting to {addr}"))
+        .with_context(|| format!("connecting to {addr} over TLS"))
 }
+
+/// `--tls-ca`, once parsed.
+static TLS_CA: std::sync::OnceLock<Option<std::path::PathBuf>> = std::sync::OnceLock::new();
 
 /// Runs `op(client, i)` in a loop on every client for `seconds`.
 async fn measure<F, Fut>(name: &str, channels: &[Channel], seconds: u64, op: F) -> Report
@@ -331,6 +372,7 @@ async fn stale_window(
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    let _ = TLS_CA.set(args.tls_ca.clone());
     let scenarios = if args.scenario.is_empty() {
         vec![Scenario::Append, Scenario::ComposeHot]
     } else {

@@ -152,6 +152,7 @@ pub async fn ending_queues_one_summary_job(store: &impl ColdStore) {
     ));
 
     assert!(store.handover_job_tenants().await.unwrap().contains(&t));
+    assert_eq!(store.handover_jobs_queued(&t).await.unwrap(), 1);
     let now = Timestamp::now();
     let claimed = claim(store, &t, now, now.plus(Duration::from_secs(60))).await;
     assert_eq!(claimed.len(), 1);
@@ -177,6 +178,7 @@ pub async fn ending_queues_one_summary_job(store: &impl ColdStore) {
     assert_eq!(done.job, Some(JobStatus::Done));
     assert_eq!(done.summary, Some(summary("first")));
     assert!(!store.handover_job_tenants().await.unwrap().contains(&t));
+    assert_eq!(store.handover_jobs_queued(&t).await.unwrap(), 0);
 }
 
 pub async fn a_handover_gets_one_summary_when_a_lease_expires(store: &impl ColdStore) {

@@ -334,6 +334,10 @@ pub trait ColdStore: Send + Sync + 'static {
         conversation: &ConversationId,
     ) -> impl Future<Output = Result<Option<Handover>>> + Send;
 
+    /// How many handover summary jobs of the tenant are queued (claimed
+    /// or not), for the metrics.
+    fn handover_jobs_queued(&self, tenant: &TenantId) -> impl Future<Output = Result<u64>> + Send;
+
     /// Tenants with handover summary jobs queued.
     fn handover_job_tenants(&self) -> impl Future<Output = Result<Vec<TenantId>>> + Send;
 

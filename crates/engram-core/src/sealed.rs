@@ -668,6 +668,10 @@ impl<C: ColdStore> ColdStore for SealedCold<C> {
             .await
     }
 
+    async fn handover_jobs_queued(&self, tenant: &TenantId) -> Result<u64> {
+        self.inner_store().handover_jobs_queued(tenant).await
+    }
+
     async fn outbox_stats(&self, tenant: &TenantId) -> Result<OutboxStats> {
         self.inner_store().outbox_stats(tenant).await
     }

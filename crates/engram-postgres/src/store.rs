@@ -639,6 +639,27 @@ impl ColdStore for PostgresColdStore {
     }
 
     #[tracing::instrument(
+        name = "cold.handover_jobs_queued",
+        level = "info",
+        skip_all,
+        fields(backend = "postgres"),
+        err(level = "debug", Debug)
+    )]
+    async fn handover_jobs_queued(&self, tenant: &TenantId) -> Result<u64> {
+        let Some((client, s)) = self.existing(tenant).await? else {
+            return Ok(0);
+        };
+        let row = client
+            .query_one(
+                &format!("SELECT count(*) FROM {s}.handovers WHERE job_status = 'queued'"),
+                &[],
+            )
+            .await
+            .map_err(crate::error::pg)?;
+        Ok(row.get::<_, i64>(0) as u64)
+    }
+
+    #[tracing::instrument(
         name = "cold.handover_job_tenants",
         level = "info",
         skip_all,

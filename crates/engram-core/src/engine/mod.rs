@@ -206,6 +206,15 @@ where
         Ok(total)
     }
 
+    /// The handover summary jobs queued over every tenant.
+    pub async fn handover_backlog(&self) -> Result<u64> {
+        let mut total = 0;
+        for tenant in self.cold.handover_job_tenants().await? {
+            total += self.cold.handover_jobs_queued(&tenant).await?;
+        }
+        Ok(total)
+    }
+
     /// What a tenant's memory holds, with at most `max_users` users.
     pub async fn memory_stats(
         &self,

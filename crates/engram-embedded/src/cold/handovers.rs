@@ -170,6 +170,19 @@ pub(super) fn get(
         .map(|r| leases.view(tenant, r.handover, now)))
 }
 
+/// The tenant's queued summary jobs.
+pub(super) fn queued(txn: &ReadTransaction, tenant: &TenantId) -> Result<u64> {
+    let t = tenant.as_str();
+    let end = after(t);
+    let jobs = txn.open_table(HANDOVER_JOBS).map_err(storage)?;
+    let mut n = 0;
+    for row in jobs.range((t, "")..(end.as_str(), "")).map_err(storage)? {
+        row.map_err(storage)?;
+        n += 1;
+    }
+    Ok(n)
+}
+
 pub(super) fn tenants(txn: &ReadTransaction) -> Result<Vec<TenantId>> {
     let table = txn.open_table(HANDOVER_JOBS).map_err(storage)?;
     let tenant_of = |row: Option<(redb::AccessGuard<'_, (&str, &str)>, _)>| {

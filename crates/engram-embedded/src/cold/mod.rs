@@ -667,6 +667,18 @@ impl ColdStore for EmbeddedColdStore {
     }
 
     #[tracing::instrument(
+        name = "cold.handover_jobs_queued",
+        level = "info",
+        skip_all,
+        fields(backend = "embedded"),
+        err(level = "debug", Debug)
+    )]
+    async fn handover_jobs_queued(&self, tenant: &TenantId) -> Result<u64> {
+        owned!(tenant);
+        self.read(move |txn| handovers::queued(txn, &tenant)).await
+    }
+
+    #[tracing::instrument(
         name = "cold.handover_job_tenants",
         level = "info",
         skip_all,
