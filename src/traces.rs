@@ -161,8 +161,8 @@ pub async fn with_tenant_slot<F: Future>(slot: Arc<OnceLock<String>>, future: F)
     TENANT.scope(slot, future).await
 }
 
-/// The span of one RPC: a child of the caller's (W3C `traceparent`), its
-/// trace id for the log line: the span's own when traces are on, else the
+/// The span of one RPC: a child of the caller's (W3C `traceparent`), and
+/// its trace id for the logs: the span's own when traces are on, else the
 /// caller's, if it sent one.
 pub fn rpc_span(
     headers: &hyper::HeaderMap,
@@ -181,6 +181,7 @@ pub fn rpc_span(
         rpc.method = %method,
         rpc.grpc.status_code = tracing::field::Empty,
         tenant = tracing::field::Empty,
+        trace_id = tracing::field::Empty,
     );
     let parent = TraceContextPropagator::new().extract(&Headers(headers));
     let from_caller = parent.span().span_context().clone();
@@ -195,6 +196,10 @@ pub fn rpc_span(
     } else {
         None
     };
+    // Every log line inside the RPC names its trace (the span's fields).
+    if let Some(id) = &trace_id {
+        span.record("trace_id", id.as_str());
+    }
     (span, trace_id)
 }
 

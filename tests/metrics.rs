@@ -7,28 +7,15 @@
 
 mod common;
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{Sidecar, eventually};
+use common::{Sidecar, eventually, scrape};
 use engram::pb;
 use engram_testrig::{PgDatabase, PrometheusServer, RedisServer, free_port, unique_prefix};
 
 const TENANT: &str = "clinic";
-
-/// The exposition as a plain scraper gets it (text format 0.0.4).
-fn scrape(port: u16) -> String {
-    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    write!(stream, "GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
-    let mut reply = String::new();
-    stream.read_to_string(&mut reply).unwrap();
-    reply
-        .split("\r\n\r\n")
-        .nth(1)
-        .unwrap_or_default()
-        .to_owned()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_real_prometheus_scrapes_what_the_sidecar_served() {

@@ -6,6 +6,8 @@
 //! and Python parts use the test virtualenv (`ENGRAM_TEST_VENV`, else
 //! target/venv) and say they were skipped without it.
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -385,16 +387,6 @@ fn plaintext_where_other_hosts_reach_is_refused_unless_allowed() {
     stop(child);
 }
 
-/// The exposition (text format) of a sidecar's metrics port.
-fn scrape(port: u16) -> String {
-    use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    write!(stream, "GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
-    let mut reply = String::new();
-    stream.read_to_string(&mut reply).unwrap();
-    reply
-}
-
 /// The hot tier over TLS: a Redis that also listens with TLS (its
 /// certificate signed by the test's CA), reached by `rediss://`: the
 /// window lands in it and is read from it; with another CA trusted, no
@@ -482,7 +474,7 @@ async fn redis_over_tls_with_the_ca_and_not_without() {
         let keys = keys();
         // The window came from the hot tier, or (another CA: no TLS
         // session, nothing reaches Redis) from Postgres after a failed read.
-        let metrics = scrape(metrics_port);
+        let metrics = common::scrape(metrics_port);
         let hot = |result: &str| {
             metrics.lines().any(|l| {
                 l.starts_with("engram_tier_reads_total{")

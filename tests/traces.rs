@@ -221,6 +221,8 @@ async fn without_otlp_the_log_line_still_carries_the_callers_trace_id() {
     .await;
     assert_eq!(line["trace_id"], TRACE_ID, "{line}");
     assert_eq!(line["code"], "OK", "{line}");
+    // A line logged inside the RPC names the trace through its span.
+    assert_eq!(line["span"]["trace_id"], TRACE_ID, "{line}");
     sidecar.stop().await;
 }
 
