@@ -11,7 +11,7 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{Sidecar, eventually};
+use common::{Sidecar, append_turns, eventually};
 use engram::pb;
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
     TraceService, TraceServiceServer,
@@ -82,20 +82,9 @@ async fn a_compose_continues_the_agents_trace_with_a_span_per_source_and_tier_ca
         format!("http://127.0.0.1:{port}"),
     ];
     let sidecar = Sidecar::start_with_env(dir.path(), &flags, &[("ENGRAM_LOG", "debug")]).await;
+    let turn = format!("preciso remarcar o {SECRET}");
+    append_turns(&sidecar, TENANT, "ana", "c1", &[(pb::Role::User, &turn)]).await;
     let mut memory = sidecar.memory();
-    memory
-        .append_messages(pb::AppendMessagesRequest {
-            tenant_id: TENANT.into(),
-            conversation_id: "c1".into(),
-            user_id: "ana".into(),
-            messages: vec![pb::NewMessage {
-                role: pb::Role::User as i32,
-                content: format!("preciso remarcar o {SECRET}"),
-                ..Default::default()
-            }],
-        })
-        .await
-        .unwrap();
     let mut request = tonic::Request::new(pb::ComposeContextRequest {
         tenant_id: TENANT.into(),
         conversation_id: "c1".into(),
