@@ -18,6 +18,12 @@ pub enum Read {
 }
 
 impl Read {
+    /// A read that found no current copy: an older one (`Stale`) or none
+    /// (`Miss`).
+    pub fn outdated(found: bool) -> Self {
+        if found { Read::Stale } else { Read::Miss }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Read::Hit => "hit",

@@ -93,12 +93,7 @@ where
                 return Ok(snapshot);
             }
             Ok(cached) => {
-                let read = if cached.is_some() {
-                    Read::Stale
-                } else {
-                    Read::Miss
-                };
-                observe::tier_read("hot", "facts", read);
+                observe::tier_read("hot", "facts", Read::outdated(cached.is_some()));
                 cached.is_some()
             }
             Err(error) => {

@@ -121,12 +121,7 @@ where
                 return Ok(Some(window));
             }
             Ok(cached) => {
-                let read = if cached.is_some() {
-                    Read::Stale
-                } else {
-                    Read::Miss
-                };
-                observe::tier_read("hot", "recent", read);
+                observe::tier_read("hot", "recent", Read::outdated(cached.is_some()));
                 cached.is_some()
             }
             Err(error) => {
