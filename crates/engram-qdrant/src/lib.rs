@@ -93,7 +93,9 @@ impl QdrantIndex {
     /// (`ports::index_name`: the model, and how passages are built) and its
     /// payload indexes when they do not exist.
     pub async fn connect(config: &QdrantConfig, index: &str, dimension: usize) -> Result<Self> {
-        let mut builder = Qdrant::from_url(&config.url);
+        // No version check: the client's prints it on stdout, into the
+        // JSON log stream, and waits for the server while doing so.
+        let mut builder = Qdrant::from_url(&config.url).skip_compatibility_check();
         if let Some(key) = &config.api_key {
             builder = builder.api_key(key.clone());
         }

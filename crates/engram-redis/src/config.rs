@@ -33,6 +33,11 @@ pub struct RedisConfig {
 }
 
 impl RedisConfig {
+    /// Checks the URL (and the CA file) without connecting.
+    pub fn check(&self) -> Result<()> {
+        self.fred().map(drop)
+    }
+
     /// The fred configuration for `url`.
     pub(crate) fn fred(&self) -> Result<Config> {
         let bad = |reason: String| Error::invalid("redis_url", reason);
@@ -46,7 +51,7 @@ impl RedisConfig {
             "rediss" => (self.cluster, true),
             "redis-cluster" => (true, false),
             "rediss-cluster" => (true, true),
-            other => return Err(bad(format!("unknown scheme {other:?}"))),
+            other => return Err(bad(format!("{other}:// {shape}"))),
         };
         // Credentials are never quoted back: errors below name hosts only.
         let (credentials, rest) = match rest.rsplit_once('@') {
