@@ -28,6 +28,7 @@ fn append(messages: Vec<pb::NewMessage>) -> pb::AppendMessagesRequest {
 }
 
 fn expect(result: Result<impl std::fmt::Debug, tonic::Status>, code: Code, names: &str) {
+    use tonic_types::StatusExt;
     let status = result.expect_err("must be refused");
     assert_eq!(status.code(), code, "{status:?}");
     assert!(
@@ -35,6 +36,15 @@ fn expect(result: Result<impl std::fmt::Debug, tonic::Status>, code: Code, names
         "{:?} should name {names:?}",
         status.message()
     );
+    // A field's refusal carries the field as data too (google.rpc.BadRequest).
+    if matches!(code, Code::InvalidArgument | Code::ResourceExhausted)
+        && let Some(bad) = status.get_details_bad_request()
+    {
+        let field = &bad.field_violations[0].field;
+        assert!(status.message().starts_with(field.as_str()), "{status:?}");
+    } else if code == Code::InvalidArgument {
+        panic!("{status:?} has no BadRequest detail");
+    }
 }
 
 #[tokio::test]
@@ -92,7 +102,7 @@ async fn bad_appends_are_refused_precisely_and_write_nothing() {
         (
             append(vec![msg("", pb::Role::Unspecified, "x")]),
             Code::InvalidArgument,
-            "messages[0].role",
+            "messages[0].role is invalid: ROLE_UNSPECIFIED (0) is not a role: use ROLE_USER",
         ),
         (
             append(vec![pb::NewMessage {
@@ -166,7 +176,7 @@ async fn bad_appends_are_refused_precisely_and_write_nothing() {
                 ..append(vec![msg("", pb::Role::User, "x")])
             },
             Code::FailedPrecondition,
-            "another user",
+            "conversation \"c1\" belongs to another user",
         ),
         (
             append(vec![
@@ -353,8 +363,8 @@ async fn bad_reads_and_facts_are_refused_precisely() {
                 ..search("x")
             })
             .await,
-        Code::NotFound,
-        "conversation",
+        Code::FailedPrecondition,
+        "conversation \"c1\" belongs to another user",
     );
 
     let compose = |budget: u32, input: &str| pb::ComposeContextRequest {
@@ -393,6 +403,17 @@ async fn bad_reads_and_facts_are_refused_precisely() {
             .await,
         Code::InvalidArgument,
         "user_id",
+    );
+    // Another user's conversation: refused as an append and a search are.
+    expect(
+        memory
+            .compose_context(pb::ComposeContextRequest {
+                user_id: "u2".into(),
+                ..compose(100, "x")
+            })
+            .await,
+        Code::FailedPrecondition,
+        "conversation \"c1\" belongs to another user",
     );
 
     let put = |f: pb::FactInput| pb::PutFactsRequest {

@@ -66,8 +66,21 @@ pub fn role(field: &str, raw: i32) -> Result<Role> {
         Ok(pb::Role::System) => Ok(Role::System),
         Ok(pb::Role::Operator) => Ok(Role::Operator),
         Ok(pb::Role::Tool) => Ok(Role::Tool),
-        Ok(pb::Role::Unspecified) => Err(Error::invalid(field, "is required")),
-        Err(_) => Err(Error::invalid(field, format!("{raw} is not a Role"))),
+        Ok(pb::Role::Unspecified) | Err(_) => {
+            let name = if raw == 0 {
+                "ROLE_UNSPECIFIED (0)".into()
+            } else {
+                raw.to_string()
+            };
+            Err(Error::invalid(
+                field,
+                format!(
+                    "{name} is not a role: use ROLE_USER, ROLE_ASSISTANT, ROLE_SYSTEM, \
+                     ROLE_OPERATOR or ROLE_TOOL (a client that sends an unknown name, such as \
+                     'USER' for ROLE_USER, sends 0)"
+                ),
+            ))
+        }
     }
 }
 
@@ -351,13 +364,18 @@ pub fn resolution(raw: i32) -> Result<Resolution> {
         Ok(pb::ResolutionStatus::Escalated) => Ok(Resolution::Escalated),
         Ok(pb::ResolutionStatus::Pending) => Ok(Resolution::Pending),
         Ok(pb::ResolutionStatus::Transferred) => Ok(Resolution::Transferred),
-        Ok(pb::ResolutionStatus::Unspecified) => Err(Error::invalid(
+        Ok(pb::ResolutionStatus::Unspecified) | Err(_) => Err(Error::invalid(
             "resolution_status",
-            "is required (resolved, escalated, pending or transferred)",
-        )),
-        Err(_) => Err(Error::invalid(
-            "resolution_status",
-            format!("{raw} is not a resolution status"),
+            format!(
+                "{} is not a resolution status: use RESOLUTION_STATUS_RESOLVED, \
+                 RESOLUTION_STATUS_ESCALATED, RESOLUTION_STATUS_PENDING or \
+                 RESOLUTION_STATUS_TRANSFERRED",
+                if raw == 0 {
+                    "RESOLUTION_STATUS_UNSPECIFIED (0)".into()
+                } else {
+                    raw.to_string()
+                }
+            ),
         )),
     }
 }

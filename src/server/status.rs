@@ -3,6 +3,7 @@
 
 use engram_core::Error;
 use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, StatusExt};
 
 pub fn to_status(error: Error) -> Status {
     let code = match &error {
@@ -19,7 +20,22 @@ pub fn to_status(error: Error) -> Status {
     if code == Code::Internal {
         tracing::error!(error = %error.redacted(), "internal error");
     }
-    Status::new(code, capped(error.to_string()))
+    let message = capped(error.to_string());
+    // The field as data (google.rpc.BadRequest), for clients that act on
+    // it in any language, not only in the message.
+    let violation = match &error {
+        Error::InvalidArgument { field, reason } => Some((field, capped(reason.clone()))),
+        Error::TooLarge { field, .. } => Some((field, message.clone())),
+        _ => None,
+    };
+    match violation {
+        Some((field, description)) => Status::with_error_details(
+            code,
+            message,
+            ErrorDetails::with_bad_request_violation(field, description),
+        ),
+        None => Status::new(code, message),
+    }
 }
 
 /// Longest status message: it travels in a header (grpc-message), and a
@@ -76,6 +92,11 @@ mod tests {
             status.message(),
             "messages[0].content is too large: 40000 bytes, the limit is 32768"
         );
+        let bad = to_status(Error::invalid("messages[0].role", "is not a role"))
+            .get_details_bad_request()
+            .expect("a BadRequest detail");
+        assert_eq!(bad.field_violations[0].field, "messages[0].role");
+        assert_eq!(bad.field_violations[0].description, "is not a role");
         let long = to_status(Error::invalid("x", "é".repeat(5000)));
         assert!(long.message().len() <= MAX_MESSAGE_BYTES + '…'.len_utf8());
     }

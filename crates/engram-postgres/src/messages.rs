@@ -181,9 +181,7 @@ pub(crate) async fn append(
 fn refusal(e: tokio_postgres::Error, conversation_id: &ConversationId, ids: &[&str]) -> Error {
     let code = e.code().map(|c| c.code().to_owned());
     match code.as_deref() {
-        Some("EN001") => Error::FailedPrecondition(format!(
-            "conversation {conversation_id:?} belongs to another user"
-        )),
+        Some("EN001") => Error::belongs_to_another_user(conversation_id),
         Some("EN002") => {
             let index = e
                 .as_db_error()

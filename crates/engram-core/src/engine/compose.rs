@@ -217,10 +217,7 @@ where
         let facts = facts?.facts;
         let recent = match window? {
             Some(w) if w.conversation.user_id != q.user => {
-                return Err(Error::NotFound {
-                    what: "conversation",
-                    id: q.conversation.to_string(),
-                });
+                return Err(Error::belongs_to_another_user(&q.conversation));
             }
             Some(w) => w.messages,
             None => Vec::new(),

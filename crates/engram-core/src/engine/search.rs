@@ -120,11 +120,13 @@ where
                     .cold
                     .conversation(tenant, conversation)
                     .await?
-                    .filter(|meta| user.is_none_or(|u| *u == meta.user_id))
                     .ok_or_else(|| Error::NotFound {
                         what: "conversation",
                         id: conversation.to_string(),
                     })?;
+                if user.is_some_and(|u| *u != meta.user_id) {
+                    return Err(Error::belongs_to_another_user(conversation));
+                }
                 Ok(Scope::Conversation(meta.user_id, conversation.clone()))
             }
             (Some(user), None) => Ok(Scope::User(user.clone())),

@@ -177,9 +177,7 @@ pub(super) fn append(
     let (t, c) = (tenant.as_str(), conversation.as_str());
     let mut meta = match conversation_in_write(txn, t, c)? {
         Some(meta) if meta.user_id != *user => {
-            return Err(Error::FailedPrecondition(format!(
-                "conversation {conversation:?} belongs to another user"
-            )));
+            return Err(Error::belongs_to_another_user(conversation));
         }
         Some(meta) => meta,
         None => Conversation {
