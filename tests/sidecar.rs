@@ -524,7 +524,13 @@ async fn compose_context_fits_the_budget_and_says_why() {
                 && !m.message.as_ref().unwrap().message_id.is_empty())
     );
     assert_eq!(context.input, "Posso remarcar?");
-    assert!(r.text.starts_with("## Identity\n"));
+    // The identity is in the contract, not in the prompt.
+    let identity = context.identity.clone().unwrap();
+    assert_eq!(
+        (identity.tenant_id.as_str(), identity.user_id.as_str()),
+        ("acme", "u1")
+    );
+    assert!(r.text.starts_with("## Facts\n"), "{}", r.text);
     assert!(r.text.ends_with("## Input\nPosso remarcar?\n"));
     let sources: Vec<_> = r.timings.iter().map(|t| t.source.as_str()).collect();
     assert!(sources.contains(&"facts") && sources.contains(&"recent"));
@@ -553,7 +559,8 @@ async fn compose_context_fits_the_budget_and_says_why() {
         .compose_context(compose("acme", "long", "intruder", "oi", 300))
         .await
         .unwrap_err();
-    assert_eq!(err.code(), Code::NotFound);
+    assert_eq!(err.code(), Code::FailedPrecondition, "{err:?}");
+    assert!(err.message().contains("belongs to another user"), "{err:?}");
 }
 
 #[tokio::test]
@@ -876,7 +883,10 @@ async fn full_history_is_everything_the_user_has_rendered_compactly() {
         .unwrap()
         .into_inner();
     assert_eq!(r.text.matches(input).count(), 1, "{}", r.text);
-    assert!(r.text.ends_with(&format!("## Input\n{input}\n")));
+    assert!(
+        r.text.ends_with(&format!("## Input\n{input}\n"))
+            || r.text.ends_with(&format!("user: {input}\n"))
+    );
     sidecar.stop().await;
 }
 
@@ -941,5 +951,44 @@ async fn a_date_in_the_question_finds_what_was_said_that_day() {
             "{question}: {placed:?}"
         );
     }
+    sidecar.stop().await;
+}
+
+/// One turn of the documented call order on a short conversation: the
+/// composed prompt carries the input once and costs no more than the
+/// history it replaces.
+#[tokio::test]
+async fn a_short_conversation_composes_no_dearer_than_its_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let sidecar = Sidecar::start(dir.path()).await;
+    let mut memory = sidecar.memory();
+    let input = "Pode ser terça?";
+    memory
+        .append_messages(append(
+            "acme",
+            "short",
+            "new-user",
+            vec![
+                msg("m1", pb::Role::User, "Olá, quero marcar uma limpeza"),
+                msg("m2", pb::Role::Assistant, "Claro! Que dia prefere?"),
+                msg("m3", pb::Role::User, input),
+            ],
+        ))
+        .await
+        .unwrap();
+    let r = memory
+        .compose_context(compose("acme", "short", "new-user", input, 500))
+        .await
+        .unwrap()
+        .into_inner();
+    let tokens = r.tokens.unwrap();
+    assert!(
+        u64::from(tokens.composed_tokens) <= tokens.full_history_tokens,
+        "{tokens:?}\n{}",
+        r.text
+    );
+    assert_eq!(r.text.matches(input).count(), 1, "{}", r.text);
+    assert!(r.text.ends_with(&format!("user: {input}\n")), "{}", r.text);
+    assert!(!r.text.contains("new-user"), "no identity in the prompt");
     sidecar.stop().await;
 }

@@ -2,8 +2,17 @@
 //! answer needs, and rendering it as a deterministic text.
 //!
 //! Pure: the engine fetches the sources, this module decides. The text's
-//! blocks come in a fixed order, stable first (identity, facts), so that a
-//! prompt cache keeps hitting on the prefix while the conversation moves.
+//! blocks come in a fixed order, stable first (facts), so that a prompt
+//! cache keeps hitting on the prefix while the conversation moves.
+//!
+//! The text carries no identity: the model gains nothing from tenant or
+//! conversation ids, a user id is often a phone number or an e-mail
+//! address (personal data sent to the model's provider with every turn),
+//! and they cost tokens; the contract carries them. When the client
+//! appended the input as the newest message and the recent messages are
+//! the only history the context holds, they and the input are one block,
+//! the conversation as a client would send it: without facts or a
+//! handover the text is exactly that, never dearer than the history.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::OnceLock;
@@ -17,24 +26,24 @@ use crate::text::{fold, keywords};
 use crate::time::Timestamp;
 use crate::tokens::{Tokenizer, clip_lines, render_fact, render_line, render_session_header};
 
-const IDENTITY_HEADER: &str = "## Identity\n";
 const FACTS_HEADER: &str = "## Facts\n";
 const HANDOVER_HEADER: &str = "## Handover\n";
 const SUMMARY_HEADER: &str = "## Summary of earlier messages\n";
 const RELEVANT_HEADER: &str = "## Relevant history\n";
 const RECENT_HEADER: &str = "## Recent history\n";
 const INPUT_HEADER: &str = "## Input\n";
+const CONVERSATION_HEADER: &str = "## Conversation\n";
 
 /// Tokens of the fixed block headers, counted once per tokenizer.
 #[derive(Debug)]
 struct Headers {
-    identity: u32,
     facts: u32,
     handover: u32,
     summary: u32,
     relevant: u32,
     recent: u32,
     input: u32,
+    conversation: u32,
 }
 
 fn headers(tk: Tokenizer) -> &'static Headers {
@@ -45,13 +54,13 @@ fn headers(tk: Tokenizer) -> &'static Headers {
         Tokenizer::Cl100k => &CL100K,
     };
     cell.get_or_init(|| Headers {
-        identity: tk.count(IDENTITY_HEADER),
         facts: tk.count(FACTS_HEADER),
         handover: tk.count(HANDOVER_HEADER),
         summary: tk.count(SUMMARY_HEADER),
         relevant: tk.count(RELEVANT_HEADER),
         recent: tk.count(RECENT_HEADER),
         input: tk.count(INPUT_HEADER),
+        conversation: tk.count(CONVERSATION_HEADER),
     })
 }
 
@@ -103,9 +112,6 @@ pub struct Placed<T> {
 /// What the composer works from.
 #[derive(Debug, Clone)]
 pub struct Sources<'a> {
-    pub tenant_id: &'a str,
-    pub user_id: &'a str,
-    pub conversation_id: &'a str,
     pub input: &'a str,
     pub budget: u32,
     pub tokenizer: Tokenizer,
@@ -158,21 +164,17 @@ pub struct Composition {
 }
 
 /// Composes the context. Fails with `InvalidArgument` on `token_budget`
-/// when the budget cannot hold the identity and the input.
+/// when the budget cannot hold the input.
 pub fn compose(sources: Sources<'_>) -> Result<Composition> {
     let tk = sources.tokenizer;
-    let identity = format!(
-        "tenant: {} | user: {} | conversation: {}\n",
-        sources.tenant_id, sources.user_id, sources.conversation_id
-    );
     let input_line = format!("{}\n", sources.input.trim());
     let h = headers(tk);
-    let fixed = h.identity + tk.count(&identity) + h.input + tk.count(&input_line);
+    let fixed = h.input + tk.count(&input_line);
     if fixed > sources.budget {
         return Err(Error::invalid(
             "token_budget",
             format!(
-                "{} tokens cannot hold the identity and the input ({fixed} tokens)",
+                "{} tokens cannot hold the input ({fixed} tokens)",
                 sources.budget
             ),
         ));
@@ -182,14 +184,18 @@ pub fn compose(sources: Sources<'_>) -> Result<Composition> {
     // message (nor found again as a relevant one).
     let mut recent = sources.recent;
     let mut relevant = sources.relevant;
-    if recent
+    let appended_input = if recent
         .last()
         .is_some_and(|m| m.content.trim() == sources.input.trim())
     {
-        let input = recent.pop().map(|m| m.message_id);
-        relevant.retain(|c| Some(&c.message.message_id) != input.as_ref());
-    }
+        let input = recent.pop();
+        relevant.retain(|c| Some(&c.message.message_id) != input.as_ref().map(|m| &m.message_id));
+        input
+    } else {
+        None
+    };
 
+    let before_stable = left;
     let facts = place_facts(
         tk,
         sources.facts,
@@ -201,6 +207,7 @@ pub fn compose(sources: Sources<'_>) -> Result<Composition> {
     let handover = sources
         .handover
         .and_then(|h| place_handover(tk, h, &mut left, handover_cap));
+    let stable = before_stable - left;
 
     // The summary is a profile of what the user said, chosen without the
     // input: it earns its tokens when the history does not answer in the
@@ -225,8 +232,6 @@ pub fn compose(sources: Sources<'_>) -> Result<Composition> {
     let relevant = place_relevant(tk, relevant, &recent, &mut left);
 
     let mut text = String::new();
-    text.push_str(IDENTITY_HEADER);
-    text.push_str(&identity);
     push_block(
         &mut text,
         FACTS_HEADER,
@@ -237,6 +242,39 @@ pub fn compose(sources: Sources<'_>) -> Result<Composition> {
         HANDOVER_HEADER,
         handover.iter().map(|h| h.text.clone()),
     );
+
+    // One history block ending with the appended input: the conversation
+    // as the client would send it, under one header when a block precedes.
+    if summary.is_none()
+        && relevant.is_empty()
+        && let Some(input) = appended_input
+    {
+        let mut lines = recent.clone();
+        lines.push(Placed {
+            tokens: tk.line_tokens(&input),
+            item: input,
+            reason: Reason::Recent,
+            score: 0.0,
+        });
+        let header = if text.is_empty() { 0 } else { h.conversation };
+        let tokens = stable + header + sessions_cost(tk, &lines);
+        if tokens <= sources.budget {
+            if !text.is_empty() {
+                text.push_str(CONVERSATION_HEADER);
+            }
+            text.extend(render_sessions(&lines));
+            return Ok(Composition {
+                focus_terms: focus_terms(sources.input),
+                tokens,
+                facts,
+                handover,
+                summary,
+                relevant,
+                recent,
+                text,
+            });
+        }
+    }
     push_block(
         &mut text,
         SUMMARY_HEADER,
@@ -430,6 +468,17 @@ fn place_summary(
     })
 }
 
+/// What `render_sessions` of `placed` costs: its lines and a header per
+/// run of one session.
+fn sessions_cost(tk: Tokenizer, placed: &[Placed<Message>]) -> u32 {
+    let runs = placed
+        .iter()
+        .enumerate()
+        .filter(|(i, p)| *i == 0 || session(&placed[i - 1].item) != session(&p.item))
+        .count() as u32;
+    placed.iter().map(|p| p.tokens).sum::<u32>() + runs * tk.session_header_tokens()
+}
+
 /// The conversation and day a message was said in: a block opens each run
 /// of messages of one session with its header.
 fn session(m: &Message) -> (ConversationId, i64) {
@@ -621,9 +670,6 @@ mod tests {
 
     fn sources(budget: u32, recent: Vec<Message>, relevant: Vec<Candidate>) -> Sources<'static> {
         Sources {
-            tenant_id: "acme",
-            user_id: "u1",
-            conversation_id: "c1",
             input: "Posso remarcar a limpeza para sexta?",
             budget,
             tokenizer: Tokenizer::O200k,
@@ -687,7 +733,7 @@ mod tests {
         }];
         let c = compose(sources(2000, history(40).split_off(30), relevant)).unwrap();
         let pos = |h: &str| c.text.find(h).unwrap();
-        assert!(pos(IDENTITY_HEADER) < pos(FACTS_HEADER));
+        assert!(c.text.starts_with(FACTS_HEADER), "no identity in the text");
         assert!(pos(FACTS_HEADER) < pos(RELEVANT_HEADER));
         assert!(pos(RELEVANT_HEADER) < pos(RECENT_HEADER));
         assert!(pos(RECENT_HEADER) < pos(INPUT_HEADER));
@@ -698,6 +744,32 @@ mod tests {
         assert_eq!(c.facts.len(), 2);
         assert_eq!(c.relevant.len(), 1);
         assert_eq!(c.tokens, Tokenizer::O200k.count(&c.text));
+    }
+
+    /// The input appended as the newest message, and nothing but history
+    /// to show: the text is what a client would send without engram.
+    #[test]
+    fn history_alone_costs_no_more_than_the_history() {
+        let mut h = history(4);
+        h.push(message(5, "Posso remarcar a limpeza para sexta?"));
+        let mut s = sources(2000, h.clone(), vec![]);
+        s.facts.clear();
+        let c = compose(s).unwrap();
+        let naive: String = std::iter::once(render_session_header(h[0].created_at))
+            .chain(h.iter().map(render_line))
+            .collect();
+        assert_eq!(c.text, naive);
+        assert_eq!(c.tokens, Tokenizer::O200k.count(&c.text));
+        assert_eq!(c.text.matches("Posso remarcar").count(), 1);
+        assert_eq!(c.recent.len(), 4, "the input is not a recent item");
+
+        // With facts to carry, they come first, then the conversation.
+        let with_facts = compose(sources(2000, h, vec![])).unwrap();
+        let (facts, conversation) = with_facts.text.split_once(CONVERSATION_HEADER).unwrap();
+        assert!(facts.starts_with(FACTS_HEADER));
+        assert_eq!(conversation, naive);
+        assert_eq!(with_facts.tokens, Tokenizer::O200k.count(&with_facts.text));
+        assert_eq!(with_facts.recent.len(), 4);
     }
 
     #[test]

@@ -1,5 +1,6 @@
-//! Message importance (SPEC §3): emergencies 1.0; pain, doctors and
-//! medicine 0.8; ordinary 0.5; small talk about time and greetings 0.3.
+//! Message importance (SPEC §3): emergencies 1.0; pain, doctors,
+//! medicine and legal matters 0.8; a statement about oneself 0.65;
+//! ordinary 0.5; small talk about time and greetings 0.3.
 //! The word lists are per language and replaceable by configuration.
 
 use crate::text::{fold, words};

@@ -224,9 +224,6 @@ where
         };
 
         let composition = compose(Sources {
-            tenant_id: tenant.as_str(),
-            user_id: q.user.as_str(),
-            conversation_id: q.conversation.as_str(),
             input: &q.input,
             budget,
             tokenizer,
