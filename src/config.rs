@@ -18,7 +18,12 @@ use clap::{
 /// Without a subcommand engram serves: `engram --listen …` is
 /// `engram serve --listen …` (see `engram serve --help`).
 #[derive(Debug, Parser)]
-#[command(name = "engram", version, subcommand_required = true)]
+#[command(
+    name = "engram",
+    version,
+    subcommand_required = true,
+    override_usage = "engram [serve] [OPTIONS]\n       engram <COMMAND>"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

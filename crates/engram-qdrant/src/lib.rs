@@ -64,7 +64,27 @@ impl std::fmt::Debug for QdrantIndex {
 }
 
 fn unavailable(e: impl std::fmt::Display) -> Error {
-    Error::unavailable("qdrant", e.to_string())
+    Error::unavailable("qdrant", tidy(&e.to_string()))
+}
+
+/// qdrant-client writes a failed connection's transport error into its
+/// message with `{:?}` (a page of Rust debug output): keep what it says,
+/// "Failed to connect to URL", and the cause's own words.
+fn tidy(text: &str) -> String {
+    let Some(at) = text.find(": tonic::transport::Error") else {
+        return text.to_owned();
+    };
+    let head = text[..at]
+        .trim_start_matches("Error in the response: ")
+        .trim_start_matches("Internal error ");
+    let cause = text[at..]
+        .split("message: \"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next());
+    match cause {
+        Some(cause) => format!("{head}: {cause}"),
+        None => head.to_owned(),
+    }
 }
 
 /// A collection name from a prefix and an index name.
@@ -398,6 +418,20 @@ impl SemanticIndex for QdrantIndex {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_failed_connection_reads_as_one_sentence() {
+        let raw = "Error in the response: Internal error Failed to connect to \
+                   http://127.0.0.1:1/: tonic::transport::Error(Transport, ConnectError(\
+                   ConnectError(\"tcp connect error\", 127.0.0.1:1, Os { code: 111, kind: \
+                   ConnectionRefused, message: \"Connection refused\" }))) MetadataMap { \
+                   headers: {} }";
+        assert_eq!(
+            tidy(raw),
+            "Failed to connect to http://127.0.0.1:1/: Connection refused"
+        );
+        assert_eq!(tidy("collection not found"), "collection not found");
+    }
 
     #[test]
     fn point_ids_are_stable_and_distinct() {
