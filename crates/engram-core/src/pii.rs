@@ -1352,6 +1352,30 @@ fn name_in_any_case_at(text: &str, i: usize) -> Option<usize> {
     Some(extend_name(text, first))
 }
 
+/// A surname the gazetteer knows that is no word ("ms. raj", "sr.
+/// cavalcanti", "olá haddad"): after a cue, a form of address or a
+/// greeting, people are named by it as often as by a given name. Its end,
+/// the name's further words included.
+fn surname_alone_at(text: &str, i: usize) -> Option<usize> {
+    let end = word_end(text, i);
+    let word = crate::text::fold(&text[i..end]);
+    (end >= i + 3 && surname_no_word(&word) && !text[end..].starts_with(char::is_alphanumeric))
+        .then(|| extend_name(text, end))
+}
+
+/// Whether a folded word is a surname the gazetteer knows and nothing
+/// else: no given name, no word of the word lists, no brand.
+fn surname_no_word(word: &str) -> bool {
+    gazetteer::is_surname(word)
+        && !gazetteer::is_given_name(word)
+        && !gazetteer::is_a_word(word)
+        && !gazetteer::is_everyday(word)
+        && !is_brand(word)
+        && !is_name_particle(word)
+        && !crate::text::is_stop_word(word)
+        && !ALSO_PLACES_AND_BRANDS.contains(&word)
+}
+
 /// A full name in any case found by the gazetteer alone ("favor avisar
 /// davi brown", "PACIENTE: DAVID DA OLIVEIRA"): a given name, then a
 /// surname it knows (a particle may come between), then more of them.
@@ -1364,7 +1388,10 @@ fn known_full_name_at(text: &str, i: usize) -> Option<(usize, f32)> {
         return None;
     }
     let word = crate::text::fold(&text[i..first]);
-    if !gazetteer::is_given_name(&word)
+    // "raj cavalcanti": a surname that is no word, first, is a given name
+    // the gazetteer lacks; as strict as an everyday one below.
+    let surname_first = !gazetteer::is_given_name(&word) && surname_no_word(&word);
+    if !(gazetteer::is_given_name(&word) || surname_first)
         || is_name_particle(&word)
         || crate::text::is_stop_word(&word)
         || TITLES
@@ -1373,32 +1400,39 @@ fn known_full_name_at(text: &str, i: usize) -> Option<(usize, f32)> {
     {
         return None;
     }
-    let everyday = gazetteer::is_everyday(&word);
+    let everyday = gazetteer::is_everyday(&word) || surname_first;
     // "my son raj", "olá raj!": an everyday word that ends a cue phrase or
     // a greeting is that phrase's, not a name's; "vi lucas" (I saw
     // Lucas): a two-letter one is a word.
     if everyday && (first - i < 3 || ends_a_marker(text, first)) {
         return None;
     }
-    let surname_at = |at: usize| {
+    // `particle`: "rosa da costa": a particle between a given name and a
+    // surname says it is a name, everyday words or not.
+    let surname_at = |at: usize, particle: bool| {
         let end = word_end(text, at);
         let word = crate::text::fold(&text[at..end]);
         let known = !crate::text::is_stop_word(&word)
             && !is_brand(&word)
             && !(everyday
                 && (gazetteer::is_everyday(&word)
-                    || gazetteer::is_a_word(&word)
+                    // A particle vouches for a surname that is a word
+                    // after a given name, not after a surname.
+                    || ((surname_first || !particle)
+                        && gazetteer::is_a_word(&word)
+                        && !gazetteer::is_common_surname(&word))
                     || ALSO_PLACES_AND_BRANDS.contains(&word.as_str())));
         (end > at && known && gazetteer::is_surname(&word)).then_some(end)
     };
     let at = text[first..].starts_with(' ').then_some(first + 1)?;
     let next = word_end(text, at);
-    let surname =
-        if is_name_particle(&crate::text::fold(&text[at..next])) && text[next..].starts_with(' ') {
-            surname_at(next + 1)?
-        } else {
-            surname_at(at)?
-        };
+    let particle = crate::text::fold(&text[at..next]);
+    let surname = if is_name_particle(&particle) && particle != "e" && text[next..].starts_with(' ')
+    {
+        surname_at(next + 1, true)?
+    } else {
+        surname_at(at, false)?
+    };
     Some((extend_name(text, surname), if everyday { 0.6 } else { 0.7 }))
 }
 
@@ -1448,6 +1482,184 @@ fn capitalised_mid_sentence(text: &str, i: usize) -> bool {
         && !before.ends_with(['.', '!', '?', ':', '"', '\n'])
         && !text[..i].contains(|c: char| c.is_uppercase())
 }
+
+/// What follows a person's name where they work ("Mark at the front desk",
+/// "a rosa da recepção").
+const ROLES_AFTER: &[&str] = &[
+    "at the front desk",
+    "from the front desk",
+    "at front desk",
+    "at reception",
+    "at the reception",
+    "from reception",
+    "from the reception",
+    "from billing",
+    "in billing",
+    "at the desk",
+    "da recepção",
+    "da recepcao",
+    "do financeiro",
+    "da secretaria",
+    "do atendimento",
+    "da contabilidade",
+    "da portaria",
+    "do caixa",
+];
+
+/// Everyday words that are given names and name people too ("a tia
+/// falou", "o cara disse"): no name for what surrounds them.
+const PEOPLE_NOUNS: &[&str] = &[
+    "tia", "mae", "filho", "neta", "neto", "dona", "mana", "amada", "amado", "amador", "diva",
+    "santa", "santo", "cara", "bebe", "irma", "nora", "man", "guy", "lady", "miss", "queen",
+    "king", "prince", "princess", "son", "major", "elder", "baby", "buddy",
+];
+
+/// The everyday given names (`everyday-names.txt`) that are Portuguese
+/// words, or loanwords in Portuguese chat ("o kit", "o job"): after a
+/// Portuguese article they are that word. The others are English words
+/// ("grace", "mark", "destiny"), names after a Portuguese article.
+const PORTUGUESE_WORDS: &[&str] = &[
+    "ai",
+    "alma",
+    "alta",
+    "amparo",
+    "aurora",
+    "bento",
+    "bonita",
+    "branca",
+    "branda",
+    "bula",
+    "celeste",
+    "clara",
+    "concha",
+    "coral",
+    "cristal",
+    "cruz",
+    "dia",
+    "divina",
+    "divino",
+    "domingo",
+    "era",
+    "esta",
+    "fe",
+    "flor",
+    "flora",
+    "franco",
+    "gala",
+    "gema",
+    "gentil",
+    "gloria",
+    "graca",
+    "ida",
+    "ira",
+    "jesus",
+    "julho",
+    "justa",
+    "juvenil",
+    "leia",
+    "lia",
+    "lida",
+    "linda",
+    "lira",
+    "lisa",
+    "lua",
+    "lula",
+    "luz",
+    "macia",
+    "macio",
+    "magna",
+    "manda",
+    "manual",
+    "marco",
+    "margarida",
+    "mel",
+    "meta",
+    "mina",
+    "modesta",
+    "modesto",
+    "monte",
+    "mora",
+    "nada",
+    "nata",
+    "natal",
+    "norma",
+    "nova",
+    "nu",
+    "ola",
+    "ora",
+    "palma",
+    "paris",
+    "paz",
+    "pedra",
+    "perola",
+    "pia",
+    "piedade",
+    "pilar",
+    "pura",
+    "regia",
+    "rema",
+    "reta",
+    "ria",
+    "rica",
+    "rico",
+    "rima",
+    "rosa",
+    "sal",
+    "sales",
+    "salina",
+    "serena",
+    "severo",
+    "socorro",
+    "sol",
+    "terra",
+    "tome",
+    "treva",
+    "vi",
+    "vida",
+    "viola",
+    "violeta",
+    "vital",
+    "vitoria",
+    "viva",
+    "vivia",
+    "zona",
+    "van",
+    "kit",
+    "job",
+    "ok",
+    "max",
+    "star",
+    "page",
+    "nice",
+    "iron",
+    "hang",
+    "so",
+    "my",
+    "in",
+    "see",
+    "soon",
+    "any",
+    "many",
+    "long",
+    "lean",
+    "gay",
+    "china",
+    "argentina",
+    "florida",
+    "cairo",
+    "latina",
+    "marine",
+    "golden",
+    "art",
+    "chance",
+    "bill",
+    "jack",
+    "diamond",
+    "show",
+    "love",
+    "top",
+    "happy",
+];
 
 /// Given names that also name places, shops and products ("moro em
 /// Salvador", "Austin", "comprei na melissa", "um logan prata"): without
@@ -1648,6 +1860,7 @@ fn names(text: &str) -> Vec<Finding> {
                         !copula || !gazetteer::is_everyday(&crate::text::fold(&text[i..*end]))
                     })
                     .map(|end| (end, 0.85))
+                    .or_else(|| surname_alone_at(text, i).map(|end| (end, 0.8)))
                     .or_else(|| {
                         announces
                             .then(|| unknown_first_name_at(text, i))
@@ -1738,6 +1951,45 @@ fn names(text: &str) -> Vec<Finding> {
         if !names_a_place(text, start, end) && !followed_by_a_place_word(text, end) {
             out.push(name_finding(start, end, confidence));
         }
+        Some(end)
+    });
+    let english = std::cell::OnceCell::new();
+    // A one-word name that is also a word, said by what surrounds it: the
+    // role after it ("destiny at reception", "a rosa da recepção") or a
+    // Portuguese article before an English word ("a grace", "o mark").
+    each_word(text, |i| {
+        let end = word_end(text, i);
+        if end < i + 2 || text[end..].starts_with(char::is_alphanumeric) {
+            return None;
+        }
+        let word = crate::text::fold(&text[i..end]);
+        let name = (gazetteer::is_given_name(&word) || surname_no_word(&word))
+            && !is_brand(&word)
+            && !is_name_particle(&word)
+            && !crate::text::is_stop_word(&word)
+            && !PEOPLE_NOUNS.contains(&word.as_str())
+            && !TITLES
+                .iter()
+                .any(|t| t.trim_end_matches([' ', '.']) == word);
+        if !name {
+            return None;
+        }
+        let rest = text[end..].trim_start_matches(',').to_lowercase();
+        let role = ROLES_AFTER.iter().any(|r| {
+            rest.strip_prefix(' ')
+                .and_then(|rest| rest.strip_prefix(r))
+                .is_some_and(|after| !after.starts_with(char::is_alphanumeric))
+        });
+        // English has "a" too: "a charity", "a fairy".
+        let article = matches!(previous_word(text, i).as_str(), "a" | "o")
+            && gazetteer::is_everyday(&word)
+            && !PORTUGUESE_WORDS.contains(&word.as_str())
+            && !*english.get_or_init(|| crate::text::reads_english(text));
+        if !(role || article) || names_a_place(text, i, end) {
+            return None;
+        }
+        let end = extend_name(text, end);
+        out.push(name_finding(i, end, if role { 0.7 } else { 0.5 }));
         Some(end)
     });
     // A given name and a surname the gazetteer knows, in any case.
@@ -2651,6 +2903,24 @@ mod tests {
         }
         // Surnames of the communities customers come from.
         assert_eq!(names("hey this is mei haddad"), ["mei haddad"]);
+        // A surname that is no word: alone after a form of address, and
+        // first in a full name (a given name the gazetteer lacks).
+        assert_eq!(names("i spoke with ms. raj yesterday"), ["raj"]);
+        assert_eq!(
+            names("the patient is raj barbosa almeida"),
+            ["raj barbosa almeida"]
+        );
+        // An everyday given name with one of the commonest surnames, or a
+        // particle before a surname.
+        assert_eq!(names("quem indicou foi a grace dias"), ["grace dias"]);
+        assert_eq!(names("favor avisar rosa da smith"), ["rosa da smith"]);
+        assert_eq!(names("mora na costa da lagoa"), Vec::<&str>::new());
+        // What surrounds a one-word name that is also a word.
+        assert_eq!(names("destiny at reception said to call back"), ["destiny"]);
+        assert_eq!(names("a grace falou q tinha vaga"), ["grace"]);
+        assert_eq!(names("a tia falou q tinha vaga"), Vec::<&str>::new());
+        assert_eq!(names("i did a charity race"), Vec::<&str>::new());
+        assert_eq!(names("a luz acabou de novo"), Vec::<&str>::new());
         // A given name in lower case anywhere, when it is no word.
         assert_eq!(names("ontem fernanda me mandou msg"), ["fernanda"]);
         assert_eq!(names("her name is fernanda"), ["fernanda"]);

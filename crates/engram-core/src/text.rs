@@ -135,6 +135,11 @@ fn language(folded_words: &[String]) -> Language {
     }
 }
 
+/// Whether more of a text's words say English than say Portuguese.
+pub(crate) fn reads_english(text: &str) -> bool {
+    language(&words(text).collect::<Vec<_>>()) == Language::English
+}
+
 fn stemmer(algorithm: rust_stemmers::Algorithm) -> &'static rust_stemmers::Stemmer {
     use rust_stemmers::{Algorithm, Stemmer};
     static PORTUGUESE: OnceLock<Stemmer> = OnceLock::new();

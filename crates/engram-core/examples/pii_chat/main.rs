@@ -9,6 +9,7 @@
 //! personal data that it changed).
 //!
 //!   cargo run --release -p engram-core --example pii_chat -- [--per-shape N] [--seed S] [--show-errors K]
+//!   cargo run --release -p engram-core --example pii_chat -- --names-in FILE
 //!
 //! `--show-errors` prints the development part's errors only: tune on
 //! those, report the test part.
@@ -482,6 +483,22 @@ fn main() {
     let mut seed = 11u64;
     let mut show = 0usize;
     let args: Vec<String> = std::env::args().skip(1).collect();
+    // `--names-in FILE`: the names found in each line of another text
+    // (LoCoMo's chats, say), one `line<TAB>name` per finding, to read its
+    // false positives.
+    if let [flag, path] = args.as_slice()
+        && flag == "--names-in"
+    {
+        let text = std::fs::read_to_string(path).expect("a readable file");
+        for line in text.lines() {
+            for f in pii::detect(line) {
+                if f.kind == PiiKind::PersonName {
+                    println!("{line}\t{}", &line[f.start..f.end]);
+                }
+            }
+        }
+        return;
+    }
     for pair in args.chunks(2) {
         let value = pair.get(1).and_then(|v| v.parse().ok());
         match (pair[0].as_str(), value) {

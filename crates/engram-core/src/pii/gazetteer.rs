@@ -10,6 +10,8 @@
 //! wamerican); such a word is a name only with more evidence than itself.
 //! `name-words.txt` (built by the script) holds every name those word
 //! lists hold ("costa", "brown", "vera"), for the weakest evidence.
+//! `common-surnames.txt` (built by the script from its hand list) holds
+//! the commonest Brazilian surnames that are no everyday noun.
 //! `not-people.txt` is written by hand: brands, shops, medicines, cars,
 //! voice assistants, health plans, laboratories and places whose names
 //! look like people's ("zara", "allegra", "alexa", "hapvida", "moema").
@@ -22,6 +24,7 @@ const SURNAMES: &str = include_str!("surnames.txt");
 const EVERYDAY: &str = include_str!("everyday-names.txt");
 const NAME_WORDS: &str = include_str!("name-words.txt");
 const NOT_PEOPLE: &str = include_str!("not-people.txt");
+const COMMON_SURNAMES: &str = include_str!("common-surnames.txt");
 
 /// The words of a list, hashed: every word of every message is looked up
 /// (a binary search's string comparisons were most of detection's time).
@@ -48,6 +51,14 @@ pub(super) fn is_surname(folded: &str) -> bool {
 pub(super) fn is_everyday(folded: &str) -> bool {
     static CELL: OnceLock<HashSet<&str>> = OnceLock::new();
     words(&CELL, EVERYDAY).contains(folded)
+}
+
+/// Whether a folded word is one of the commonest Brazilian surnames that
+/// is no everyday noun ("pereira", "dias", "rocha"; not "costa", "cruz"):
+/// after a given name, even one that is a word, it makes a name.
+pub(super) fn is_common_surname(folded: &str) -> bool {
+    static CELL: OnceLock<HashSet<&str>> = OnceLock::new();
+    words(&CELL, COMMON_SURNAMES).contains(folded)
 }
 
 /// Whether a folded given name or surname is also a word of the Debian
