@@ -921,6 +921,40 @@ const NAME_CUES: &[&str] = &[
     "beijos pra ",
     "abraço pra ",
     "abraços pra ",
+    // "recebi msg de um tal de enzo".
+    "tal de ",
+];
+/// Relatives before their name ("minha vó cleide", "o tio zé"): like a
+/// copula, an everyday word after them is not one ("meu primo mora…").
+const KIN_CUES: &[&str] = &[
+    "minha vó ",
+    "minha vo ",
+    "minha avó ",
+    "minha avo ",
+    "meu vô ",
+    "meu vo ",
+    "meu avô ",
+    "meu avo ",
+    "minha tia ",
+    "meu tio ",
+    "o tio ",
+    "a tia ",
+    "minha prima ",
+    "meu primo ",
+    "minha sogra ",
+    "meu sogro ",
+    "minha cunhada ",
+    "meu cunhado ",
+    "minha neta ",
+    "meu neto ",
+    "minha sobrinha ",
+    "meu sobrinho ",
+    "minha madrinha ",
+    "meu padrinho ",
+    "minha namorada ",
+    "meu namorado ",
+    "minha noiva ",
+    "meu noivo ",
 ];
 /// Cue phrases that announce a whole name: after them a first name the
 /// gazetteer lacks is taken when a known surname follows.
@@ -1015,13 +1049,14 @@ fn markers() -> &'static (aho_corasick::AhoCorasick, Vec<Marker>) {
     MARKERS.get_or_init(|| {
         let cue = |p: &str| Marker::Cue {
             announces: ANNOUNCING_CUES.contains(&p),
-            copula: COPULAS.contains(&p),
+            copula: COPULAS.contains(&p) || KIN_CUES.contains(&p),
         };
         let relatives = RELATIVES.iter().flat_map(|r| {
             [" dele, ", " dela, ", " dele ", " dela "].map(|whose| format!("{r}{whose}"))
         });
         let patterns: Vec<(String, Marker)> = NAME_CUES
             .iter()
+            .chain(KIN_CUES)
             .map(|p| (p.to_string(), cue(p)))
             .chain(relatives.map(|p| (p, cue(""))))
             .chain(TITLES.iter().map(|p| (p.to_string(), Marker::Title)))
@@ -1440,11 +1475,16 @@ fn known_full_name_at(text: &str, i: usize) -> Option<(usize, f32)> {
 /// a form of address or a greeting.
 fn ends_a_marker(text: &str, end: usize) -> bool {
     let before = text[..end].to_lowercase();
-    NAME_CUES.iter().chain(TITLES).chain(THANKS).any(|m| {
-        before
-            .strip_suffix(m.trim_end_matches([' ', ',']))
-            .is_some_and(|rest| !rest.ends_with(char::is_alphanumeric))
-    })
+    NAME_CUES
+        .iter()
+        .chain(KIN_CUES)
+        .chain(TITLES)
+        .chain(THANKS)
+        .any(|m| {
+            before
+                .strip_suffix(m.trim_end_matches([' ', ',']))
+                .is_some_and(|rest| !rest.ends_with(char::is_alphanumeric))
+        })
 }
 
 /// A lone given name at `i` that is no everyday word ("fernanda", not
@@ -1504,6 +1544,42 @@ const ROLES_AFTER: &[&str] = &[
     "da contabilidade",
     "da portaria",
     "do caixa",
+];
+
+/// Relatives after a possessive name ("grace's mom").
+const RELATIVES_EN: &[&str] = &[
+    "mom", "dad", "mother", "father", "wife", "husband", "son", "daughter", "sister", "brother",
+    "mum", "grandma", "grandpa", "kid", "kids", "baby", "aunt", "uncle",
+];
+
+/// Verbs of what a person says or does for someone, after their name
+/// ("a vitoria falou", "o mark disse", "a rosa me ajudou").
+const SPEECH_VERBS: &[&str] = &[
+    "falou",
+    "disse",
+    "pediu",
+    "mandou",
+    "ligou",
+    "avisou",
+    "perguntou",
+    "respondeu",
+    "explicou",
+    "comentou",
+    "confirmou",
+    "atendeu",
+    "indicou",
+    "agendou",
+    "marcou",
+    "ajudou",
+    "chamou",
+    "passou",
+    "deixou",
+    "levou",
+    "trouxe",
+    "buscou",
+    "contou",
+    "falo",
+    "fala",
 ];
 
 /// Everyday words that are given names and name people too ("a tia
@@ -1857,7 +1933,14 @@ fn names(text: &str) -> Vec<Finding> {
                 Some((end, _)) => Some((end, if is_cue { 0.9 } else { 0.85 })),
                 None => name_in_any_case_at(text, i)
                     .filter(|end| {
-                        !copula || !gazetteer::is_everyday(&crate::text::fold(&text[i..*end]))
+                        // After a copula or a relative: no everyday word,
+                        // nor one word that is a surname and a word too
+                        // ("a tia santos chegou": the club's).
+                        let name = crate::text::fold(&text[i..*end]);
+                        let lone_word_surname = *end == word_end(text, i)
+                            && gazetteer::is_a_word(&name)
+                            && gazetteer::is_surname(&name);
+                        !copula || !(gazetteer::is_everyday(&name) || lone_word_surname)
                     })
                     .map(|end| (end, 0.85))
                     .or_else(|| surname_alone_at(text, i).map(|end| (end, 0.8)))
@@ -1909,7 +1992,8 @@ fn names(text: &str) -> Vec<Finding> {
             return None;
         }
         let end = word_end(text, i);
-        let article = matches!(&text[i..end], "a" | "o" | "A" | "O");
+        // "pro"/"pra": "para o", "para a" ("agenda pro enzo").
+        let article = matches!(&text[i..end], "a" | "o" | "A" | "O" | "pro" | "pra");
         // At the message's start, before another word: "francisco vai
         // me ligar".
         let opens = i == 0
@@ -1959,7 +2043,12 @@ fn names(text: &str) -> Vec<Finding> {
     // Portuguese article before an English word ("a grace", "o mark").
     each_word(text, |i| {
         let end = word_end(text, i);
-        if end < i + 2 || text[end..].starts_with(char::is_alphanumeric) {
+        // "this is grace's mom": a name, then whose relative.
+        let possessive = text[end..].strip_prefix("'s ").is_some_and(|rest| {
+            let next = &rest[..word_end(rest, 0)];
+            RELATIVES_EN.contains(&next.to_lowercase().as_str())
+        });
+        if end < i + 2 || (text[end..].starts_with(char::is_alphanumeric) && !possessive) {
             return None;
         }
         let word = crate::text::fold(&text[i..end]);
@@ -1981,15 +2070,31 @@ fn names(text: &str) -> Vec<Finding> {
                 .is_some_and(|after| !after.starts_with(char::is_alphanumeric))
         });
         // English has "a" too: "a charity", "a fairy".
-        let article = matches!(previous_word(text, i).as_str(), "a" | "o")
+        let after_article = matches!(previous_word(text, i).as_str(), "a" | "o");
+        let article = after_article
             && gazetteer::is_everyday(&word)
             && !PORTUGUESE_WORDS.contains(&word.as_str())
             && !*english.get_or_init(|| crate::text::reads_english(text));
-        if !(role || article) || names_a_place(text, i, end) {
+        // "a vitoria falou", "a rosa me ajudou": who says or does such a
+        // thing is a person.
+        let speaks = after_article && {
+            let rest = text[end..].trim_start_matches(' ');
+            let rest = ["me ", "te ", "nos ", "lhe "]
+                .iter()
+                .find_map(|c| rest.strip_prefix(c))
+                .unwrap_or(rest);
+            let verb = &rest[..word_end(rest, 0)];
+            SPEECH_VERBS.contains(&verb)
+        };
+        if !(role || article || possessive || speaks) || names_a_place(text, i, end) {
             return None;
         }
         let end = extend_name(text, end);
-        out.push(name_finding(i, end, if role { 0.7 } else { 0.5 }));
+        out.push(name_finding(
+            i,
+            end,
+            if role || possessive { 0.7 } else { 0.5 },
+        ));
         Some(end)
     });
     // A given name and a surname the gazetteer knows, in any case.
@@ -2921,6 +3026,14 @@ mod tests {
         assert_eq!(names("a tia falou q tinha vaga"), Vec::<&str>::new());
         assert_eq!(names("i did a charity race"), Vec::<&str>::new());
         assert_eq!(names("a luz acabou de novo"), Vec::<&str>::new());
+        assert_eq!(names("a vitoria falou q tinha vaga"), ["vitoria"]);
+        assert_eq!(names("this is grace's mom, she has a fever"), ["grace"]);
+        // Relatives and "um tal de" before a name; "pro" is "para o".
+        assert_eq!(names("minha vó cleide usa marcapasso"), ["cleide"]);
+        assert_eq!(names("meu primo mora em santos"), Vec::<&str>::new());
+        assert_eq!(names("recebi msg de um tal de enzo"), ["enzo"]);
+        assert_eq!(names("agenda pra mim e pro matheus"), ["matheus"]);
+        assert_eq!(names("vou pro rio amanhã"), Vec::<&str>::new());
         // A given name in lower case anywhere, when it is no word.
         assert_eq!(names("ontem fernanda me mandou msg"), ["fernanda"]);
         assert_eq!(names("her name is fernanda"), ["fernanda"]);
