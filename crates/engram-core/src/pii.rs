@@ -923,6 +923,13 @@ const NAME_CUES: &[&str] = &[
     "abraços pra ",
     // "recebi msg de um tal de enzo".
     "tal de ",
+    "cc ",
+    "first name ",
+    "first name is ",
+    "first name: ",
+    "last name ",
+    "last name is ",
+    "last name: ",
 ];
 /// Relatives before their name ("minha vó cleide", "o tio zé"): like a
 /// copula, an everyday word after them is not one ("meu primo mora…").
@@ -1968,6 +1975,22 @@ fn names(text: &str) -> Vec<Finding> {
             }
         }
     }
+    // "[10:32] Zé: chego em 5 min": a line of an exported chat, its
+    // writer before the colon.
+    if let Some(rest) = text.strip_prefix('[')
+        && let Some((stamp, after)) = rest.split_once("] ")
+        && stamp.len() <= 20
+        && stamp.contains(':')
+        && let Some((who, _)) = after.split_once(": ")
+        && (1..=4).contains(&who.split(' ').count())
+        && who
+            .split(' ')
+            .all(|w| w.starts_with(char::is_uppercase) || is_known_name(w))
+        && !who.split(' ').any(not_a_name)
+    {
+        let start = text.len() - after.len();
+        out.push(name_finding(start, start + who.len(), 0.8));
+    }
     // "rosa aqui, tudo certo?": a message that opens with who is
     // writing.
     let opener = name_at(text, 0)
@@ -2225,6 +2248,12 @@ const PLACE_WORDS: &[&str] = &[
     "praça",
     "farmácia",
     "farmacia",
+    "drogaria",
+    // Health posts and emergency units: "posto joão silva", "ubs maria
+    // da conceição".
+    "posto",
+    "ubs",
+    "upa",
     "laboratório",
     "instituto",
     "banco",
@@ -3034,6 +3063,13 @@ mod tests {
         assert_eq!(names("recebi msg de um tal de enzo"), ["enzo"]);
         assert_eq!(names("agenda pra mim e pro matheus"), ["matheus"]);
         assert_eq!(names("vou pro rio amanhã"), Vec::<&str>::new());
+        // An exported chat's line names its writer; "cc", "first name".
+        assert_eq!(names("[10:32] Zé: chego em 5 min"), ["Zé"]);
+        assert_eq!(names("cc wei on the reply pls"), ["wei"]);
+        assert_eq!(
+            names("a receita ta no posto Maria Moreira"),
+            Vec::<&str>::new()
+        );
         // A given name in lower case anywhere, when it is no word.
         assert_eq!(names("ontem fernanda me mandou msg"), ["fernanda"]);
         assert_eq!(names("her name is fernanda"), ["fernanda"]);
