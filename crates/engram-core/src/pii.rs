@@ -2074,6 +2074,17 @@ fn names(text: &str) -> Vec<Finding> {
         if end < i + 2 || (text[end..].starts_with(char::is_alphanumeric) && !possessive) {
             return None;
         }
+        // The cheap tests first: most words have neither an article
+        // before them nor a role after them.
+        let before = text[..i].strip_suffix(' ').unwrap_or("");
+        let after_article = [" a", " o"].iter().any(|a| before.ends_with(a))
+            || matches!(before, "a" | "o" | "A" | "O");
+        let role_may_follow = [" at ", " from ", " in ", " da ", " do ", ", da ", ", do "]
+            .iter()
+            .any(|p| text[end..].starts_with(p));
+        if !(after_article || possessive || role_may_follow) {
+            return None;
+        }
         let word = crate::text::fold(&text[i..end]);
         let name = (gazetteer::is_given_name(&word) || surname_no_word(&word))
             && !is_brand(&word)
@@ -2087,13 +2098,13 @@ fn names(text: &str) -> Vec<Finding> {
             return None;
         }
         let rest = text[end..].trim_start_matches(',').to_lowercase();
-        let role = ROLES_AFTER.iter().any(|r| {
-            rest.strip_prefix(' ')
-                .and_then(|rest| rest.strip_prefix(r))
-                .is_some_and(|after| !after.starts_with(char::is_alphanumeric))
-        });
+        let role = role_may_follow
+            && ROLES_AFTER.iter().any(|r| {
+                rest.strip_prefix(' ')
+                    .and_then(|rest| rest.strip_prefix(r))
+                    .is_some_and(|after| !after.starts_with(char::is_alphanumeric))
+            });
         // English has "a" too: "a charity", "a fairy".
-        let after_article = matches!(previous_word(text, i).as_str(), "a" | "o");
         let article = after_article
             && gazetteer::is_everyday(&word)
             && !PORTUGUESE_WORDS.contains(&word.as_str())
