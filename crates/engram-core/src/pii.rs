@@ -1334,6 +1334,28 @@ const NOT_NAMES: &[&str] = &[
     "Portuguese",
     "Japanese",
     "Chinese",
+    // Nationalities: "arts and Irish music".
+    "Irish",
+    "Scottish",
+    "Welsh",
+    "British",
+    "American",
+    "Canadian",
+    "Mexican",
+    "Brazilian",
+    "Argentinian",
+    "Indian",
+    "African",
+    "Korean",
+    "Russian",
+    "Greek",
+    "Polish",
+    "Dutch",
+    "Swedish",
+    "Turkish",
+    "Arabic",
+    "Brasileiro",
+    "Brasileira",
 ];
 
 /// A capitalised word at `i`: its end, when it is one (a letter, then
@@ -1936,6 +1958,13 @@ fn names(text: &str) -> Vec<Finding> {
                 Marker::Cue { announces, copula } => (announces, copula),
                 _ => (false, false),
             };
+            // "It's Seattle": after "it's" one capitalised word is a place or
+            // a thing as often as a name, unless the gazetteer knows it.
+            let name_at = |text: &str, i: usize| {
+                name_at(text, i).filter(|(end, words)| {
+                    !lower[..i].ends_with("it's ") || *words > 1 || is_known_name(&text[i..*end])
+                })
+            };
             let found = match name_at(text, i) {
                 Some((end, _)) => Some((end, if is_cue { 0.9 } else { 0.85 })),
                 None => name_in_any_case_at(text, i)
@@ -2274,6 +2303,11 @@ const PLACE_WORDS: &[&str] = &[
     "centre",
     "street",
     "avenue",
+    // Towns and features: "near Fort Wayne", "Lake Tahoe".
+    "fort",
+    "mount",
+    "lake",
+    "port",
     "store",
     "bank",
     "institute",
@@ -3081,6 +3115,15 @@ mod tests {
             names("a receita ta no posto Maria Moreira"),
             Vec::<&str>::new()
         );
+        // What independent English chat (LoCoMo) showed was no name.
+        for text in [
+            "It's Seattle, I'm stoked for my game there",
+            "great for its arts and Irish music",
+            "a hike last summer near Fort Wayne",
+        ] {
+            assert_eq!(names(text), Vec::<&str>::new(), "{text}");
+        }
+        assert_eq!(names("hi, it's Wei"), ["Wei"]);
         // A given name in lower case anywhere, when it is no word.
         assert_eq!(names("ontem fernanda me mandou msg"), ["fernanda"]);
         assert_eq!(names("her name is fernanda"), ["fernanda"]);
