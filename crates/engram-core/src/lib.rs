@@ -8,6 +8,7 @@
 //! timers only.
 
 pub mod audit;
+pub mod backoff;
 pub mod compliance;
 pub mod compose;
 pub mod crypto;

@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use engram_core::backoff::Backoff;
 use engram_core::{Error, Result};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -55,15 +56,14 @@ impl Endpoint {
         B: Serialize + ?Sized,
         R: DeserializeOwned,
     {
-        let mut delay = Duration::from_millis(100);
+        const RETRY: Backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
         let mut attempt = 1;
         loop {
             match self.send(body).await {
                 Ok(parsed) => return Ok(parsed),
                 Err((error, retryable)) if retryable && attempt < self.attempts => {
                     debug!(backend = self.backend, attempt, error = %error.redacted(), "request failed; retrying");
-                    tokio::time::sleep(delay).await;
-                    delay *= 2;
+                    tokio::time::sleep(RETRY.delay(attempt)).await;
                     attempt += 1;
                 }
                 Err((error, _)) => return Err(error),

@@ -18,6 +18,7 @@ use tracing::{debug, warn};
 
 use super::summarize::{EXTRACTIVE, Written, write};
 use super::{Engine, MessageDraft};
+use crate::backoff::Backoff;
 use crate::error::{Error, Result};
 use crate::handover::{
     self as h, Handover, HandoverEnd, HandoverSummary, HumanAction, NewHandover, Resolution,
@@ -31,9 +32,8 @@ use crate::time::Timestamp;
 
 /// Jobs claimed at once.
 const CLAIM: usize = 8;
-/// First retry delay; doubles with every attempt up to `MAX_BACKOFF`.
-const BACKOFF: Duration = Duration::from_secs(1);
-const MAX_BACKOFF: Duration = Duration::from_secs(60);
+/// When a failed job is tried again: from its first retry, doubling, jittered.
+const RETRY: Backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(60));
 
 /// Summary job settings.
 #[derive(Debug, Clone)]
@@ -374,9 +374,7 @@ impl<C: ColdStore> Worker<C> {
     async fn defer(&mut self, tenant: &TenantId, id: &HandoverId, error: &Error) {
         let failures = self.failures.entry(id.clone()).or_insert(0);
         *failures += 1;
-        let delay = BACKOFF
-            .saturating_mul(1 << (*failures - 1).min(16))
-            .min(MAX_BACKOFF);
+        let delay = RETRY.delay(*failures);
         warn!(%tenant, error = %error.redacted(), retry_in_ms = delay.as_millis() as u64, "handover summary failed");
         if let Err(error) = self
             .cold

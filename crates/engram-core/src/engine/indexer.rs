@@ -16,6 +16,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info, warn};
 
+use crate::backoff::Backoff;
 use crate::error::Result;
 use crate::ids::{ConversationId, TenantId, UserId};
 use crate::model::{Conversation, Message, OutboxJob, OutboxOp, Role};
@@ -27,9 +28,8 @@ use crate::time::Timestamp;
 const CLAIM: usize = 64;
 /// Messages read from the cold store at once.
 const READ: usize = 256;
-/// First retry delay; doubles with every attempt up to `MAX_BACKOFF`.
-const BACKOFF: Duration = Duration::from_millis(500);
-const MAX_BACKOFF: Duration = Duration::from_secs(60);
+/// When a failed job is tried again: from its first retry, doubling, jittered.
+const RETRY: Backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(60));
 
 /// Indexing settings.
 #[derive(Debug, Clone)]
@@ -311,9 +311,7 @@ impl<C: ColdStore, I: SemanticIndex, E: Embedder> Worker<C, I, E> {
 
     async fn release(&self, tenant: &TenantId, jobs: &[OutboxJob], error: &crate::Error) {
         let attempts = jobs[0].attempts;
-        let delay = BACKOFF
-            .saturating_mul(1 << attempts.saturating_sub(1).min(16))
-            .min(MAX_BACKOFF);
+        let delay = RETRY.delay(attempts);
         warn!(
             %tenant,
             attempts,
