@@ -5,7 +5,9 @@
 //! writes (validate, then write): a job that returns a domain error has
 //! changed nothing, so the others of its batch still commit. A job that hits
 //! a storage error poisons the batch: the transaction is aborted and every
-//! job of the batch fails, none acknowledged.
+//! job of the batch fails, none acknowledged. A job that panics (a bug)
+//! poisons its batch the same way and the thread goes on: one bad write
+//! must not leave every later one failing while reads still answer.
 
 use std::sync::Arc;
 
@@ -31,6 +33,16 @@ impl Writer {
             .name(format!("{name}-writer"))
             .spawn(move || run(&db, rx))?;
         Ok(Self { jobs })
+    }
+
+    /// Whether the writer thread still takes jobs (a store whose writer
+    /// stopped is not ready: its health says so).
+    pub(crate) fn alive(&self) -> Result<()> {
+        if self.jobs.is_closed() {
+            Err(Error::unavailable("embedded store", "writer stopped"))
+        } else {
+            Ok(())
+        }
     }
 
     /// Runs `f` in a write transaction and returns its result once the
@@ -80,9 +92,18 @@ fn run(db: &Database, mut rx: mpsc::Receiver<Job>) {
         let mut finishes = Vec::with_capacity(batch.len());
         let mut poisoned = false;
         for job in batch {
-            let (bad, finish) = job(&txn);
-            poisoned |= bad;
-            finishes.push(finish);
+            // A panicking job drops its reply channel: its caller gets
+            // "not committed", the batch is aborted.
+            match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(&txn))) {
+                Ok((bad, finish)) => {
+                    poisoned |= bad;
+                    finishes.push(finish);
+                }
+                Err(_) => {
+                    tracing::error!("a write panicked: its transaction is aborted");
+                    poisoned = true;
+                }
+            }
         }
         let outcome = if poisoned {
             drop(txn);
@@ -101,4 +122,25 @@ fn run(db: &Database, mut rx: mpsc::Receiver<Job>) {
 
 pub(crate) fn storage(e: impl Into<redb::Error>) -> Error {
     Error::unavailable("embedded store", e.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_panicking_write_fails_alone_and_the_writer_goes_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Arc::new(Database::create(dir.path().join("w.redb")).unwrap());
+        let writer = Writer::start(db, "test").unwrap();
+        let panicked = writer
+            .write(|_: &WriteTransaction| -> Result<()> { panic!("a bug") })
+            .await;
+        assert!(
+            matches!(panicked, Err(Error::Unavailable { .. })),
+            "{panicked:?}"
+        );
+        assert!(writer.alive().is_ok());
+        writer.write(|_| Ok(())).await.unwrap();
+    }
 }

@@ -1031,6 +1031,7 @@ impl ColdStore for EmbeddedColdStore {
         err(level = "debug", Debug)
     )]
     async fn ping(&self) -> Result<()> {
+        self.writer.alive()?;
         self.read(|txn| txn.open_table(CONVERSATIONS).map(drop).map_err(storage))
             .await
     }
