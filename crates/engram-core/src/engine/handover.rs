@@ -321,6 +321,12 @@ impl<C: ColdStore> Worker<C> {
                 () = self.handovers.wake.notified() => {}
                 _ = sweep.tick() => {}
             }
+            // The engine is gone when the worker holds the last handle:
+            // its jobs wait in the cold store for the next sidecar.
+            if Arc::strong_count(&self.handovers.wake) == 1 {
+                debug!("handover worker stopped: the engine is gone");
+                return;
+            }
             let tenants: BTreeSet<TenantId> = match self.cold.handover_job_tenants().await {
                 Ok(found) => found.into_iter().collect(),
                 Err(error) => {
