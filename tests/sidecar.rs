@@ -992,3 +992,56 @@ async fn a_short_conversation_composes_no_dearer_than_its_history() {
     assert!(!r.text.contains("new-user"), "no identity in the prompt");
     sidecar.stop().await;
 }
+
+/// Small talk asks nothing older: composing for it runs no search (no
+/// lexical or semantic source in its timings) and still carries the
+/// recent messages.
+#[tokio::test]
+async fn small_talk_is_composed_without_searching() {
+    let dir = tempfile::tempdir().unwrap();
+    let sidecar = Sidecar::start(dir.path()).await;
+    let mut memory = sidecar.memory();
+    memory
+        .append_messages(append(
+            "acme",
+            "chat",
+            "u1",
+            vec![
+                msg("m1", pb::Role::User, "a limpeza ficou para terça às 9h"),
+                msg("m2", pb::Role::Assistant, "Confirmado: terça às 9h."),
+            ],
+        ))
+        .await
+        .unwrap();
+    let sources = |r: &pb::ComposeContextResponse| {
+        r.timings
+            .iter()
+            .map(|t| t.source.clone())
+            .collect::<Vec<_>>()
+    };
+    let r = memory
+        .compose_context(compose("acme", "chat", "u1", "Ok, obrigado!", 500))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        !sources(&r).contains(&"lexical".to_owned()),
+        "{:?}",
+        sources(&r)
+    );
+    assert!(!sources(&r).contains(&"semantic".to_owned()));
+    assert!(r.degraded.is_empty());
+    assert!(r.text.contains("terça às 9h"), "{}", r.text);
+    // A question does search.
+    let r = memory
+        .compose_context(compose("acme", "chat", "u1", "a limpeza é que horas?", 500))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        sources(&r).contains(&"lexical".to_owned()),
+        "{:?}",
+        sources(&r)
+    );
+    sidecar.stop().await;
+}

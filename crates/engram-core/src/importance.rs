@@ -71,6 +71,12 @@ impl Default for ImportanceRules {
 }
 
 impl ImportanceRules {
+    /// Whether a text holds nothing but small talk ("ok, obrigado!", "bom
+    /// dia", "thanks"): nothing older to recall for it.
+    pub fn is_small_talk(&self, content: &str) -> bool {
+        words(content).all(|w| self.small_talk.contains(&w))
+    }
+
     pub fn score(&self, content: &str) -> f32 {
         let folded: Vec<String> = words(content).collect();
         if folded.is_empty() {
@@ -112,6 +118,8 @@ mod tests {
         assert_eq!(rules.score("O médico receitou amoxicilina"), 0.8);
         assert_eq!(rules.score("Qual o valor da limpeza?"), 0.5);
         assert_eq!(rules.score("Tomo losartana todas as manhãs"), 0.65);
+        assert!(rules.is_small_talk("Ok, obrigado!") && rules.is_small_talk("bom dia"));
+        assert!(!rules.is_small_talk("bom dia, a limpeza é amanhã?"));
         assert_eq!(rules.score("My insurer is Cigna now"), 0.65);
         assert_eq!(rules.score("Is my order ready?"), 0.5);
         assert_eq!(rules.score("Bom dia! Obrigado"), 0.3);

@@ -286,7 +286,8 @@ where
         started: Instant,
     ) -> Result<Recall> {
         let mut out = Recall::default();
-        if q.input.trim().is_empty() {
+        // Small talk ("ok, obrigado!") asks nothing older: no search.
+        if q.input.trim().is_empty() || self.config.importance.is_small_talk(&q.input) {
             return Ok(out);
         }
         let filter = MessageFilter::default();
