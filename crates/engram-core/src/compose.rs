@@ -245,49 +245,45 @@ pub fn compose(sources: Sources<'_>) -> Result<Composition> {
 
     // One history block ending with the appended input: the conversation
     // as the client would send it, under one header when a block precedes.
-    if summary.is_none()
-        && relevant.is_empty()
-        && let Some(input) = appended_input
-    {
-        let mut lines = recent.clone();
-        lines.push(Placed {
-            tokens: tk.line_tokens(&input),
-            item: input,
-            reason: Reason::Recent,
-            score: 0.0,
-        });
-        let header = if text.is_empty() { 0 } else { h.conversation };
-        let tokens = stable + header + sessions_cost(tk, &lines);
-        if tokens <= sources.budget {
-            if !text.is_empty() {
+    let header = if text.is_empty() { 0 } else { h.conversation };
+    let conversation = appended_input
+        .filter(|_| summary.is_none() && relevant.is_empty())
+        .map(|input| {
+            let mut lines = recent.clone();
+            lines.push(Placed {
+                tokens: tk.line_tokens(&input),
+                item: input,
+                reason: Reason::Recent,
+                score: 0.0,
+            });
+            (stable + header + sessions_cost(tk, &lines), lines)
+        })
+        .filter(|(tokens, _)| *tokens <= sources.budget);
+    let tokens = match conversation {
+        Some((tokens, lines)) => {
+            if header > 0 {
                 text.push_str(CONVERSATION_HEADER);
             }
             text.extend(render_sessions(&lines));
-            return Ok(Composition {
-                focus_terms: focus_terms(sources.input),
-                tokens,
-                facts,
-                handover,
-                summary,
-                relevant,
-                recent,
-                text,
-            });
+            tokens
         }
-    }
-    push_block(
-        &mut text,
-        SUMMARY_HEADER,
-        summary.iter().map(|s| s.text.clone()),
-    );
-    push_block(&mut text, RELEVANT_HEADER, render_sessions(&relevant));
-    push_block(&mut text, RECENT_HEADER, render_sessions(&recent));
-    text.push_str(INPUT_HEADER);
-    text.push_str(&input_line);
+        None => {
+            push_block(
+                &mut text,
+                SUMMARY_HEADER,
+                summary.iter().map(|s| s.text.clone()),
+            );
+            push_block(&mut text, RELEVANT_HEADER, render_sessions(&relevant));
+            push_block(&mut text, RECENT_HEADER, render_sessions(&recent));
+            text.push_str(INPUT_HEADER);
+            text.push_str(&input_line);
+            sources.budget - left
+        }
+    };
 
     Ok(Composition {
         focus_terms: focus_terms(sources.input),
-        tokens: sources.budget - left,
+        tokens,
         facts,
         handover,
         summary,
