@@ -59,13 +59,13 @@ macro_rules! sized {
 }
 
 /// Serves until `shutdown` resolves, then drains for the grace period and
-/// flushes the background work.
+/// flushes the background work. `args` passed [`ServeArgs::validate`]
+/// (`main` refuses them before anything starts).
 pub async fn run(
     args: ServeArgs,
     metrics: Arc<Metrics>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    args.validate()?;
     let policy = compliance::Policy::from_args(&args)?;
     let tls = listener_tls(&args)?;
     let engine = Arc::new(backends::build(&args).await?);
