@@ -1045,3 +1045,43 @@ async fn small_talk_is_composed_without_searching() {
     );
     sidecar.stop().await;
 }
+
+/// `text_only`: the same text, counts and timings, without the contract
+/// that repeats the messages.
+#[tokio::test]
+async fn text_only_leaves_the_contract_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let sidecar = Sidecar::start(dir.path()).await;
+    let mut memory = sidecar.memory();
+    memory
+        .append_messages(append(
+            "acme",
+            "c1",
+            "u1",
+            vec![
+                msg("m1", pb::Role::User, "quero marcar uma limpeza"),
+                msg("m2", pb::Role::Assistant, "Claro! Que dia?"),
+            ],
+        ))
+        .await
+        .unwrap();
+    let full = memory
+        .compose_context(compose("acme", "c1", "u1", "Pode ser terça?", 500))
+        .await
+        .unwrap()
+        .into_inner();
+    let lean = memory
+        .compose_context(pb::ComposeContextRequest {
+            text_only: true,
+            ..compose("acme", "c1", "u1", "Pode ser terça?", 500)
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(full.context.is_some() && lean.context.is_none());
+    assert_eq!(lean.text, full.text);
+    assert_eq!(lean.tokens, full.tokens);
+    assert!(!lean.timings.is_empty());
+    assert!(prost::Message::encoded_len(&lean) < prost::Message::encoded_len(&full));
+    sidecar.stop().await;
+}

@@ -298,7 +298,7 @@ impl MemoryService for MemoryApi {
                 tokens: p.tokens,
                 message: Some(to_message(p.item)),
             };
-        let context = pb::ContextContract {
+        let context = (!r.text_only).then(|| pb::ContextContract {
             identity: Some(pb::IdentityBlock {
                 tenant_id: r.tenant_id,
                 user_id: r.user_id,
@@ -332,7 +332,7 @@ impl MemoryService for MemoryApi {
             relevant: c.relevant.into_iter().map(context_message).collect(),
             recent: c.recent.into_iter().map(context_message).collect(),
             input: r.input,
-        };
+        });
         let tenant_label = self.metrics.tenant(tenant.as_str());
         for (kind, tokens) in [
             ("composed", f64::from(c.tokens)),
@@ -356,7 +356,7 @@ impl MemoryService for MemoryApi {
                 .inc();
         }
         Ok(Response::new(pb::ComposeContextResponse {
-            context: Some(context),
+            context,
             text: c.text,
             tokens: Some(pb::TokenCounts {
                 full_history_tokens: result.full_history_tokens,
