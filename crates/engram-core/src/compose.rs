@@ -246,25 +246,36 @@ pub fn compose(sources: Sources<'_>) -> Result<Composition> {
     // One history block ending with the appended input: the conversation
     // as the client would send it, under one header when a block precedes.
     let header = if text.is_empty() { 0 } else { h.conversation };
+    // The input's line is rendered after the recent ones, under a session
+    // header of its own when it opens a new run: `render_sessions` of both.
     let conversation = appended_input
         .filter(|_| summary.is_none() && relevant.is_empty())
         .map(|input| {
-            let mut lines = recent.clone();
-            lines.push(Placed {
-                tokens: tk.line_tokens(&input),
-                item: input,
-                reason: Reason::Recent,
-                score: 0.0,
-            });
-            (stable + header + sessions_cost(tk, &lines), lines)
+            let opens_run = recent
+                .last()
+                .is_none_or(|last| session(&last.item) != session(&input));
+            let cost = stable
+                + header
+                + sessions_cost(tk, &recent)
+                + tk.line_tokens(&input)
+                + if opens_run {
+                    tk.session_header_tokens()
+                } else {
+                    0
+                };
+            (cost, input, opens_run)
         })
-        .filter(|(tokens, _)| *tokens <= sources.budget);
+        .filter(|(cost, _, _)| *cost <= sources.budget);
     let tokens = match conversation {
-        Some((tokens, lines)) => {
+        Some((tokens, input, opens_run)) => {
             if header > 0 {
                 text.push_str(CONVERSATION_HEADER);
             }
-            text.extend(render_sessions(&lines));
+            text.extend(render_sessions(&recent));
+            if opens_run {
+                text.push_str(&render_session_header(input.created_at));
+            }
+            text.push_str(&render_line(&input));
             tokens
         }
         None => {
