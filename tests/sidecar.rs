@@ -963,19 +963,18 @@ async fn a_short_conversation_composes_no_dearer_than_its_history() {
     let sidecar = Sidecar::start(dir.path()).await;
     let mut memory = sidecar.memory();
     let input = "Pode ser terça?";
-    memory
-        .append_messages(append(
-            "acme",
-            "short",
-            "new-user",
-            vec![
-                msg("m1", pb::Role::User, "Olá, quero marcar uma limpeza"),
-                msg("m2", pb::Role::Assistant, "Claro! Que dia prefere?"),
-                msg("m3", pb::Role::User, input),
-            ],
-        ))
-        .await
-        .unwrap();
+    common::append_turns(
+        &sidecar,
+        "acme",
+        "new-user",
+        "short",
+        &[
+            (pb::Role::User, "Olá, quero marcar uma limpeza"),
+            (pb::Role::Assistant, "Claro! Que dia prefere?"),
+            (pb::Role::User, input),
+        ],
+    )
+    .await;
     let r = memory
         .compose_context(compose("acme", "short", "new-user", input, 500))
         .await
@@ -1001,18 +1000,17 @@ async fn small_talk_is_composed_without_searching() {
     let dir = tempfile::tempdir().unwrap();
     let sidecar = Sidecar::start(dir.path()).await;
     let mut memory = sidecar.memory();
-    memory
-        .append_messages(append(
-            "acme",
-            "chat",
-            "u1",
-            vec![
-                msg("m1", pb::Role::User, "a limpeza ficou para terça às 9h"),
-                msg("m2", pb::Role::Assistant, "Confirmado: terça às 9h."),
-            ],
-        ))
-        .await
-        .unwrap();
+    common::append_turns(
+        &sidecar,
+        "acme",
+        "u1",
+        "chat",
+        &[
+            (pb::Role::User, "a limpeza ficou para terça às 9h"),
+            (pb::Role::Assistant, "Confirmado: terça às 9h."),
+        ],
+    )
+    .await;
     let sources = |r: &pb::ComposeContextResponse| {
         r.timings
             .iter()
@@ -1053,18 +1051,17 @@ async fn text_only_leaves_the_contract_out() {
     let dir = tempfile::tempdir().unwrap();
     let sidecar = Sidecar::start(dir.path()).await;
     let mut memory = sidecar.memory();
-    memory
-        .append_messages(append(
-            "acme",
-            "c1",
-            "u1",
-            vec![
-                msg("m1", pb::Role::User, "quero marcar uma limpeza"),
-                msg("m2", pb::Role::Assistant, "Claro! Que dia?"),
-            ],
-        ))
-        .await
-        .unwrap();
+    common::append_turns(
+        &sidecar,
+        "acme",
+        "u1",
+        "c1",
+        &[
+            (pb::Role::User, "quero marcar uma limpeza"),
+            (pb::Role::Assistant, "Claro! Que dia?"),
+        ],
+    )
+    .await;
     let full = memory
         .compose_context(compose("acme", "c1", "u1", "Pode ser terça?", 500))
         .await
