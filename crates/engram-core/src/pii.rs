@@ -930,6 +930,26 @@ const NAME_CUES: &[&str] = &[
     "last name ",
     "last name is ",
     "last name: ",
+    "sobrenome é ",
+    "sobrenome e ",
+    "sobrenome: ",
+    "surname is ",
+    "surname: ",
+    // Whose parent or child: "a mae do enzo ligou".
+    "mae do ",
+    "mãe do ",
+    "mae da ",
+    "mãe da ",
+    "pai do ",
+    "pai da ",
+    "filho do ",
+    "filho da ",
+    "filha do ",
+    "filha da ",
+    // Who comes along: "eu e a ana", "me and raj".
+    "eu e o ",
+    "eu e a ",
+    "me and ",
 ];
 /// Relatives before their name ("minha vó cleide", "o tio zé"): like a
 /// copula, an everyday word after them is not one ("meu primo mora…").
@@ -962,6 +982,31 @@ const KIN_CUES: &[&str] = &[
     "meu namorado ",
     "minha noiva ",
     "meu noivo ",
+    // Who works for the writer or the office, before their name ("a
+    // babá aline", "a secretaria wei"): an everyday word after them is
+    // what they do ("a secretaria disse").
+    "a secretaria ",
+    "a secretária ",
+    "o secretario ",
+    "o secretário ",
+    "a babá ",
+    "a baba ",
+    "a enfermeira ",
+    "o enfermeiro ",
+    "a recepcionista ",
+    "o recepcionista ",
+    "a atendente ",
+    "o atendente ",
+    "a cuidadora ",
+    "o cuidador ",
+    "a diarista ",
+    "a vizinha ",
+    "o vizinho ",
+    "o motorista ",
+    "the nurse ",
+    "the receptionist ",
+    "the nanny ",
+    "the babysitter ",
 ];
 /// Cue phrases that announce a whole name: after them a first name the
 /// gazetteer lacks is taken when a known surname follows.
@@ -1026,6 +1071,25 @@ const THANKS: &[&str] = &[
     "hi ",
     "hey ",
     "hello ",
+    // Sign-offs, the same way: "bjs rosa 😘", "abs, Marcos".
+    "bjs ",
+    "bjs, ",
+    "bj ",
+    "beijos ",
+    "beijos, ",
+    "abs ",
+    "abs, ",
+    "abraços ",
+    "abraços, ",
+    "abraço ",
+    "att ",
+    "att, ",
+    "atenciosamente ",
+    "atenciosamente, ",
+    "xoxo ",
+    "cheers, ",
+    "best, ",
+    "regards, ",
 ];
 
 /// What a marker found by [`markers`] is.
@@ -1486,7 +1550,12 @@ fn known_full_name_at(text: &str, i: usize) -> Option<(usize, f32)> {
                         && gazetteer::is_a_word(&word)
                         && !gazetteer::is_common_surname(&word))
                     || ALSO_PLACES_AND_BRANDS.contains(&word.as_str())));
-        (end > at && known && gazetteer::is_surname(&word)).then_some(end)
+        // "can Brian call me": a capitalised name does not go on into a
+        // lower-case word.
+        let case_breaks = text[i..].starts_with(char::is_uppercase)
+            && text[at..].starts_with(char::is_lowercase)
+            && (gazetteer::is_a_word(&word) || gazetteer::is_everyday(&word));
+        (end > at && known && !case_breaks && gazetteer::is_surname(&word)).then_some(end)
     };
     let at = text[first..].starts_with(' ').then_some(first + 1)?;
     let next = word_end(text, at);
@@ -1552,6 +1621,25 @@ fn capitalised_mid_sentence(text: &str, i: usize) -> bool {
         && !text[..i].contains(|c: char| c.is_uppercase())
 }
 
+/// Greetings before who is writing ("oi! iara falando").
+const OPENING_GREETINGS: &[&str] = &[
+    "oi! ", "oi, ", "oi ", "olá! ", "olá, ", "ola, ", "ola! ", "hi! ", "hi, ", "hi ", "hey, ",
+    "hey ", "hello, ",
+];
+
+/// Given names that open a message as interjections ("ok aqui tudo
+/// certo", "nice!").
+const INTERJECTIONS: &[&str] = &[
+    "ok", "nice", "ola", "oi", "so", "see", "happy", "top", "show", "same", "ha", "haha", "hey",
+    "yes", "yeah", "wow", "oh", "ah", "eh", "hm", "all", "me",
+];
+
+/// Words that follow a verb, not a name ("mora em", "fica aqui").
+const AFTER_A_VERB: &[&str] = &[
+    "em", "no", "na", "nos", "nas", "com", "perto", "aqui", "ali", "la", "lá", "longe", "sozinha",
+    "sozinho",
+];
+
 /// What follows a person's name where they work ("Mark at the front desk",
 /// "a rosa da recepção").
 const ROLES_AFTER: &[&str] = &[
@@ -1609,6 +1697,22 @@ const SPEECH_VERBS: &[&str] = &[
     "contou",
     "falo",
     "fala",
+    // After "vai": "grace vai me ligar".
+    "ligar",
+    "falar",
+    "mandar",
+    "passar",
+    "avisar",
+    "buscar",
+    "levar",
+    "trazer",
+    // English: "Destiny said you open at 8".
+    "said",
+    "says",
+    "told",
+    "asked",
+    "called",
+    "texted",
 ];
 
 /// Everyday words that are given names and name people too ("a tia
@@ -1885,10 +1989,12 @@ fn extend_name(text: &str, mut end: usize) -> usize {
         }
         let word = crate::text::fold(&text[at..word_end(text, at)]);
         let next = if is_name_particle(&word) && text[word_end(text, at)..].starts_with(' ') {
-            // A particle belongs to the name only before a name.
+            // A particle belongs to the name only before a name; "e"
+            // only before a surname ("adriana e maria" are two people).
             let after = word_end(text, at) + 1;
             let e = word_end(text, after);
-            known(&crate::text::fold(&text[after..e])).then_some(e)
+            let next = crate::text::fold(&text[after..e]);
+            (known(&next) && (word != "e" || !gazetteer::is_given_name(&next))).then_some(e)
         } else {
             let e = word_end(text, at);
             (e > at && known(&word)).then_some(e)
@@ -1921,6 +2027,13 @@ fn name_at(text: &str, i: usize) -> Option<(usize, usize)> {
             .find(|p| after_space.starts_with(&format!("{p} ")));
         let word_at = particle.map_or(at, |p| at + p.len() + 1);
         match capitalised(text, word_at) {
+            // "Maria e João" are two people.
+            Some(e)
+                if particle == Some(&"e")
+                    && gazetteer::is_given_name(&crate::text::fold(&text[word_at..e])) =>
+            {
+                break;
+            }
             Some(e) if !not_a_name(&text[word_at..e]) && words < 6 => {
                 end = e;
                 words += 1;
@@ -1976,7 +2089,14 @@ fn names(text: &str) -> Vec<Finding> {
                         let lone_word_surname = *end == word_end(text, i)
                             && gazetteer::is_a_word(&name)
                             && gazetteer::is_surname(&name);
-                        !copula || !(gazetteer::is_everyday(&name) || lone_word_surname)
+                        // "a paciente mora em…": an everyday word before
+                        // a preposition is a verb, after any cue.
+                        let verb = gazetteer::is_everyday(&name)
+                            && text[i..].starts_with(char::is_lowercase)
+                            && text[*end..].strip_prefix(' ').is_some_and(|rest| {
+                                AFTER_A_VERB.contains(&&rest[..word_end(rest, 0)])
+                            });
+                        !verb && (!copula || !(gazetteer::is_everyday(&name) || lone_word_surname))
                     })
                     .map(|end| (end, 0.85))
                     .or_else(|| surname_alone_at(text, i).map(|end| (end, 0.8)))
@@ -1987,12 +2107,18 @@ fn names(text: &str) -> Vec<Finding> {
                             .map(|end| (end, 0.8))
                     }),
             };
+            // After thanks or a sign-off, the name ends the phrase: the
+            // message's end, punctuation or an emoji follows.
             let found = found.filter(|(end, _)| {
                 marker != Marker::Thanks
                     || text[*end..]
+                        .trim_start_matches(' ')
                         .chars()
                         .next()
-                        .is_none_or(|c| matches!(c, '!' | ',' | '.' | '?' | ';' | ':'))
+                        .is_none_or(|c| {
+                            matches!(c, '!' | ',' | '.' | '?' | ';' | ':')
+                                || (!c.is_alphanumeric() && !c.is_ascii())
+                        })
             });
             if let Some((end, confidence)) = found {
                 out.push(Finding {
@@ -2020,21 +2146,50 @@ fn names(text: &str) -> Vec<Finding> {
         let start = text.len() - after.len();
         out.push(name_finding(start, start + who.len(), 0.8));
     }
-    // "rosa aqui, tudo certo?": a message that opens with who is
-    // writing.
-    let opener = name_at(text, 0)
+    // "rosa aqui, tudo certo?", "oi! iara falando", "raj speaking": a
+    // message that opens with who is writing, a greeting before.
+    let start = OPENING_GREETINGS
+        .iter()
+        .find(|g| same_offsets && lower.starts_with(*g))
+        .map_or(0, |g| g.len());
+    let opener = name_at(text, start)
         .map(|(end, _)| end)
-        .or_else(|| name_in_any_case_at(text, 0));
-    if let Some(end) = opener {
+        .or_else(|| name_in_any_case_at(text, start))
+        .or_else(|| surname_alone_at(text, start));
+    if let Some(end) = opener
+        && end < text.len()
+        && !INTERJECTIONS.contains(&crate::text::fold(&text[start..word_end(text, start)]).as_str())
+    {
         let rest = text[end..].trim_start_matches([',', ' ']).to_lowercase();
-        if rest.starts_with("aqui") && end < text.len() {
-            out.push(Finding {
-                kind: PiiKind::PersonName,
-                start: 0,
-                end,
-                confidence: 0.85,
-            });
+        let says_who = ["aqui", "here", "speaking", "falando"].iter().any(|w| {
+            rest.strip_prefix(w)
+                .is_some_and(|after| !after.starts_with(char::is_alphanumeric))
+        });
+        if says_who {
+            out.push(name_finding(start, end, 0.85));
         }
+    }
+    // "ze, tudo certo?", "iara???? vc ta ai?": a message that opens by
+    // calling someone, a given name that is no everyday word.
+    let first = word_end(text, 0);
+    let called = crate::text::fold(&text[..first]);
+    if first >= 2
+        && text[first..].starts_with([',', '!', '?'])
+        && !text[first..]
+            .trim_start_matches([',', '!', '?', ' '])
+            .is_empty()
+        && gazetteer::is_given_name(&called)
+        && !gazetteer::is_everyday(&called)
+        && !is_brand(&called)
+        && !is_name_particle(&called)
+        && !crate::text::is_stop_word(&called)
+        && !TITLES
+            .iter()
+            .any(|t| t.trim_end_matches([' ', '.']) == called)
+        && !ALSO_PLACES_AND_BRANDS.contains(&called.as_str())
+        && !INTERJECTIONS.contains(&called.as_str())
+    {
+        out.push(name_finding(0, first, 0.6));
     }
     // A lone given name after an article ("a fernanda falou", "o enzo"),
     // or capitalised on its own ("please let Emily know"), when it is no
@@ -2055,6 +2210,10 @@ fn names(text: &str) -> Vec<Finding> {
         let (start, end, confidence) = if article && text[end..].starts_with(' ') {
             lone_given_name_at(text, end + 1)
                 .filter(|e| !text[*e..].trim_start_matches(' ').starts_with('&'))
+                .filter(|e| {
+                    !ALSO_PLACES_AND_BRANDS
+                        .contains(&crate::text::fold(&text[end + 1..*e]).as_str())
+                })
                 .map(|e| (end + 1, e, 0.6))
         } else if text[i..].starts_with(char::is_uppercase)
             && capitalised(text, i) == Some(end)
@@ -2070,7 +2229,10 @@ fn names(text: &str) -> Vec<Finding> {
             && text[i..].starts_with(char::is_lowercase)
             && let Some(e) = lone_given_name_at(text, i)
             && !gazetteer::is_a_word(&crate::text::fold(&text[i..e]))
-            && !BEFORE_A_PLACE.contains(&previous_word(text, i).as_str())
+            // "a text from sarah", "give this to olivia": people are
+            // sent things and send them; the places that are names are
+            // known.
+            && !matches!(previous_word(text, i).as_str(), p if p != "to" && p != "from" && BEFORE_A_PLACE.contains(&p))
             && !ALSO_PLACES_AND_BRANDS.contains(&crate::text::fold(&text[i..e]).as_str())
         {
             Some((i, e, 0.4))
@@ -2111,9 +2273,28 @@ fn names(text: &str) -> Vec<Finding> {
         let role_may_follow = [" at ", " from ", " in ", " da ", " do ", ", da ", ", do "]
             .iter()
             .any(|p| text[end..].starts_with(p));
-        if !(after_article || possessive || role_may_follow) {
+        // "ana me mandou msg": a verb of saying or doing after it,
+        // with or without a pronoun between.
+        let verb_next = text[end..].strip_prefix(' ').is_some_and(|rest| {
+            let rest = rest.strip_prefix("vai ").unwrap_or(rest);
+            let rest = ["me ", "te ", "nos ", "lhe "]
+                .iter()
+                .find_map(|c| rest.strip_prefix(c))
+                .unwrap_or(rest);
+            SPEECH_VERBS.contains(&&rest[..word_end(rest, 0)])
+        });
+        // "mark and i will come", "rosa e eu vamos": who comes with the
+        // writer, at the message's start.
+        let with_me = i == 0
+            && [" and i ", " e eu "]
+                .iter()
+                .any(|p| text[end..].to_lowercase().starts_with(p));
+        if !(after_article || possessive || role_may_follow || verb_next || with_me) {
             return None;
         }
+        let verb_follows = verb_next
+            && !in_a_capitalised_sequence(text, i, end)
+            && !text[..i].trim_end().ends_with('&');
         let word = crate::text::fold(&text[i..end]);
         let name = (gazetteer::is_given_name(&word) || surname_no_word(&word))
             && !is_brand(&word)
@@ -2149,7 +2330,14 @@ fn names(text: &str) -> Vec<Finding> {
             let verb = &rest[..word_end(rest, 0)];
             SPEECH_VERBS.contains(&verb)
         };
-        if !(role || article || possessive || speaks) || names_a_place(text, i, end) {
+        // Without an article, a verb says a person only of a name that is
+        // no everyday word ("ana me mandou", not "rosa falou" alone).
+        let says = !after_article
+            && verb_follows
+            && (!gazetteer::is_everyday(&word) || !PORTUGUESE_WORDS.contains(&word.as_str()));
+        if !(role || article || possessive || speaks || says || with_me)
+            || names_a_place(text, i, end)
+        {
             return None;
         }
         let end = extend_name(text, end);
@@ -2225,6 +2413,31 @@ fn names(text: &str) -> Vec<Finding> {
         }
         Some(end)
     });
+    // "enzo e adriana chegaram", "Mark and sarah": a given name joined to
+    // a name found is a second person.
+    let mut joined = Vec::new();
+    for f in &out {
+        for joint in [" e ", " and ", " E ", " And "] {
+            let Some(rest) = text[f.end..].strip_prefix(joint) else {
+                continue;
+            };
+            let at = f.end + joint.len();
+            let end = word_end(text, at);
+            let word = crate::text::fold(&rest[..end - at]);
+            let known = end > at + 1
+                && gazetteer::is_given_name(&word)
+                && !is_brand(&word)
+                && !crate::text::is_stop_word(&word)
+                && !PORTUGUESE_WORDS.contains(&word.as_str())
+                && !PEOPLE_NOUNS.contains(&word.as_str())
+                && !ALSO_PLACES_AND_BRANDS.contains(&word.as_str())
+                && !text[end..].starts_with(char::is_alphanumeric);
+            if known && out.iter().all(|g| g.end <= at || g.start >= end) {
+                joined.push(name_finding(at, extend_name(text, end), 0.5));
+            }
+        }
+    }
+    out.extend(joined);
     out
 }
 
@@ -3050,6 +3263,43 @@ mod tests {
             kinds("Sou João Silva"),
             [(PiiKind::PersonName, "João Silva")]
         );
+    }
+
+    #[test]
+    fn who_writes_who_is_called_and_who_comes_along() {
+        let names = |text| {
+            kinds(text)
+                .into_iter()
+                .map(|(_, name)| name)
+                .collect::<Vec<_>>()
+        };
+        // Who is writing, a greeting before; who is called at the start.
+        assert_eq!(names("oi, beatriz aqui"), ["beatriz"]);
+        assert_eq!(names("priya speaking"), ["priya"]);
+        assert_eq!(names("gilmar, chegou o exame?"), ["gilmar"]);
+        assert_eq!(names("Same here!"), Vec::<&str>::new());
+        assert_eq!(names("Ha, yeah, that was fun"), Vec::<&str>::new());
+        // Two people joined by "e"/"and" are two names.
+        assert_eq!(names("a juliana e lucas vem hoje"), ["juliana", "lucas"]);
+        assert_eq!(names("Maria e João vêm juntos"), ["Maria", "João"]);
+        // Who was sent something or sends it; who comes with the writer.
+        assert_eq!(names("i got an email from jennifer"), ["jennifer"]);
+        assert_eq!(names("sueli me ligou cedo"), ["sueli"]);
+        assert_eq!(names("hope and i are coming"), ["hope"]);
+        assert_eq!(names("vou eu e a cleide"), ["cleide"]);
+        // Whose parent, who works for the writer; a sign-off.
+        assert_eq!(names("o pai da larissa pediu o recibo"), ["larissa"]);
+        assert_eq!(names("a diarista josiane tem a chave"), ["josiane"]);
+        assert_eq!(names("a secretaria disse que ok"), Vec::<&str>::new());
+        assert_eq!(names("abs, edson"), ["edson"]);
+        // ...and what only looks like them.
+        assert_eq!(names("a cliente mora em santos"), Vec::<&str>::new());
+        assert_eq!(names("can Brian call me back?"), ["Brian"]);
+        assert_eq!(
+            names("o Johnson & Johnson mandou a nota"),
+            Vec::<&str>::new()
+        );
+        assert_eq!(names("fomos pra santos e voltamos"), Vec::<&str>::new());
     }
 
     #[test]

@@ -421,11 +421,15 @@ fn value(slot: &str, rng: &mut Rng, pt: bool) -> String {
 struct Message {
     text: String,
     labels: Vec<(PiiKind, usize, usize)>,
+    /// Each label's slot ("first_lc", "cpf_dash"): its written form.
+    forms: Vec<&'static str>,
     pt: bool,
     test: bool,
+    /// One of the last `--fresh` shapes.
+    fresh: bool,
 }
 
-fn messages(per_shape: usize, seed: u64) -> Vec<Message> {
+fn messages(per_shape: usize, seed: u64, fresh: usize) -> Vec<Message> {
     let mut rng = Rng(seed | 1);
     let shapes: Vec<(bool, &str)> = SHAPES
         .lines()
@@ -440,6 +444,7 @@ fn messages(per_shape: usize, seed: u64) -> Vec<Message> {
         for _ in 0..per_shape {
             let mut text = String::new();
             let mut labels = Vec::new();
+            let mut forms = Vec::new();
             let mut rest = *shape;
             while let Some(open) = rest.find('{') {
                 let close = rest[open..]
@@ -451,16 +456,31 @@ fn messages(per_shape: usize, seed: u64) -> Vec<Message> {
                 let v = value(slot, &mut rng, *pt);
                 if let Some(kind) = kind_of(slot) {
                     labels.push((kind, text.len(), text.len() + v.len()));
+                    forms.push(slot);
                 }
                 text.push_str(&v);
                 rest = &rest[close + 1..];
             }
             text.push_str(rest);
+            // "sent by {first_lc} {surname}": one person, one label.
+            let mut j = 1;
+            while j < labels.len() {
+                let ((k0, s0, e0), (k1, s1, e1)) = (labels[j - 1], labels[j]);
+                if k0 == PiiKind::PersonName && k1 == k0 && &text[e0..s1] == " " {
+                    labels[j - 1] = (k0, s0, e1);
+                    labels.remove(j);
+                    forms.remove(j);
+                } else {
+                    j += 1;
+                }
+            }
             out.push(Message {
                 text,
                 labels,
+                forms,
                 pt: *pt,
                 test: n % 2 == 1,
+                fresh: n + fresh >= shapes.len(),
             });
         }
     }
@@ -476,12 +496,59 @@ struct Tally {
     negatives: usize,
     over_masked: usize,
     messages: usize,
+    /// Per written form: labelled, found exactly, still readable after
+    /// Anonymize.
+    forms: BTreeMap<&'static str, [usize; 3]>,
+}
+
+impl Tally {
+    /// Counts one message: what was found, what Anonymize left.
+    fn record(&mut self, m: &Message, found: &[pii::Finding], masked: &str) {
+        self.messages += 1;
+        let same = |f: &pii::Finding, (k, s, e): &(PiiKind, usize, usize)| {
+            (f.kind, f.start, f.end) == (*k, *s, *e)
+        };
+        let overlaps = |f: &pii::Finding, (k, s, e): &(PiiKind, usize, usize)| {
+            f.kind == *k && f.start < *e && *s < f.end
+        };
+        for f in found {
+            let exact = m.labels.iter().any(|l| same(f, l));
+            let overlap = m.labels.iter().any(|l| overlaps(f, l));
+            for (counts, hit) in [(&mut self.exact, exact), (&mut self.overlap, overlap)] {
+                let c = counts.entry((f.kind, m.pt)).or_default();
+                if hit { c.tp += 1 } else { c.fp += 1 }
+            }
+        }
+        for (label, form) in m.labels.iter().zip(&m.forms) {
+            let exact = found.iter().any(|f| same(f, label));
+            if !exact {
+                self.exact.entry((label.0, m.pt)).or_default().fn_ += 1;
+            }
+            if !found.iter().any(|f| overlaps(f, label)) {
+                self.overlap.entry((label.0, m.pt)).or_default().fn_ += 1;
+            }
+            self.values += 1;
+            let readable = masked.contains(&m.text[label.1..label.2]);
+            self.residue += usize::from(readable);
+            let f = self.forms.entry(form).or_default();
+            f[0] += 1;
+            f[1] += usize::from(exact);
+            f[2] += usize::from(readable);
+        }
+        if m.labels.is_empty() {
+            self.negatives += 1;
+            self.over_masked += usize::from(masked != m.text);
+        }
+    }
 }
 
 fn main() {
     let mut per_shape = 4usize;
     let mut seed = 11u64;
     let mut show = 0usize;
+    // The last `fresh` shapes: a round written after the detectors were
+    // last tuned, reported apart before anyone looks at its errors.
+    let mut fresh = 0usize;
     let args: Vec<String> = std::env::args().skip(1).collect();
     // `--names-in FILE`: the names found in each line of another text
     // (LoCoMo's chats, say), one `line<TAB>name` per finding, to read its
@@ -505,77 +572,48 @@ fn main() {
             ("--per-shape", Some(v)) => per_shape = v as usize,
             ("--seed", Some(v)) => seed = v,
             ("--show-errors", Some(v)) => show = v as usize,
+            ("--fresh", Some(v)) => fresh = v as usize,
             _ => {
-                eprintln!("usage: pii_chat [--per-shape N] [--seed S] [--show-errors K]");
+                eprintln!(
+                    "usage: pii_chat [--per-shape N] [--seed S] [--show-errors K] [--fresh K]"
+                );
                 std::process::exit(2);
             }
         }
     }
-    let corpus = messages(per_shape, seed);
-    let mut parts = [Tally::default(), Tally::default()];
+    let corpus = messages(per_shape, seed, fresh);
+    // Development, test, and the fresh shapes of both parts.
+    let mut parts = [Tally::default(), Tally::default(), Tally::default()];
     let mut shown = 0;
     for m in &corpus {
-        let t = &mut parts[usize::from(m.test)];
-        t.messages += 1;
         let found = pii::detect(&m.text);
-        for f in &found {
-            let exact = m.labels.contains(&(f.kind, f.start, f.end));
-            let overlap = m
-                .labels
-                .iter()
-                .any(|(k, s, e)| *k == f.kind && f.start < *e && *s < f.end);
-            let c = t.exact.entry((f.kind, m.pt)).or_default();
-            if exact {
-                c.tp += 1
-            } else {
-                c.fp += 1
+        let masked = anonymize(&m.text, &found, &Masking::Mask);
+        if !m.test && shown < show {
+            for f in &found {
+                if !m.labels.contains(&(f.kind, f.start, f.end)) && shown < show {
+                    shown += 1;
+                    eprintln!(
+                        "FP {:?} {:?} in {:?}",
+                        f.kind,
+                        &m.text[f.start..f.end],
+                        m.text
+                    );
+                }
             }
-            let c = t.overlap.entry((f.kind, m.pt)).or_default();
-            if overlap {
-                c.tp += 1
-            } else {
-                c.fp += 1
-            }
-            if !exact && !m.test && shown < show {
-                shown += 1;
-                eprintln!(
-                    "FP {:?} {:?} in {:?}",
-                    f.kind,
-                    &m.text[f.start..f.end],
-                    m.text
-                );
-            }
-        }
-        for (kind, s, e) in &m.labels {
-            if !found
-                .iter()
-                .any(|f| f.kind == *kind && f.start == *s && f.end == *e)
-            {
-                t.exact.entry((*kind, m.pt)).or_default().fn_ += 1;
-                if !m.test && shown < show {
+            for (kind, s, e) in &m.labels {
+                if !found
+                    .iter()
+                    .any(|f| (f.kind, f.start, f.end) == (*kind, *s, *e))
+                    && shown < show
+                {
                     shown += 1;
                     eprintln!("FN {kind:?} {:?} in {:?}", &m.text[*s..*e], m.text);
                 }
             }
-            if !found
-                .iter()
-                .any(|f| f.kind == *kind && f.start < *e && *s < f.end)
-            {
-                t.overlap.entry((*kind, m.pt)).or_default().fn_ += 1;
-            }
         }
-        let masked = anonymize(&m.text, &found, &Masking::Mask);
-        for (_, s, e) in &m.labels {
-            t.values += 1;
-            if masked.contains(&m.text[*s..*e]) {
-                t.residue += 1;
-            }
-        }
-        if m.labels.is_empty() {
-            t.negatives += 1;
-            if masked != m.text {
-                t.over_masked += 1;
-            }
+        parts[usize::from(m.test)].record(m, &found, &masked);
+        if m.fresh {
+            parts[2].record(m, &found, &masked);
         }
     }
 
@@ -590,9 +628,17 @@ fn main() {
         corpus.iter().filter(|m| !m.pt).count(),
         corpus.iter().filter(|m| m.labels.is_empty()).count(),
     );
-    for (name, t) in ["development", "test"].iter().zip(&parts) {
+    let names = [
+        "development part".to_owned(),
+        "test part".to_owned(),
+        format!("fresh shapes, both parts (the last {fresh}, never tuned on)"),
+    ];
+    for (name, t) in names.iter().zip(&parts) {
+        if t.messages == 0 {
+            continue;
+        }
         println!();
-        println!("### {name} part ({} messages)", t.messages);
+        println!("### {name} ({} messages)", t.messages);
         println!();
         println!("| type | lang | labelled | exact P | exact R | exact F1 | overlap F1 |");
         println!("|---|---|---:|---:|---:|---:|---:|");
@@ -638,5 +684,15 @@ fn main() {
             t.over_masked,
             t.negatives
         );
+        println!();
+        println!("| written form | labelled | exact recall | residue |");
+        println!("|---|---:|---:|---:|");
+        for (form, [n, found, readable]) in &t.forms {
+            println!(
+                "| {form} | {n} | {:.3} | {:.1}% |",
+                *found as f64 / *n as f64,
+                100.0 * *readable as f64 / *n as f64
+            );
+        }
     }
 }
