@@ -950,9 +950,19 @@ const NAME_CUES: &[&str] = &[
     "eu e o ",
     "eu e a ",
     "me and ",
+    // Who sent or referred the writer.
+    "encaminhado por ",
+    "encaminhada por ",
+    "indicado por ",
+    "indicada por ",
+    "referred by ",
+    "sent by ",
+    // Someone asked to do something: "ask mei to call me".
+    "ask ",
 ];
-/// Relatives before their name ("minha vó cleide", "o tio zé"): like a
-/// copula, an everyday word after them is not one ("meu primo mora…").
+/// Relatives before their name ("minha vó cleide", "o tio zé"): a
+/// Portuguese everyday word after them is that word ("meu primo mora…"),
+/// an English one a name ("minha vó destiny").
 const KIN_CUES: &[&str] = &[
     "minha vó ",
     "minha vo ",
@@ -1059,6 +1069,10 @@ const THANKS: &[&str] = &[
     "valeu ",
     "thanks ",
     "thanks, ",
+    "thanks so much ",
+    "thank you so much ",
+    "muito obrigada ",
+    "muito obrigado ",
     "thank you ",
     "thank you, ",
     "thx ",
@@ -1101,6 +1115,10 @@ enum Marker {
     Cue {
         announces: bool,
         copula: bool,
+        /// A relative or a helper before a name ([`KIN_CUES`]): only a
+        /// Portuguese everyday word after it is that word ("minha vó
+        /// mora…", not "minha vó destiny").
+        kin: bool,
     },
     Title,
     Thanks,
@@ -1120,7 +1138,8 @@ fn markers() -> &'static (aho_corasick::AhoCorasick, Vec<Marker>) {
     MARKERS.get_or_init(|| {
         let cue = |p: &str| Marker::Cue {
             announces: ANNOUNCING_CUES.contains(&p),
-            copula: COPULAS.contains(&p) || KIN_CUES.contains(&p),
+            copula: COPULAS.contains(&p),
+            kin: KIN_CUES.contains(&p),
         };
         let relatives = RELATIVES.iter().flat_map(|r| {
             [" dele, ", " dela, ", " dele ", " dela "].map(|whose| format!("{r}{whose}"))
@@ -1473,6 +1492,7 @@ fn name_in_any_case_at(text: &str, i: usize) -> Option<usize> {
         || is_name_particle(&word)
         || crate::text::is_stop_word(&word)
         || title
+        || is_brand(&word)
         || !gazetteer::is_given_name(&word)
     {
         return None;
@@ -1997,7 +2017,13 @@ fn extend_name(text: &str, mut end: usize) -> usize {
             (known(&next) && (word != "e" || !gazetteer::is_given_name(&next))).then_some(e)
         } else {
             let e = word_end(text, at);
-            (e > at && known(&word)).then_some(e)
+            // "grace mora sozinha": an everyday word before a
+            // preposition is a verb.
+            let verb = gazetteer::is_everyday(&word)
+                && text[e..]
+                    .strip_prefix(' ')
+                    .is_some_and(|rest| AFTER_A_VERB.contains(&&rest[..word_end(rest, 0)]));
+            (e > at && known(&word) && !verb).then_some(e)
         };
         match next {
             Some(e) => end = e,
@@ -2067,9 +2093,13 @@ fn names(text: &str) -> Vec<Finding> {
             {
                 continue;
             }
-            let (announces, copula) = match marker {
-                Marker::Cue { announces, copula } => (announces, copula),
-                _ => (false, false),
+            let (announces, copula, kin) = match marker {
+                Marker::Cue {
+                    announces,
+                    copula,
+                    kin,
+                } => (announces, copula, kin),
+                _ => (false, false, false),
             };
             // "It's Seattle": after "it's" one capitalised word is a place or
             // a thing as often as a name, unless the gazetteer knows it.
@@ -2096,7 +2126,14 @@ fn names(text: &str) -> Vec<Finding> {
                             && text[*end..].strip_prefix(' ').is_some_and(|rest| {
                                 AFTER_A_VERB.contains(&&rest[..word_end(rest, 0)])
                             });
-                        !verb && (!copula || !(gazetteer::is_everyday(&name) || lone_word_surname))
+                        let everyday = gazetteer::is_everyday(&name);
+                        !verb
+                            && (!copula || !(everyday || lone_word_surname))
+                            // "a tia santos chegou": the club's; "minha
+                            // tia grace": an English word is a name.
+                            && (!kin
+                                || !((everyday && PORTUGUESE_WORDS.contains(&name.as_str()))
+                                    || (lone_word_surname && !everyday)))
                     })
                     .map(|end| (end, 0.85))
                     .or_else(|| surname_alone_at(text, i).map(|end| (end, 0.8)))
@@ -2417,7 +2454,7 @@ fn names(text: &str) -> Vec<Finding> {
     // a name found is a second person.
     let mut joined = Vec::new();
     for f in &out {
-        for joint in [" e ", " and ", " E ", " And "] {
+        for joint in [" e ", " and ", " e o ", " e a ", " E ", " And "] {
             let Some(rest) = text[f.end..].strip_prefix(joint) else {
                 continue;
             };
@@ -3292,6 +3329,11 @@ mod tests {
         assert_eq!(names("a diarista josiane tem a chave"), ["josiane"]);
         assert_eq!(names("a secretaria disse que ok"), Vec::<&str>::new());
         assert_eq!(names("abs, edson"), ["edson"]);
+        assert_eq!(names("thank you so much hope!"), ["hope"]);
+        assert_eq!(names("indicada por luiz pereira"), ["luiz pereira"]);
+        assert_eq!(names("minha tia grace mora sozinha"), ["grace"]);
+        assert_eq!(names("ask alexa to play music"), Vec::<&str>::new());
+        assert_eq!(names("o beto e o zé chegaram"), ["beto", "zé"]);
         // ...and what only looks like them.
         assert_eq!(names("a cliente mora em santos"), Vec::<&str>::new());
         assert_eq!(names("can Brian call me back?"), ["Brian"]);
