@@ -1735,6 +1735,14 @@ const SPEECH_VERBS: &[&str] = &[
     "texted",
 ];
 
+/// Whether a word is one of [`SPEECH_VERBS`]: hashed, it is looked up
+/// after every word of every message.
+fn is_speech_verb(word: &str) -> bool {
+    static SET: OnceLock<std::collections::HashSet<&str>> = OnceLock::new();
+    SET.get_or_init(|| SPEECH_VERBS.iter().copied().collect())
+        .contains(word)
+}
+
 /// Everyday words that are given names and name people too ("a tia
 /// falou", "o cara disse"): no name for what surrounds them.
 const PEOPLE_NOUNS: &[&str] = &[
@@ -2318,7 +2326,7 @@ fn names(text: &str) -> Vec<Finding> {
                 .iter()
                 .find_map(|c| rest.strip_prefix(c))
                 .unwrap_or(rest);
-            SPEECH_VERBS.contains(&&rest[..word_end(rest, 0)])
+            is_speech_verb(&rest[..word_end(rest, 0)])
         });
         // "mark and i will come", "rosa e eu vamos": who comes with the
         // writer, at the message's start.
@@ -2365,7 +2373,7 @@ fn names(text: &str) -> Vec<Finding> {
                 .find_map(|c| rest.strip_prefix(c))
                 .unwrap_or(rest);
             let verb = &rest[..word_end(rest, 0)];
-            SPEECH_VERBS.contains(&verb)
+            is_speech_verb(verb)
         };
         // Without an article, a verb says a person only of a name that is
         // no everyday word ("ana me mandou", not "rosa falou" alone).
