@@ -1,6 +1,6 @@
 //! PII detectors on chat text: labelled messages in the style of WhatsApp
 //! customer-service chats (lower case, no accents, abbreviations; 70%
-//! Portuguese), from 340 sentence shapes written by hand
+//! Portuguese), from the sentence shapes written by hand
 //! (`shapes.txt`), split by shape into a development part and a test part
 //! so that what was tuned on one is measured on the other. Reports, per
 //! part: precision, recall and F1 per type and language, with exact spans
@@ -8,11 +8,13 @@
 //! in its output, default masking) and over-masking (messages without
 //! personal data that it changed).
 //!
-//!   cargo run --release -p engram-core --example pii_chat -- [--per-shape N] [--seed S] [--show-errors K]
+//!   cargo run --release -p engram-core --example pii_chat -- [--per-shape N] [--seed S] [--show-errors K] [--fresh K]
 //!   cargo run --release -p engram-core --example pii_chat -- --names-in FILE
 //!
 //! `--show-errors` prints the development part's errors only: tune on
-//! those, report the test part.
+//! those, report the test part. `--fresh K` also reports the last K
+//! shapes apart (both parts): a round written after the last tuning,
+//! measured before anyone reads its errors.
 //!
 //! Values are generated with their check digits by the benchmarks' own
 //! code (`../common/values.rs`), not the detectors'.
