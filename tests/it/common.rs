@@ -1,9 +1,7 @@
 //! Starts the real `engram` binary on a free port and talks gRPC to it.
 
-#![allow(dead_code)]
-
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
@@ -102,8 +100,6 @@ pub fn admin<T>(message: T) -> tonic::Request<T> {
 /// A running sidecar; killed when dropped.
 pub struct Sidecar {
     child: Option<Child>,
-    pub addr: String,
-    pub data_dir: PathBuf,
     channel: Channel,
     /// Every line the sidecar logged (JSON) so far.
     logs: Arc<Mutex<Vec<String>>>,
@@ -176,8 +172,6 @@ impl Sidecar {
             .expect("connect");
         let sidecar = Self {
             child: Some(child),
-            addr,
-            data_dir: data_dir.to_owned(),
             channel,
             logs,
         };

@@ -1,9 +1,7 @@
 //! engram as a user sees it: the real binary, over gRPC, on the embedded
 //! default.
 
-mod common;
-
-use common::Sidecar;
+use crate::common::Sidecar;
 use engram::pb;
 use tonic::Code;
 
@@ -410,7 +408,7 @@ async fn tenant_a_never_sees_tenant_b() {
             .is_empty()
     );
     // Once a's message is indexed, b still finds nothing.
-    common::indexed(&sidecar, "clinic-a").await;
+    crate::common::indexed(&sidecar, "clinic-a").await;
     for mode in [
         pb::SearchMode::Lexical,
         pb::SearchMode::Semantic,
@@ -489,7 +487,7 @@ async fn compose_context_fits_the_budget_and_says_why() {
 
     // Composing reads what the background jobs write (index, summaries):
     // let them finish so that the two composes below see the same memory.
-    common::indexed(&sidecar, "acme").await;
+    crate::common::indexed(&sidecar, "acme").await;
     let r = memory
         .compose_context(compose("acme", "long", "u1", "Posso remarcar?", 300))
         .await
@@ -651,7 +649,7 @@ async fn reads_page_list_search_and_delete() {
 
     // Search, each mode, scoped to the user or a conversation (semantic
     // search sees a message once its indexing job is done).
-    common::indexed(&sidecar, "acme").await;
+    crate::common::indexed(&sidecar, "acme").await;
     for mode in [
         pb::SearchMode::Lexical,
         pb::SearchMode::Semantic,
@@ -826,7 +824,7 @@ async fn full_history_is_everything_the_user_has_rendered_compactly() {
             })
             .sum()
     };
-    common::indexed(&sidecar, "acme").await;
+    crate::common::indexed(&sidecar, "acme").await;
 
     // A new conversation: its own history is empty, the user's is not.
     for (model, tk) in [("gpt-4o", Tokenizer::O200k), ("gpt-4", Tokenizer::Cl100k)] {
@@ -876,7 +874,7 @@ async fn full_history_is_everything_the_user_has_rendered_compactly() {
         ))
         .await
         .unwrap();
-    common::indexed(&sidecar, "acme").await;
+    crate::common::indexed(&sidecar, "acme").await;
     let r = memory
         .compose_context(compose("acme", "visit-3", "u9", input, 4000))
         .await
@@ -919,7 +917,7 @@ async fn a_date_in_the_question_finds_what_was_said_that_day() {
             .await
             .unwrap();
     }
-    common::indexed(&sidecar, "acme").await;
+    crate::common::indexed(&sidecar, "acme").await;
     // MARCH + 17 days: 2026-03-18, searched a day either side; without the
     // date the forty messages are alike.
     for question in [
@@ -963,7 +961,7 @@ async fn a_short_conversation_composes_no_dearer_than_its_history() {
     let sidecar = Sidecar::start(dir.path()).await;
     let mut memory = sidecar.memory();
     let input = "Pode ser terça?";
-    common::append_turns(
+    crate::common::append_turns(
         &sidecar,
         "acme",
         "new-user",
@@ -1000,7 +998,7 @@ async fn small_talk_is_composed_without_searching() {
     let dir = tempfile::tempdir().unwrap();
     let sidecar = Sidecar::start(dir.path()).await;
     let mut memory = sidecar.memory();
-    common::append_turns(
+    crate::common::append_turns(
         &sidecar,
         "acme",
         "u1",
@@ -1051,7 +1049,7 @@ async fn text_only_leaves_the_contract_out() {
     let dir = tempfile::tempdir().unwrap();
     let sidecar = Sidecar::start(dir.path()).await;
     let mut memory = sidecar.memory();
-    common::append_turns(
+    crate::common::append_turns(
         &sidecar,
         "acme",
         "u1",

@@ -5,13 +5,11 @@
 //! per tier call; no span carries content; the request log line carries
 //! the trace id.
 
-mod common;
-
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{Sidecar, append_turns, eventually};
+use crate::common::{Sidecar, append_turns, eventually};
 use engram::pb;
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
     TraceService, TraceServiceServer,

@@ -5,13 +5,11 @@
 //! invalidations and the indexing backlog are counted, and the hot tier's
 //! and the subscription's gauges drop when Redis is killed.
 
-mod common;
-
 use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{Sidecar, eventually, scrape};
+use crate::common::{Sidecar, eventually, scrape};
 use engram::pb;
 use engram_testrig::{PgDatabase, PrometheusServer, RedisServer, free_port, unique_prefix};
 

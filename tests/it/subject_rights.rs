@@ -2,9 +2,7 @@
 //! through the real binary: on the embedded default, and on Postgres and
 //! Redis with two sidecars, reading the stores directly afterwards.
 
-mod common;
-
-use common::{
+use crate::common::{
     ADMIN_TOKEN, Sidecar, admin, current_facts, indexed, pg_dump, redis_dump, with_token,
 };
 use engram::pb;

@@ -6,11 +6,9 @@
 //! delete leaves no point behind, read straight from Qdrant. A model change fills a new
 //! collection while the old one answers.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{Sidecar, admin, append_turns, eventually, indexed};
+use crate::common::{Sidecar, admin, append_turns, eventually, indexed};
 use engram::pb;
 use engram_testrig::{
     ModelServer, PgDatabase, QdrantServer, free_port, shared_qdrant, shared_server, unique_prefix,

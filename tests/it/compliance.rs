@@ -1,9 +1,7 @@
 //! ComplianceService's Classify and Anonymize, and FactsService's
 //! ExtractFacts (built on the same detectors), through the real binary.
 
-mod common;
-
-use common::Sidecar;
+use crate::common::Sidecar;
 use engram::pb;
 use engram_testrig::{ChatReply, ScriptedChat};
 use tonic::Code;
@@ -177,7 +175,9 @@ const CLINIC: [(pb::Role, &str); 7] = [
 async fn append_clinic(sidecar: &Sidecar, conversation: &str) -> Vec<pb::Message> {
     let mut stored = Vec::new();
     for part in [&CLINIC[..5], &CLINIC[5..]] {
-        stored.extend(common::append_turns(sidecar, "clinic", "maria", conversation, part).await);
+        stored.extend(
+            crate::common::append_turns(sidecar, "clinic", "maria", conversation, part).await,
+        );
     }
     stored
 }
@@ -340,7 +340,7 @@ async fn extract_facts_proposes_the_customers_own_facts_and_stores_them_as_puts(
         (pb::Role::User, "meu email é a@b.com"),
         (pb::Role::User, "errei, é c@d.com"),
     ];
-    let stored = common::append_turns(&sidecar, "clinic", "maria", "c2", &turns).await;
+    let stored = crate::common::append_turns(&sidecar, "clinic", "maria", "c2", &turns).await;
     let dry = facts
         .extract_facts(extract("c2", true))
         .await
@@ -366,7 +366,7 @@ async fn extract_facts_merges_a_language_models_proposals_the_detectors_confirm(
     let dir = tempfile::tempdir().unwrap();
     let sidecar = Sidecar::start_with(
         dir.path(),
-        &common::llm_flags(chat.url(), "small-chat", 2000),
+        &crate::common::llm_flags(chat.url(), "small-chat", 2000),
     )
     .await;
     let stored = append_clinic(&sidecar, "c1").await;

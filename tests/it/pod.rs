@@ -6,14 +6,12 @@
 //! sidecar the injector's patch declares, started and probed as the
 //! kubelet would.
 
-mod common;
-
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::eventually;
+use crate::common::eventually;
 use engram::pb;
 use engram::pb::handover_service_client::HandoverServiceClient;
 use engram::pb::memory_service_client::MemoryServiceClient;

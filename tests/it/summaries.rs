@@ -1,11 +1,9 @@
 //! Summarize and the running summary, through the real binary on the
 //! embedded default.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{Sidecar, eventually};
+use crate::common::{Sidecar, eventually};
 use engram::pb;
 use engram_testrig::{ChatReply, ScriptedChat};
 use tonic::Code;
@@ -42,7 +40,7 @@ async fn append(
     conversation: &str,
     messages: &[(pb::Role, &str)],
 ) -> Vec<pb::Message> {
-    common::append_turns(sidecar, TENANT, "joao", conversation, messages).await
+    crate::common::append_turns(sidecar, TENANT, "joao", conversation, messages).await
 }
 
 fn summarize_request(
@@ -129,7 +127,7 @@ async fn summarize_with_a_language_model_falls_back_to_extractive() {
     let dir = tempfile::tempdir().unwrap();
     let sidecar = Sidecar::start_with(
         dir.path(),
-        &common::llm_flags(chat.url(), "small-chat", 1000),
+        &crate::common::llm_flags(chat.url(), "small-chat", 1000),
     )
     .await;
     let stored = append(&sidecar, "c1", &DENTAL).await;

@@ -6,8 +6,6 @@
 //! and Python parts use the test virtualenv (`ENGRAM_TEST_VENV`, else
 //! target/venv) and say they were skipped without it.
 
-mod common;
-
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -474,7 +472,7 @@ async fn redis_over_tls_with_the_ca_and_not_without() {
         let keys = keys();
         // The window came from the hot tier, or (another CA: no TLS
         // session, nothing reaches Redis) from Postgres after a failed read.
-        let metrics = common::scrape(metrics_port);
+        let metrics = crate::common::scrape(metrics_port);
         let hot = |result: &str| {
             metrics.lines().any(|l| {
                 l.starts_with("engram_tier_reads_total{")

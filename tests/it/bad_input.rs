@@ -1,9 +1,7 @@
 //! Bad input gets a precise status naming the field, writes nothing, and
 //! never takes the server down.
 
-mod common;
-
-use common::Sidecar;
+use crate::common::Sidecar;
 use engram::pb;
 use tonic::Code;
 use tonic_health::pb::HealthCheckRequest;
@@ -697,7 +695,7 @@ fn drop_ok<T>(reply: Result<tonic::Response<T>, tonic::Status>) -> Result<(), to
 
 /// Every free-text field a client can send with a NUL (U+0000) in it.
 async fn nul_cases(sidecar: &Sidecar) -> Vec<(&'static str, Result<(), tonic::Status>)> {
-    use common::admin;
+    use crate::common::admin;
     const NUL: &str = "a\u{0}b";
     let (mut memory, mut facts, mut handover, mut compliance) = (
         sidecar.memory(),
@@ -915,7 +913,7 @@ async fn a_nul_character_is_refused_alike_on_every_backend() {
             })
             .await
             .unwrap_or_else(|s| panic!("{backend}: {s:?}"));
-        let facts = common::current_facts(sidecar, "acme", "u1").await;
+        let facts = crate::common::current_facts(sidecar, "acme", "u1").await;
         assert_eq!(facts[0].value_json, escaped, "{backend}");
         assert_health(sidecar).await;
     }

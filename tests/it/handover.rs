@@ -3,13 +3,11 @@
 //! summary per handover through a crash and two racing sidecars, and
 //! precise statuses for bad input.
 
-mod common;
-
 use std::collections::HashMap;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{Sidecar, eventually};
+use crate::common::{Sidecar, eventually};
 use engram::pb;
 use engram_testrig::{ChatReply, PgDatabase, RedisServer, ScriptedChat, unique_prefix};
 use tonic::Code;

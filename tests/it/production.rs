@@ -2,13 +2,11 @@
 //! one Postgres and one Redis (standalone or cluster), all real servers
 //! started by the test rig, including while those servers fail.
 
-mod common;
-
 use std::collections::BTreeSet;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{Sidecar, eventually};
+use crate::common::{Sidecar, eventually};
 use engram::pb;
 use engram_testrig::{
     PgDatabase, PrivatePostgres, RedisCluster, RedisServer, shared_cluster, unique_prefix,
@@ -486,7 +484,7 @@ const AFTER: [&str; 4] = ["um", "dois", "três", "quatro"];
 /// The fact's current value as GetFacts answers it, and ComposeContext's
 /// text.
 async fn fact_and_context(sidecar: &Sidecar, conversation: &str) -> (String, String) {
-    let facts = common::current_facts(sidecar, TENANT, "u1").await;
+    let facts = crate::common::current_facts(sidecar, TENANT, "u1").await;
     let got = facts
         .iter()
         .find(|f| f.key == "preferred_time")

@@ -3,12 +3,10 @@
 //! API answers in the clear; master keys rotate across restarts; erasure
 //! shreds the user's key.
 
-mod common;
-
 use std::path::Path;
 use std::time::Duration;
 
-use common::{Sidecar, admin, current_facts, eventually, indexed, pg_dump, redis_dump};
+use crate::common::{Sidecar, admin, current_facts, eventually, indexed, pg_dump, redis_dump};
 use engram::pb;
 use engram_testrig::{PgDatabase, RedisServer, unique_prefix};
 

@@ -4,11 +4,9 @@
 //! within a bounded lag, and still is after a SIGKILL between the append
 //! and its indexing.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{Sidecar, eventually};
+use crate::common::{Sidecar, eventually};
 use engram::pb;
 use engram_testrig::{
     ModelServer, PgDatabase, free_port, shared_model_server, shared_server, unique_prefix,
@@ -103,7 +101,7 @@ async fn best_by_meaning(sidecar: &Sidecar) -> Option<String> {
 async fn indexing(sidecar: &Sidecar) -> pb::IndexingStats {
     sidecar
         .compliance()
-        .get_memory_stats(common::admin(pb::GetMemoryStatsRequest {
+        .get_memory_stats(crate::common::admin(pb::GetMemoryStatsRequest {
             tenant_id: TENANT.into(),
             max_users: 0,
         }))
