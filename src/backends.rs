@@ -26,10 +26,10 @@ use engram_core::retention::RetentionPolicy;
 use engram_core::sealed::{SealedCold, SealedHot};
 use engram_core::summary::{Summary, Vertical};
 use engram_core::{Result, Timestamp};
-use engram_embed::{
+use engram_embedded::{EmbeddedColdStore, EmbeddedHotTier, EmbeddedIndex, HotConfig};
+use engram_models::{
     ChatConfig, HashingEmbedder, HttpEmbedder, HttpEmbedderConfig, HttpLanguageModel, Roles,
 };
-use engram_embedded::{EmbeddedColdStore, EmbeddedHotTier, EmbeddedIndex, HotConfig};
 use engram_postgres::{PostgresColdStore, PostgresConfig};
 use engram_qdrant::{QdrantConfig, QdrantIndex};
 use engram_redis::{RedisConfig, RedisHotTier, RedisInvalidations};

@@ -55,7 +55,7 @@ const ENGRAM: [&str; 9] = [
     "engram_postgres",
     "engram_redis",
     "engram_qdrant",
-    "engram_embed",
+    "engram_models",
     "engram_embedded",
     "engram::tier",
     "engram::invalidation",

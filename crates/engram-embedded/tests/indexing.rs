@@ -14,8 +14,8 @@ use engram_core::engine::{Engine, EngineConfig};
 use engram_core::model::Role;
 use engram_core::ports::{ColdStore, EmbedKind, Embedder, SemanticIndex, index_name};
 use engram_core::{Error, Result};
-use engram_embed::HashingEmbedder;
 use engram_embedded::{EmbeddedColdStore, EmbeddedHotTier, EmbeddedIndex, HotConfig};
+use engram_models::HashingEmbedder;
 
 /// The hashing embedder that answers `allowed` requests, then fails every
 /// other one as a timed-out model server would.

@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 
 use engram_core::engine::{Engine, EngineConfig};
 use engram_core::ports::index_name;
-use engram_embed::HashingEmbedder;
 use engram_embedded::{EmbeddedColdStore, EmbeddedHotTier, EmbeddedIndex, HotConfig};
+use engram_models::HashingEmbedder;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dropped_engine_lets_its_store_open_again() {

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use engram_core::Error;
 use engram_core::ports::{LanguageModel, Prompt};
-use engram_embed::{ChatConfig, HttpLanguageModel};
+use engram_models::{ChatConfig, HttpLanguageModel};
 use engram_testrig::{ChatReply, ScriptedChat, free_port};
 
 fn prompt() -> Prompt {

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use engram_core::Error;
 use engram_core::ports::{EmbedKind, Embedder};
-use engram_embed::{HttpEmbedder, HttpEmbedderConfig};
+use engram_models::{HttpEmbedder, HttpEmbedderConfig};
 use engram_testrig::{ModelServer, free_port, shared_model_server};
 
 fn cosine(a: &[f32], b: &[f32]) -> f32 {
