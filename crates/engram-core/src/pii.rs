@@ -2458,6 +2458,57 @@ fn names(text: &str) -> Vec<Finding> {
         }
         Some(end)
     });
+    // The weakest evidence, in a message written in lower case: a given
+    // name of three letters or more that is no word of the word lists (or
+    // a surname that is none), or, in Portuguese, an English word that is
+    // a given name ("destiny", "grace"): names more often than not there.
+    if !text.contains(|c: char| c.is_uppercase()) {
+        let portuguese = crate::text::reads_portuguese(text);
+        each_word(text, |i| {
+            let end = word_end(text, i);
+            if end < i + 3
+                || text[end..].starts_with(char::is_alphanumeric)
+                || out.iter().any(|f| f.start < end && i < f.end)
+            {
+                return None;
+            }
+            // "avenida maria barbosa": after a name word, a surname
+            // the passes above left is part of what they left.
+            let after_a_name = {
+                let before = previous_word(text, i);
+                is_known_name(&before) || is_name_particle(&before)
+            };
+            let word = crate::text::fold(&text[i..end]);
+            let plain = !after_a_name
+                && gazetteer::is_given_name(&word)
+                && !gazetteer::is_a_word(&word)
+                && !gazetteer::is_everyday(&word);
+            let english_in_portuguese = portuguese
+                && !after_a_name
+                && gazetteer::is_everyday(&word)
+                && !PORTUGUESE_WORDS.contains(&word.as_str())
+                && !PEOPLE_NOUNS.contains(&word.as_str());
+            let weak = (plain
+                || english_in_portuguese
+                || (!after_a_name && surname_no_word(&word)))
+                && !is_brand(&word)
+                && !is_name_particle(&word)
+                && !crate::text::is_stop_word(&word)
+                && !TITLES
+                    .iter()
+                    .any(|t| t.trim_end_matches([' ', '.']) == word)
+                && !ALSO_PLACES_AND_BRANDS.contains(&word.as_str())
+                && !matches!(previous_word(text, i).as_str(), p if p != "to" && p != "from" && BEFORE_A_PLACE.contains(&p))
+                && !names_a_place(text, i, end)
+                && !followed_by_a_place_word(text, end);
+            if !weak {
+                return None;
+            }
+            let end = extend_name(text, end);
+            out.push(name_finding(i, end, 0.3));
+            Some(end)
+        });
+    }
     // "enzo e adriana chegaram", "Mark and sarah": a given name joined to
     // a name found is a second person.
     let mut joined = Vec::new();
@@ -3342,6 +3393,16 @@ mod tests {
         assert_eq!(names("minha tia grace mora sozinha"), ["grace"]);
         assert_eq!(names("ask alexa to play music"), Vec::<&str>::new());
         assert_eq!(names("o beto e o zé chegaram"), ["beto", "zé"]);
+        // The weakest evidence, in a message in lower case: a given name
+        // that is no word, an English one in Portuguese.
+        assert_eq!(names("encontrei wei na fila"), ["wei"]);
+        assert_eq!(names("fui no medico com destiny ontem"), ["destiny"]);
+        assert_eq!(names("o show foi top demais"), Vec::<&str>::new());
+        assert_eq!(names("grant me one more day please"), Vec::<&str>::new());
+        assert_eq!(
+            names("é na avenida maria barbosa, do lado da padaria"),
+            Vec::<&str>::new()
+        );
         // ...and what only looks like them.
         assert_eq!(names("a cliente mora em santos"), Vec::<&str>::new());
         assert_eq!(names("can Brian call me back?"), ["Brian"]);

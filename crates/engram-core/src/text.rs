@@ -140,6 +140,11 @@ pub(crate) fn reads_english(text: &str) -> bool {
     language(&words(text).collect::<Vec<_>>()) == Language::English
 }
 
+/// Whether more of a text's words say Portuguese than say English.
+pub(crate) fn reads_portuguese(text: &str) -> bool {
+    language(&words(text).collect::<Vec<_>>()) == Language::Portuguese
+}
+
 fn stemmer(algorithm: rust_stemmers::Algorithm) -> &'static rust_stemmers::Stemmer {
     use rust_stemmers::{Algorithm, Stemmer};
     static PORTUGUESE: OnceLock<Stemmer> = OnceLock::new();
