@@ -742,6 +742,34 @@ fn alphanumeric_cnpjs(text: &str) -> Vec<Finding> {
 // ---------------------------------------------------------------------------
 // E-mail addresses.
 
+/// Mailboxes of an office, not of a person ("contato@clinica.com.br",
+/// "support@…"): no personal data, as a company's 0800 number is none.
+const ROLE_MAILBOXES: &[&str] = &[
+    "contato",
+    "contact",
+    "atendimento",
+    "sac",
+    "suporte",
+    "support",
+    "info",
+    "noreply",
+    "no-reply",
+    "financeiro",
+    "recepcao",
+    "comercial",
+    "vendas",
+    "sales",
+    "help",
+    "faleconosco",
+    "ouvidoria",
+    "agendamento",
+    "agendamentos",
+    "secretaria",
+    "billing",
+    "hello",
+    "office",
+];
+
 fn emails(text: &str) -> Vec<Finding> {
     let b = text.as_bytes();
     let local = |c: u8| c.is_ascii_alphanumeric() || b"._%+-".contains(&c);
@@ -766,7 +794,8 @@ fn emails(text: &str) -> Vec<Finding> {
         let tld_ok = host.rsplit_once('.').is_some_and(|(name, tld)| {
             !name.is_empty() && tld.len() >= 2 && tld.bytes().all(|c| c.is_ascii_alphabetic())
         });
-        if s < at && tld_ok && !host.contains("..") {
+        let role = ROLE_MAILBOXES.contains(&text[s..at].to_ascii_lowercase().as_str());
+        if s < at && tld_ok && !host.contains("..") && !role {
             out.push(Finding {
                 kind: PiiKind::Email,
                 start: s,
@@ -946,6 +975,32 @@ const NAME_CUES: &[&str] = &[
     "filho da ",
     "filha do ",
     "filha da ",
+    "avó da ",
+    "avó do ",
+    "avo da ",
+    "avo do ",
+    "avô da ",
+    "avô do ",
+    "vó da ",
+    "vó do ",
+    "vo da ",
+    "vo do ",
+    "tia da ",
+    "tia do ",
+    "tio da ",
+    "tio do ",
+    "irmã da ",
+    "irmã do ",
+    "irma da ",
+    "irma do ",
+    "irmão da ",
+    "irmão do ",
+    "irmao da ",
+    "irmao do ",
+    "madrinha da ",
+    "madrinha do ",
+    "padrinho da ",
+    "padrinho do ",
     // Who comes along: "eu e a ana", "me and raj".
     "eu e o ",
     "eu e a ",
@@ -1082,6 +1137,9 @@ const THANKS: &[&str] = &[
     "olá ",
     "ola ",
     "oi ",
+    "oii ",
+    "oiii ",
+    "oie ",
     "hi ",
     "hey ",
     "hello ",
@@ -1549,6 +1607,8 @@ fn known_full_name_at(text: &str, i: usize) -> Option<(usize, f32)> {
         return None;
     }
     let everyday = gazetteer::is_everyday(&word) || surname_first;
+    // "grace santos" is a person, "dia santos" a match day.
+    let english_first = !PORTUGUESE_WORDS.contains(&word.as_str());
     // "my son raj", "olá raj!": an everyday word that ends a cue phrase or
     // a greeting is that phrase's, not a name's; "vi lucas" (I saw
     // Lucas): a two-letter one is a word.
@@ -1569,7 +1629,8 @@ fn known_full_name_at(text: &str, i: usize) -> Option<(usize, f32)> {
                     || ((surname_first || !particle)
                         && gazetteer::is_a_word(&word)
                         && !gazetteer::is_common_surname(&word))
-                    || ALSO_PLACES_AND_BRANDS.contains(&word.as_str())));
+                    || (ALSO_PLACES_AND_BRANDS.contains(&word.as_str())
+                        && !(english_first && gazetteer::is_common_surname(&word)))));
         // "can Brian call me": a capitalised name does not go on into a
         // lower-case word.
         let case_breaks = text[i..].starts_with(char::is_uppercase)
@@ -1717,6 +1778,12 @@ const SPEECH_VERBS: &[&str] = &[
     "contou",
     "falo",
     "fala",
+    "chegou",
+    "saiu",
+    "ficou",
+    "veio",
+    "remarcou",
+    "cancelou",
     // After "vai": "grace vai me ligar".
     "ligar",
     "falar",
@@ -1733,6 +1800,13 @@ const SPEECH_VERBS: &[&str] = &[
     "asked",
     "called",
     "texted",
+    "left",
+    "sent",
+    "wrote",
+    "replied",
+    "mentioned",
+    "emailed",
+    "messaged",
 ];
 
 /// Whether a word is one of [`SPEECH_VERBS`]: hashed, it is looked up
@@ -2313,15 +2387,20 @@ fn names(text: &str) -> Vec<Finding> {
         // The cheap tests first: most words have neither an article
         // before them nor a role after them.
         let before = text[..i].strip_suffix(' ').unwrap_or("");
-        let after_article = [" a", " o"].iter().any(|a| before.ends_with(a))
-            || matches!(before, "a" | "o" | "A" | "O");
+        let after_article = [" a", " o", " pro", " pra"]
+            .iter()
+            .any(|a| before.ends_with(a))
+            || matches!(before, "a" | "o" | "A" | "O" | "pro" | "pra");
         let role_may_follow = [" at ", " from ", " in ", " da ", " do ", ", da ", ", do "]
             .iter()
             .any(|p| text[end..].starts_with(p));
         // "ana me mandou msg": a verb of saying or doing after it,
         // with or without a pronoun between.
         let verb_next = text[end..].strip_prefix(' ').is_some_and(|rest| {
-            let rest = rest.strip_prefix("vai ").unwrap_or(rest);
+            let rest = ["vai ", "ja ", "já "]
+                .iter()
+                .find_map(|c| rest.strip_prefix(c))
+                .unwrap_or(rest);
             let rest = ["me ", "te ", "nos ", "lhe "]
                 .iter()
                 .find_map(|c| rest.strip_prefix(c))
@@ -2377,9 +2456,15 @@ fn names(text: &str) -> Vec<Finding> {
         };
         // Without an article, a verb says a person only of a name that is
         // no everyday word ("ana me mandou", not "rosa falou" alone).
+        // At the message's start, with no article, even a Portuguese
+        // word: a bare noun is seldom a subject ("rosa ficou de me
+        // mandar").
         let says = !after_article
             && verb_follows
-            && (!gazetteer::is_everyday(&word) || !PORTUGUESE_WORDS.contains(&word.as_str()));
+            && !ALSO_PLACES_AND_BRANDS.contains(&word.as_str())
+            && (i == 0
+                || !gazetteer::is_everyday(&word)
+                || !PORTUGUESE_WORDS.contains(&word.as_str()));
         if !(role || article || possessive || speaks || says || with_me)
             || names_a_place(text, i, end)
         {
@@ -2763,7 +2848,9 @@ fn followed_by_a_place_word(text: &str, end: usize) -> bool {
     for _ in 0..2 {
         rest = rest.trim_start_matches([' ', '&', '.', ',']);
         let next = rest[..word_end(rest, 0)].to_lowercase();
-        if PLACE_WORDS.contains(&next.as_str()) {
+        // "the" says a place before a name ("the Lincoln Memorial"), not
+        // after one ("text fatima the address").
+        if next != "the" && PLACE_WORDS.contains(&next.as_str()) {
             return true;
         }
         if !SUFFIXES.contains(&next.as_str()) {
@@ -3388,6 +3475,12 @@ mod tests {
         assert_eq!(names("a diarista josiane tem a chave"), ["josiane"]);
         assert_eq!(names("a secretaria disse que ok"), Vec::<&str>::new());
         assert_eq!(names("abs, edson"), ["edson"]);
+        assert_eq!(names("oii rosa!! tudo bem?"), ["rosa"]);
+        assert_eq!(
+            names("ganhamos a vitória no campeonato"),
+            Vec::<&str>::new()
+        );
+        assert_eq!(kinds("escreve pro contato@clinica.com.br"), []);
         assert_eq!(names("thank you so much hope!"), ["hope"]);
         assert_eq!(names("indicada por luiz pereira"), ["luiz pereira"]);
         assert_eq!(names("minha tia grace mora sozinha"), ["grace"]);
