@@ -1676,7 +1676,9 @@ fn lone_given_name_at(text: &str, i: usize) -> Option<usize> {
 /// end), an everyday word among them only if `everyday`: its end.
 fn lone_name_at(text: &str, i: usize, everyday: bool) -> Option<usize> {
     let end = word_end(text, i);
-    if text[i..end].chars().count() < 3 || text[end..].starts_with(char::is_alphanumeric) {
+    // "zé", the commonest name of two letters, and no word.
+    let short = text[i..end].chars().count() < 3 && crate::text::fold(&text[i..end]) != "ze";
+    if short || text[end..].starts_with(char::is_alphanumeric) {
         return None;
     }
     let word = crate::text::fold(&text[i..end]);
@@ -3476,6 +3478,7 @@ mod tests {
         assert_eq!(names("a secretaria disse que ok"), Vec::<&str>::new());
         assert_eq!(names("abs, edson"), ["edson"]);
         assert_eq!(names("oii rosa!! tudo bem?"), ["rosa"]);
+        assert_eq!(names("consulta com a ze ou com a kelly?"), ["ze", "kelly"]);
         assert_eq!(
             names("ganhamos a vitória no campeonato"),
             Vec::<&str>::new()
