@@ -503,6 +503,16 @@ struct Tally {
     forms: BTreeMap<&'static str, [usize; 3]>,
 }
 
+/// Whether `value` can still be read in `masked`: found there whole, not
+/// inside a longer word ("ana" in "semana" is no residue).
+fn readable_in(masked: &str, value: &str) -> bool {
+    masked.match_indices(value).any(|(at, _)| {
+        let before = masked[..at].chars().next_back();
+        let after = masked[at + value.len()..].chars().next();
+        !before.is_some_and(char::is_alphanumeric) && !after.is_some_and(char::is_alphanumeric)
+    })
+}
+
 impl Tally {
     /// Counts one message: what was found, what Anonymize left.
     fn record(&mut self, m: &Message, found: &[pii::Finding], masked: &str) {
@@ -530,7 +540,7 @@ impl Tally {
                 self.overlap.entry((label.0, m.pt)).or_default().fn_ += 1;
             }
             self.values += 1;
-            let readable = masked.contains(&m.text[label.1..label.2]);
+            let readable = readable_in(masked, &m.text[label.1..label.2]);
             self.residue += usize::from(readable);
             let f = self.forms.entry(form).or_default();
             f[0] += 1;
