@@ -11,15 +11,14 @@ use engram_core::audit::{NewAuditEntry, subject_ref};
 use engram_core::compliance::{
     Classification, Jurisdictions, Masking, Regime, RetentionAction, anonymize, classify,
 };
+use engram_core::engine::{RetentionRuns, retention_report};
 use engram_core::error::Error;
 use engram_core::ids::TenantId;
 use engram_core::ids::UserId;
 use engram_core::limits::{MAX_CONTENT_BYTES, MAX_REASON_BYTES};
 use engram_core::model::IMPORTANCE_BANDS;
 use engram_core::pii::{Finding, detect};
-use engram_core::retention::{
-    MAX_POLICY_ID_BYTES, MAX_RETENTION_DAYS, RetentionPolicy, RetentionReport,
-};
+use engram_core::retention::{MAX_POLICY_ID_BYTES, MAX_RETENTION_DAYS, RetentionPolicy};
 use engram_core::time::Timestamp;
 use tokio_stream::{Stream, StreamExt};
 use tonic::{Request, Response, Status};
@@ -186,18 +185,20 @@ fn retention_action(raw: i32) -> Result<RetentionAction, Error> {
 }
 
 /// An audit entry's result: `ok: …` from the value, or `failed: …`.
+/// What the engine's retention scheduler needs of the server: each
+/// tenant's masking, and a failure's words as a client would read them.
+pub fn retention_runs(policy: Policy) -> RetentionRuns {
+    RetentionRuns {
+        masking: Arc::new(move |tenant| policy.masking(tenant)),
+        describe_error: |error| to_status(error.clone()).message().to_owned(),
+    }
+}
+
 fn outcome<T>(result: &Result<T, Error>, ok: impl FnOnce(&T) -> String) -> String {
     match result {
         Ok(value) => ok(value),
         Err(e) => format!("failed: {}", to_status(e.clone()).message()),
     }
-}
-
-fn retention_report(r: &RetentionReport) -> String {
-    format!(
-        "ok: deleted={} anonymized={} archived={} held={}",
-        r.deleted, r.anonymized, r.archived, r.held
-    )
 }
 
 fn to_pb_action(action: RetentionAction) -> pb::RetentionAction {
@@ -600,45 +601,3 @@ impl ComplianceService for ComplianceApi {
 /// Users listed by GetMemoryStats unless asked otherwise, and at most.
 const DEFAULT_STATS_USERS: usize = 100;
 const MAX_STATS_USERS: usize = 10_000;
-
-/// Runs every tenant's retention policy every `interval` (none when zero),
-/// each run audited with the actor `scheduler`. Several sidecars may run
-/// it: a conversation deleted or anonymized by one is skipped by the
-/// others.
-pub fn spawn_retention(engine: Arc<AppEngine>, policy: Policy, interval: std::time::Duration) {
-    if interval.is_zero() {
-        return;
-    }
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(interval);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-        tick.tick().await;
-        loop {
-            tick.tick().await;
-            let tenants = match engine.retention_tenants().await {
-                Ok(tenants) => tenants,
-                Err(error) => {
-                    warn!(error = %error.redacted(), "retention: cannot list tenants");
-                    continue;
-                }
-            };
-            for tenant in tenants {
-                let masking = policy.masking(&tenant);
-                let result = engine
-                    .run_retention(&tenant, Timestamp::now(), &masking, false)
-                    .await;
-                let outcome = outcome(&result, retention_report);
-                let entry = NewAuditEntry {
-                    actor: "scheduler".into(),
-                    action: "compliance.run_retention".into(),
-                    subject: String::new(),
-                    reason: "schedule".into(),
-                    result: outcome,
-                };
-                if let Err(error) = engine.audit(&tenant, entry).await {
-                    warn!(%tenant, error = %error.redacted(), "retention run not audited");
-                }
-            }
-        }
-    });
-}

@@ -72,10 +72,9 @@ pub async fn run(
     if let Some(addr) = args.metrics_listen {
         crate::metrics::spawn(addr, metrics.clone()).await?;
     }
-    compliance::spawn_retention(
-        engine.clone(),
-        policy.clone(),
+    let retention = engine.start_retention(
         std::time::Duration::from_secs(args.retention_interval_s),
+        compliance::retention_runs(policy.clone()),
     );
 
     let (reporter, health) = tonic_health::server::health_reporter();
@@ -217,6 +216,9 @@ pub async fn run(
     };
     readiness.abort();
     served.context("serving")?;
+    if let Some(retention) = retention {
+        retention.stop().await;
+    }
     engine.flush_index(grace).await;
     info!("stopped");
     Ok(())

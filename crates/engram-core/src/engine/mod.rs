@@ -14,6 +14,7 @@ mod handover;
 mod indexer;
 mod messages;
 mod previous;
+mod schedule;
 mod search;
 mod summarize;
 
@@ -33,6 +34,7 @@ pub use extract::{Extracted, ProposedFact};
 pub use handover::{HandoverJobConfig, OperatorEvent};
 pub use indexer::{IndexerConfig, SummaryConfig};
 pub use messages::MessageDraft;
+pub use schedule::{RetentionRuns, RetentionScheduler, retention_report};
 pub use search::{SearchHit, SearchMode, SearchQuery, SearchResult};
 pub use summarize::Summarized;
 
