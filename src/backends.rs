@@ -81,546 +81,240 @@ impl Hot {
     }
 }
 
-/// Calls the same method on whichever backend the enum holds.
-macro_rules! delegate {
-    ($self:ident, $a:path, $b:path, $method:ident($($arg:expr),*)) => {
-        match $self {
-            $a(backend) => backend.$method($($arg),*).await,
-            $b(backend) => backend.$method($($arg),*).await,
-        }
-    };
-    ($self:ident, $a:path, $b:path, $c:path, $method:ident($($arg:expr),*)) => {
-        match $self {
-            $a(backend) => backend.$method($($arg),*).await,
-            $b(backend) => backend.$method($($arg),*).await,
-            $c(backend) => backend.$method($($arg),*).await,
-        }
-    };
-}
-
+// Each port method goes to whichever backend the enum holds: the
+// `delegate` crate writes the match arms.
 impl ColdStore for Cold {
-    async fn append(
-        &self,
-        t: &TenantId,
-        c: &ConversationId,
-        u: &UserId,
-        m: Vec<NewMessage>,
-        now: Timestamp,
-    ) -> Result<AppendOutcome> {
-        delegate!(
-            self,
-            Cold::Embedded,
-            Cold::Postgres,
-            append(t, c, u, m, now)
-        )
-    }
-    async fn conversation(&self, t: &TenantId, c: &ConversationId) -> Result<Option<Conversation>> {
-        delegate!(self, Cold::Embedded, Cold::Postgres, conversation(t, c))
-    }
-    async fn recent(
-        &self,
-        t: &TenantId,
-        c: &ConversationId,
-        limit: usize,
-    ) -> Result<Option<RecentWindow>> {
-        delegate!(self, Cold::Embedded, Cold::Postgres, recent(t, c, limit))
-    }
-    async fn messages_after(
-        &self,
-        t: &TenantId,
-        c: &ConversationId,
-        after: u64,
-        limit: usize,
-    ) -> Result<Vec<Message>> {
-        delegate!(
-            self,
-            Cold::Embedded,
-            Cold::Postgres,
-            messages_after(t, c, after, limit)
-        )
-    }
-    async fn messages_at(
-        &self,
-        t: &TenantId,
-        positions: &[(ConversationId, u64)],
-    ) -> Result<Vec<Message>> {
-        delegate!(
-            self,
-            Cold::Embedded,
-            Cold::Postgres,
-            messages_at(t, positions)
-        )
-    }
-    async fn list_conversations(
-        &self,
-        t: &TenantId,
-        u: &UserId,
-        cursor: Option<&ConversationCursor>,
-        limit: usize,
-    ) -> Result<Vec<Conversation>> {
-        delegate!(
-            self,
-            Cold::Embedded,
-            Cold::Postgres,
-            list_conversations(t, u, cursor, limit)
-        )
-    }
-    async fn delete_conversation(
-        &self,
-        t: &TenantId,
-        c: &ConversationId,
-    ) -> Result<Option<Conversation>> {
-        delegate!(
-            self,
-            Cold::Embedded,
-            Cold::Postgres,
-            delete_conversation(t, c)
-        )
-    }
-    async fn search_lexical(
-        &self,
-        t: &TenantId,
-        scope: &Scope,
-        q: &str,
-        f: &MessageFilter,
-        limit: usize,
-    ) -> Result<Vec<ScoredMessage>> {
-        delegate!(
-            self,
-            Cold::Embedded,
-            Cold::Postgres,
-            search_lexical(t, scope, q, f, limit)
-        )
-    }
-    async fn put_facts(
-        &self,
-        t: &TenantId,
-        u: &UserId,
-        facts: Vec<FactInput>,
-        now: Timestamp,
-    ) -> Result<FactWrite<Vec<PutFactResult>>> {
-        delegate!(
-            self,
-            Cold::Embedded,
-            Cold::Postgres,
-            put_facts(t, u, facts, now)
-        )
-    }
-    async fn fact_rev(&self, t: &TenantId, u: &UserId) -> Result<u64> {
-        delegate!(self, Cold::Embedded, Cold::Postgres, fact_rev(t, u))
-    }
-    async fn current_facts(&self, t: &TenantId, u: &UserId) -> Result<FactSnapshot> {
-        delegate!(self, Cold::Embedded, Cold::Postgres, current_facts(t, u))
-    }
-    async fn facts_as_of(&self, t: &TenantId, u: &UserId, at: Timestamp) -> Result<Vec<Fact>> {
-        delegate!(self, Cold::Embedded, Cold::Postgres, facts_as_of(t, u, at))
-    }
-    async fn fact_history(&self, t: &TenantId, u: &UserId, k: &FactKey) -> Result<Vec<Fact>> {
-        delegate!(self, Cold::Embedded, Cold::Postgres, fact_history(t, u, k))
-    }
-    async fn invalidate_fact(
-        &self,
-        t: &TenantId,
-        u: &UserId,
-        k: &FactKey,
-        at: Timestamp,
-    ) -> Result<FactWrite<Fact>> {
-        delegate!(
-            self,
-            Cold::Embedded,
-            Cold::Postgres,
-            invalidate_fact(t, u, k, at)
-        )
-    }
-    async fn put_summary(&self, t: &TenantId, c: &ConversationId, summary: &Summary) -> Result<()> {
-        delegate!(
-            self,
-            Cold::Embedded,
-            Cold::Postgres,
-            put_summary(t, c, summary)
-        )
-    }
-    async fn summary(&self, t: &TenantId, c: &ConversationId) -> Result<Option<Summary>> {
-        delegate!(self, Cold::Embedded, Cold::Postgres, summary(t, c))
-    }
-    async fn user_summaries(
-        &self,
-        t: &TenantId,
-        u: &UserId,
-        limit: usize,
-    ) -> Result<Vec<(ConversationId, Summary)>> {
-        delegate!(
-            self,
-            Cold::Embedded,
-            Cold::Postgres,
-            user_summaries(t, u, limit)
-        )
-    }
-    async fn tenants(&self) -> Result<Vec<TenantId>> {
-        delegate!(self, Cold::Embedded, Cold::Postgres, tenants())
-    }
-    async fn queue_reindex(&self, t: &TenantId, index: &str, now: Timestamp) -> Result<u64> {
-        delegate!(
-            self,
-            Cold::Embedded,
-            Cold::Postgres,
-            queue_reindex(t, index, now)
-        )
-    }
-    async fn index_caught_up(&self, t: &TenantId, index: &str) -> Result<bool> {
-        delegate!(
-            self,
-            Cold::Embedded,
-            Cold::Postgres,
-            index_caught_up(t, index)
-        )
-    }
-    async fn outbox_tenants(&self) -> Result<Vec<TenantId>> {
-        delegate!(self, Cold::Embedded, Cold::Postgres, outbox_tenants())
-    }
-    async fn claim_outbox(
-        &self,
-        t: &TenantId,
-        limit: usize,
-        now: Timestamp,
-        lease_until: Timestamp,
-    ) -> Result<Vec<OutboxJob>> {
-        delegate!(
-            self,
-            Cold::Embedded,
-            Cold::Postgres,
-            claim_outbox(t, limit, now, lease_until)
-        )
-    }
-    async fn finish_outbox(&self, t: &TenantId, ids: &[u64]) -> Result<()> {
-        delegate!(self, Cold::Embedded, Cold::Postgres, finish_outbox(t, ids))
-    }
-    async fn defer_outbox(&self, t: &TenantId, ids: &[u64], not_before: Timestamp) -> Result<()> {
-        delegate!(
-            self,
-            Cold::Embedded,
-            Cold::Postgres,
-            defer_outbox(t, ids, not_before)
-        )
-    }
-    async fn start_handover(&self, t: &TenantId, handover: NewHandover) -> Result<Handover> {
-        delegate!(
-            self,
-            Cold::Embedded,
-            Cold::Postgres,
-            start_handover(t, handover)
-        )
-    }
-    async fn end_handover(&self, t: &TenantId, end: HandoverEnd) -> Result<Handover> {
-        delegate!(self, Cold::Embedded, Cold::Postgres, end_handover(t, end))
-    }
-    async fn handover(&self, t: &TenantId, c: &ConversationId) -> Result<Option<Handover>> {
-        delegate!(self, Cold::Embedded, Cold::Postgres, handover(t, c))
-    }
-    async fn handover_job_tenants(&self) -> Result<Vec<TenantId>> {
-        delegate!(self, Cold::Embedded, Cold::Postgres, handover_job_tenants())
-    }
-    async fn claim_handover_jobs(
-        &self,
-        t: &TenantId,
-        limit: usize,
-        now: Timestamp,
-        lease_until: Timestamp,
-    ) -> Result<Vec<Handover>> {
-        delegate!(
-            self,
-            Cold::Embedded,
-            Cold::Postgres,
-            claim_handover_jobs(t, limit, now, lease_until)
-        )
-    }
-    async fn finish_handover_job(
-        &self,
-        t: &TenantId,
-        h: &Handover,
-        summary: &HandoverSummary,
-    ) -> Result<bool> {
-        delegate!(
-            self,
-            Cold::Embedded,
-            Cold::Postgres,
-            finish_handover_job(t, h, summary)
-        )
-    }
-    async fn defer_handover_job(
-        &self,
-        t: &TenantId,
-        h: &HandoverId,
-        not_before: Timestamp,
-    ) -> Result<()> {
-        delegate!(
-            self,
-            Cold::Embedded,
-            Cold::Postgres,
-            defer_handover_job(t, h, not_before)
-        )
-    }
-    async fn handover_jobs_queued(&self, t: &TenantId) -> Result<u64> {
-        delegate!(
-            self,
-            Cold::Embedded,
-            Cold::Postgres,
-            handover_jobs_queued(t)
-        )
-    }
-    async fn outbox_stats(&self, t: &TenantId) -> Result<OutboxStats> {
-        delegate!(self, Cold::Embedded, Cold::Postgres, outbox_stats(t))
-    }
-    async fn memory_stats(&self, t: &TenantId, max_users: usize) -> Result<MemoryStats> {
-        delegate!(
-            self,
-            Cold::Embedded,
-            Cold::Postgres,
-            memory_stats(t, max_users)
-        )
-    }
-    async fn all_facts(&self, t: &TenantId, u: &UserId) -> Result<Vec<Fact>> {
-        delegate!(self, Cold::Embedded, Cold::Postgres, all_facts(t, u))
-    }
-    async fn erase_user(&self, t: &TenantId, u: &UserId) -> Result<ColdErasure> {
-        delegate!(self, Cold::Embedded, Cold::Postgres, erase_user(t, u))
-    }
-    async fn user_residue(&self, t: &TenantId, u: &UserId, c: &[ConversationId]) -> Result<u64> {
-        delegate!(self, Cold::Embedded, Cold::Postgres, user_residue(t, u, c))
-    }
-    async fn append_audit(
-        &self,
-        t: &TenantId,
-        entry: NewAuditEntry,
-        at: Timestamp,
-    ) -> Result<AuditEntry> {
-        delegate!(
-            self,
-            Cold::Embedded,
-            Cold::Postgres,
-            append_audit(t, entry, at)
-        )
-    }
-    async fn audit_entries(
-        &self,
-        t: &TenantId,
-        after_seq: u64,
-        limit: usize,
-    ) -> Result<Vec<AuditEntry>> {
-        delegate!(
-            self,
-            Cold::Embedded,
-            Cold::Postgres,
-            audit_entries(t, after_seq, limit)
-        )
-    }
-    async fn audit_head(&self, t: &TenantId) -> Result<Option<(u64, Vec<u8>)>> {
-        delegate!(self, Cold::Embedded, Cold::Postgres, audit_head(t))
-    }
-    async fn put_retention_policy(&self, t: &TenantId, p: &RetentionPolicy) -> Result<()> {
-        delegate!(
-            self,
-            Cold::Embedded,
-            Cold::Postgres,
-            put_retention_policy(t, p)
-        )
-    }
-    async fn retention_policies(&self, t: &TenantId) -> Result<Vec<RetentionPolicy>> {
-        delegate!(self, Cold::Embedded, Cold::Postgres, retention_policies(t))
-    }
-    async fn set_legal_hold(&self, t: &TenantId, u: &UserId, hold: bool) -> Result<()> {
-        delegate!(
-            self,
-            Cold::Embedded,
-            Cold::Postgres,
-            set_legal_hold(t, u, hold)
-        )
-    }
-    async fn retention_tenants(&self) -> Result<Vec<TenantId>> {
-        delegate!(self, Cold::Embedded, Cold::Postgres, retention_tenants())
-    }
-    async fn legal_holds(&self, t: &TenantId) -> Result<Vec<UserId>> {
-        delegate!(self, Cold::Embedded, Cold::Postgres, legal_holds(t))
-    }
-    async fn data_key(&self, t: &TenantId, subject: &str) -> Result<Option<WrappedKey>> {
-        delegate!(self, Cold::Embedded, Cold::Postgres, data_key(t, subject))
-    }
-    async fn insert_data_key(
-        &self,
-        t: &TenantId,
-        subject: &str,
-        key: WrappedKey,
-    ) -> Result<WrappedKey> {
-        delegate!(
-            self,
-            Cold::Embedded,
-            Cold::Postgres,
-            insert_data_key(t, subject, key)
-        )
-    }
-    async fn rewrap_data_key(
-        &self,
-        t: &TenantId,
-        subject: &str,
-        previous: &str,
-        key: WrappedKey,
-    ) -> Result<bool> {
-        delegate!(
-            self,
-            Cold::Embedded,
-            Cold::Postgres,
-            rewrap_data_key(t, subject, previous, key)
-        )
-    }
-    async fn expired_conversations(
-        &self,
-        t: &TenantId,
-        before: Timestamp,
-        after: Option<&ConversationId>,
-        limit: usize,
-    ) -> Result<Vec<Conversation>> {
-        delegate!(
-            self,
-            Cold::Embedded,
-            Cold::Postgres,
-            expired_conversations(t, before, after, limit)
-        )
-    }
-    async fn anonymize_conversation(
-        &self,
-        t: &TenantId,
-        c: &ConversationId,
-        last_seq: u64,
-        contents: Vec<(u64, String)>,
-    ) -> Result<bool> {
-        delegate!(
-            self,
-            Cold::Embedded,
-            Cold::Postgres,
-            anonymize_conversation(t, c, last_seq, contents)
-        )
-    }
-    async fn ping(&self) -> Result<()> {
-        delegate!(self, Cold::Embedded, Cold::Postgres, ping())
+    delegate::delegate! {
+        to match self {
+            Cold::Embedded(backend) => backend,
+            Cold::Postgres(backend) => backend,
+        } {
+            async fn append(
+                &self,
+                t: &TenantId,
+                c: &ConversationId,
+                u: &UserId,
+                m: Vec<NewMessage>,
+                now: Timestamp,
+            ) -> Result<AppendOutcome>;
+            async fn conversation(&self, t: &TenantId, c: &ConversationId) -> Result<Option<Conversation>>;
+            async fn recent(
+                &self,
+                t: &TenantId,
+                c: &ConversationId,
+                limit: usize,
+            ) -> Result<Option<RecentWindow>>;
+            async fn messages_after(
+                &self,
+                t: &TenantId,
+                c: &ConversationId,
+                after: u64,
+                limit: usize,
+            ) -> Result<Vec<Message>>;
+            async fn messages_at(
+                &self,
+                t: &TenantId,
+                positions: &[(ConversationId, u64)],
+            ) -> Result<Vec<Message>>;
+            async fn list_conversations(
+                &self,
+                t: &TenantId,
+                u: &UserId,
+                cursor: Option<&ConversationCursor>,
+                limit: usize,
+            ) -> Result<Vec<Conversation>>;
+            async fn delete_conversation(
+                &self,
+                t: &TenantId,
+                c: &ConversationId,
+            ) -> Result<Option<Conversation>>;
+            async fn search_lexical(
+                &self,
+                t: &TenantId,
+                scope: &Scope,
+                q: &str,
+                f: &MessageFilter,
+                limit: usize,
+            ) -> Result<Vec<ScoredMessage>>;
+            async fn put_facts(
+                &self,
+                t: &TenantId,
+                u: &UserId,
+                facts: Vec<FactInput>,
+                now: Timestamp,
+            ) -> Result<FactWrite<Vec<PutFactResult>>>;
+            async fn fact_rev(&self, t: &TenantId, u: &UserId) -> Result<u64>;
+            async fn current_facts(&self, t: &TenantId, u: &UserId) -> Result<FactSnapshot>;
+            async fn facts_as_of(&self, t: &TenantId, u: &UserId, at: Timestamp) -> Result<Vec<Fact>>;
+            async fn fact_history(&self, t: &TenantId, u: &UserId, k: &FactKey) -> Result<Vec<Fact>>;
+            async fn invalidate_fact(
+                &self,
+                t: &TenantId,
+                u: &UserId,
+                k: &FactKey,
+                at: Timestamp,
+            ) -> Result<FactWrite<Fact>>;
+            async fn put_summary(&self, t: &TenantId, c: &ConversationId, summary: &Summary) -> Result<()>;
+            async fn summary(&self, t: &TenantId, c: &ConversationId) -> Result<Option<Summary>>;
+            async fn user_summaries(
+                &self,
+                t: &TenantId,
+                u: &UserId,
+                limit: usize,
+            ) -> Result<Vec<(ConversationId, Summary)>>;
+            async fn tenants(&self) -> Result<Vec<TenantId>>;
+            async fn queue_reindex(&self, t: &TenantId, index: &str, now: Timestamp) -> Result<u64>;
+            async fn index_caught_up(&self, t: &TenantId, index: &str) -> Result<bool>;
+            async fn outbox_tenants(&self) -> Result<Vec<TenantId>>;
+            async fn claim_outbox(
+                &self,
+                t: &TenantId,
+                limit: usize,
+                now: Timestamp,
+                lease_until: Timestamp,
+            ) -> Result<Vec<OutboxJob>>;
+            async fn finish_outbox(&self, t: &TenantId, ids: &[u64]) -> Result<()>;
+            async fn defer_outbox(&self, t: &TenantId, ids: &[u64], not_before: Timestamp) -> Result<()>;
+            async fn start_handover(&self, t: &TenantId, handover: NewHandover) -> Result<Handover>;
+            async fn end_handover(&self, t: &TenantId, end: HandoverEnd) -> Result<Handover>;
+            async fn handover(&self, t: &TenantId, c: &ConversationId) -> Result<Option<Handover>>;
+            async fn handover_job_tenants(&self) -> Result<Vec<TenantId>>;
+            async fn claim_handover_jobs(
+                &self,
+                t: &TenantId,
+                limit: usize,
+                now: Timestamp,
+                lease_until: Timestamp,
+            ) -> Result<Vec<Handover>>;
+            async fn finish_handover_job(
+                &self,
+                t: &TenantId,
+                h: &Handover,
+                summary: &HandoverSummary,
+            ) -> Result<bool>;
+            async fn defer_handover_job(
+                &self,
+                t: &TenantId,
+                h: &HandoverId,
+                not_before: Timestamp,
+            ) -> Result<()>;
+            async fn handover_jobs_queued(&self, t: &TenantId) -> Result<u64>;
+            async fn outbox_stats(&self, t: &TenantId) -> Result<OutboxStats>;
+            async fn memory_stats(&self, t: &TenantId, max_users: usize) -> Result<MemoryStats>;
+            async fn all_facts(&self, t: &TenantId, u: &UserId) -> Result<Vec<Fact>>;
+            async fn erase_user(&self, t: &TenantId, u: &UserId) -> Result<ColdErasure>;
+            async fn user_residue(&self, t: &TenantId, u: &UserId, c: &[ConversationId]) -> Result<u64>;
+            async fn append_audit(
+                &self,
+                t: &TenantId,
+                entry: NewAuditEntry,
+                at: Timestamp,
+            ) -> Result<AuditEntry>;
+            async fn audit_entries(
+                &self,
+                t: &TenantId,
+                after_seq: u64,
+                limit: usize,
+            ) -> Result<Vec<AuditEntry>>;
+            async fn audit_head(&self, t: &TenantId) -> Result<Option<(u64, Vec<u8>)>>;
+            async fn put_retention_policy(&self, t: &TenantId, p: &RetentionPolicy) -> Result<()>;
+            async fn retention_policies(&self, t: &TenantId) -> Result<Vec<RetentionPolicy>>;
+            async fn set_legal_hold(&self, t: &TenantId, u: &UserId, hold: bool) -> Result<()>;
+            async fn retention_tenants(&self) -> Result<Vec<TenantId>>;
+            async fn legal_holds(&self, t: &TenantId) -> Result<Vec<UserId>>;
+            async fn data_key(&self, t: &TenantId, subject: &str) -> Result<Option<WrappedKey>>;
+            async fn insert_data_key(
+                &self,
+                t: &TenantId,
+                subject: &str,
+                key: WrappedKey,
+            ) -> Result<WrappedKey>;
+            async fn rewrap_data_key(
+                &self,
+                t: &TenantId,
+                subject: &str,
+                previous: &str,
+                key: WrappedKey,
+            ) -> Result<bool>;
+            async fn expired_conversations(
+                &self,
+                t: &TenantId,
+                before: Timestamp,
+                after: Option<&ConversationId>,
+                limit: usize,
+            ) -> Result<Vec<Conversation>>;
+            async fn anonymize_conversation(
+                &self,
+                t: &TenantId,
+                c: &ConversationId,
+                last_seq: u64,
+                contents: Vec<(u64, String)>,
+            ) -> Result<bool>;
+            async fn ping(&self) -> Result<()>;
+        }
     }
 }
 
 impl SemanticIndex for Index {
-    async fn upsert(&self, t: &TenantId, points: Vec<IndexPoint>) -> Result<()> {
-        delegate!(self, Index::Embedded, Index::Qdrant, upsert(t, points))
-    }
-    async fn search(
-        &self,
-        t: &TenantId,
-        scope: &Scope,
-        vector: &[f32],
-        filter: &MessageFilter,
-        limit: usize,
-    ) -> Result<Vec<IndexHit>> {
-        delegate!(
-            self,
-            Index::Embedded,
-            Index::Qdrant,
-            search(t, scope, vector, filter, limit)
-        )
-    }
-    async fn delete_conversation(
-        &self,
-        t: &TenantId,
-        u: &UserId,
-        c: &ConversationId,
-    ) -> Result<u64> {
-        delegate!(
-            self,
-            Index::Embedded,
-            Index::Qdrant,
-            delete_conversation(t, u, c)
-        )
-    }
-    async fn delete_user(&self, t: &TenantId, u: &UserId) -> Result<u64> {
-        delegate!(self, Index::Embedded, Index::Qdrant, delete_user(t, u))
-    }
-    async fn count_user(&self, t: &TenantId, u: &UserId) -> Result<u64> {
-        delegate!(self, Index::Embedded, Index::Qdrant, count_user(t, u))
-    }
-    async fn ping(&self) -> Result<()> {
-        delegate!(self, Index::Embedded, Index::Qdrant, ping())
+    delegate::delegate! {
+        to match self {
+            Index::Embedded(backend) => backend,
+            Index::Qdrant(backend) => backend,
+        } {
+            async fn upsert(&self, t: &TenantId, points: Vec<IndexPoint>) -> Result<()>;
+            async fn search(
+                &self,
+                t: &TenantId,
+                scope: &Scope,
+                vector: &[f32],
+                filter: &MessageFilter,
+                limit: usize,
+            ) -> Result<Vec<IndexHit>>;
+            async fn delete_conversation(
+                &self,
+                t: &TenantId,
+                u: &UserId,
+                c: &ConversationId,
+            ) -> Result<u64>;
+            async fn delete_user(&self, t: &TenantId, u: &UserId) -> Result<u64>;
+            async fn count_user(&self, t: &TenantId, u: &UserId) -> Result<u64>;
+            async fn ping(&self) -> Result<()>;
+        }
     }
 }
 
 impl Embedder for Embed {
-    fn model(&self) -> &str {
-        match self {
-            Embed::Hashing(e) => e.model(),
-            Embed::Http(e) => e.model(),
+    delegate::delegate! {
+        to match self {
+            Embed::Hashing(backend) => backend,
+            Embed::Http(backend) => backend,
+        } {
+            fn model(&self) -> &str;
+            fn contextual_passages(&self) -> bool;
+            fn dimension(&self) -> usize;
+            async fn embed(&self, texts: &[&str], kind: EmbedKind) -> Result<Vec<Vec<f32>>>;
         }
-    }
-    fn contextual_passages(&self) -> bool {
-        match self {
-            Embed::Hashing(e) => e.contextual_passages(),
-            Embed::Http(e) => e.contextual_passages(),
-        }
-    }
-    fn dimension(&self) -> usize {
-        match self {
-            Embed::Hashing(e) => e.dimension(),
-            Embed::Http(e) => e.dimension(),
-        }
-    }
-    async fn embed(&self, texts: &[&str], kind: EmbedKind) -> Result<Vec<Vec<f32>>> {
-        delegate!(self, Embed::Hashing, Embed::Http, embed(texts, kind))
     }
 }
 
 impl HotTier for Hot {
-    async fn recent(&self, t: &TenantId, c: &ConversationId) -> Result<Option<RecentWindow>> {
-        delegate!(self, Hot::Off, Hot::Embedded, Hot::Redis, recent(t, c))
+    delegate::delegate! {
+        to match self {
+            Hot::Off(backend) => backend,
+            Hot::Embedded(backend) => backend,
+            Hot::Redis(backend) => backend,
+        } {
+            async fn recent(&self, t: &TenantId, c: &ConversationId) -> Result<Option<RecentWindow>>;
+            async fn put_recent(&self, t: &TenantId, w: RecentWindow) -> Result<()>;
+            async fn extend_recent(&self, t: &TenantId, c: &Conversation, m: &[Message]) -> Result<()>;
+            async fn fence_conversation(&self, t: &TenantId, c: &ConversationId, rev: u64) -> Result<()>;
+            async fn facts(&self, t: &TenantId, u: &UserId) -> Result<Option<FactSnapshot>>;
+            async fn put_facts(&self, t: &TenantId, u: &UserId, s: FactSnapshot) -> Result<()>;
+            async fn fence_facts(&self, t: &TenantId, u: &UserId, rev: u64) -> Result<()>;
+            async fn ping(&self) -> Result<()>;
+        }
     }
-    async fn put_recent(&self, t: &TenantId, w: RecentWindow) -> Result<()> {
-        delegate!(self, Hot::Off, Hot::Embedded, Hot::Redis, put_recent(t, w))
-    }
-    async fn extend_recent(&self, t: &TenantId, c: &Conversation, m: &[Message]) -> Result<()> {
-        delegate!(
-            self,
-            Hot::Off,
-            Hot::Embedded,
-            Hot::Redis,
-            extend_recent(t, c, m)
-        )
-    }
-    async fn fence_conversation(&self, t: &TenantId, c: &ConversationId, rev: u64) -> Result<()> {
-        delegate!(
-            self,
-            Hot::Off,
-            Hot::Embedded,
-            Hot::Redis,
-            fence_conversation(t, c, rev)
-        )
-    }
-    async fn facts(&self, t: &TenantId, u: &UserId) -> Result<Option<FactSnapshot>> {
-        delegate!(self, Hot::Off, Hot::Embedded, Hot::Redis, facts(t, u))
-    }
-    async fn put_facts(&self, t: &TenantId, u: &UserId, s: FactSnapshot) -> Result<()> {
-        delegate!(
-            self,
-            Hot::Off,
-            Hot::Embedded,
-            Hot::Redis,
-            put_facts(t, u, s)
-        )
-    }
-    async fn fence_facts(&self, t: &TenantId, u: &UserId, rev: u64) -> Result<()> {
-        delegate!(
-            self,
-            Hot::Off,
-            Hot::Embedded,
-            Hot::Redis,
-            fence_facts(t, u, rev)
-        )
-    }
-    async fn ping(&self) -> Result<()> {
-        delegate!(self, Hot::Off, Hot::Embedded, Hot::Redis, ping())
-    }
+
     fn reaches_near_caches(&self) -> bool {
         matches!(self, Hot::Redis(_))
     }
