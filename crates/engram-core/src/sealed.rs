@@ -374,7 +374,107 @@ impl<C: ColdStore> SealedCold<C> {
     }
 }
 
+// What holds no sealed field goes straight to the store: the `delegate`
+// crate writes those methods; the others seal on the way in and open on
+// the way out.
 impl<C: ColdStore> ColdStore for SealedCold<C> {
+    delegate::delegate! {
+        to self.inner_store() {
+            async fn conversation(
+                &self,
+                tenant: &TenantId,
+                conversation: &ConversationId,
+            ) -> Result<Option<Conversation>>;
+            async fn list_conversations(
+                &self,
+                tenant: &TenantId,
+                user: &UserId,
+                cursor: Option<&ConversationCursor>,
+                limit: usize,
+            ) -> Result<Vec<Conversation>>;
+            async fn user_history(&self, tenant: &TenantId, user: &UserId) -> Result<HistoryTotals>;
+            async fn fact_rev(&self, tenant: &TenantId, user: &UserId) -> Result<u64>;
+            async fn tenants(&self) -> Result<Vec<TenantId>>;
+            async fn queue_reindex(&self, tenant: &TenantId, index: &str, now: Timestamp) -> Result<u64>;
+            async fn index_caught_up(&self, tenant: &TenantId, index: &str) -> Result<bool>;
+            async fn outbox_tenants(&self) -> Result<Vec<TenantId>>;
+            async fn claim_outbox(
+                &self,
+                tenant: &TenantId,
+                limit: usize,
+                now: Timestamp,
+                lease_until: Timestamp,
+            ) -> Result<Vec<OutboxJob>>;
+            async fn finish_outbox(&self, tenant: &TenantId, ids: &[u64]) -> Result<()>;
+            async fn defer_outbox(
+                &self,
+                tenant: &TenantId,
+                ids: &[u64],
+                not_before: Timestamp,
+            ) -> Result<()>;
+            async fn handover_jobs_queued(&self, tenant: &TenantId) -> Result<u64>;
+            async fn outbox_stats(&self, tenant: &TenantId) -> Result<OutboxStats>;
+            async fn memory_stats(&self, tenant: &TenantId, max_users: usize) -> Result<MemoryStats>;
+            async fn handover_job_tenants(&self) -> Result<Vec<TenantId>>;
+            async fn defer_handover_job(
+                &self,
+                tenant: &TenantId,
+                handover: &crate::ids::HandoverId,
+                not_before: Timestamp,
+            ) -> Result<()>;
+            async fn user_residue(
+                &self,
+                tenant: &TenantId,
+                user: &UserId,
+                conversations: &[ConversationId],
+            ) -> Result<u64>;
+            async fn append_audit(
+                &self,
+                tenant: &TenantId,
+                entry: NewAuditEntry,
+                at: Timestamp,
+            ) -> Result<AuditEntry>;
+            async fn audit_entries(
+                &self,
+                tenant: &TenantId,
+                after_seq: u64,
+                limit: usize,
+            ) -> Result<Vec<AuditEntry>>;
+            async fn audit_head(&self, tenant: &TenantId) -> Result<Option<(u64, Vec<u8>)>>;
+            async fn put_retention_policy(
+                &self,
+                tenant: &TenantId,
+                policy: &RetentionPolicy,
+            ) -> Result<()>;
+            async fn retention_policies(&self, tenant: &TenantId) -> Result<Vec<RetentionPolicy>>;
+            async fn set_legal_hold(&self, tenant: &TenantId, user: &UserId, hold: bool) -> Result<()>;
+            async fn retention_tenants(&self) -> Result<Vec<TenantId>>;
+            async fn legal_holds(&self, tenant: &TenantId) -> Result<Vec<UserId>>;
+            async fn expired_conversations(
+                &self,
+                tenant: &TenantId,
+                before: Timestamp,
+                after: Option<&ConversationId>,
+                limit: usize,
+            ) -> Result<Vec<Conversation>>;
+            async fn data_key(&self, tenant: &TenantId, subject: &str) -> Result<Option<WrappedKey>>;
+            async fn insert_data_key(
+                &self,
+                tenant: &TenantId,
+                subject: &str,
+                key: WrappedKey,
+            ) -> Result<WrappedKey>;
+            async fn rewrap_data_key(
+                &self,
+                tenant: &TenantId,
+                subject: &str,
+                previous_master: &str,
+                key: WrappedKey,
+            ) -> Result<bool>;
+            async fn ping(&self) -> Result<()>;
+        }
+    }
+
     async fn append(
         &self,
         tenant: &TenantId,
@@ -401,15 +501,6 @@ impl<C: ColdStore> ColdStore for SealedCold<C> {
         }
         Ok(outcome)
     }
-
-    async fn conversation(
-        &self,
-        tenant: &TenantId,
-        conversation: &ConversationId,
-    ) -> Result<Option<Conversation>> {
-        self.inner_store().conversation(tenant, conversation).await
-    }
-
     async fn recent(
         &self,
         tenant: &TenantId,
@@ -425,7 +516,6 @@ impl<C: ColdStore> ColdStore for SealedCold<C> {
         }
         Ok(window)
     }
-
     async fn messages_after(
         &self,
         tenant: &TenantId,
@@ -440,7 +530,6 @@ impl<C: ColdStore> ColdStore for SealedCold<C> {
         self.sealer.open_messages(tenant, &mut messages).await?;
         Ok(messages)
     }
-
     async fn messages_at(
         &self,
         tenant: &TenantId,
@@ -450,23 +539,6 @@ impl<C: ColdStore> ColdStore for SealedCold<C> {
         self.sealer.open_messages(tenant, &mut messages).await?;
         Ok(messages)
     }
-
-    async fn list_conversations(
-        &self,
-        tenant: &TenantId,
-        user: &UserId,
-        cursor: Option<&ConversationCursor>,
-        limit: usize,
-    ) -> Result<Vec<Conversation>> {
-        self.inner_store()
-            .list_conversations(tenant, user, cursor, limit)
-            .await
-    }
-
-    async fn user_history(&self, tenant: &TenantId, user: &UserId) -> Result<HistoryTotals> {
-        self.inner_store().user_history(tenant, user).await
-    }
-
     async fn delete_conversation(
         &self,
         tenant: &TenantId,
@@ -479,7 +551,6 @@ impl<C: ColdStore> ColdStore for SealedCold<C> {
         self.forget_owners(tenant, std::slice::from_ref(conversation));
         Ok(deleted)
     }
-
     async fn search_lexical(
         &self,
         tenant: &TenantId,
@@ -498,7 +569,6 @@ impl<C: ColdStore> ColdStore for SealedCold<C> {
             .await?;
         Ok(hits)
     }
-
     async fn put_facts(
         &self,
         tenant: &TenantId,
@@ -519,17 +589,11 @@ impl<C: ColdStore> ColdStore for SealedCold<C> {
             .await?;
         Ok(write)
     }
-
-    async fn fact_rev(&self, tenant: &TenantId, user: &UserId) -> Result<u64> {
-        self.inner_store().fact_rev(tenant, user).await
-    }
-
     async fn current_facts(&self, tenant: &TenantId, user: &UserId) -> Result<FactSnapshot> {
         let mut snapshot = self.inner_store().current_facts(tenant, user).await?;
         self.sealer.open_facts(tenant, &mut snapshot.facts).await?;
         Ok(snapshot)
     }
-
     async fn facts_as_of(
         &self,
         tenant: &TenantId,
@@ -540,7 +604,6 @@ impl<C: ColdStore> ColdStore for SealedCold<C> {
         self.sealer.open_facts(tenant, &mut facts).await?;
         Ok(facts)
     }
-
     async fn fact_history(
         &self,
         tenant: &TenantId,
@@ -551,7 +614,6 @@ impl<C: ColdStore> ColdStore for SealedCold<C> {
         self.sealer.open_facts(tenant, &mut facts).await?;
         Ok(facts)
     }
-
     async fn invalidate_fact(
         &self,
         tenant: &TenantId,
@@ -568,7 +630,6 @@ impl<C: ColdStore> ColdStore for SealedCold<C> {
             .await?;
         Ok(write)
     }
-
     async fn put_summary(
         &self,
         tenant: &TenantId,
@@ -596,7 +657,6 @@ impl<C: ColdStore> ColdStore for SealedCold<C> {
             .put_summary(tenant, conversation, &sealed)
             .await
     }
-
     async fn summary(
         &self,
         tenant: &TenantId,
@@ -608,7 +668,6 @@ impl<C: ColdStore> ColdStore for SealedCold<C> {
         }
         Ok(summary)
     }
-
     async fn user_summaries(
         &self,
         tenant: &TenantId,
@@ -624,62 +683,6 @@ impl<C: ColdStore> ColdStore for SealedCold<C> {
         }
         Ok(summaries)
     }
-
-    async fn tenants(&self) -> Result<Vec<TenantId>> {
-        self.inner_store().tenants().await
-    }
-
-    async fn queue_reindex(&self, tenant: &TenantId, index: &str, now: Timestamp) -> Result<u64> {
-        self.inner_store().queue_reindex(tenant, index, now).await
-    }
-
-    async fn index_caught_up(&self, tenant: &TenantId, index: &str) -> Result<bool> {
-        self.inner_store().index_caught_up(tenant, index).await
-    }
-
-    async fn outbox_tenants(&self) -> Result<Vec<TenantId>> {
-        self.inner_store().outbox_tenants().await
-    }
-
-    async fn claim_outbox(
-        &self,
-        tenant: &TenantId,
-        limit: usize,
-        now: Timestamp,
-        lease_until: Timestamp,
-    ) -> Result<Vec<OutboxJob>> {
-        self.inner_store()
-            .claim_outbox(tenant, limit, now, lease_until)
-            .await
-    }
-
-    async fn finish_outbox(&self, tenant: &TenantId, ids: &[u64]) -> Result<()> {
-        self.inner_store().finish_outbox(tenant, ids).await
-    }
-
-    async fn defer_outbox(
-        &self,
-        tenant: &TenantId,
-        ids: &[u64],
-        not_before: Timestamp,
-    ) -> Result<()> {
-        self.inner_store()
-            .defer_outbox(tenant, ids, not_before)
-            .await
-    }
-
-    async fn handover_jobs_queued(&self, tenant: &TenantId) -> Result<u64> {
-        self.inner_store().handover_jobs_queued(tenant).await
-    }
-
-    async fn outbox_stats(&self, tenant: &TenantId) -> Result<OutboxStats> {
-        self.inner_store().outbox_stats(tenant).await
-    }
-
-    async fn memory_stats(&self, tenant: &TenantId, max_users: usize) -> Result<MemoryStats> {
-        self.inner_store().memory_stats(tenant, max_users).await
-    }
-
     async fn start_handover(
         &self,
         tenant: &TenantId,
@@ -701,7 +704,6 @@ impl<C: ColdStore> ColdStore for SealedCold<C> {
         self.sealer.open_handover(tenant, &mut started).await?;
         Ok(started)
     }
-
     async fn end_handover(&self, tenant: &TenantId, mut end: HandoverEnd) -> Result<Handover> {
         if self.encrypts() {
             let user = self.owner(tenant, &end.conversation_id, false).await?;
@@ -713,7 +715,6 @@ impl<C: ColdStore> ColdStore for SealedCold<C> {
         self.sealer.open_handover(tenant, &mut ended).await?;
         Ok(ended)
     }
-
     async fn handover(
         &self,
         tenant: &TenantId,
@@ -725,11 +726,6 @@ impl<C: ColdStore> ColdStore for SealedCold<C> {
         }
         Ok(handover)
     }
-
-    async fn handover_job_tenants(&self) -> Result<Vec<TenantId>> {
-        self.inner_store().handover_job_tenants().await
-    }
-
     async fn claim_handover_jobs(
         &self,
         tenant: &TenantId,
@@ -746,7 +742,6 @@ impl<C: ColdStore> ColdStore for SealedCold<C> {
         }
         Ok(jobs)
     }
-
     async fn finish_handover_job(
         &self,
         tenant: &TenantId,
@@ -767,24 +762,11 @@ impl<C: ColdStore> ColdStore for SealedCold<C> {
             .finish_handover_job(tenant, handover, &sealed)
             .await
     }
-
-    async fn defer_handover_job(
-        &self,
-        tenant: &TenantId,
-        handover: &crate::ids::HandoverId,
-        not_before: Timestamp,
-    ) -> Result<()> {
-        self.inner_store()
-            .defer_handover_job(tenant, handover, not_before)
-            .await
-    }
-
     async fn all_facts(&self, tenant: &TenantId, user: &UserId) -> Result<Vec<Fact>> {
         let mut facts = self.inner_store().all_facts(tenant, user).await?;
         self.sealer.open_facts(tenant, &mut facts).await?;
         Ok(facts)
     }
-
     async fn erase_user(&self, tenant: &TenantId, user: &UserId) -> Result<ColdErasure> {
         let erasure = self.inner_store().erase_user(tenant, user).await?;
         self.forget_owners(tenant, &erasure.conversations);
@@ -793,80 +775,6 @@ impl<C: ColdStore> ColdStore for SealedCold<C> {
         }
         Ok(erasure)
     }
-
-    async fn user_residue(
-        &self,
-        tenant: &TenantId,
-        user: &UserId,
-        conversations: &[ConversationId],
-    ) -> Result<u64> {
-        self.inner_store()
-            .user_residue(tenant, user, conversations)
-            .await
-    }
-
-    async fn append_audit(
-        &self,
-        tenant: &TenantId,
-        entry: NewAuditEntry,
-        at: Timestamp,
-    ) -> Result<AuditEntry> {
-        self.inner_store().append_audit(tenant, entry, at).await
-    }
-
-    async fn audit_entries(
-        &self,
-        tenant: &TenantId,
-        after_seq: u64,
-        limit: usize,
-    ) -> Result<Vec<AuditEntry>> {
-        self.inner_store()
-            .audit_entries(tenant, after_seq, limit)
-            .await
-    }
-
-    async fn audit_head(&self, tenant: &TenantId) -> Result<Option<(u64, Vec<u8>)>> {
-        self.inner_store().audit_head(tenant).await
-    }
-
-    async fn put_retention_policy(
-        &self,
-        tenant: &TenantId,
-        policy: &RetentionPolicy,
-    ) -> Result<()> {
-        self.inner_store()
-            .put_retention_policy(tenant, policy)
-            .await
-    }
-
-    async fn retention_policies(&self, tenant: &TenantId) -> Result<Vec<RetentionPolicy>> {
-        self.inner_store().retention_policies(tenant).await
-    }
-
-    async fn set_legal_hold(&self, tenant: &TenantId, user: &UserId, hold: bool) -> Result<()> {
-        self.inner_store().set_legal_hold(tenant, user, hold).await
-    }
-
-    async fn retention_tenants(&self) -> Result<Vec<TenantId>> {
-        self.inner_store().retention_tenants().await
-    }
-
-    async fn legal_holds(&self, tenant: &TenantId) -> Result<Vec<UserId>> {
-        self.inner_store().legal_holds(tenant).await
-    }
-
-    async fn expired_conversations(
-        &self,
-        tenant: &TenantId,
-        before: Timestamp,
-        after: Option<&ConversationId>,
-        limit: usize,
-    ) -> Result<Vec<Conversation>> {
-        self.inner_store()
-            .expired_conversations(tenant, before, after, limit)
-            .await
-    }
-
     async fn anonymize_conversation(
         &self,
         tenant: &TenantId,
@@ -889,37 +797,6 @@ impl<C: ColdStore> ColdStore for SealedCold<C> {
         self.inner_store()
             .anonymize_conversation(tenant, conversation, last_seq, contents)
             .await
-    }
-
-    async fn data_key(&self, tenant: &TenantId, subject: &str) -> Result<Option<WrappedKey>> {
-        self.inner_store().data_key(tenant, subject).await
-    }
-
-    async fn insert_data_key(
-        &self,
-        tenant: &TenantId,
-        subject: &str,
-        key: WrappedKey,
-    ) -> Result<WrappedKey> {
-        self.inner_store()
-            .insert_data_key(tenant, subject, key)
-            .await
-    }
-
-    async fn rewrap_data_key(
-        &self,
-        tenant: &TenantId,
-        subject: &str,
-        previous_master: &str,
-        key: WrappedKey,
-    ) -> Result<bool> {
-        self.inner_store()
-            .rewrap_data_key(tenant, subject, previous_master, key)
-            .await
-    }
-
-    async fn ping(&self) -> Result<()> {
-        self.inner_store().ping().await
     }
 }
 
@@ -950,6 +827,20 @@ impl<H: HotTier, C: ColdStore> SealedHot<H, C> {
 }
 
 impl<H: HotTier, C: ColdStore> HotTier for SealedHot<H, C> {
+    delegate::delegate! {
+        to self.inner {
+            async fn fence_conversation(
+                &self,
+                tenant: &TenantId,
+                conversation: &ConversationId,
+                rev: u64,
+            ) -> Result<()>;
+            async fn fence_facts(&self, tenant: &TenantId, user: &UserId, rev: u64) -> Result<()>;
+            async fn ping(&self) -> Result<()>;
+            fn reaches_near_caches(&self) -> bool;
+        }
+    }
+
     async fn recent(
         &self,
         tenant: &TenantId,
@@ -961,12 +852,10 @@ impl<H: HotTier, C: ColdStore> HotTier for SealedHot<H, C> {
         }
         Ok(window)
     }
-
     async fn put_recent(&self, tenant: &TenantId, mut window: RecentWindow) -> Result<()> {
         self.seal_messages(tenant, &mut window.messages).await?;
         self.inner.put_recent(tenant, window).await
     }
-
     async fn extend_recent(
         &self,
         tenant: &TenantId,
@@ -979,18 +868,6 @@ impl<H: HotTier, C: ColdStore> HotTier for SealedHot<H, C> {
             .extend_recent(tenant, conversation, &sealed)
             .await
     }
-
-    async fn fence_conversation(
-        &self,
-        tenant: &TenantId,
-        conversation: &ConversationId,
-        rev: u64,
-    ) -> Result<()> {
-        self.inner
-            .fence_conversation(tenant, conversation, rev)
-            .await
-    }
-
     async fn facts(&self, tenant: &TenantId, user: &UserId) -> Result<Option<FactSnapshot>> {
         let mut snapshot = self.inner.facts(tenant, user).await?;
         if let Some(s) = &mut snapshot {
@@ -998,7 +875,6 @@ impl<H: HotTier, C: ColdStore> HotTier for SealedHot<H, C> {
         }
         Ok(snapshot)
     }
-
     async fn put_facts(
         &self,
         tenant: &TenantId,
@@ -1010,17 +886,5 @@ impl<H: HotTier, C: ColdStore> HotTier for SealedHot<H, C> {
             .seal(tenant, user, Field::FactValue, texts, false)
             .await?;
         self.inner.put_facts(tenant, user, snapshot).await
-    }
-
-    async fn fence_facts(&self, tenant: &TenantId, user: &UserId, rev: u64) -> Result<()> {
-        self.inner.fence_facts(tenant, user, rev).await
-    }
-
-    async fn ping(&self) -> Result<()> {
-        self.inner.ping().await
-    }
-
-    fn reaches_near_caches(&self) -> bool {
-        self.inner.reaches_near_caches()
     }
 }
