@@ -396,11 +396,14 @@ pub(crate) async fn lexical(
            AND (cardinality($6::text[]) = 0 OR role = ANY($6)) \
          ORDER BY score DESC, created_us, seq LIMIT $7"
     );
-    let stmt = client.prepare_cached(&sql).await.map_err(pg)?;
+    // Not a cached statement: after five runs of one, Postgres may plan it
+    // once for any terms, and that plan ranks every message of the user
+    // (76 ms against 8 ms on a 4k-message conversation where common terms
+    // match half the rows). An unnamed statement is planned for its terms.
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     let rows = client
         .query(
-            &stmt,
+            sql.as_str(),
             &[
                 &tsquery,
                 &scope.user().as_str(),
