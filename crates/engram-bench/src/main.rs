@@ -24,6 +24,10 @@ enum Scenario {
     /// The same ComposeContext against a sidecar started with `--no-cache`:
     /// every read from the cold store.
     ComposeCold,
+    /// ComposeContext with recall, a new input on every call (no cache
+    /// answers it), on a conversation of `--history` messages per client
+    /// (3,500 by default: a long user; 40 for a short one).
+    ComposeRecall,
     /// GetFacts of a user with 5 current facts.
     GetFacts,
     /// Search in semantic mode over the client's user's whole history (10
@@ -65,6 +69,9 @@ struct Args {
     /// A second sidecar on the same stores, for `stale-window`.
     #[arg(long)]
     peer: Option<String>,
+    /// Messages per client's conversation for `compose-recall`.
+    #[arg(long, default_value_t = 3500)]
+    history: u64,
 }
 
 struct Report {
@@ -305,6 +312,43 @@ async fn seed(channels: &[Channel], tenant: &str, run: u32) -> anyhow::Result<()
     Ok(())
 }
 
+/// Per client: one conversation of `history` messages, appended 100 per
+/// request, for `compose-recall`.
+async fn seed_history(
+    channels: &[Channel],
+    tenant: &str,
+    run: u32,
+    history: u64,
+) -> anyhow::Result<()> {
+    for (client, channel) in channels.iter().enumerate() {
+        let mut memory = MemoryServiceClient::new(channel.clone());
+        let mut k = 0;
+        while k < history {
+            let n = (history - k).min(100);
+            let messages = (k..k + n)
+                .map(|j| {
+                    let role = if j % 2 == 0 {
+                        pb::Role::User
+                    } else {
+                        pb::Role::Assistant
+                    };
+                    new_message(role, text(j))
+                })
+                .collect();
+            memory
+                .append_messages(pb::AppendMessagesRequest {
+                    tenant_id: tenant.to_owned(),
+                    conversation_id: format!("recall-{run}-{client}"),
+                    user_id: format!("recall-user-{run}-{client}"),
+                    messages,
+                })
+                .await?;
+            k += n;
+        }
+    }
+    Ok(())
+}
+
 /// From the ack of an append on A to the first GetRecent on B that returns
 /// it. B reads the conversation between rounds, so its caches are warm and
 /// only the invalidation can make it fresh.
@@ -449,6 +493,29 @@ async fn main() -> anyhow::Result<()> {
                 };
                 measure(name, &channels, args.seconds, move |channel, client, _| {
                     let request = compose_request(&tenant, run, client);
+                    async move {
+                        MemoryServiceClient::new(channel)
+                            .compose_context(request)
+                            .await
+                            .map(drop)
+                    }
+                })
+                .await
+            }
+            Scenario::ComposeRecall => {
+                seed_history(&channels, &tenant, run, args.history).await?;
+                let name = format!("compose-recall ({} msgs)", args.history);
+                measure(&name, &channels, args.seconds, move |channel, client, i| {
+                    let request = pb::ComposeContextRequest {
+                        tenant_id: tenant.clone(),
+                        conversation_id: format!("recall-{run}-{client}"),
+                        user_id: format!("recall-user-{run}-{client}"),
+                        input: format!("o que eu disse sobre {}? ({i})", text(i)),
+                        token_budget: 2000,
+                        model: "gpt-4o".into(),
+                        text_only: true,
+                        ..Default::default()
+                    };
                     async move {
                         MemoryServiceClient::new(channel)
                             .compose_context(request)
