@@ -158,43 +158,6 @@ pub(super) const NAME_CUES: &[&str] = &[
     "sobrenome: ",
     "surname is ",
     "surname: ",
-    // Whose parent or child: "a mae do enzo ligou".
-    "mae do ",
-    "mãe do ",
-    "mae da ",
-    "mãe da ",
-    "pai do ",
-    "pai da ",
-    "filho do ",
-    "filho da ",
-    "filha do ",
-    "filha da ",
-    "avó da ",
-    "avó do ",
-    "avo da ",
-    "avo do ",
-    "avô da ",
-    "avô do ",
-    "vó da ",
-    "vó do ",
-    "vo da ",
-    "vo do ",
-    "tia da ",
-    "tia do ",
-    "tio da ",
-    "tio do ",
-    "irmã da ",
-    "irmã do ",
-    "irma da ",
-    "irma do ",
-    "irmão da ",
-    "irmão do ",
-    "irmao da ",
-    "irmao do ",
-    "madrinha da ",
-    "madrinha do ",
-    "padrinho da ",
-    "padrinho do ",
     // Who comes along: "eu e a ana", "me and raj".
     "eu e o ",
     "eu e a ",
@@ -364,10 +327,12 @@ pub(super) const THANKS: &[&str] = &[
 ];
 
 /// Relatives named after whose relative they are: "o irmão dele,
-/// francisco", "a filha dela ana".
+/// francisco", "a filha dela ana"; and whose relative a name is: "a mae
+/// do enzo ligou", "a avó da iara".
 pub(super) const RELATIVES: &[&str] = &[
     "irmão", "irmao", "irmã", "irma", "filho", "filha", "marido", "esposa", "mãe", "mae", "pai",
-    "sobrinho", "sobrinha", "neto", "neta", "namorado", "namorada",
+    "sobrinho", "sobrinha", "neto", "neta", "namorado", "namorada", "avó", "avo", "avô", "vó",
+    "vo", "tia", "tio", "madrinha", "padrinho",
 ];
 
 /// Lower-case words inside Portuguese names.

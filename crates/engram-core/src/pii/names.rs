@@ -43,7 +43,8 @@ fn markers() -> &'static (aho_corasick::AhoCorasick, Vec<Marker>) {
             kin: KIN_CUES.contains(&p),
         };
         let relatives = RELATIVES.iter().flat_map(|r| {
-            [" dele, ", " dela, ", " dele ", " dela "].map(|whose| format!("{r}{whose}"))
+            [" dele, ", " dela, ", " dele ", " dela ", " do ", " da "]
+                .map(|whose| format!("{r}{whose}"))
         });
         let patterns: Vec<(String, Marker)> = NAME_CUES
             .iter()
