@@ -28,6 +28,7 @@ pub(super) const NAME_CUES: &[&str] = &[
     "falei c/ ",
     "fala c/ ",
     "eu sou ",
+    "sou ",
     // Someone's things: "o zap da italo", "o celular do enzo".
     "zap da ",
     "zap do ",
@@ -116,7 +117,15 @@ pub(super) const NAME_CUES: &[&str] = &[
     "paciente ",
     "cliente ",
     "se chama ",
+    "se chamava ",
     "chama-se ",
+    // Who the writer spoke to: "conversei com joao", "just talked to mark".
+    "conversei com ",
+    "talked to ",
+    "spoke to ",
+    "spoke with ",
+    "talking to ",
+    "the patient, ",
     "dear ",
     "prezada ",
     "prezado ",
@@ -246,7 +255,7 @@ pub(super) const ANNOUNCING_CUES: &[&str] = &[
 
 /// Cue phrases after which an adjective is as likely as a name: an
 /// everyday word after them is that ("it's nice", "i'm sure").
-pub(super) const COPULAS: &[&str] = &["i am ", "i'm ", "it's ", "this is ", "eu sou "];
+pub(super) const COPULAS: &[&str] = &["i am ", "i'm ", "it's ", "this is ", "eu sou ", "sou "];
 
 /// Forms of address before a name (matched in lower case, at a word's
 /// start): kept outside the name's span.

@@ -439,8 +439,9 @@ pub(super) fn names(text: &str) -> Vec<Finding> {
             let (at, i) = (m.start(), m.end());
             let marker = kinds[m.pattern().as_usize()];
             let is_cue = matches!(marker, Marker::Cue { .. });
-            if !is_cue
-                && at > 0
+            // Every marker opens a word: "sou " is no cue in "passou ",
+            // "ask " none in "task ".
+            if at > 0
                 && text[..at]
                     .chars()
                     .next_back()
@@ -866,6 +867,39 @@ pub(super) fn names(text: &str) -> Vec<Finding> {
             out.push(name_finding(i, end, 0.3));
             Some(end)
         });
+    }
+    // "41 97561-8417 (maria)": a given name alone in parentheses says
+    // whose the number or the turn is.
+    let mut from = 0;
+    while let Some(open) = text[from..].find('(').map(|o| from + o + 1) {
+        from = open;
+        let Some(end) = name_at(text, open)
+            .map(|(end, _)| end)
+            .or_else(|| name_in_any_case_at(text, open))
+        else {
+            continue;
+        };
+        let word = crate::text::fold(&text[open..word_end(text, open)]);
+        if text[end..].starts_with(')')
+            && !gazetteer::is_everyday(&word)
+            && !ALSO_PLACES_AND_BRANDS.contains(&word.as_str())
+            && out.iter().all(|f| f.end <= open || f.start >= end)
+        {
+            out.push(name_finding(open, end, 0.6));
+        }
+    }
+    // "please bill carlos souza": after "please" comes a verb, even one
+    // that is a given name too.
+    for f in &mut out {
+        let first = word_end(text, f.start);
+        if matches!(
+            previous_word(text, f.start).as_str(),
+            "please" | "pls" | "plz"
+        ) && gazetteer::is_everyday(&crate::text::fold(&text[f.start..first]))
+            && text[first..f.end].starts_with(' ')
+        {
+            f.start = first + 1;
+        }
     }
     // "enzo e adriana chegaram", "Mark and sarah": a given name joined to
     // a name found is a second person.

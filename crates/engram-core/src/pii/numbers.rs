@@ -284,6 +284,7 @@ const NOT_PII_CUES: &[&str] = &[
     "protocol",
     "order",
     "invoice",
+    "fatura",
     "ticket",
     "cep",
     "zip code",

@@ -743,3 +743,34 @@ fn names_with_weaker_evidence_of_their_own_and_what_looks_like_them() {
         ["daniel garcia"]
     );
 }
+
+#[test]
+fn the_commonest_given_names_are_names_even_where_a_word_list_holds_them() {
+    let names = |text| {
+        kinds(text)
+            .into_iter()
+            .filter(|(kind, _)| *kind == PiiKind::PersonName)
+            .map(|(_, name)| name)
+            .collect::<Vec<_>>()
+    };
+    // "maria", "joao", "lucas" are in the word lists' lower case, yet a
+    // chat writes them as names; a cue needs a word's start ("passou").
+    assert_eq!(names("sou lucas, mãe do kaua"), ["lucas", "kaua"]);
+    assert_eq!(names("quem vai levar ela é o tio lucas"), ["lucas"]);
+    assert_eq!(names("vc pode confirmar o horario do joão?"), ["joão"]);
+    assert_eq!(names("a menina se chamava rosa, muito atenciosa"), ["rosa"]);
+    assert_eq!(names("just talked to mark, she says hi"), ["mark"]);
+    assert_eq!(names("contato 41 97561-8417 (maria)"), ["maria"]);
+    assert_eq!(names("please bill carlos souza"), ["carlos souza"]);
+    for text in [
+        "sou eu",
+        "sou paciente de vcs",
+        "a rosa costa pouco no mercado",
+        "the task was easy",
+        "contato 41 97561-8417 (casa)",
+    ] {
+        assert_eq!(names(text), Vec::<&str>::new(), "{text}");
+    }
+    // 52998224725 is a valid CPF: an invoice's number here.
+    assert_eq!(kinds("a fatura 52998224725 veio com juros"), []);
+}
