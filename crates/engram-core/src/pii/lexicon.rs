@@ -177,6 +177,13 @@ pub(super) const NAME_CUES: &[&str] = &[
     "indicado por ",
     "indicada por ",
     "referred by ",
+    // Who receives something: "aos cuidados da ana", "c/o mark".
+    "aos cuidados de ",
+    "aos cuidados da ",
+    "aos cuidados do ",
+    "a/c ",
+    "c/o ",
+    "care of ",
     "sent by ",
     // Someone asked to do something: "ask mei to call me".
     "ask ",
@@ -714,6 +721,11 @@ pub(super) const SPEECH_VERBS: &[&str] = &[
 
 /// Everyday words that are given names and name people too ("a tia
 /// falou", "o cara disse"): no name for what surrounds them.
+/// Surnames that are English adverbs or modals, the words that most often
+/// follow a subject ("does tyler still work there", "raj may come"):
+/// never a lower-case given name's surname.
+pub(super) const NO_SURNAME_AFTER_A_NAME: &[&str] = &["still", "may"];
+
 pub(super) const PEOPLE_NOUNS: &[&str] = &[
     "tia", "mae", "filho", "neta", "neto", "dona", "mana", "amada", "amado", "amador", "diva",
     "santa", "santo", "cara", "bebe", "irma", "nora", "man", "guy", "lady", "miss", "queen",

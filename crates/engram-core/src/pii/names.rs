@@ -204,7 +204,10 @@ fn known_full_name_at(text: &str, i: usize) -> Option<(usize, f32)> {
     let surname_at = |at: usize, particle: bool| {
         let end = word_end(text, at);
         let word = crate::text::fold(&text[at..end]);
+        // "does tyler still work there": an adverb or a modal after a
+        // subject, though a surname too.
         let known = !crate::text::is_stop_word(&word)
+            && !NO_SURNAME_AFTER_A_NAME.contains(&word.as_str())
             && !is_brand(&word)
             && !(everyday
                 && (gazetteer::is_everyday(&word)
@@ -346,6 +349,7 @@ fn extend_name(text: &str, mut end: usize) -> usize {
     let known = |w: &str| {
         !is_brand(w)
             && !crate::text::is_stop_word(w)
+            && !NO_SURNAME_AFTER_A_NAME.contains(&w)
             && (gazetteer::is_given_name(w) || gazetteer::is_surname(w))
     };
     // A name written capitalised goes on only capitalised ("James Miller
@@ -483,7 +487,12 @@ pub(super) fn names(text: &str) -> Vec<Finding> {
                                 AFTER_A_VERB.contains(&&rest[..word_end(rest, 0)])
                             });
                         let everyday = gazetteer::is_everyday(&name);
+                        // "sou mae do enzo": who the writer is to someone,
+                        // not a name.
+                        let noun = PEOPLE_NOUNS
+                            .contains(&crate::text::fold(&text[i..word_end(text, i)]).as_str());
                         !verb
+                            && !noun
                             && (!copula || !(everyday || lone_word_surname))
                             // "a tia santos chegou": the club's; "minha
                             // tia grace": an English word is a name.
@@ -833,9 +842,16 @@ pub(super) fn names(text: &str) -> Vec<Finding> {
             }
             // "avenida maria barbosa": after a name word, a surname
             // the passes above left is part of what they left.
+            // "o horario do ana": a particle after a common noun is a
+            // preposition, not a name's.
             let after_a_name = {
                 let before = previous_word(text, i);
-                is_known_name(&before) || is_name_particle(&before)
+                if is_name_particle(&before) {
+                    let particle = text[..i].trim_end().len() - before.len();
+                    is_known_name(&previous_word(text, particle))
+                } else {
+                    is_known_name(&before)
+                }
             };
             let word = crate::text::fold(&text[i..end]);
             let plain = !after_a_name

@@ -762,6 +762,11 @@ fn the_commonest_given_names_are_names_even_where_a_word_list_holds_them() {
     assert_eq!(names("just talked to mark, she says hi"), ["mark"]);
     assert_eq!(names("contato 41 97561-8417 (maria)"), ["maria"]);
     assert_eq!(names("please bill carlos souza"), ["carlos souza"]);
+    assert_eq!(names("sou mae do hiroshi, ele tem consulta"), ["hiroshi"]);
+    assert_eq!(names("does tyler still work there?"), ["tyler"]);
+    assert_eq!(names("vc pode confirmar o horario do ana?"), ["ana"]);
+    assert_eq!(names("o laudo vai aos cuidados da mei"), ["mei"]);
+    assert_eq!(names("o pedido do joao da silva"), ["joao da silva"]);
     for text in [
         "sou eu",
         "sou paciente de vcs",
