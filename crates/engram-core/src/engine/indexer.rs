@@ -45,6 +45,12 @@ pub struct IndexerConfig {
     /// batch takes to embed, short enough that the jobs of a crashed
     /// sidecar are soon taken by another (or by its restart).
     pub lease: Duration,
+    /// How long the worker, woken by an append, waits for more before it
+    /// claims: appends come in streams, and one claim, one embedding
+    /// request and one removal for several of them cost what each of them
+    /// alone would. It adds at most this much to the indexing lag; a
+    /// flush does not wait.
+    pub gather: Duration,
 }
 
 impl Default for IndexerConfig {
@@ -54,6 +60,7 @@ impl Default for IndexerConfig {
             embed_batch: 32,
             summary: SummaryConfig::default(),
             lease: Duration::from_secs(30),
+            gather: Duration::from_millis(20),
         }
     }
 }
@@ -193,7 +200,16 @@ impl<C: ColdStore, I: SemanticIndex, E: Embedder> Worker<C, I, E> {
             let mut flushed = None;
             tokio::select! {
                 hint = hints.recv() => match hint {
-                    Some(tenant) => { tenants.insert(tenant); }
+                    Some(tenant) => {
+                        tenants.insert(tenant);
+                        tokio::select! {
+                            _ = tokio::time::sleep(self.config.gather) => {}
+                            Some(done) = flushes.recv() => {
+                                self.sweep(&mut tenants).await;
+                                flushed = Some(done);
+                            }
+                        }
+                    }
                     None => return,
                 },
                 _ = sweep.tick() => self.sweep(&mut tenants).await,
@@ -206,7 +222,7 @@ impl<C: ColdStore, I: SemanticIndex, E: Embedder> Worker<C, I, E> {
                 tenants.insert(tenant);
             }
             self.queue_reindex(&tenants, &mut seen).await;
-            self.drain(&mut tenants).await;
+            self.drain(&mut tenants, flushed.is_some()).await;
             if let Some(done) = flushed {
                 let _ = done.send(());
             }
@@ -248,7 +264,10 @@ impl<C: ColdStore, I: SemanticIndex, E: Embedder> Worker<C, I, E> {
     }
 
     /// Works through every tenant's due jobs, a batch per tenant in turn.
-    async fn drain(&self, tenants: &mut BTreeSet<TenantId>) {
+    /// A claim that found fewer than it could take has emptied the
+    /// tenant's queue: what was appended since is gathered for the next
+    /// round (its hints wake the worker), unless `until_empty`.
+    async fn drain(&self, tenants: &mut BTreeSet<TenantId>, until_empty: bool) {
         while !tenants.is_empty() {
             for tenant in tenants.clone() {
                 let now = Timestamp::now();
@@ -262,7 +281,8 @@ impl<C: ColdStore, I: SemanticIndex, E: Embedder> Worker<C, I, E> {
                         tenants.remove(&tenant);
                     }
                     Ok(jobs) => {
-                        if !self.process(&tenant, jobs).await {
+                        let emptied = jobs.len() < CLAIM && !until_empty;
+                        if !self.process(&tenant, jobs).await || emptied {
                             tenants.remove(&tenant);
                         }
                     }
