@@ -207,6 +207,60 @@ pub async fn another_user_cannot_append_to_a_conversation(store: &impl ColdStore
     );
 }
 
+/// Appends of many conversations at once (a backend may commit them
+/// together): every conversation's numbers stay gap-free, and an append
+/// refused among them is refused alone, the others landing whole.
+pub async fn concurrent_appends_stay_gap_free_and_a_refusal_is_only_its_own(
+    store: &impl ColdStore,
+) {
+    let t = tenant();
+    let (u1, u2) = (user("u1"), user("u2"));
+    let (c1, c2, c3, theirs) = (
+        conversation("c1"),
+        conversation("c2"),
+        conversation("c3"),
+        conversation("theirs"),
+    );
+    let first = vec![message_with_id("m-1", Role::User, "oi", 0)];
+    store.append(&t, &c1, &u1, first, at(0)).await.unwrap();
+    let other = vec![message(Role::User, "de outra pessoa", 0)];
+    store.append(&t, &theirs, &u2, other, at(0)).await.unwrap();
+
+    let mut appends = Vec::new();
+    for i in 0..10 {
+        for c in [&c1, &c2, &c3] {
+            let text = format!("mensagem {i}");
+            appends.push((c, &u1, vec![message(Role::User, &text, i + 1)]));
+        }
+        if i == 5 {
+            appends.push((&theirs, &u1, vec![message(Role::User, "não é minha", i)]));
+            let changed = message_with_id("m-1", Role::User, "mudou", i);
+            appends.push((&c1, &u1, vec![message(Role::User, "antes", i), changed]));
+        }
+    }
+    let outcomes = futures::future::join_all(
+        appends
+            .iter()
+            .map(|(c, u, messages)| store.append(&t, c, u, messages.clone(), at(20))),
+    )
+    .await;
+    for ((c, _, messages), outcome) in appends.iter().zip(&outcomes) {
+        match (c.as_str(), messages.len(), outcome) {
+            ("theirs", _, Err(Error::FailedPrecondition(_))) => {}
+            ("c1", 2, Err(Error::AlreadyExists(_))) => {}
+            (_, 1, Ok(appended)) if *c != &theirs => assert_eq!(appended.messages.len(), 1),
+            (c, n, outcome) => panic!("{c} ({n} messages): {outcome:?}"),
+        }
+    }
+    for (c, count) in [(&c1, 11), (&c2, 10), (&c3, 10), (&theirs, 1)] {
+        let meta = store.conversation(&t, c).await.unwrap().unwrap();
+        assert_eq!((meta.message_count, meta.last_seq), (count, count), "{c:?}");
+        let window = store.recent(&t, c, 50).await.unwrap().unwrap();
+        let seqs: Vec<u64> = window.messages.iter().map(|m| m.seq).collect();
+        assert_eq!(seqs, (1..=count).collect::<Vec<_>>(), "{c:?}");
+    }
+}
+
 pub async fn tenants_are_isolated(store: &impl ColdStore) {
     let (a, b) = (tenant(), tenant());
     let (c, u) = (conversation("shared-id"), user("shared-user"));

@@ -32,6 +32,7 @@ macro_rules! cold_store_suite {
             cold::a_retry_with_the_same_id_is_deduplicated,
             cold::the_same_id_with_other_content_is_refused_and_nothing_is_written,
             cold::another_user_cannot_append_to_a_conversation,
+            cold::concurrent_appends_stay_gap_free_and_a_refusal_is_only_its_own,
             cold::tenants_are_isolated,
             cold::conversations_are_listed_most_recent_first,
             cold::a_users_history_sums_their_conversations,

@@ -9,6 +9,7 @@
 //!
 //! Depends on the core only.
 
+mod appends;
 mod compliance;
 mod error;
 mod facts;

@@ -78,44 +78,54 @@ pub(crate) async fn conversation(
     row.as_ref().map(to_conversation).transpose()
 }
 
-/// Appends in one round trip: the schema's `append_messages` function
-/// (migrations/V2) locks the conversation's row, so sequence numbers stay
-/// gap-free and a retried id is always seen, across sidecars; being one
-/// statement, a refusal rolls back everything it did.
-pub(crate) async fn append(
+/// One AppendMessages of a batch.
+#[derive(Debug)]
+pub(crate) struct PendingAppend {
+    pub conversation: ConversationId,
+    pub user: UserId,
+    pub messages: Vec<NewMessage>,
+    pub now: Timestamp,
+}
+
+/// Appends of many conversations in one round trip and one transaction:
+/// the schema's `append_batch` function (migrations/V13) locks each
+/// conversation's row, so sequence numbers stay gap-free and a retried id
+/// is always seen, across sidecars. Each append's outcome, in order: a
+/// refused one wrote nothing, the others are committed when this returns
+/// (an `Err` means nothing was).
+pub(crate) async fn append_batch(
     client: &impl GenericClient,
     s: &str,
-    conversation_id: &ConversationId,
-    user: &UserId,
-    messages: Vec<NewMessage>,
-    now: Timestamp,
-) -> Result<AppendOutcome> {
+    appends: &[PendingAppend],
+) -> Result<Vec<Result<AppendOutcome>>> {
     let sql = format!(
-        "SELECT * FROM {s}.append_messages($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+        "SELECT * FROM {s}.append_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
     );
     let stmt = client.prepare_cached(&sql).await.map_err(pg)?;
-    let ids: Vec<&str> = messages.iter().map(|m| m.message_id.as_str()).collect();
-    let client_ids: Vec<bool> = messages.iter().map(|m| m.client_id).collect();
-    let roles: Vec<&str> = messages.iter().map(|m| m.role.as_str()).collect();
-    let contents: Vec<&str> = messages.iter().map(|m| m.content.as_str()).collect();
-    let created: Vec<i64> = messages.iter().map(|m| m.created_at.0).collect();
-    let metadata: Vec<serde_json::Value> = messages
-        .iter()
+    let all = || appends.iter().flat_map(|a| &a.messages);
+    let sizes: Vec<i32> = appends.iter().map(|a| a.messages.len() as i32).collect();
+    let conversations: Vec<&str> = appends.iter().map(|a| a.conversation.as_str()).collect();
+    let users: Vec<&str> = appends.iter().map(|a| a.user.as_str()).collect();
+    let nows: Vec<i64> = appends.iter().map(|a| a.now.0).collect();
+    let ids: Vec<&str> = all().map(|m| m.message_id.as_str()).collect();
+    let client_ids: Vec<bool> = all().map(|m| m.client_id).collect();
+    let roles: Vec<&str> = all().map(|m| m.role.as_str()).collect();
+    let contents: Vec<&str> = all().map(|m| m.content.as_str()).collect();
+    let created: Vec<i64> = all().map(|m| m.created_at.0).collect();
+    let metadata: Vec<serde_json::Value> = all()
         .map(|m| serde_json::to_value(&m.metadata).unwrap_or_default())
         .collect();
-    let importance: Vec<f32> = messages.iter().map(|m| m.importance).collect();
-    let tokens: Vec<i32> = messages.iter().map(|m| m.tokens as i32).collect();
-    let analysed: Vec<String> = messages
-        .iter()
-        .map(|m| terms(&m.content).join(" "))
-        .collect();
+    let importance: Vec<f32> = all().map(|m| m.importance).collect();
+    let tokens: Vec<i32> = all().map(|m| m.tokens as i32).collect();
+    let analysed: Vec<String> = all().map(|m| terms(&m.content).join(" ")).collect();
     let rows = client
         .query(
             &stmt,
             &[
-                &conversation_id.as_str(),
-                &user.as_str(),
-                &now.0,
+                &sizes,
+                &conversations,
+                &users,
+                &nows,
                 &ids,
                 &client_ids,
                 &roles,
@@ -128,42 +138,67 @@ pub(crate) async fn append(
             ],
         )
         .await
-        .map_err(|e| refusal(e, conversation_id, &ids))?;
+        .map_err(pg)?;
+    let mut by_group: Vec<Vec<&Row>> = vec![Vec::new(); appends.len()];
+    for row in &rows {
+        let group = row.get::<_, i32>(0) as usize;
+        by_group
+            .get_mut(group)
+            .ok_or_else(|| Error::Internal("append_batch returned an unknown append".into()))?
+            .push(row);
+    }
+    Ok(appends
+        .iter()
+        .zip(by_group)
+        .map(|(append, rows)| outcome(append, &rows))
+        .collect())
+}
 
-    let mut news = messages.into_iter();
+/// One append's outcome from its rows of `append_batch`.
+fn outcome(append: &PendingAppend, rows: &[&Row]) -> Result<AppendOutcome> {
+    let PendingAppend {
+        conversation: conversation_id,
+        user,
+        messages,
+        ..
+    } = append;
+    if let Some(state) = rows.first().and_then(|r| r.get::<_, Option<&str>>(1)) {
+        return Err(refusal(state, conversation_id, messages));
+    }
+    let mut news = messages.iter().cloned();
     let mut appended = Vec::with_capacity(rows.len());
     let mut conversation = None;
-    for row in &rows {
-        let idx: i32 = row.get(0);
+    for row in rows {
+        let idx: i32 = row.get(2);
         if idx < 0 {
             conversation = Some(Conversation {
                 conversation_id: conversation_id.clone(),
-                user_id: id(UserId::parse, row.get(7))?,
-                created_at: Timestamp(row.get(8)),
-                updated_at: Timestamp(row.get(9)),
-                message_count: row.get::<_, i64>(10) as u64,
-                last_seq: row.get::<_, i64>(11) as u64,
-                total_tokens: row.get::<_, i64>(12) as u64,
+                user_id: id(UserId::parse, row.get(9))?,
+                created_at: Timestamp(row.get(10)),
+                updated_at: Timestamp(row.get(11)),
+                message_count: row.get::<_, i64>(12) as u64,
+                last_seq: row.get::<_, i64>(13) as u64,
+                total_tokens: row.get::<_, i64>(14) as u64,
             });
             continue;
         }
         let new = news
             .next()
-            .ok_or_else(|| Error::Internal("append_messages returned too many rows".into()))?;
-        let deduplicated: bool = row.get(2);
+            .ok_or_else(|| Error::Internal("append_batch returned too many rows".into()))?;
+        let deduplicated: bool = row.get(4);
         let mut message = Message::from_new(
             new,
             conversation_id.clone(),
             user.clone(),
-            row.get::<_, i64>(1) as u64,
+            row.get::<_, i64>(3) as u64,
         );
         if deduplicated {
             // The stored copy, not the retry.
-            message.created_at = Timestamp(row.get(3));
-            message.metadata = serde_json::from_value(row.get(4))
+            message.created_at = Timestamp(row.get(5));
+            message.metadata = serde_json::from_value(row.get(6))
                 .map_err(|e| Error::Internal(format!("corrupt metadata: {e}")))?;
-            message.importance = row.get(5);
-            message.tokens = row.get::<_, i32>(6) as u32;
+            message.importance = row.get(7);
+            message.tokens = row.get::<_, i32>(8) as u32;
         }
         appended.push(Appended {
             message,
@@ -172,30 +207,29 @@ pub(crate) async fn append(
     }
     Ok(AppendOutcome {
         conversation: conversation
-            .ok_or_else(|| Error::Internal("append_messages returned no conversation".into()))?,
+            .ok_or_else(|| Error::Internal("append_batch returned no conversation".into()))?,
         messages: appended,
     })
 }
 
-/// The refusals `append_messages` raises, as engram errors.
-fn refusal(e: tokio_postgres::Error, conversation_id: &ConversationId, ids: &[&str]) -> Error {
-    let code = e.code().map(|c| c.code().to_owned());
-    match code.as_deref() {
-        Some("EN001") => Error::belongs_to_another_user(conversation_id),
-        Some("EN002") => {
-            let index = e
-                .as_db_error()
-                .and_then(|d| d.message().parse::<usize>().ok())
-                .unwrap_or_default();
+/// The refusals `append_batch` reports, as engram errors.
+fn refusal(state: &str, conversation_id: &ConversationId, messages: &[NewMessage]) -> Error {
+    match state.split_once(':').unwrap_or((state, "")) {
+        ("EN001", _) => Error::belongs_to_another_user(conversation_id),
+        ("EN002", index) => {
+            let index = index.parse::<usize>().unwrap_or_default();
             Error::AlreadyExists(format!(
                 "messages[{index}].message_id {:?} is already stored with another role or content",
-                ids.get(index).copied().unwrap_or_default()
+                messages
+                    .get(index)
+                    .map(|m| m.message_id.as_str())
+                    .unwrap_or_default()
             ))
         }
-        Some("EN003") => Error::Aborted(format!(
+        ("EN003", _) => Error::Aborted(format!(
             "conversation {conversation_id:?} was deleted again and again while appending; retry"
         )),
-        _ => pg(e),
+        _ => Error::Internal(format!("append_batch reported {state:?}")),
     }
 }
 

@@ -21,6 +21,7 @@ use engram_core::time::Timestamp;
 use engram_core::{Error, Result};
 use tokio::sync::Mutex;
 
+use crate::appends::AppendQueue;
 use crate::error::{pg, pool};
 use crate::schema::{migrate, schema_of};
 use crate::{compliance, facts, handovers, messages, outbox, summaries};
@@ -62,6 +63,8 @@ pub struct PostgresColdStore {
     migrated: moka::sync::Cache<TenantId, ()>,
     /// Serialises this process's migrations.
     migrating: Arc<Mutex<()>>,
+    /// Concurrent appends, committed together.
+    appends: AppendQueue,
 }
 
 impl PostgresColdStore {
@@ -92,11 +95,19 @@ impl PostgresColdStore {
             tls: connector,
             migrated: moka::sync::Cache::new(100_000),
             migrating: Arc::new(Mutex::new(())),
+            appends: AppendQueue::default(),
         })
     }
 
     /// A pooled connection and the tenant's schema, migrated.
     async fn tenant(&self, tenant: &TenantId) -> Result<(Object, String)> {
+        let schema = self.migrated_schema(tenant).await?;
+        let client = self.pool.get().await.map_err(pool)?;
+        Ok((client, schema))
+    }
+
+    /// The tenant's schema, migrated.
+    async fn migrated_schema(&self, tenant: &TenantId) -> Result<String> {
         if !self.migrated.contains_key(tenant) {
             let _guard = self.migrating.lock().await;
             if !self.migrated.contains_key(tenant) {
@@ -104,8 +115,7 @@ impl PostgresColdStore {
                 self.migrated.insert(tenant.clone(), ());
             }
         }
-        let client = self.pool.get().await.map_err(pool)?;
-        Ok((client, schema_of(tenant)))
+        Ok(schema_of(tenant))
     }
 
     /// A pooled connection and the tenant's schema, migrated, when the
@@ -169,8 +179,14 @@ impl ColdStore for PostgresColdStore {
         new: Vec<NewMessage>,
         now: Timestamp,
     ) -> Result<AppendOutcome> {
-        let (client, s) = self.tenant(tenant).await?;
-        messages::append(&client, &s, conversation, user, new, now).await
+        let s = self.migrated_schema(tenant).await?;
+        let append = messages::PendingAppend {
+            conversation: conversation.clone(),
+            user: user.clone(),
+            messages: new,
+            now,
+        };
+        self.appends.append(&self.pool, s, append).await
     }
 
     #[tracing::instrument(

@@ -121,3 +121,55 @@ async fn terms_of_an_older_analyser_are_computed_again() {
     assert_eq!(row.get::<_, String>(0), terms(said).join(" "));
     assert_eq!(row.get::<_, i32>(1), ANALYSER_VERSION as i32);
 }
+
+/// Beyond the contract: appends committed together (group commit) where
+/// one holds a value Postgres cannot store (a NUL character): that one is
+/// refused as the request's fault, the others land.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_value_postgres_refuses_fails_only_its_own_append() {
+    use engram_contract::fixtures::{at, conversation, message, tenant, user};
+    use engram_core::Error;
+    use engram_core::model::Role;
+    use engram_core::ports::ColdStore;
+
+    let (store, _db) = make_cold().await;
+    let (t, u) = (tenant(), user("u1"));
+    let conversations: Vec<_> = (0..12).map(|i| conversation(&format!("c{i}"))).collect();
+    // The schema first, so that the appends below meet in the queue.
+    store
+        .append(
+            &t,
+            &conversations[0],
+            &u,
+            vec![message(Role::User, "oi", 0)],
+            at(0),
+        )
+        .await
+        .unwrap();
+    let outcomes = futures::future::join_all(conversations.iter().enumerate().map(|(i, c)| {
+        let text = if i == 7 { "nul \0 aqui" } else { "tudo certo" };
+        store.append(&t, c, &u, vec![message(Role::User, text, 1)], at(1))
+    }))
+    .await;
+    for (i, outcome) in outcomes.iter().enumerate() {
+        match (i, outcome) {
+            (7, Err(Error::InvalidArgument { .. })) => {}
+            (7, other) => panic!("the NUL append: {other:?}"),
+            (_, Ok(_)) => {}
+            (_, Err(error)) => panic!("append {i}: {error:?}"),
+        }
+    }
+    assert!(
+        store
+            .conversation(&t, &conversations[7])
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let first = store
+        .conversation(&t, &conversations[0])
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(first.message_count, 2);
+}
