@@ -178,6 +178,10 @@ pub fn terms_found<'a>(input: &str, texts: impl IntoIterator<Item = &'a str>) ->
     }
     let mut found = HashSet::new();
     for text in texts {
+        // Every term found already: the later texts cannot add one.
+        if found.len() == wanted.len() {
+            break;
+        }
         found.extend(terms(text).into_iter().filter(|t| wanted.contains(t)));
     }
     found.len() as f64 / wanted.len() as f64
