@@ -1,5 +1,6 @@
 //! Bad input gets a precise status naming the field, writes nothing, and
 //! never takes the server down.
+//! Long: one test per request field and kind of bad value.
 
 use crate::common::Sidecar;
 use engram::pb;

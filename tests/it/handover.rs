@@ -2,6 +2,7 @@
 //! operator events durable through a Redis flush and a sidecar kill, one
 //! summary per handover through a crash and two racing sidecars, and
 //! precise statuses for bad input.
+//! Long: one test per behaviour of the handover a user relies on.
 
 use std::collections::HashMap;
 use std::process::Command;

@@ -1,6 +1,7 @@
 //! The production tiers as users run them: several engram processes sharing
 //! one Postgres and one Redis (standalone or cluster), all real servers
 //! started by the test rig, including while those servers fail.
+//! Long: one test per failure the production tiers must survive.
 
 use std::collections::BTreeSet;
 use std::process::Command;

@@ -1,5 +1,6 @@
 //! engram as a user sees it: the real binary, over gRPC, on the embedded
 //! default.
+//! Long: one test per behaviour a user relies on, each standing alone.
 
 use crate::common::Sidecar;
 use engram::pb;

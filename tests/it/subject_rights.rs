@@ -1,6 +1,7 @@
 //! Data-subject rights, retention, the audit log and admin authorization
 //! through the real binary: on the embedded default, and on Postgres and
 //! Redis with two sidecars, reading the stores directly afterwards.
+//! Long: one test per right and per backend, each reading the stores.
 
 use crate::common::{
     ADMIN_TOKEN, Sidecar, admin, current_facts, indexed, pg_dump, redis_dump, with_token,

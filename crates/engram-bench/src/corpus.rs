@@ -5,6 +5,7 @@
 //! question per fact whose evidence message ids are known.
 //!
 //! Deterministic: the same seed gives the same corpus.
+//! Long because it is data: the templates of each vertical's turns.
 
 /// A fact planted in the history and the question that needs it.
 struct Probe {

@@ -1,4 +1,6 @@
 //! Cases of the cold-store contract.
+//! Long: one case per guarantee of the port, run on every backend and
+//! decorator.
 
 use engram_core::Error;
 use engram_core::model::{

@@ -18,6 +18,7 @@
 //!
 //! Values are generated with their check digits by the benchmarks' own
 //! code (`../common/values.rs`), not the detectors'.
+//! Long: every slot's generator of written forms, then the report.
 
 #[path = "../common/values.rs"]
 mod values;
