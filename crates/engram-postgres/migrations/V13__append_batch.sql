@@ -9,8 +9,7 @@
 -- rows say why (o_state), no exception aborts the batch, no subtransaction
 -- is needed. The sidecar sends the appends sorted by conversation, so two
 -- batches lock conversations in one order. Message arrays are flat: append
--- g owns the next p_sizes[g] of them. append_messages (V2, V10) stays for
--- sidecars of an older version during a rolling upgrade.
+-- g owns the next p_sizes[g] of them.
 CREATE OR REPLACE FUNCTION append_batch(
     p_sizes integer[], p_conversations text[], p_users text[], p_nows bigint[],
     p_ids text[], p_client boolean[], p_roles text[], p_contents text[],
@@ -103,6 +102,44 @@ BEGIN
             NULL::real, NULL::integer, c.user_id, c.created_us, c.updated_us, c.message_count,
             c.last_seq, c.total_tokens;
         base := base + p_sizes[g];
+    END LOOP;
+END
+$$;
+
+-- append_messages, for sidecars of an older version during a rolling
+-- upgrade, is now one append of append_batch: one implementation of the
+-- rules, the refusals raised as before (EN002's message the index).
+CREATE OR REPLACE FUNCTION append_messages(
+    p_conversation text, p_user text, p_now bigint,
+    p_ids text[], p_client boolean[], p_roles text[], p_contents text[],
+    p_created bigint[], p_metadata jsonb[], p_importance real[], p_tokens integer[], p_terms text[]
+) RETURNS TABLE (
+    o_idx integer, o_seq bigint, o_dedup boolean,
+    o_created_us bigint, o_metadata jsonb, o_importance real, o_tokens integer,
+    o_conv_user text, o_conv_created bigint, o_conv_updated bigint,
+    o_conv_count bigint, o_conv_last bigint, o_conv_tokens bigint
+)
+LANGUAGE plpgsql
+SET search_path FROM CURRENT
+AS $$
+DECLARE
+    r record;
+BEGIN
+    FOR r IN SELECT * FROM append_batch(
+        ARRAY[coalesce(array_length(p_ids, 1), 0)], ARRAY[p_conversation], ARRAY[p_user], ARRAY[p_now],
+        p_ids, p_client, p_roles, p_contents, p_created, p_metadata, p_importance, p_tokens, p_terms)
+    LOOP
+        IF r.o_state IS NOT NULL THEN
+            RAISE EXCEPTION USING ERRCODE = split_part(r.o_state, ':', 1),
+                MESSAGE = coalesce(nullif(split_part(r.o_state, ':', 2), ''), 'refused');
+        END IF;
+        o_idx := r.o_idx; o_seq := r.o_seq; o_dedup := r.o_dedup;
+        o_created_us := r.o_created_us; o_metadata := r.o_metadata;
+        o_importance := r.o_importance; o_tokens := r.o_tokens;
+        o_conv_user := r.o_conv_user; o_conv_created := r.o_conv_created;
+        o_conv_updated := r.o_conv_updated; o_conv_count := r.o_conv_count;
+        o_conv_last := r.o_conv_last; o_conv_tokens := r.o_conv_tokens;
+        RETURN NEXT;
     END LOOP;
 END
 $$;

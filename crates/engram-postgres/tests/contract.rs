@@ -173,3 +173,63 @@ async fn a_value_postgres_refuses_fails_only_its_own_append() {
         .unwrap();
     assert_eq!(first.message_count, 2);
 }
+
+/// Beyond the contract: `append_messages`, which sidecars of the previous
+/// version call during a rolling upgrade, keeps its rules and its errors
+/// now that it is one append of `append_batch`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_previous_versions_append_function_keeps_its_rules() {
+    use engram_contract::fixtures::{at, conversation, message, tenant, user};
+    use engram_core::model::Role;
+    use engram_core::ports::ColdStore;
+
+    let (store, db) = make_cold().await;
+    let (t, c) = (tenant(), conversation("c1"));
+    let first = vec![message(Role::User, "oi", 0)];
+    store
+        .append(&t, &c, &user("u1"), first, at(0))
+        .await
+        .unwrap();
+    let (client, connection) = tokio_postgres::connect(&db.url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let call = format!(
+        "SELECT o_idx, o_seq, o_dedup FROM \"t_{}\".append_messages($1, $2, 5, \
+         ARRAY['m-9', 'm-9b'], ARRAY[true, true], ARRAY['user', 'user'], \
+         ARRAY['um', 'dois'], ARRAY[5, 5]::bigint[], ARRAY['{{}}', '{{}}']::jsonb[], \
+         ARRAY[0.5, 0.5]::real[], ARRAY[3, 3], ARRAY['um', 'dois'])",
+        t.as_str()
+    );
+    let rows = client.query(&call, &[&c.as_str(), &"u1"]).await.unwrap();
+    let got: Vec<(i32, Option<i64>, Option<bool>)> = rows
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (0, Some(2), Some(false)),
+            (1, Some(3), Some(false)),
+            (-1, None, None)
+        ]
+    );
+    // A retry is deduplicated; another user is refused with EN001.
+    let rows = client.query(&call, &[&c.as_str(), &"u1"]).await.unwrap();
+    let deduplicated: Vec<Option<bool>> = rows.iter().map(|r| r.get(2)).collect();
+    assert_eq!(deduplicated, [Some(true), Some(true), None]);
+    let refused = client
+        .query(&call, &[&c.as_str(), &"u2"])
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code().map(|c| c.code()), Some("EN001"));
+    assert_eq!(
+        store
+            .conversation(&t, &c)
+            .await
+            .unwrap()
+            .unwrap()
+            .message_count,
+        3
+    );
+}
