@@ -20,8 +20,9 @@ use deadpool_postgres::Pool;
 use engram_core::ports::AppendOutcome;
 use engram_core::{Error, Result};
 use tokio::sync::{Mutex, mpsc, oneshot};
+use tokio_postgres::Row;
 
-use crate::messages::{PendingAppend, append_batch};
+use crate::messages::{PendingAppend, append_batch, outcome};
 
 /// Most appends in one call: a batch locks every conversation it holds
 /// until its commit.
@@ -114,9 +115,9 @@ async fn commit(pool: &Pool, schema: &str, mut batch: Vec<Queued>) {
     let (appends, replies): (Vec<PendingAppend>, Vec<_>) =
         batch.into_iter().map(|q| (q.append, q.reply)).unzip();
     match call(pool, schema, &appends).await {
-        Ok(outcomes) => {
-            for (reply, outcome) in replies.into_iter().zip(outcomes) {
-                let _ = reply.send(outcome);
+        Ok(groups) => {
+            for ((reply, append), rows) in replies.into_iter().zip(appends).zip(groups) {
+                let _ = reply.send(outcome(append, &rows));
             }
         }
         Err(error) if appends.len() == 1 => {
@@ -125,21 +126,17 @@ async fn commit(pool: &Pool, schema: &str, mut batch: Vec<Queued>) {
             }
         }
         Err(_) => {
-            for (reply, append) in replies.into_iter().zip(&appends) {
-                let outcome = call(pool, schema, std::slice::from_ref(append))
+            for (reply, append) in replies.into_iter().zip(appends) {
+                let result = call(pool, schema, std::slice::from_ref(&append))
                     .await
-                    .and_then(|mut o| o.remove(0));
-                let _ = reply.send(outcome);
+                    .and_then(|mut groups| outcome(append, &groups.remove(0)));
+                let _ = reply.send(result);
             }
         }
     }
 }
 
-async fn call(
-    pool: &Pool,
-    schema: &str,
-    appends: &[PendingAppend],
-) -> Result<Vec<Result<AppendOutcome>>> {
+async fn call(pool: &Pool, schema: &str, appends: &[PendingAppend]) -> Result<Vec<Vec<Row>>> {
     let client = pool.get().await.map_err(crate::error::pool)?;
     append_batch(&client, schema, appends).await
 }

@@ -92,12 +92,13 @@ pub(crate) struct PendingAppend {
 /// conversation's row, so sequence numbers stay gap-free and a retried id
 /// is always seen, across sidecars. Each append's outcome, in order: a
 /// refused one wrote nothing, the others are committed when this returns
-/// (an `Err` means nothing was).
+/// (an `Err` means nothing was). Each append's rows, in order, for
+/// [`outcome`].
 pub(crate) async fn append_batch(
     client: &impl GenericClient,
     s: &str,
     appends: &[PendingAppend],
-) -> Result<Vec<Result<AppendOutcome>>> {
+) -> Result<Vec<Vec<Row>>> {
     let sql = format!(
         "SELECT * FROM {s}.append_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
     );
@@ -139,23 +140,19 @@ pub(crate) async fn append_batch(
         )
         .await
         .map_err(pg)?;
-    let mut by_group: Vec<Vec<&Row>> = vec![Vec::new(); appends.len()];
-    for row in &rows {
+    let mut by_group: Vec<Vec<Row>> = (0..appends.len()).map(|_| Vec::new()).collect();
+    for row in rows {
         let group = row.get::<_, i32>(0) as usize;
         by_group
             .get_mut(group)
             .ok_or_else(|| Error::Internal("append_batch returned an unknown append".into()))?
             .push(row);
     }
-    Ok(appends
-        .iter()
-        .zip(by_group)
-        .map(|(append, rows)| outcome(append, &rows))
-        .collect())
+    Ok(by_group)
 }
 
 /// One append's outcome from its rows of `append_batch`.
-fn outcome(append: &PendingAppend, rows: &[&Row]) -> Result<AppendOutcome> {
+pub(crate) fn outcome(append: PendingAppend, rows: &[Row]) -> Result<AppendOutcome> {
     let PendingAppend {
         conversation: conversation_id,
         user,
@@ -163,9 +160,9 @@ fn outcome(append: &PendingAppend, rows: &[&Row]) -> Result<AppendOutcome> {
         ..
     } = append;
     if let Some(state) = rows.first().and_then(|r| r.get::<_, Option<&str>>(1)) {
-        return Err(refusal(state, conversation_id, messages));
+        return Err(refusal(state, &conversation_id, &messages));
     }
-    let mut news = messages.iter().cloned();
+    let mut news = messages.into_iter();
     let mut appended = Vec::with_capacity(rows.len());
     let mut conversation = None;
     for row in rows {
