@@ -7,31 +7,32 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use engram_core::audit::{AuditEntry, NewAuditEntry};
-use engram_core::crypto::{Keyring, WrappedKey};
-use engram_core::engine::{Engine, EngineConfig, HandoverJobConfig, IndexerConfig, SummaryConfig};
-use engram_core::handover::{Handover, HandoverEnd, HandoverSummary, NewHandover};
-use engram_core::ids::{ConversationId, FactKey, HandoverId, TenantId, UserId};
-use engram_core::keys::SubjectKeys;
-use engram_core::layered::{Layered, NearGate};
-use engram_core::model::{
+use engram_crypto::Keyring;
+use engram_crypto::keys::SubjectKeys;
+use engram_crypto::sealed::{SealedCold, SealedHot};
+use engram_domain::audit::{AuditEntry, NewAuditEntry};
+use engram_domain::handover::{Handover, HandoverEnd, HandoverSummary, NewHandover};
+use engram_domain::ids::{ConversationId, FactKey, HandoverId, TenantId, UserId};
+use engram_domain::model::WrappedKey;
+use engram_domain::model::{
     Conversation, ConversationCursor, Fact, FactInput, MemoryStats, Message, MessageFilter,
     NewMessage, OutboxJob, OutboxStats, PutFactResult, RecentWindow, Scope, ScoredMessage,
 };
-use engram_core::ports::{
+use engram_domain::ports::{
     AppendOutcome, ColdErasure, ColdStore, EmbedKind, Embedder, FactSnapshot, FactWrite, HotTier,
     IndexHit, IndexPoint, LanguageModel, NoHotTier, SemanticIndex, index_name,
 };
-use engram_core::retention::RetentionPolicy;
-use engram_core::sealed::{SealedCold, SealedHot};
-use engram_core::summary::{Summary, Vertical};
-use engram_core::{Result, Timestamp};
+use engram_domain::retention::RetentionPolicy;
+use engram_domain::summary::{Summary, Vertical};
+use engram_domain::{Result, Timestamp};
 use engram_embedded::{EmbeddedColdStore, EmbeddedHotTier, EmbeddedIndex, HotConfig};
+use engram_engine::{Engine, EngineConfig, HandoverJobConfig, IndexerConfig, SummaryConfig};
 use engram_models::{
     ChatConfig, HashingEmbedder, HttpEmbedder, HttpEmbedderConfig, HttpLanguageModel, Roles,
 };
 use engram_postgres::{PostgresColdStore, PostgresConfig};
 use engram_qdrant::{QdrantConfig, QdrantIndex};
+use engram_redis::near::{Layered, NearGate};
 use engram_redis::{RedisConfig, RedisHotTier, RedisInvalidations};
 
 use crate::config::{EmbedderRoles, ServeArgs, SummaryVertical};

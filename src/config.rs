@@ -228,14 +228,14 @@ impl FromStr for EncryptionKey {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        engram_core::crypto::MasterKey::parse(s)?;
+        engram_crypto::MasterKey::parse(s)?;
         Ok(Self(s.to_owned()))
     }
 }
 
 impl EncryptionKey {
-    pub fn master(&self) -> engram_core::crypto::MasterKey {
-        engram_core::crypto::MasterKey::parse(&self.0).expect("checked when parsed")
+    pub fn master(&self) -> engram_crypto::MasterKey {
+        engram_crypto::MasterKey::parse(&self.0).expect("checked when parsed")
     }
 }
 
@@ -306,13 +306,13 @@ impl FromStr for Anonymization {
 
 /// `--jurisdictions`: where the data subjects are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct JurisdictionList(pub engram_core::compliance::Jurisdictions);
+pub struct JurisdictionList(pub engram_rules::compliance::Jurisdictions);
 
 impl FromStr for JurisdictionList {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let mut j = engram_core::compliance::Jurisdictions {
+        let mut j = engram_rules::compliance::Jurisdictions {
             brazil: false,
             eu: false,
             us: false,
@@ -713,8 +713,8 @@ impl ServeArgs {
     /// each other or contradict each other, and the backends' URLs (read,
     /// not connected to).
     pub fn validate(&self) -> Result<(), Invalid> {
-        let invalid = |e: engram_core::Error| match e {
-            engram_core::Error::InvalidArgument { field, reason } => {
+        let invalid = |e: engram_domain::Error| match e {
+            engram_domain::Error::InvalidArgument { field, reason } => {
                 Invalid(format!("--{}: {reason}", field.replace('_', "-")))
             }
             other => Invalid(other.to_string()),

@@ -1,5 +1,6 @@
 //! The `engram` sidecar: configuration and wiring of the core engine, its
-//! backends and the gRPC API. Business logic lives in `engram-core`.
+//! backends and the gRPC API. Business logic lives in `engram-engine` and
+//! the pure crates under it (see ARCHITECTURE.md).
 
 #![forbid(unsafe_code)]
 

@@ -134,8 +134,8 @@ fn hash_token() -> ExitCode {
 }
 
 fn new_encryption_key(id: Option<String>) -> ExitCode {
-    let id = id.unwrap_or_else(|| format!("k{}", engram_core::Timestamp::now().0 / 1_000_000));
-    match engram_core::crypto::new_master_key(&id) {
+    let id = id.unwrap_or_else(|| format!("k{}", engram_domain::Timestamp::now().0 / 1_000_000));
+    match engram_crypto::new_master_key(&id) {
         Ok(spec) => {
             println!("{spec}");
             ExitCode::SUCCESS

@@ -49,9 +49,10 @@ pub struct Telemetry {
 }
 
 /// The crates whose spans and events are engram's.
-const ENGRAM: [&str; 9] = [
+const ENGRAM: [&str; 10] = [
     "engram",
-    "engram_core",
+    "engram_engine",
+    "engram_crypto",
     "engram_postgres",
     "engram_redis",
     "engram_qdrant",

@@ -7,19 +7,20 @@
 use std::pin::Pin;
 use std::sync::Arc;
 
-use engram_core::audit::{NewAuditEntry, subject_ref};
-use engram_core::compliance::{
-    Classification, Jurisdictions, Masking, Regime, RetentionAction, anonymize, classify,
+use engram_domain::audit::{NewAuditEntry, subject_ref};
+use engram_domain::error::Error;
+use engram_domain::ids::TenantId;
+use engram_domain::ids::UserId;
+use engram_domain::limits::{MAX_CONTENT_BYTES, MAX_REASON_BYTES};
+use engram_domain::model::IMPORTANCE_BANDS;
+use engram_domain::retention::RetentionAction;
+use engram_domain::retention::{MAX_POLICY_ID_BYTES, MAX_RETENTION_DAYS, RetentionPolicy};
+use engram_domain::time::Timestamp;
+use engram_engine::{RetentionRuns, retention_report};
+use engram_rules::compliance::{
+    Classification, Jurisdictions, Masking, Regime, anonymize, classify,
 };
-use engram_core::engine::{RetentionRuns, retention_report};
-use engram_core::error::Error;
-use engram_core::ids::TenantId;
-use engram_core::ids::UserId;
-use engram_core::limits::{MAX_CONTENT_BYTES, MAX_REASON_BYTES};
-use engram_core::model::IMPORTANCE_BANDS;
-use engram_core::pii::{Finding, detect};
-use engram_core::retention::{MAX_POLICY_ID_BYTES, MAX_RETENTION_DAYS, RetentionPolicy};
-use engram_core::time::Timestamp;
+use engram_rules::pii::{Finding, detect};
 use tokio_stream::{Stream, StreamExt};
 use tonic::{Request, Response, Status};
 use tracing::warn;

@@ -3,18 +3,18 @@
 
 use std::collections::BTreeMap;
 
-use engram_core::compose::Reason;
-use engram_core::error::{Error, Result};
-use engram_core::facts::canonical_json;
-use engram_core::handover::{Handover, HumanAction, JobStatus, Resolution};
-use engram_core::ids::{ConversationId, FactKey, MessageId, TenantId, UserId};
-use engram_core::limits::*;
-use engram_core::model::{
+use engram_context::compose::Reason;
+use engram_domain::error::{Error, Result};
+use engram_domain::facts::canonical_json;
+use engram_domain::handover::{Handover, HumanAction, JobStatus, Resolution};
+use engram_domain::ids::{ConversationId, FactKey, MessageId, TenantId, UserId};
+use engram_domain::limits::*;
+use engram_domain::model::{
     Conversation, Fact, FactInput, FactSource, FactSourceKind, Message, PutFactResult, PutOutcome,
     Role,
 };
-use engram_core::summary::Vertical;
-use engram_core::time::Timestamp;
+use engram_domain::summary::Vertical;
+use engram_domain::time::Timestamp;
 
 use crate::pb;
 
@@ -106,7 +106,7 @@ pub fn page_size(field: &str, raw: u32, default: u32, max: u32) -> Result<usize>
     }
 }
 
-pub use engram_core::limits::check_text as text;
+pub use engram_domain::limits::check_text as text;
 
 pub fn metadata(
     field: &str,

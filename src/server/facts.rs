@@ -2,17 +2,18 @@
 
 use std::sync::Arc;
 
-use engram_core::audit::NewAuditEntry;
-use engram_core::error::Error;
-use engram_core::ids::{TenantId, UserId};
-use engram_core::limits::{MAX_FACT_BATCH, MAX_FACT_KEYS};
-use engram_core::model::PutOutcome;
-use engram_core::time::Timestamp;
+use engram_domain::audit::NewAuditEntry;
+use engram_domain::error::Error;
+use engram_domain::ids::{TenantId, UserId};
+use engram_domain::limits::{MAX_FACT_BATCH, MAX_FACT_KEYS};
+use engram_domain::model::PutOutcome;
+use engram_domain::time::Timestamp;
 use tonic::{Request, Response, Status};
+
+use tracing::warn;
 
 use super::convert::{self, to_fact};
 use super::status::to_status;
-use tracing::warn;
 
 use super::compliance::Policy;
 use crate::backends::AppEngine;

@@ -4,8 +4,8 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use engram_core::engine::OperatorEvent;
-use engram_core::ids::{HandoverId, OperatorId};
+use engram_domain::ids::{HandoverId, OperatorId};
+use engram_engine::OperatorEvent;
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
 
@@ -74,7 +74,7 @@ impl HandoverService for HandoverApi {
         let handover = handover_id(&r.handover_id)?;
         let action = r
             .action
-            .ok_or_else(|| to_status(engram_core::Error::invalid("action", "is required")))?;
+            .ok_or_else(|| to_status(engram_domain::Error::invalid("action", "is required")))?;
         let event = OperatorEvent {
             event_id: convert::message_id("event_id", &r.event_id).map_err(to_status)?,
             kind: action.kind,

@@ -3,12 +3,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use engram_core::engine::{ComposeQuery, MessageDraft, SearchMode, SearchQuery};
-use engram_core::error::Error;
-use engram_core::limits::*;
-use engram_core::model::{ConversationCursor, MessageFilter};
-use engram_core::time::Timestamp;
-use engram_core::tokens::Tokenizer;
+use engram_domain::error::Error;
+use engram_domain::limits::*;
+use engram_domain::model::{ConversationCursor, MessageFilter};
+use engram_domain::time::Timestamp;
+use engram_engine::{ComposeQuery, MessageDraft, SearchMode, SearchQuery};
+use engram_text::tokens::Tokenizer;
 use prost::Message;
 use tonic::{Request, Response, Status};
 
@@ -291,13 +291,14 @@ impl MemoryService for MemoryApi {
             .await
             .map_err(to_status)?;
         let c = result.composition;
-        let context_message =
-            |p: engram_core::compose::Placed<engram_core::model::Message>| pb::ContextMessage {
-                reason: convert::to_reason(p.reason) as i32,
-                score: p.score,
-                tokens: p.tokens,
-                message: Some(to_message(p.item)),
-            };
+        let context_message = |p: engram_context::compose::Placed<
+            engram_domain::model::Message,
+        >| pb::ContextMessage {
+            reason: convert::to_reason(p.reason) as i32,
+            score: p.score,
+            tokens: p.tokens,
+            message: Some(to_message(p.item)),
+        };
         let context = (!r.text_only).then(|| pb::ContextContract {
             identity: Some(pb::IdentityBlock {
                 tenant_id: r.tenant_id,

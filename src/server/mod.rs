@@ -53,8 +53,8 @@ const SERVED: [&str; 6] = [
 macro_rules! sized {
     ($service:expr) => {
         $service
-            .max_decoding_message_size(engram_core::limits::MAX_DECODE_BYTES)
-            .max_encoding_message_size(engram_core::limits::MAX_MESSAGE_BYTES)
+            .max_decoding_message_size(engram_domain::limits::MAX_DECODE_BYTES)
+            .max_encoding_message_size(engram_domain::limits::MAX_MESSAGE_BYTES)
     };
 }
 
@@ -253,7 +253,7 @@ async fn track_backlog(engine: Arc<AppEngine>, metrics: Arc<Metrics>) {
         if let Ok(backlog) = engine.index_backlog().await {
             metrics.index_queue_depth.set(backlog.pending as i64);
             let lag = backlog.oldest.map_or(0.0, |oldest| {
-                engram_core::Timestamp::now()
+                engram_domain::Timestamp::now()
                     .0
                     .saturating_sub(oldest.0)
                     .max(0) as f64
@@ -306,7 +306,7 @@ async fn track_readiness(engine: Arc<AppEngine>, reporter: HealthReporter, metri
             for service in SERVED {
                 reporter.set_service_status(service, status).await;
             }
-            let reason = |r: &engram_core::Result<()>| match r {
+            let reason = |r: &engram_domain::Result<()>| match r {
                 Ok(()) => "ok".to_owned(),
                 Err(e) => e.redacted().to_string(),
             };

@@ -1,7 +1,7 @@
 //! The one mapping from the domain error to a gRPC status. No catch-all
 //! arm: a new error kind must be given its status on purpose.
 
-use engram_core::Error;
+use engram_domain::Error;
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 

@@ -2,9 +2,10 @@
 //! default.
 //! Long: one test per behaviour a user relies on, each standing alone.
 
-use crate::common::Sidecar;
 use engram::pb;
 use tonic::Code;
+
+use crate::common::Sidecar;
 
 fn msg(id: &str, role: pb::Role, content: &str) -> pb::NewMessage {
     pb::NewMessage {
@@ -753,8 +754,8 @@ async fn reads_page_list_search_and_delete() {
 
 #[tokio::test]
 async fn full_history_is_everything_the_user_has_rendered_compactly() {
-    use engram_core::time::Timestamp;
-    use engram_core::tokens::{Tokenizer, render_line_parts, render_session_header};
+    use engram_domain::time::Timestamp;
+    use engram_text::tokens::{Tokenizer, render_line_parts, render_session_header};
 
     let dir = tempfile::tempdir().unwrap();
     let sidecar = Sidecar::start(dir.path()).await;
@@ -810,8 +811,8 @@ async fn full_history_is_everything_the_user_has_rendered_compactly() {
             .unwrap();
     }
     let role = |r: pb::Role| match r {
-        pb::Role::User => engram_core::model::Role::User,
-        _ => engram_core::model::Role::Assistant,
+        pb::Role::User => engram_domain::model::Role::User,
+        _ => engram_domain::model::Role::Assistant,
     };
     let expected = |tk: Tokenizer| -> u64 {
         sessions

@@ -30,7 +30,7 @@ pub fn recall(evidence: &[String], present: &HashSet<String>) -> f64 {
 /// from its stored size (which counts a `[date time]` stamp too): the size
 /// the baselines pack messages at, and the full history is counted at.
 pub fn line_tokens(stored: u32) -> u32 {
-    stored.saturating_sub(engram_core::tokens::Tokenizer::STORED.stamp_tokens())
+    stored.saturating_sub(engram_text::tokens::Tokenizer::STORED.stamp_tokens())
 }
 
 /// The newest messages that fit in `budget` tokens: plain truncation.

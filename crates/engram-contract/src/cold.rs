@@ -2,11 +2,11 @@
 //! Long: one case per guarantee of the port, run on every backend and
 //! decorator.
 
-use engram_core::Error;
-use engram_core::model::{
+use engram_domain::Error;
+use engram_domain::model::{
     ConversationCursor, HistoryTotals, MessageFilter, PutOutcome, Role, Scope,
 };
-use engram_core::ports::ColdStore;
+use engram_domain::ports::ColdStore;
 
 use crate::fixtures::{at, conversation, fact, key, message, message_with_id, tenant, user};
 

@@ -1,17 +1,18 @@
 //! Cases of the cold-store contract about data-subject erasure, the audit
 //! chain, retention and legal holds.
 
-use engram_core::audit::{NewAuditEntry, Verifier};
-use engram_core::compliance::RetentionAction;
-use engram_core::crypto::{Field, Keyring, MasterKey, WrappedKey};
-use engram_core::handover::NewHandover;
-use engram_core::ids::{HandoverId, OperatorId};
-use engram_core::keys::SubjectKeys;
-use engram_core::model::Role;
-use engram_core::ports::ColdStore;
-use engram_core::retention::RetentionPolicy;
-use engram_core::summary::Vertical;
-use engram_core::time::Timestamp;
+use engram_crypto::keys::SubjectKeys;
+use engram_crypto::{Field, Keyring, MasterKey};
+use engram_domain::audit::{NewAuditEntry, Verifier};
+use engram_domain::handover::NewHandover;
+use engram_domain::ids::{HandoverId, OperatorId};
+use engram_domain::model::Role;
+use engram_domain::model::WrappedKey;
+use engram_domain::ports::ColdStore;
+use engram_domain::retention::RetentionAction;
+use engram_domain::retention::RetentionPolicy;
+use engram_domain::summary::Vertical;
+use engram_domain::time::Timestamp;
 
 use crate::fixtures::{at, conversation, fact, message, tenant, user};
 
@@ -82,7 +83,7 @@ pub async fn erasing_a_user_leaves_nothing_of_them(store: &impl ColdStore) {
     assert!(store.conversation(&t, &c1).await.unwrap().is_none());
     assert!(store.all_facts(&t, &alice).await.unwrap().is_empty());
     assert!(store.legal_holds(&t).await.unwrap().is_empty());
-    let scope = engram_core::model::Scope::User(alice.clone());
+    let scope = engram_domain::model::Scope::User(alice.clone());
     let hits = store
         .search_lexical(&t, &scope, "cpf", &Default::default(), 10)
         .await
@@ -183,7 +184,7 @@ pub async fn retention_finds_expired_conversations_and_anonymizes_once(store: &i
     let hits = store
         .search_lexical(
             &t,
-            &engram_core::model::Scope::User(u.clone()),
+            &engram_domain::model::Scope::User(u.clone()),
             "529",
             &Default::default(),
             10,
@@ -265,7 +266,7 @@ pub async fn data_keys_are_created_once_rewrapped_conditionally_and_shredded(
 ) {
     let (t, other) = (
         tenant(),
-        engram_core::ids::TenantId::parse("tenant_id", "other").unwrap(),
+        engram_domain::ids::TenantId::parse("tenant_id", "other").unwrap(),
     );
     let (alice, bob) = (user("alice"), user("bob"));
     let key = |master: &str, byte: u8| WrappedKey {

@@ -2,10 +2,10 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use engram_core::ids::{ConversationId, FactKey, MessageId, TenantId, UserId};
-use engram_core::model::{FactInput, FactSource, FactSourceKind, NewMessage, Role};
-use engram_core::time::Timestamp;
-use engram_core::tokens::{Tokenizer, render_message_parts};
+use engram_domain::ids::{ConversationId, FactKey, MessageId, TenantId, UserId};
+use engram_domain::model::{FactInput, FactSource, FactSourceKind, NewMessage, Role};
+use engram_domain::time::Timestamp;
+use engram_text::tokens::{Tokenizer, render_message_parts};
 
 /// A tenant id no other case (of this or a concurrent run) uses.
 pub fn tenant() -> TenantId {
@@ -66,7 +66,7 @@ pub fn message_with_id(id: &str, role: Role, content: &str, minute: i64) -> NewM
 pub fn fact(k: &str, json: &str, valid_minute: i64) -> FactInput {
     FactInput {
         key: key(k),
-        value: engram_core::facts::canonical_json("value_json", json).expect("valid JSON"),
+        value: engram_domain::facts::canonical_json("value_json", json).expect("valid JSON"),
         valid_at: at(valid_minute),
         source: FactSource {
             kind: FactSourceKind::System,

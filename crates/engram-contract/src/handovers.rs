@@ -3,12 +3,12 @@
 
 use std::time::Duration;
 
-use engram_core::Error;
-use engram_core::handover::{HandoverEnd, HandoverSummary, JobStatus, NewHandover, Resolution};
-use engram_core::ids::{ConversationId, HandoverId, OperatorId, TenantId};
-use engram_core::model::Role;
-use engram_core::ports::ColdStore;
-use engram_core::time::Timestamp;
+use engram_domain::Error;
+use engram_domain::handover::{HandoverEnd, HandoverSummary, JobStatus, NewHandover, Resolution};
+use engram_domain::ids::{ConversationId, HandoverId, OperatorId, TenantId};
+use engram_domain::model::Role;
+use engram_domain::ports::ColdStore;
+use engram_domain::time::Timestamp;
 
 use crate::fixtures::{at, conversation, message, tenant, user};
 
@@ -48,7 +48,7 @@ async fn claim(
     t: &TenantId,
     now: Timestamp,
     lease_until: Timestamp,
-) -> Vec<engram_core::handover::Handover> {
+) -> Vec<engram_domain::handover::Handover> {
     store
         .claim_handover_jobs(t, 10, now, lease_until)
         .await

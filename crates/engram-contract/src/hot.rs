@@ -1,8 +1,8 @@
 //! Cases of the hot-tier contract.
 
-use engram_core::ids::{ConversationId, TenantId, UserId};
-use engram_core::model::{Conversation, Message, RecentWindow, Role};
-use engram_core::ports::{FactSnapshot, HotTier};
+use engram_domain::ids::{ConversationId, TenantId, UserId};
+use engram_domain::model::{Conversation, Message, RecentWindow, Role};
+use engram_domain::ports::{FactSnapshot, HotTier};
 
 use crate::fixtures::{at, conversation, message, tenant, user};
 

@@ -1,8 +1,8 @@
 //! Cases of the semantic-index contract.
 
-use engram_core::ids::{ConversationId, UserId};
-use engram_core::model::{MessageFilter, Role, Scope};
-use engram_core::ports::{IndexPoint, SemanticIndex};
+use engram_domain::ids::{ConversationId, UserId};
+use engram_domain::model::{MessageFilter, Role, Scope};
+use engram_domain::ports::{IndexPoint, SemanticIndex};
 
 use crate::fixtures::{at, conversation, tenant, user};
 
@@ -35,7 +35,7 @@ fn point(
     }
 }
 
-fn positions(hits: &[engram_core::ports::IndexHit]) -> Vec<(String, u64)> {
+fn positions(hits: &[engram_domain::ports::IndexHit]) -> Vec<(String, u64)> {
     hits.iter()
         .map(|h| (h.conversation_id.to_string(), h.seq))
         .collect()

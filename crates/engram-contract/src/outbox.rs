@@ -1,16 +1,16 @@
 //! Cases of the cold-store contract about the indexing outbox and memory
 //! statistics.
 
-use engram_core::model::{OutboxJob, OutboxOp, Role};
-use engram_core::ports::{ColdStore, REINDEX_SLICE};
-use engram_core::time::Timestamp;
+use engram_domain::model::{OutboxJob, OutboxOp, Role};
+use engram_domain::ports::{ColdStore, REINDEX_SLICE};
+use engram_domain::time::Timestamp;
 
 use crate::fixtures::{at, conversation, message, message_with_id, tenant, user};
 
 /// Claims with a lease of one minute from `at(minute)`.
 async fn claim(
     store: &impl ColdStore,
-    t: &engram_core::ids::TenantId,
+    t: &engram_domain::ids::TenantId,
     limit: usize,
     minute: i64,
 ) -> Vec<OutboxJob> {

@@ -1,8 +1,8 @@
 //! Cases of the cold-store contract about running summaries.
 
-use engram_core::model::Role;
-use engram_core::ports::ColdStore;
-use engram_core::summary::{Summary, Vertical};
+use engram_domain::model::Role;
+use engram_domain::ports::ColdStore;
+use engram_domain::summary::{Summary, Vertical};
 
 use crate::fixtures::{at, conversation, message, tenant, user};
 

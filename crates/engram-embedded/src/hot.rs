@@ -1,13 +1,13 @@
 //! The embedded hot/warm tier: in-process caches (moka) with TTLs, a byte
-//! budget, and revision fences (see `engram_core::ports::HotTier`).
+//! budget, and revision fences (see `engram_domain::ports::HotTier`).
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use engram_core::Result;
-use engram_core::ids::{ConversationId, TenantId, UserId};
-use engram_core::model::{Conversation, Message, RecentWindow};
-use engram_core::ports::{FactSnapshot, HotTier};
+use engram_domain::Result;
+use engram_domain::ids::{ConversationId, TenantId, UserId};
+use engram_domain::model::{Conversation, Message, RecentWindow};
+use engram_domain::ports::{FactSnapshot, HotTier};
 use moka::ops::compute::Op;
 use moka::sync::Cache;
 
@@ -227,7 +227,7 @@ impl HotTier for EmbeddedHotTier {
     }
 }
 
-impl engram_core::ports::NearCache for EmbeddedHotTier {
+impl engram_domain::ports::NearCache for EmbeddedHotTier {
     fn clear(&self) {
         self.windows.invalidate_all();
         self.facts.invalidate_all();

@@ -12,11 +12,11 @@ use std::collections::BinaryHeap;
 use std::path::Path;
 use std::sync::Arc;
 
-use engram_core::ids::{ConversationId, TenantId, UserId};
-use engram_core::model::{MessageFilter, Role, Scope};
-use engram_core::ports::{IndexHit, IndexPoint, SemanticIndex, model_slug};
-use engram_core::time::Timestamp;
-use engram_core::{Error, Result};
+use engram_domain::ids::{ConversationId, TenantId, UserId};
+use engram_domain::model::{MessageFilter, Role, Scope};
+use engram_domain::ports::{IndexHit, IndexPoint, SemanticIndex, model_slug};
+use engram_domain::time::Timestamp;
+use engram_domain::{Error, Result};
 use redb::{Database, ReadableDatabase, TableDefinition};
 
 use crate::writer::{Writer, storage};

@@ -2,8 +2,9 @@
 //! An in-process hot tier (moka), a file-backed cold store and a vector index
 //! (both redb files under the data directory).
 //!
-//! Implements the port traits of `engram-core` and depends on nothing else
-//! of engram's.
+//! Implements the port traits of `engram-domain` and depends on nothing else
+//! of engram's but `engram-text` (the terms its lexical index shares with
+//! the query side).
 
 mod cold;
 mod hot;

@@ -11,7 +11,7 @@
 
 use std::sync::Arc;
 
-use engram_core::{Error, Result};
+use engram_domain::{Error, Result};
 use redb::{Database, WriteTransaction};
 use tokio::sync::{mpsc, oneshot};
 

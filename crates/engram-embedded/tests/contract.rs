@@ -1,8 +1,8 @@
 //! The embedded backends against the contract suite.
 
-use engram_core::crypto::{Keyring, MasterKey};
-use engram_core::keys::SubjectKeys;
-use engram_core::sealed::{SealedCold, SealedHot};
+use engram_crypto::keys::SubjectKeys;
+use engram_crypto::sealed::{SealedCold, SealedHot};
+use engram_crypto::{Keyring, MasterKey};
 use engram_embedded::{EmbeddedColdStore, EmbeddedHotTier, EmbeddedIndex, HotConfig};
 use tempfile::TempDir;
 

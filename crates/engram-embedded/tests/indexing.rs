@@ -10,11 +10,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use engram_contract::fixtures::{at, conversation, message, tenant, user};
-use engram_core::engine::{Engine, EngineConfig};
-use engram_core::model::Role;
-use engram_core::ports::{ColdStore, EmbedKind, Embedder, SemanticIndex, index_name};
-use engram_core::{Error, Result};
+use engram_domain::model::Role;
+use engram_domain::ports::{ColdStore, EmbedKind, Embedder, SemanticIndex, index_name};
+use engram_domain::{Error, Result};
 use engram_embedded::{EmbeddedColdStore, EmbeddedHotTier, EmbeddedIndex, HotConfig};
+use engram_engine::{Engine, EngineConfig};
 use engram_models::HashingEmbedder;
 
 /// The hashing embedder that answers `allowed` requests, then fails every

@@ -6,14 +6,15 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use engram_core::compliance::{Masking, RetentionAction};
-use engram_core::engine::{Engine, EngineConfig, RetentionRuns};
-use engram_core::ids::TenantId;
-use engram_core::ports::index_name;
-use engram_core::retention::RetentionPolicy;
-use engram_core::summary::Vertical;
+use engram_domain::ids::TenantId;
+use engram_domain::ports::index_name;
+use engram_domain::retention::RetentionAction;
+use engram_domain::retention::RetentionPolicy;
+use engram_domain::summary::Vertical;
 use engram_embedded::{EmbeddedColdStore, EmbeddedHotTier, EmbeddedIndex, HotConfig};
+use engram_engine::{Engine, EngineConfig, RetentionRuns};
 use engram_models::HashingEmbedder;
+use engram_rules::compliance::Masking;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dropped_engine_lets_its_store_open_again() {

@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use engram_contract::fixtures::{at, conversation, message, tenant, user};
-use engram_core::model::{MessageFilter, Role, Scope};
-use engram_core::ports::ColdStore;
+use engram_domain::model::{MessageFilter, Role, Scope};
+use engram_domain::ports::ColdStore;
 use engram_embedded::EmbeddedColdStore;
 use redb::{Database, TableDefinition};
 

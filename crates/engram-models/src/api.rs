@@ -4,8 +4,8 @@
 
 use std::time::Duration;
 
-use engram_core::backoff::Backoff;
-use engram_core::{Error, Result};
+use engram_backoff::Backoff;
+use engram_domain::{Error, Result};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tracing::debug;

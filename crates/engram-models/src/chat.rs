@@ -4,8 +4,8 @@
 
 use std::time::Duration;
 
-use engram_core::Result;
-use engram_core::ports::{BoxFuture, LanguageModel, Prompt};
+use engram_domain::Result;
+use engram_domain::ports::{BoxFuture, LanguageModel, Prompt};
 use serde::{Deserialize, Serialize};
 
 use crate::api::Endpoint;

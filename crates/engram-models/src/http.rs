@@ -8,8 +8,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use engram_core::ports::{EmbedKind, Embedder};
-use engram_core::{Error, Result};
+use engram_domain::ports::{EmbedKind, Embedder};
+use engram_domain::{Error, Result};
 use serde::{Deserialize, Serialize};
 
 use crate::api::Endpoint;

@@ -13,9 +13,9 @@ mod http;
 pub use chat::{ChatConfig, HttpLanguageModel};
 pub use http::{HttpEmbedder, HttpEmbedderConfig, Roles};
 
-use engram_core::Result;
-use engram_core::ports::{EmbedKind, Embedder};
-use engram_core::text::terms;
+use engram_domain::Result;
+use engram_domain::ports::{EmbedKind, Embedder};
+use engram_text::terms;
 
 /// Feature hashing of words, word pairs and character trigrams into a fixed
 /// number of signed buckets, L2-normalised: texts that share words (or
@@ -75,7 +75,7 @@ impl Default for HashingEmbedder {
 
 /// `prefix:bytes`, hashed: stored vectors depend on it, so it never changes.
 fn fnv1a(prefix: &[u8], bytes: &[u8]) -> u64 {
-    engram_core::text::fnv1a(prefix.iter().chain(b":").chain(bytes).copied())
+    engram_text::fnv1a(prefix.iter().chain(b":").chain(bytes).copied())
 }
 
 impl Embedder for HashingEmbedder {

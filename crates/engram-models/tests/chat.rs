@@ -4,8 +4,8 @@
 
 use std::time::Duration;
 
-use engram_core::Error;
-use engram_core::ports::{LanguageModel, Prompt};
+use engram_domain::Error;
+use engram_domain::ports::{LanguageModel, Prompt};
 use engram_models::{ChatConfig, HttpLanguageModel};
 use engram_testrig::{ChatReply, ScriptedChat, free_port};
 

@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use engram_core::Error;
-use engram_core::ports::{EmbedKind, Embedder};
+use engram_domain::Error;
+use engram_domain::ports::{EmbedKind, Embedder};
 use engram_models::{HttpEmbedder, HttpEmbedderConfig};
 use engram_testrig::{ModelServer, free_port, shared_model_server};
 

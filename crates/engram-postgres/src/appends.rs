@@ -17,8 +17,8 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
 
 use deadpool_postgres::Pool;
-use engram_core::ports::AppendOutcome;
-use engram_core::{Error, Result};
+use engram_domain::ports::AppendOutcome;
+use engram_domain::{Error, Result};
 use tokio::sync::{Mutex, mpsc, oneshot};
 use tokio_postgres::Row;
 

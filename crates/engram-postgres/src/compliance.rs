@@ -2,17 +2,18 @@
 //! tenant's schema (migration V7).
 
 use deadpool_postgres::GenericClient;
-use engram_core::audit::{self, AuditEntry, NewAuditEntry};
-use engram_core::compliance::RetentionAction;
-use engram_core::crypto::WrappedKey;
-use engram_core::error::{Error, Result};
-use engram_core::ids::{ConversationId, UserId};
-use engram_core::model::{Conversation, Fact};
-use engram_core::ports::ColdErasure;
-use engram_core::retention::RetentionPolicy;
-use engram_core::summary::Vertical;
-use engram_core::text::terms;
-use engram_core::time::Timestamp;
+use engram_domain::audit;
+use engram_domain::audit::{AuditEntry, NewAuditEntry};
+use engram_domain::error::{Error, Result};
+use engram_domain::ids::{ConversationId, UserId};
+use engram_domain::model::WrappedKey;
+use engram_domain::model::{Conversation, Fact};
+use engram_domain::ports::ColdErasure;
+use engram_domain::retention::RetentionAction;
+use engram_domain::retention::RetentionPolicy;
+use engram_domain::summary::Vertical;
+use engram_domain::time::Timestamp;
+use engram_text::terms;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio_postgres::Row;

@@ -1,6 +1,6 @@
 //! tokio-postgres and pool errors as engram errors.
 
-use engram_core::Error;
+use engram_domain::Error;
 
 const BACKEND: &str = "postgres";
 

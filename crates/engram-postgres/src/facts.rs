@@ -1,14 +1,14 @@
 //! Temporal facts in a tenant's schema. The rules are the core's
-//! (`engram_core::facts`); this module loads a key's history under the
+//! (`engram_domain::facts`); this module loads a key's history under the
 //! user's lock and applies the plan.
 
 use deadpool_postgres::GenericClient;
-use engram_core::error::{Error, Result};
-use engram_core::facts::{next_rev, plan_invalidate, plan_put};
-use engram_core::ids::{FactKey, UserId};
-use engram_core::model::{Fact, FactInput, FactSource, FactSourceKind, PutFactResult};
-use engram_core::ports::{FactSnapshot, FactWrite};
-use engram_core::time::Timestamp;
+use engram_domain::error::{Error, Result};
+use engram_domain::facts::{next_rev, plan_invalidate, plan_put};
+use engram_domain::ids::{FactKey, UserId};
+use engram_domain::model::{Fact, FactInput, FactSource, FactSourceKind, PutFactResult};
+use engram_domain::ports::{FactSnapshot, FactWrite};
+use engram_domain::time::Timestamp;
 use tokio_postgres::Row;
 
 use crate::error::pg;

@@ -1,12 +1,12 @@
 //! Handovers and their summary jobs in a tenant's schema (migration V6).
 
 use deadpool_postgres::GenericClient;
-use engram_core::error::{Error, Result};
-use engram_core::handover::{
+use engram_domain::error::{Error, Result};
+use engram_domain::handover::{
     Handover, HandoverEnd, HandoverSummary, JobStatus, NewHandover, Resolution,
 };
-use engram_core::ids::{ConversationId, HandoverId, OperatorId, UserId};
-use engram_core::time::Timestamp;
+use engram_domain::ids::{ConversationId, HandoverId, OperatorId, UserId};
+use engram_domain::time::Timestamp;
 use tokio_postgres::Row;
 
 use crate::error::pg;

@@ -1,15 +1,15 @@
 //! Conversations and messages in a tenant's schema.
 
 use deadpool_postgres::GenericClient;
-use engram_core::error::{Error, Result};
-use engram_core::ids::{ConversationId, MessageId, UserId};
-use engram_core::model::{
+use engram_domain::error::{Error, Result};
+use engram_domain::ids::{ConversationId, MessageId, UserId};
+use engram_domain::model::{
     Appended, Conversation, ConversationCursor, HistoryTotals, Message, MessageFilter, NewMessage,
     RecentWindow, Role, Scope, ScoredMessage,
 };
-use engram_core::ports::AppendOutcome;
-use engram_core::text::terms;
-use engram_core::time::Timestamp;
+use engram_domain::ports::AppendOutcome;
+use engram_domain::time::Timestamp;
+use engram_text::terms;
 use tokio_postgres::Row;
 
 use crate::error::pg;

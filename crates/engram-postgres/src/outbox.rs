@@ -1,13 +1,13 @@
 //! The indexing outbox of a tenant's schema, and memory statistics.
 
 use deadpool_postgres::GenericClient;
-use engram_core::error::{Error, Result};
-use engram_core::ids::{ConversationId, TenantId, UserId};
-use engram_core::model::{
+use engram_domain::error::{Error, Result};
+use engram_domain::ids::{ConversationId, TenantId, UserId};
+use engram_domain::model::{
     IMPORTANCE_BANDS, MemoryStats, OutboxJob, OutboxOp, OutboxStats, UserStats,
 };
-use engram_core::ports::REINDEX_SLICE;
-use engram_core::time::Timestamp;
+use engram_domain::ports::REINDEX_SLICE;
+use engram_domain::time::Timestamp;
 
 use crate::error::pg;
 use crate::messages::id;

@@ -1,8 +1,8 @@
 //! Tenant schemas: naming and migration on first use.
 
-use engram_core::ids::TenantId;
-use engram_core::text::{ANALYSER_VERSION, terms};
-use engram_core::{Error, Result};
+use engram_domain::ids::TenantId;
+use engram_domain::{Error, Result};
+use engram_text::{ANALYSER_VERSION, terms};
 
 use crate::error::pg;
 

@@ -5,20 +5,20 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
-use engram_core::audit::{AuditEntry, NewAuditEntry};
-use engram_core::crypto::WrappedKey;
-use engram_core::handover::{Handover, HandoverEnd, HandoverSummary, NewHandover};
-use engram_core::ids::{ConversationId, FactKey, HandoverId, TenantId, UserId};
-use engram_core::model::{
+use engram_domain::audit::{AuditEntry, NewAuditEntry};
+use engram_domain::handover::{Handover, HandoverEnd, HandoverSummary, NewHandover};
+use engram_domain::ids::{ConversationId, FactKey, HandoverId, TenantId, UserId};
+use engram_domain::model::WrappedKey;
+use engram_domain::model::{
     Conversation, ConversationCursor, Fact, FactInput, HistoryTotals, MemoryStats, Message,
     MessageFilter, NewMessage, OutboxJob, OutboxStats, PutFactResult, RecentWindow, Scope,
     ScoredMessage,
 };
-use engram_core::ports::{AppendOutcome, ColdErasure, ColdStore, FactSnapshot, FactWrite};
-use engram_core::retention::RetentionPolicy;
-use engram_core::summary::Summary;
-use engram_core::time::Timestamp;
-use engram_core::{Error, Result};
+use engram_domain::ports::{AppendOutcome, ColdErasure, ColdStore, FactSnapshot, FactWrite};
+use engram_domain::retention::RetentionPolicy;
+use engram_domain::summary::Summary;
+use engram_domain::time::Timestamp;
+use engram_domain::{Error, Result};
 use tokio::sync::Mutex;
 
 use crate::appends::AppendQueue;
@@ -440,7 +440,7 @@ impl ColdStore for PostgresColdStore {
     ) -> Result<FactWrite<Fact>> {
         let Some((mut client, s)) = self.existing(tenant).await? else {
             // What the store answers for a key without a current version.
-            return engram_core::facts::plan_invalidate(&[], key.as_str(), at)
+            return engram_domain::facts::plan_invalidate(&[], key.as_str(), at)
                 .map(|value| FactWrite { rev: 0, value });
         };
         facts::invalidate(&mut client, &s, user, key, at).await

@@ -1,11 +1,11 @@
 //! Running summaries in a tenant's schema.
 
 use deadpool_postgres::GenericClient;
-use engram_core::error::{Error, Result};
-use engram_core::ids::{ConversationId, UserId};
-use engram_core::summary::Summary;
-use engram_core::time::Timestamp;
-use engram_core::tokens::Tokenizer;
+use engram_domain::error::{Error, Result};
+use engram_domain::ids::{ConversationId, UserId};
+use engram_domain::summary::Summary;
+use engram_domain::time::Timestamp;
+use engram_text::tokens::Tokenizer;
 use tokio_postgres::error::SqlState;
 
 use crate::error::pg;

@@ -24,8 +24,8 @@ engram_contract::cold_store_suite!(make_cold);
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lexical_search_stems_portuguese_and_english() {
     use engram_contract::fixtures::{at, conversation, message, tenant, user};
-    use engram_core::model::{MessageFilter, Role, Scope};
-    use engram_core::ports::ColdStore;
+    use engram_domain::model::{MessageFilter, Role, Scope};
+    use engram_domain::ports::ColdStore;
 
     let (store, _db) = make_cold().await;
     let (t, c, u) = (tenant(), conversation("c1"), user("u1"));
@@ -54,9 +54,9 @@ async fn lexical_search_stems_portuguese_and_english() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_longest_tenant_ids_keep_their_own_schema() {
     use engram_contract::fixtures::{at, conversation, message, user};
-    use engram_core::ids::TenantId;
-    use engram_core::model::Role;
-    use engram_core::ports::ColdStore;
+    use engram_domain::ids::TenantId;
+    use engram_domain::model::Role;
+    use engram_domain::ports::ColdStore;
 
     let (store, _db) = make_cold().await;
     let stem = "l".repeat(60);
@@ -76,9 +76,9 @@ async fn the_longest_tenant_ids_keep_their_own_schema() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn terms_of_an_older_analyser_are_computed_again() {
     use engram_contract::fixtures::{at, conversation, message, tenant, user};
-    use engram_core::model::Role;
-    use engram_core::ports::ColdStore;
-    use engram_core::text::{ANALYSER_VERSION, terms};
+    use engram_domain::model::Role;
+    use engram_domain::ports::ColdStore;
+    use engram_text::{ANALYSER_VERSION, terms};
 
     let (store, db) = make_cold().await;
     let (t, c, u) = (tenant(), conversation("c1"), user("u1"));
@@ -128,9 +128,9 @@ async fn terms_of_an_older_analyser_are_computed_again() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_value_postgres_refuses_fails_only_its_own_append() {
     use engram_contract::fixtures::{at, conversation, message, tenant, user};
-    use engram_core::Error;
-    use engram_core::model::Role;
-    use engram_core::ports::ColdStore;
+    use engram_domain::Error;
+    use engram_domain::model::Role;
+    use engram_domain::ports::ColdStore;
 
     let (store, _db) = make_cold().await;
     let (t, u) = (tenant(), user("u1"));
@@ -180,8 +180,8 @@ async fn a_value_postgres_refuses_fails_only_its_own_append() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_previous_versions_append_function_keeps_its_rules() {
     use engram_contract::fixtures::{at, conversation, message, tenant, user};
-    use engram_core::model::Role;
-    use engram_core::ports::ColdStore;
+    use engram_domain::model::Role;
+    use engram_domain::ports::ColdStore;
 
     let (store, db) = make_cold().await;
     let (t, c) = (tenant(), conversation("c1"));

@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use engram_core::ports::ColdStore;
+use engram_domain::ports::ColdStore;
 use engram_postgres::{PostgresColdStore, PostgresConfig};
 use engram_testrig::PrivatePostgres;
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};

@@ -18,10 +18,10 @@
 //!
 //! Depends on the core only.
 
-use engram_core::ids::{ConversationId, TenantId, UserId};
-use engram_core::model::{MessageFilter, Scope};
-use engram_core::ports::{IndexHit, IndexPoint, SemanticIndex, model_slug};
-use engram_core::{Error, Result};
+use engram_domain::ids::{ConversationId, TenantId, UserId};
+use engram_domain::model::{MessageFilter, Scope};
+use engram_domain::ports::{IndexHit, IndexPoint, SemanticIndex, model_slug};
+use engram_domain::{Error, Result};
 use qdrant_client::Qdrant;
 use qdrant_client::qdrant::{
     Condition, CountPointsBuilder, CreateCollectionBuilder, CreateFieldIndexCollectionBuilder,

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use engram_core::{Error, Result};
+use engram_domain::{Error, Result};
 use fred::types::config::{ClusterDiscoveryPolicy, Config, Server, ServerConfig};
 
 /// Settings of the Redis hot/warm tier.

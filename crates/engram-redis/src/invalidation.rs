@@ -10,16 +10,17 @@
 
 use std::time::Duration;
 
-use engram_core::ids::{ConversationId, TenantId, UserId};
-use engram_core::layered::NearGate;
-use engram_core::ports::{Invalidation, InvalidationBus, NearCache};
-use engram_core::{Error, Result};
+use engram_domain::ids::{ConversationId, TenantId, UserId};
+use engram_domain::ports::{Invalidation, InvalidationBus, NearCache};
+use engram_domain::{Error, Result};
 use fred::clients::{Client, SubscriberClient};
 use fred::interfaces::{ClientLike, EventInterface, PubsubInterface};
 use fred::types::Builder;
 use fred::types::config::ReconnectPolicy;
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use tracing::{info, warn};
+
+use crate::near::NearGate;
 
 use crate::config::RedisConfig;
 use crate::tier::redis;
@@ -50,7 +51,7 @@ fn channel(prefix: &str, n: u64) -> String {
 }
 
 fn fnv(parts: &[&str]) -> u64 {
-    engram_core::text::fnv1a(parts.iter().flat_map(|p| p.bytes().chain([b'|'])))
+    engram_text::fnv1a(parts.iter().flat_map(|p| p.bytes().chain([b'|'])))
 }
 
 /// `instance|c|tenant|conversation|rev` or `instance|f|tenant|user|rev`;
@@ -183,7 +184,7 @@ async fn listen<N: NearCache>(
                     continue;
                 };
                 if let Some(invalidation) = decode(&instance, &payload) {
-                    engram_core::observe::invalidation("received");
+                    engram_domain::observe::invalidation("received");
                     apply(&near, invalidation).await;
                 }
             }

@@ -1,5 +1,5 @@
 //! The Lua scripts that give Redis the fence semantics of
-//! `engram_core::ports::HotTier`, atomically per key; their text is in
+//! `engram_domain::ports::HotTier`, atomically per key; their text is in
 //! `lua/`, one file per script or guard.
 //!
 //! A slot is a string: `V:<rev>:<json>` (a value at a revision) or

@@ -1,6 +1,6 @@
 //! Encoding of a fenced slot: `V:<rev>:<json>` or `F:<rev>`.
 
-use engram_core::{Error, Result};
+use engram_domain::{Error, Result};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 

@@ -2,10 +2,10 @@
 
 use std::time::Duration;
 
-use engram_core::ids::{ConversationId, TenantId, UserId};
-use engram_core::model::{Conversation, Message, RecentWindow};
-use engram_core::ports::{FactSnapshot, HotTier};
-use engram_core::{Error, Result};
+use engram_domain::ids::{ConversationId, TenantId, UserId};
+use engram_domain::model::{Conversation, Message, RecentWindow};
+use engram_domain::ports::{FactSnapshot, HotTier};
+use engram_domain::{Error, Result};
 use fred::clients::Client;
 use fred::interfaces::{ClientLike, KeysInterface};
 use fred::types::config::ReconnectPolicy;

@@ -5,8 +5,8 @@
 
 use std::time::Duration;
 
-use engram_core::layered::{Layered, NearGate};
 use engram_embedded::{EmbeddedHotTier, HotConfig};
+use engram_redis::near::{Layered, NearGate};
 use engram_redis::{RedisConfig, RedisHotTier, RedisInvalidations};
 
 fn config(url: String, cluster: bool, window: usize) -> RedisConfig {

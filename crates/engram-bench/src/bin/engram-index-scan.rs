@@ -7,10 +7,10 @@
 use std::time::Instant;
 
 use clap::Parser;
-use engram_core::ids::{ConversationId, TenantId, UserId};
-use engram_core::model::{MessageFilter, Role, Scope};
-use engram_core::ports::{IndexPoint, SemanticIndex};
-use engram_core::time::Timestamp;
+use engram_domain::ids::{ConversationId, TenantId, UserId};
+use engram_domain::model::{MessageFilter, Role, Scope};
+use engram_domain::ports::{IndexPoint, SemanticIndex};
+use engram_domain::time::Timestamp;
 use engram_embedded::EmbeddedIndex;
 use hdrhistogram::Histogram;
 

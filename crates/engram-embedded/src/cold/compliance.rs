@@ -2,14 +2,15 @@
 //! embedded store. One writer thread runs every write transaction, so the
 //! audit chain's head needs no lock of its own.
 
-use engram_core::audit::{self, AuditEntry, NewAuditEntry};
-use engram_core::crypto::WrappedKey;
-use engram_core::error::{Error, Result};
-use engram_core::ids::{ConversationId, TenantId, UserId};
-use engram_core::model::{Conversation, Fact, Message, OutboxOp};
-use engram_core::ports::ColdErasure;
-use engram_core::retention::RetentionPolicy;
-use engram_core::time::Timestamp;
+use engram_domain::audit;
+use engram_domain::audit::{AuditEntry, NewAuditEntry};
+use engram_domain::error::{Error, Result};
+use engram_domain::ids::{ConversationId, TenantId, UserId};
+use engram_domain::model::WrappedKey;
+use engram_domain::model::{Conversation, Fact, Message, OutboxOp};
+use engram_domain::ports::ColdErasure;
+use engram_domain::retention::RetentionPolicy;
+use engram_domain::time::Timestamp;
 use redb::{ReadTransaction, ReadableTable, TableDefinition, WriteTransaction};
 
 use super::messages::{conversation_in_write, range_write, remove};

@@ -1,11 +1,11 @@
 //! Temporal facts in the embedded cold store.
 
-use engram_core::error::Result;
-use engram_core::facts::{in_effect_at, next_rev, plan_invalidate, plan_put, sort_history};
-use engram_core::ids::{FactKey, TenantId, UserId};
-use engram_core::model::{Fact, FactInput, PutFactResult};
-use engram_core::ports::{FactSnapshot, FactWrite};
-use engram_core::time::Timestamp;
+use engram_domain::error::Result;
+use engram_domain::facts::{in_effect_at, next_rev, plan_invalidate, plan_put, sort_history};
+use engram_domain::ids::{FactKey, TenantId, UserId};
+use engram_domain::model::{Fact, FactInput, PutFactResult};
+use engram_domain::ports::{FactSnapshot, FactWrite};
+use engram_domain::time::Timestamp;
 use redb::{ReadTransaction, ReadableTable, Table, WriteTransaction};
 
 use super::{FACT_REVS, FACTS, after, decode, encode};

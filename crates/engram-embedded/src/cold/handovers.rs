@@ -9,10 +9,10 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use engram_core::error::{Error, Result};
-use engram_core::handover::{Handover, HandoverEnd, HandoverSummary, JobStatus, NewHandover};
-use engram_core::ids::{ConversationId, HandoverId, TenantId};
-use engram_core::time::Timestamp;
+use engram_domain::error::{Error, Result};
+use engram_domain::handover::{Handover, HandoverEnd, HandoverSummary, JobStatus, NewHandover};
+use engram_domain::ids::{ConversationId, HandoverId, TenantId};
+use engram_domain::time::Timestamp;
 use redb::{ReadTransaction, ReadableTable, TableDefinition, WriteTransaction};
 use serde::{Deserialize, Serialize};
 

@@ -5,10 +5,10 @@
 
 use std::collections::HashMap;
 
-use engram_core::error::Result;
-use engram_core::ids::{ConversationId, TenantId};
-use engram_core::model::{Message, MessageFilter, Scope, ScoredMessage};
-use engram_core::text::{ANALYSER_VERSION, is_common_term, terms};
+use engram_domain::error::Result;
+use engram_domain::ids::{ConversationId, TenantId};
+use engram_domain::model::{Message, MessageFilter, Scope, ScoredMessage};
+use engram_text::{ANALYSER_VERSION, is_common_term, terms};
 use redb::{ReadTransaction, ReadableTable, WriteTransaction};
 
 use super::{MESSAGES, META, POSTINGS, TERM_STATS, after, decode};

@@ -1,12 +1,12 @@
 //! Conversations and messages in the embedded cold store.
 
-use engram_core::error::{Error, Result};
-use engram_core::ids::{ConversationId, TenantId, UserId};
-use engram_core::model::{
+use engram_domain::error::{Error, Result};
+use engram_domain::ids::{ConversationId, TenantId, UserId};
+use engram_domain::model::{
     Appended, Conversation, ConversationCursor, Message, NewMessage, OutboxOp, RecentWindow,
 };
-use engram_core::ports::AppendOutcome;
-use engram_core::time::Timestamp;
+use engram_domain::ports::AppendOutcome;
+use engram_domain::time::Timestamp;
 use redb::{ReadTransaction, ReadableTable, WriteTransaction};
 
 use super::{

@@ -14,25 +14,26 @@ mod summaries;
 use std::path::Path;
 use std::sync::Arc;
 
-use engram_core::audit::{AuditEntry, NewAuditEntry};
-use engram_core::crypto::WrappedKey;
-use engram_core::handover::{Handover, HandoverEnd, HandoverSummary, NewHandover};
-use engram_core::ids::{ConversationId, FactKey, HandoverId, TenantId, UserId};
-use engram_core::model::{
+use engram_domain::audit::{AuditEntry, NewAuditEntry};
+use engram_domain::handover::{Handover, HandoverEnd, HandoverSummary, NewHandover};
+use engram_domain::ids::{ConversationId, FactKey, HandoverId, TenantId, UserId};
+use engram_domain::model::WrappedKey;
+use engram_domain::model::{
     Conversation, ConversationCursor, Fact, FactInput, MemoryStats, Message, MessageFilter,
     NewMessage, OutboxJob, OutboxStats, PutFactResult, RecentWindow, Scope, ScoredMessage,
 };
-use engram_core::ports::{AppendOutcome, ColdErasure, ColdStore, FactSnapshot, FactWrite};
-use engram_core::retention::RetentionPolicy;
-use engram_core::summary::Summary;
-use engram_core::time::Timestamp;
-use engram_core::{Error, Result};
+use engram_domain::ports::{AppendOutcome, ColdErasure, ColdStore, FactSnapshot, FactWrite};
+use engram_domain::retention::RetentionPolicy;
+use engram_domain::summary::Summary;
+use engram_domain::time::Timestamp;
+use engram_domain::{Error, Result};
 use redb::{Database, ReadTransaction, ReadableDatabase, TableDefinition};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::writer::{Writer, storage};
 use compliance::ANONYMIZED;
+
+use crate::writer::{Writer, storage};
 
 /// (tenant, conversation) → Conversation
 const CONVERSATIONS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("conversations");

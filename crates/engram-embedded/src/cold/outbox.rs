@@ -7,14 +7,14 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
-use engram_core::error::Result;
-use engram_core::ids::{ConversationId, TenantId, UserId};
-use engram_core::model::{
+use engram_domain::error::Result;
+use engram_domain::ids::{ConversationId, TenantId, UserId};
+use engram_domain::model::{
     Conversation, IMPORTANCE_BANDS, MemoryStats, Message, OutboxJob, OutboxOp, OutboxStats,
     UserStats, importance_band,
 };
-use engram_core::ports::REINDEX_SLICE;
-use engram_core::time::Timestamp;
+use engram_domain::ports::REINDEX_SLICE;
+use engram_domain::time::Timestamp;
 use redb::{ReadTransaction, ReadableTable, WriteTransaction};
 use serde::{Deserialize, Serialize};
 

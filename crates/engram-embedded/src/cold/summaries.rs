@@ -1,8 +1,8 @@
 //! Running summaries in the embedded store.
 
-use engram_core::error::Result;
-use engram_core::ids::{ConversationId, TenantId, UserId};
-use engram_core::summary::Summary;
+use engram_domain::error::Result;
+use engram_domain::ids::{ConversationId, TenantId, UserId};
+use engram_domain::summary::Summary;
 use redb::{ReadTransaction, ReadableTable, WriteTransaction};
 
 use super::messages::user_conversations_in;

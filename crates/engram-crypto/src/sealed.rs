@@ -1,0 +1,895 @@
+//! Encryption at rest as a decorator: [`SealedCold`] over a cold store and
+//! [`SealedHot`] over the shared hot tier (Redis).
+//!
+//! What is sealed, with the key of the user it belongs to (see
+//! [`crate`]): message contents, fact values, summary sentences,
+//! handover reasons, notes and summaries. A sealed message content carries
+//! the keyed hashes of its search terms after it ([`sealed_text::with_terms`]):
+//! the stores index those instead of words, and a lexical query is hashed
+//! the same way, so search keeps finding exact (folded) terms. Ids,
+//! timestamps, roles, metadata, fact keys, token counts and the audit log
+//! stay in the clear.
+//!
+//! Durable writes seal with the key the store holds now
+//! ([`SubjectKeys::current`]); reads open with the cached key and, when it
+//! fails (the key was erased and created anew by another sidecar), reload
+//! it once. Text written before encryption was turned on is read as is.
+//!
+//! Without a keyring both decorators pass everything through, and refuse to
+//! serve sealed data (FAILED_PRECONDITION: the keys are not configured).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+
+use engram_domain::audit::{AuditEntry, NewAuditEntry};
+use engram_domain::error::{Error, Result};
+use engram_domain::handover::{Handover, HandoverEnd, HandoverSummary, NewHandover};
+use engram_domain::ids::{ConversationId, FactKey, TenantId, UserId};
+use engram_domain::model::WrappedKey;
+use engram_domain::model::{
+    Conversation, ConversationCursor, Fact, FactInput, HistoryTotals, MemoryStats, Message,
+    MessageFilter, NewMessage, OutboxJob, OutboxStats, PutFactResult, RecentWindow, Scope,
+    ScoredMessage,
+};
+use engram_domain::ports::{
+    AppendOutcome, ColdErasure, ColdStore, FactSnapshot, FactWrite, HotTier,
+};
+use engram_domain::retention::RetentionPolicy;
+use engram_domain::sealed_text;
+use engram_domain::summary::Summary;
+use engram_domain::time::Timestamp;
+use engram_text::{terms, terms_v1};
+
+use crate::keys::{SubjectKeys, TENANT_SUBJECT};
+use crate::{DataKey, Field};
+
+/// Conversation owners kept in memory; past this, the map starts over.
+const CACHED_OWNERS: usize = 100_000;
+
+/// Seals and opens a tenant's texts with its subjects' keys.
+#[derive(Debug)]
+struct Sealer<C> {
+    cold: Arc<C>,
+    keys: Option<Arc<SubjectKeys>>,
+}
+
+impl<C> Clone for Sealer<C> {
+    fn clone(&self) -> Self {
+        Self {
+            cold: self.cold.clone(),
+            keys: self.keys.clone(),
+        }
+    }
+}
+
+fn not_configured() -> Error {
+    Error::FailedPrecondition(
+        "the data is encrypted and no encryption key is configured (--encryption-key)".into(),
+    )
+}
+
+/// Seals one text. A fact value stays a JSON value: the sealed text as a
+/// JSON string.
+fn seal_one(key: &DataKey, field: Field, plain: &str) -> String {
+    let sealed = key.seal(field, plain);
+    match field {
+        Field::FactValue => serde_json::Value::String(sealed).to_string(),
+        _ => sealed,
+    }
+}
+
+/// The sealed text inside a stored one (a fact value's JSON string), if it
+/// is sealed.
+fn sealed_inner(field: Field, stored: &str) -> Option<String> {
+    match field {
+        Field::FactValue if stored.starts_with("\"enc1:") => serde_json::from_str::<String>(stored)
+            .ok()
+            .filter(|inner| sealed_text::looks_sealed(inner)),
+        Field::FactValue => None,
+        _ => sealed_text::looks_sealed(stored).then(|| stored.to_owned()),
+    }
+}
+
+impl<C: ColdStore> Sealer<C> {
+    /// Seals `texts` in place with the subject's current key (`durable`:
+    /// checked against the store) or its cached one (copies in the hot
+    /// tier). A message content (`hashed_terms`) gets its hashed terms.
+    async fn seal(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        field: Field,
+        texts: Vec<&mut String>,
+        durable: bool,
+    ) -> Result<()> {
+        let Some(keys) = &self.keys else {
+            return Ok(());
+        };
+        if texts.is_empty() {
+            return Ok(());
+        }
+        let cold = &*self.cold;
+        let key = if durable {
+            keys.current(cold, tenant, user.as_str()).await?
+        } else {
+            keys.key(cold, tenant, user.as_str()).await?
+        };
+        let terms_key = if durable && field == Field::MessageContent {
+            Some(keys.key(cold, tenant, TENANT_SUBJECT).await?)
+        } else {
+            None
+        };
+        // What reaches a decorator from the engine is always plaintext,
+        // even text that happens to start like a sealed one.
+        for text in texts {
+            let sealed = seal_one(&key, field, text);
+            *text = match &terms_key {
+                Some(tk) => sealed_text::with_terms(sealed, terms(text).iter().map(|t| tk.term(t))),
+                None => sealed,
+            };
+        }
+        Ok(())
+    }
+
+    /// Opens the sealed ones of `texts` in place with the subject's key.
+    async fn open(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        field: Field,
+        texts: Vec<&mut String>,
+    ) -> Result<()> {
+        let mut sealed: Vec<(&mut String, String)> = texts
+            .into_iter()
+            .filter_map(|t| sealed_inner(field, t).map(|inner| (t, inner)))
+            .collect();
+        if sealed.is_empty() {
+            return Ok(());
+        }
+        let keys = self.keys.as_ref().ok_or_else(not_configured)?;
+        let cold = &*self.cold;
+        let open_all = |key: Option<&DataKey>| -> Result<Vec<String>> {
+            let key = key.ok_or_else(|| {
+                Error::Internal("an encrypted value's data key no longer exists (erased)".into())
+            })?;
+            sealed.iter().map(|(_, s)| key.open(field, s)).collect()
+        };
+        let key = keys.existing(cold, tenant, user.as_str()).await?;
+        let opened = match open_all(key.as_deref()) {
+            Ok(opened) => opened,
+            // A cached key may be stale (erased and created anew by another
+            // sidecar): reload it once.
+            Err(_) if key.is_some() => {
+                keys.forget(tenant, user.as_str());
+                let key = keys.existing(cold, tenant, user.as_str()).await?;
+                open_all(key.as_deref())?
+            }
+            Err(error) => return Err(error),
+        };
+        for ((text, _), plain) in sealed.iter_mut().zip(opened) {
+            **text = plain;
+        }
+        Ok(())
+    }
+
+    /// Opens messages of any users.
+    async fn open_messages<'a>(
+        &self,
+        tenant: &TenantId,
+        messages: impl IntoIterator<Item = &'a mut Message>,
+    ) -> Result<()> {
+        let mut by_user: BTreeMap<UserId, Vec<&mut String>> = BTreeMap::new();
+        for m in messages {
+            if sealed_text::looks_sealed(&m.content) {
+                by_user
+                    .entry(m.user_id.clone())
+                    .or_default()
+                    .push(&mut m.content);
+            }
+        }
+        for (user, texts) in by_user {
+            self.open(tenant, &user, Field::MessageContent, texts)
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn open_facts<'a>(
+        &self,
+        tenant: &TenantId,
+        facts: impl IntoIterator<Item = &'a mut Fact>,
+    ) -> Result<()> {
+        let mut by_user: BTreeMap<UserId, Vec<&mut String>> = BTreeMap::new();
+        for f in facts {
+            by_user
+                .entry(f.user_id.clone())
+                .or_default()
+                .push(&mut f.value);
+        }
+        for (user, texts) in by_user {
+            self.open(tenant, &user, Field::FactValue, texts).await?;
+        }
+        Ok(())
+    }
+
+    async fn open_summary(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        summary: &mut Summary,
+    ) -> Result<()> {
+        let texts = summary.items.iter_mut().map(|i| &mut i.sentence).collect();
+        self.open(tenant, user, Field::Summary, texts).await
+    }
+
+    async fn open_handover(&self, tenant: &TenantId, handover: &mut Handover) -> Result<()> {
+        let user = handover.user_id.clone();
+        let mut texts = vec![&mut handover.reason, &mut handover.notes];
+        if let Some(summary) = &mut handover.summary {
+            texts.extend(handover_summary_texts(summary));
+        }
+        self.open(tenant, &user, Field::Handover, texts).await
+    }
+
+    /// A lexical query with the hashed form of its terms added, so that it
+    /// finds sealed messages as well as those written in the clear.
+    async fn query(&self, tenant: &TenantId, query: &str) -> Result<String> {
+        let Some(keys) = &self.keys else {
+            return Ok(query.to_owned());
+        };
+        let Some(key) = keys.existing(&*self.cold, tenant, TENANT_SUBJECT).await? else {
+            // Nothing of the tenant was ever sealed.
+            return Ok(query.to_owned());
+        };
+        // Messages sealed under analyser 1 carry the hashes of its terms.
+        let mut plain = terms(query);
+        plain.extend(terms_v1(query));
+        plain.sort();
+        plain.dedup();
+        let hashed: Vec<String> = plain
+            .iter()
+            .map(|t| sealed_text::query_term(&key.term(t)))
+            .collect();
+        Ok(format!("{query} {}", hashed.join(" ")))
+    }
+}
+
+fn handover_summary_texts(summary: &mut HandoverSummary) -> Vec<&mut String> {
+    let mut texts = vec![&mut summary.ai_resumption_context];
+    texts.extend(summary.human_actions.iter_mut().map(|a| &mut a.description));
+    texts
+}
+
+/// A cold store whose sensitive texts are sealed (see the module).
+#[derive(Debug)]
+pub struct SealedCold<C> {
+    sealer: Sealer<C>,
+    /// conversation → its user (a conversation never changes user).
+    owners: Mutex<HashMap<(TenantId, ConversationId), UserId>>,
+}
+
+impl<C: ColdStore> SealedCold<C> {
+    /// `keys`: None leaves everything in the clear.
+    pub fn new(inner: C, keys: Option<SubjectKeys>) -> Self {
+        Self {
+            sealer: Sealer {
+                cold: Arc::new(inner),
+                keys: keys.map(Arc::new),
+            },
+            owners: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The store underneath (what it holds is sealed).
+    pub fn inner(&self) -> &C {
+        &self.sealer.cold
+    }
+
+    /// Whether new data is encrypted.
+    pub fn encrypts(&self) -> bool {
+        self.sealer.keys.is_some()
+    }
+
+    /// Seals what `hot` caches with the same keys.
+    pub fn seal_hot<H: HotTier>(&self, hot: H) -> SealedHot<H, C> {
+        SealedHot {
+            inner: hot,
+            sealer: self.sealer.clone(),
+        }
+    }
+
+    fn inner_store(&self) -> &C {
+        &self.sealer.cold
+    }
+
+    fn remember_owner(&self, tenant: &TenantId, conversation: &Conversation) {
+        let mut owners = self.owners.lock().unwrap_or_else(|e| e.into_inner());
+        if owners.len() >= CACHED_OWNERS {
+            owners.clear();
+        }
+        owners.insert(
+            (tenant.clone(), conversation.conversation_id.clone()),
+            conversation.user_id.clone(),
+        );
+    }
+
+    fn forget_owners(&self, tenant: &TenantId, conversations: &[ConversationId]) {
+        let mut owners = self.owners.lock().unwrap_or_else(|e| e.into_inner());
+        for c in conversations {
+            owners.remove(&(tenant.clone(), c.clone()));
+        }
+    }
+
+    /// The user a conversation belongs to; `NotFound` when it does not
+    /// exist. Cached only for reads: writes ask the store.
+    async fn owner(
+        &self,
+        tenant: &TenantId,
+        conversation: &ConversationId,
+        cached: bool,
+    ) -> Result<UserId> {
+        if cached {
+            let owners = self.owners.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(user) = owners.get(&(tenant.clone(), conversation.clone())) {
+                return Ok(user.clone());
+            }
+        }
+        match self
+            .inner_store()
+            .conversation(tenant, conversation)
+            .await?
+        {
+            Some(c) => {
+                self.remember_owner(tenant, &c);
+                Ok(c.user_id)
+            }
+            None => Err(Error::NotFound {
+                what: "conversation",
+                id: conversation.to_string(),
+            }),
+        }
+    }
+
+    async fn open_summary_of(
+        &self,
+        tenant: &TenantId,
+        conversation: &ConversationId,
+        summary: &mut Summary,
+    ) -> Result<()> {
+        if !summary
+            .items
+            .iter()
+            .any(|i| sealed_text::looks_sealed(&i.sentence))
+        {
+            return Ok(());
+        }
+        let user = self.owner(tenant, conversation, true).await?;
+        if self
+            .sealer
+            .open_summary(tenant, &user, summary)
+            .await
+            .is_ok()
+        {
+            return Ok(());
+        }
+        // The cached owner may be stale (the conversation was erased and
+        // created again by another user).
+        let user = self.owner(tenant, conversation, false).await?;
+        self.sealer.open_summary(tenant, &user, summary).await
+    }
+}
+
+// What holds no sealed field goes straight to the store: the `delegate`
+// crate writes those methods; the others seal on the way in and open on
+// the way out.
+impl<C: ColdStore> ColdStore for SealedCold<C> {
+    delegate::delegate! {
+        to self.inner_store() {
+            async fn conversation(
+                &self,
+                tenant: &TenantId,
+                conversation: &ConversationId,
+            ) -> Result<Option<Conversation>>;
+            async fn list_conversations(
+                &self,
+                tenant: &TenantId,
+                user: &UserId,
+                cursor: Option<&ConversationCursor>,
+                limit: usize,
+            ) -> Result<Vec<Conversation>>;
+            async fn user_history(&self, tenant: &TenantId, user: &UserId) -> Result<HistoryTotals>;
+            async fn fact_rev(&self, tenant: &TenantId, user: &UserId) -> Result<u64>;
+            async fn tenants(&self) -> Result<Vec<TenantId>>;
+            async fn queue_reindex(&self, tenant: &TenantId, index: &str, now: Timestamp) -> Result<u64>;
+            async fn index_caught_up(&self, tenant: &TenantId, index: &str) -> Result<bool>;
+            async fn outbox_tenants(&self) -> Result<Vec<TenantId>>;
+            async fn claim_outbox(
+                &self,
+                tenant: &TenantId,
+                limit: usize,
+                now: Timestamp,
+                lease_until: Timestamp,
+            ) -> Result<Vec<OutboxJob>>;
+            async fn finish_outbox(&self, tenant: &TenantId, ids: &[u64]) -> Result<()>;
+            async fn defer_outbox(
+                &self,
+                tenant: &TenantId,
+                ids: &[u64],
+                not_before: Timestamp,
+            ) -> Result<()>;
+            async fn handover_jobs_queued(&self, tenant: &TenantId) -> Result<u64>;
+            async fn outbox_stats(&self, tenant: &TenantId) -> Result<OutboxStats>;
+            async fn memory_stats(&self, tenant: &TenantId, max_users: usize) -> Result<MemoryStats>;
+            async fn handover_job_tenants(&self) -> Result<Vec<TenantId>>;
+            async fn defer_handover_job(
+                &self,
+                tenant: &TenantId,
+                handover: &engram_domain::ids::HandoverId,
+                not_before: Timestamp,
+            ) -> Result<()>;
+            async fn user_residue(
+                &self,
+                tenant: &TenantId,
+                user: &UserId,
+                conversations: &[ConversationId],
+            ) -> Result<u64>;
+            async fn append_audit(
+                &self,
+                tenant: &TenantId,
+                entry: NewAuditEntry,
+                at: Timestamp,
+            ) -> Result<AuditEntry>;
+            async fn audit_entries(
+                &self,
+                tenant: &TenantId,
+                after_seq: u64,
+                limit: usize,
+            ) -> Result<Vec<AuditEntry>>;
+            async fn audit_head(&self, tenant: &TenantId) -> Result<Option<(u64, Vec<u8>)>>;
+            async fn put_retention_policy(
+                &self,
+                tenant: &TenantId,
+                policy: &RetentionPolicy,
+            ) -> Result<()>;
+            async fn retention_policies(&self, tenant: &TenantId) -> Result<Vec<RetentionPolicy>>;
+            async fn set_legal_hold(&self, tenant: &TenantId, user: &UserId, hold: bool) -> Result<()>;
+            async fn retention_tenants(&self) -> Result<Vec<TenantId>>;
+            async fn legal_holds(&self, tenant: &TenantId) -> Result<Vec<UserId>>;
+            async fn expired_conversations(
+                &self,
+                tenant: &TenantId,
+                before: Timestamp,
+                after: Option<&ConversationId>,
+                limit: usize,
+            ) -> Result<Vec<Conversation>>;
+            async fn data_key(&self, tenant: &TenantId, subject: &str) -> Result<Option<WrappedKey>>;
+            async fn insert_data_key(
+                &self,
+                tenant: &TenantId,
+                subject: &str,
+                key: WrappedKey,
+            ) -> Result<WrappedKey>;
+            async fn rewrap_data_key(
+                &self,
+                tenant: &TenantId,
+                subject: &str,
+                previous_master: &str,
+                key: WrappedKey,
+            ) -> Result<bool>;
+            async fn ping(&self) -> Result<()>;
+        }
+    }
+
+    async fn append(
+        &self,
+        tenant: &TenantId,
+        conversation: &ConversationId,
+        user: &UserId,
+        mut messages: Vec<NewMessage>,
+        now: Timestamp,
+    ) -> Result<AppendOutcome> {
+        let plain: Vec<String> = messages.iter().map(|m| m.content.clone()).collect();
+        let texts = messages.iter_mut().map(|m| &mut m.content).collect();
+        self.sealer
+            .seal(tenant, user, Field::MessageContent, texts, true)
+            .await?;
+        let mut outcome = self
+            .inner_store()
+            .append(tenant, conversation, user, messages, now)
+            .await?;
+        self.remember_owner(tenant, &outcome.conversation);
+        // One entry per message, in request order; a deduplicated one holds
+        // the same content (or the append would have failed): no need to
+        // open what was just sealed.
+        for (appended, content) in outcome.messages.iter_mut().zip(plain) {
+            appended.message.content = content;
+        }
+        Ok(outcome)
+    }
+    async fn recent(
+        &self,
+        tenant: &TenantId,
+        conversation: &ConversationId,
+        limit: usize,
+    ) -> Result<Option<RecentWindow>> {
+        let mut window = self
+            .inner_store()
+            .recent(tenant, conversation, limit)
+            .await?;
+        if let Some(w) = &mut window {
+            self.sealer.open_messages(tenant, &mut w.messages).await?;
+        }
+        Ok(window)
+    }
+    async fn messages_after(
+        &self,
+        tenant: &TenantId,
+        conversation: &ConversationId,
+        after_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<Message>> {
+        let mut messages = self
+            .inner_store()
+            .messages_after(tenant, conversation, after_seq, limit)
+            .await?;
+        self.sealer.open_messages(tenant, &mut messages).await?;
+        Ok(messages)
+    }
+    async fn messages_at(
+        &self,
+        tenant: &TenantId,
+        positions: &[(ConversationId, u64)],
+    ) -> Result<Vec<Message>> {
+        let mut messages = self.inner_store().messages_at(tenant, positions).await?;
+        self.sealer.open_messages(tenant, &mut messages).await?;
+        Ok(messages)
+    }
+    async fn delete_conversation(
+        &self,
+        tenant: &TenantId,
+        conversation: &ConversationId,
+    ) -> Result<Option<Conversation>> {
+        let deleted = self
+            .inner_store()
+            .delete_conversation(tenant, conversation)
+            .await?;
+        self.forget_owners(tenant, std::slice::from_ref(conversation));
+        Ok(deleted)
+    }
+    async fn search_lexical(
+        &self,
+        tenant: &TenantId,
+        scope: &Scope,
+        query: &str,
+        filter: &MessageFilter,
+        limit: usize,
+    ) -> Result<Vec<ScoredMessage>> {
+        let query = self.sealer.query(tenant, query).await?;
+        let mut hits = self
+            .inner_store()
+            .search_lexical(tenant, scope, &query, filter, limit)
+            .await?;
+        self.sealer
+            .open_messages(tenant, hits.iter_mut().map(|h| &mut h.message))
+            .await?;
+        Ok(hits)
+    }
+    async fn put_facts(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        mut facts: Vec<FactInput>,
+        now: Timestamp,
+    ) -> Result<FactWrite<Vec<PutFactResult>>> {
+        let texts = facts.iter_mut().map(|f| &mut f.value).collect();
+        self.sealer
+            .seal(tenant, user, Field::FactValue, texts, true)
+            .await?;
+        let mut write = self
+            .inner_store()
+            .put_facts(tenant, user, facts, now)
+            .await?;
+        self.sealer
+            .open_facts(tenant, write.value.iter_mut().map(|r| &mut r.fact))
+            .await?;
+        Ok(write)
+    }
+    async fn current_facts(&self, tenant: &TenantId, user: &UserId) -> Result<FactSnapshot> {
+        let mut snapshot = self.inner_store().current_facts(tenant, user).await?;
+        self.sealer.open_facts(tenant, &mut snapshot.facts).await?;
+        Ok(snapshot)
+    }
+    async fn facts_as_of(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        at: Timestamp,
+    ) -> Result<Vec<Fact>> {
+        let mut facts = self.inner_store().facts_as_of(tenant, user, at).await?;
+        self.sealer.open_facts(tenant, &mut facts).await?;
+        Ok(facts)
+    }
+    async fn fact_history(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        key: &FactKey,
+    ) -> Result<Vec<Fact>> {
+        let mut facts = self.inner_store().fact_history(tenant, user, key).await?;
+        self.sealer.open_facts(tenant, &mut facts).await?;
+        Ok(facts)
+    }
+    async fn invalidate_fact(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        key: &FactKey,
+        at: Timestamp,
+    ) -> Result<FactWrite<Fact>> {
+        let mut write = self
+            .inner_store()
+            .invalidate_fact(tenant, user, key, at)
+            .await?;
+        self.sealer
+            .open_facts(tenant, std::iter::once(&mut write.value))
+            .await?;
+        Ok(write)
+    }
+    async fn put_summary(
+        &self,
+        tenant: &TenantId,
+        conversation: &ConversationId,
+        summary: &Summary,
+    ) -> Result<()> {
+        if !self.encrypts() {
+            return self
+                .inner_store()
+                .put_summary(tenant, conversation, summary)
+                .await;
+        }
+        let user = match self.owner(tenant, conversation, false).await {
+            Ok(user) => user,
+            // No conversation: the store would store nothing.
+            Err(Error::NotFound { .. }) => return Ok(()),
+            Err(error) => return Err(error),
+        };
+        let mut sealed = summary.clone();
+        let texts = sealed.items.iter_mut().map(|i| &mut i.sentence).collect();
+        self.sealer
+            .seal(tenant, &user, Field::Summary, texts, true)
+            .await?;
+        self.inner_store()
+            .put_summary(tenant, conversation, &sealed)
+            .await
+    }
+    async fn summary(
+        &self,
+        tenant: &TenantId,
+        conversation: &ConversationId,
+    ) -> Result<Option<Summary>> {
+        let mut summary = self.inner_store().summary(tenant, conversation).await?;
+        if let Some(s) = &mut summary {
+            self.open_summary_of(tenant, conversation, s).await?;
+        }
+        Ok(summary)
+    }
+    async fn user_summaries(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        limit: usize,
+    ) -> Result<Vec<(ConversationId, Summary)>> {
+        let mut summaries = self
+            .inner_store()
+            .user_summaries(tenant, user, limit)
+            .await?;
+        for (_, summary) in &mut summaries {
+            self.sealer.open_summary(tenant, user, summary).await?;
+        }
+        Ok(summaries)
+    }
+    async fn start_handover(
+        &self,
+        tenant: &TenantId,
+        mut handover: NewHandover,
+    ) -> Result<Handover> {
+        if self.encrypts() {
+            let user = self.owner(tenant, &handover.conversation_id, false).await?;
+            self.sealer
+                .seal(
+                    tenant,
+                    &user,
+                    Field::Handover,
+                    vec![&mut handover.reason],
+                    true,
+                )
+                .await?;
+        }
+        let mut started = self.inner_store().start_handover(tenant, handover).await?;
+        self.sealer.open_handover(tenant, &mut started).await?;
+        Ok(started)
+    }
+    async fn end_handover(&self, tenant: &TenantId, mut end: HandoverEnd) -> Result<Handover> {
+        if self.encrypts() {
+            let user = self.owner(tenant, &end.conversation_id, false).await?;
+            self.sealer
+                .seal(tenant, &user, Field::Handover, vec![&mut end.notes], true)
+                .await?;
+        }
+        let mut ended = self.inner_store().end_handover(tenant, end).await?;
+        self.sealer.open_handover(tenant, &mut ended).await?;
+        Ok(ended)
+    }
+    async fn handover(
+        &self,
+        tenant: &TenantId,
+        conversation: &ConversationId,
+    ) -> Result<Option<Handover>> {
+        let mut handover = self.inner_store().handover(tenant, conversation).await?;
+        if let Some(h) = &mut handover {
+            self.sealer.open_handover(tenant, h).await?;
+        }
+        Ok(handover)
+    }
+    async fn claim_handover_jobs(
+        &self,
+        tenant: &TenantId,
+        limit: usize,
+        now: Timestamp,
+        lease_until: Timestamp,
+    ) -> Result<Vec<Handover>> {
+        let mut jobs = self
+            .inner_store()
+            .claim_handover_jobs(tenant, limit, now, lease_until)
+            .await?;
+        for job in &mut jobs {
+            self.sealer.open_handover(tenant, job).await?;
+        }
+        Ok(jobs)
+    }
+    async fn finish_handover_job(
+        &self,
+        tenant: &TenantId,
+        handover: &Handover,
+        summary: &HandoverSummary,
+    ) -> Result<bool> {
+        let mut sealed = summary.clone();
+        self.sealer
+            .seal(
+                tenant,
+                &handover.user_id,
+                Field::Handover,
+                handover_summary_texts(&mut sealed),
+                true,
+            )
+            .await?;
+        self.inner_store()
+            .finish_handover_job(tenant, handover, &sealed)
+            .await
+    }
+    async fn all_facts(&self, tenant: &TenantId, user: &UserId) -> Result<Vec<Fact>> {
+        let mut facts = self.inner_store().all_facts(tenant, user).await?;
+        self.sealer.open_facts(tenant, &mut facts).await?;
+        Ok(facts)
+    }
+    async fn erase_user(&self, tenant: &TenantId, user: &UserId) -> Result<ColdErasure> {
+        let erasure = self.inner_store().erase_user(tenant, user).await?;
+        self.forget_owners(tenant, &erasure.conversations);
+        if let Some(keys) = &self.sealer.keys {
+            keys.forget(tenant, user.as_str());
+        }
+        Ok(erasure)
+    }
+    async fn anonymize_conversation(
+        &self,
+        tenant: &TenantId,
+        conversation: &ConversationId,
+        last_seq: u64,
+        mut contents: Vec<(u64, String)>,
+    ) -> Result<bool> {
+        if self.encrypts() {
+            let user = match self.owner(tenant, conversation, false).await {
+                Ok(user) => user,
+                // Gone since it was read: changed, nothing written.
+                Err(Error::NotFound { .. }) => return Ok(false),
+                Err(error) => return Err(error),
+            };
+            let texts = contents.iter_mut().map(|(_, c)| c).collect();
+            self.sealer
+                .seal(tenant, &user, Field::MessageContent, texts, true)
+                .await?;
+        }
+        self.inner_store()
+            .anonymize_conversation(tenant, conversation, last_seq, contents)
+            .await
+    }
+}
+
+/// A shared hot tier whose copies of messages and facts are sealed with
+/// the cold store's keys (built by [`SealedCold::seal_hot`]).
+#[derive(Debug)]
+pub struct SealedHot<H, C> {
+    inner: H,
+    sealer: Sealer<C>,
+}
+
+impl<H: HotTier, C: ColdStore> SealedHot<H, C> {
+    async fn seal_messages(&self, tenant: &TenantId, messages: &mut [Message]) -> Result<()> {
+        let mut by_user: BTreeMap<UserId, Vec<&mut String>> = BTreeMap::new();
+        for m in messages {
+            by_user
+                .entry(m.user_id.clone())
+                .or_default()
+                .push(&mut m.content);
+        }
+        for (user, texts) in by_user {
+            self.sealer
+                .seal(tenant, &user, Field::MessageContent, texts, false)
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+impl<H: HotTier, C: ColdStore> HotTier for SealedHot<H, C> {
+    delegate::delegate! {
+        to self.inner {
+            async fn fence_conversation(
+                &self,
+                tenant: &TenantId,
+                conversation: &ConversationId,
+                rev: u64,
+            ) -> Result<()>;
+            async fn fence_facts(&self, tenant: &TenantId, user: &UserId, rev: u64) -> Result<()>;
+            async fn ping(&self) -> Result<()>;
+            fn reaches_near_caches(&self) -> bool;
+        }
+    }
+
+    async fn recent(
+        &self,
+        tenant: &TenantId,
+        conversation: &ConversationId,
+    ) -> Result<Option<RecentWindow>> {
+        let mut window = self.inner.recent(tenant, conversation).await?;
+        if let Some(w) = &mut window {
+            self.sealer.open_messages(tenant, &mut w.messages).await?;
+        }
+        Ok(window)
+    }
+    async fn put_recent(&self, tenant: &TenantId, mut window: RecentWindow) -> Result<()> {
+        self.seal_messages(tenant, &mut window.messages).await?;
+        self.inner.put_recent(tenant, window).await
+    }
+    async fn extend_recent(
+        &self,
+        tenant: &TenantId,
+        conversation: &Conversation,
+        messages: &[Message],
+    ) -> Result<()> {
+        let mut sealed = messages.to_vec();
+        self.seal_messages(tenant, &mut sealed).await?;
+        self.inner
+            .extend_recent(tenant, conversation, &sealed)
+            .await
+    }
+    async fn facts(&self, tenant: &TenantId, user: &UserId) -> Result<Option<FactSnapshot>> {
+        let mut snapshot = self.inner.facts(tenant, user).await?;
+        if let Some(s) = &mut snapshot {
+            self.sealer.open_facts(tenant, &mut s.facts).await?;
+        }
+        Ok(snapshot)
+    }
+    async fn put_facts(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        mut snapshot: FactSnapshot,
+    ) -> Result<()> {
+        let texts = snapshot.facts.iter_mut().map(|f| &mut f.value).collect();
+        self.sealer
+            .seal(tenant, user, Field::FactValue, texts, false)
+            .await?;
+        self.inner.put_facts(tenant, user, snapshot).await
+    }
+}
