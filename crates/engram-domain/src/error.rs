@@ -52,10 +52,9 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 impl Error {
     /// A conversation named with a user other than the one it belongs to:
     /// the same refusal whichever call (append, compose) and backend.
-    pub fn belongs_to_another_user(conversation: &crate::ids::ConversationId) -> Self {
+    pub fn belongs_to_another_user(conversation: &str) -> Self {
         Self::FailedPrecondition(format!(
-            "conversation {:?} belongs to another user",
-            conversation.as_str()
+            "conversation {conversation:?} belongs to another user"
         ))
     }
 

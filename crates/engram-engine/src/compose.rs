@@ -218,7 +218,7 @@ where
         let facts = facts?.facts;
         let recent = match window? {
             Some(w) if w.conversation.user_id != q.user => {
-                return Err(Error::belongs_to_another_user(&q.conversation));
+                return Err(Error::belongs_to_another_user(q.conversation.as_str()));
             }
             Some(w) => w.messages,
             None => Vec::new(),

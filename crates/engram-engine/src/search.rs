@@ -126,7 +126,7 @@ where
                         id: conversation.to_string(),
                     })?;
                 if user.is_some_and(|u| *u != meta.user_id) {
-                    return Err(Error::belongs_to_another_user(conversation));
+                    return Err(Error::belongs_to_another_user(conversation.as_str()));
                 }
                 Ok(Scope::Conversation(meta.user_id, conversation.clone()))
             }

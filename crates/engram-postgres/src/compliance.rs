@@ -18,9 +18,10 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio_postgres::Row;
 
+use crate::error::id;
 use crate::error::pg;
 use crate::facts::{FACT_COLUMNS, to_fact};
-use crate::messages::{CONVERSATION_COLUMNS, id, to_conversation};
+use crate::messages::{CONVERSATION_COLUMNS, to_conversation};
 
 /// The snake_case name serde gives a unit variant.
 fn label<T: Serialize>(value: &T) -> Result<String> {

@@ -1,6 +1,6 @@
 //! tokio-postgres and pool errors as engram errors.
 
-use engram_domain::Error;
+use engram_domain::{Error, Result};
 
 const BACKEND: &str = "postgres";
 
@@ -41,4 +41,11 @@ pub(crate) fn pool(e: deadpool_postgres::PoolError) -> Error {
         deadpool_postgres::PoolError::Backend(e) => pg(e),
         other => Error::unavailable(BACKEND, other),
     }
+}
+
+/// A stored id parsed back: one that does not parse is a corrupt row
+/// (INTERNAL), not the caller's mistake.
+pub(crate) fn id<T>(parse: fn(&str, &str) -> Result<T>, raw: &str) -> Result<T> {
+    parse("stored id", raw)
+        .map_err(|e| Error::Internal(format!("corrupt id in the cold store: {e}")))
 }

@@ -9,8 +9,8 @@ use engram_domain::ids::{ConversationId, HandoverId, OperatorId, UserId};
 use engram_domain::time::Timestamp;
 use tokio_postgres::Row;
 
+use crate::error::id;
 use crate::error::pg;
-use crate::messages::id;
 
 const COLUMNS: &str = "handover_id, conversation_id, user_id, operator_id, reason, started_us, \
                        start_seq, ended_us, resolution, notes, summary, job_status, leased_until_us";

@@ -12,7 +12,7 @@ use engram_domain::time::Timestamp;
 use engram_text::terms;
 use tokio_postgres::Row;
 
-use crate::error::pg;
+use crate::error::{id, pg};
 
 const MESSAGE_COLUMNS: &str = "conversation_id, seq, message_id, user_id, role, content, created_us, metadata, importance, tokens";
 pub(crate) const CONVERSATION_COLUMNS: &str =
@@ -23,11 +23,6 @@ fn role_of(s: &str) -> Result<Role> {
         .into_iter()
         .find(|r| r.as_str() == s)
         .ok_or_else(|| Error::Internal(format!("unknown role {s:?} in the cold store")))
-}
-
-pub(crate) fn id<T>(parse: fn(&str, &str) -> Result<T>, raw: &str) -> Result<T> {
-    parse("stored id", raw)
-        .map_err(|e| Error::Internal(format!("corrupt id in the cold store: {e}")))
 }
 
 pub(crate) fn to_message(row: &Row) -> Result<Message> {
@@ -212,7 +207,7 @@ pub(crate) fn outcome(append: PendingAppend, rows: &[Row]) -> Result<AppendOutco
 /// The refusals `append_batch` reports, as engram errors.
 fn refusal(state: &str, conversation_id: &ConversationId, messages: &[NewMessage]) -> Error {
     match state.split_once(':').unwrap_or((state, "")) {
-        ("EN001", _) => Error::belongs_to_another_user(conversation_id),
+        ("EN001", _) => Error::belongs_to_another_user(conversation_id.as_str()),
         ("EN002", index) => {
             let index = index.parse::<usize>().unwrap_or_default();
             Error::AlreadyExists(format!(

@@ -9,8 +9,8 @@ use engram_domain::model::{
 use engram_domain::ports::REINDEX_SLICE;
 use engram_domain::time::Timestamp;
 
+use crate::error::id;
 use crate::error::pg;
-use crate::messages::id;
 
 /// Tenant schemas are `t_<tenant>`.
 const SCHEMA_PREFIX: &str = "t_";

@@ -8,8 +8,8 @@ use engram_domain::time::Timestamp;
 use engram_text::tokens::Tokenizer;
 use tokio_postgres::error::SqlState;
 
+use crate::error::id;
 use crate::error::pg;
-use crate::messages::id;
 
 fn body(value: serde_json::Value) -> Result<Summary> {
     serde_json::from_value(value).map_err(|e| Error::Internal(format!("corrupt summary: {e}")))

@@ -13,7 +13,8 @@ use engram_domain::retention::RetentionPolicy;
 use engram_domain::time::Timestamp;
 use redb::{ReadTransaction, ReadableTable, TableDefinition, WriteTransaction};
 
-use super::messages::{conversation_in_write, range_write, remove};
+use super::conversations::conversation_in_write;
+use super::messages::{range_write, remove};
 use super::{
     CONVERSATIONS, FACT_REVS, FACTS, MESSAGE_IDS, MESSAGES, POSTINGS, SUMMARIES, TERM_STATS,
     USER_CONVERSATIONS, after, decode, distinct_tenants, encode, handovers, lexical, outbox,

@@ -16,7 +16,7 @@ use engram_domain::time::Timestamp;
 use redb::{ReadTransaction, ReadableTable, TableDefinition, WriteTransaction};
 use serde::{Deserialize, Serialize};
 
-use super::messages::conversation_in_write;
+use super::conversations::conversation_in_write;
 use super::{after, decode, distinct_tenants, encode};
 use crate::writer::storage;
 

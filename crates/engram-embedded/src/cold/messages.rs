@@ -9,9 +9,10 @@ use engram_domain::ports::AppendOutcome;
 use engram_domain::time::Timestamp;
 use redb::{ReadTransaction, ReadableTable, WriteTransaction};
 
+use super::conversations::{conversation_in, conversation_in_write, user_conversations_in};
 use super::{
     ANONYMIZED, CONVERSATIONS, MESSAGE_IDS, MESSAGES, SUMMARIES, USER_CONVERSATIONS, after, decode,
-    encode, lexical, outbox,
+    encode, handovers, lexical, outbox,
 };
 use crate::writer::storage;
 
@@ -157,7 +158,7 @@ pub(super) fn remove(
         .map_err(storage)?
         .remove((t, c))
         .map_err(storage)?;
-    let handovers = super::handovers::delete_conversation(txn, t, c)?;
+    let handovers = handovers::delete_conversation(txn, t, c)?;
     Ok(Some(Removed {
         conversation: meta,
         messages: stored.len() as u64,
@@ -177,7 +178,7 @@ pub(super) fn append(
     let (t, c) = (tenant.as_str(), conversation.as_str());
     let mut meta = match conversation_in_write(txn, t, c)? {
         Some(meta) if meta.user_id != *user => {
-            return Err(Error::belongs_to_another_user(conversation));
+            return Err(Error::belongs_to_another_user(conversation.as_str()));
         }
         Some(meta) => meta,
         None => Conversation {
@@ -268,51 +269,6 @@ pub(super) fn append(
         conversation: meta,
         messages: appended,
     })
-}
-
-pub(super) fn conversation_in(
-    txn: &ReadTransaction,
-    tenant: &TenantId,
-    conversation: &ConversationId,
-) -> Result<Option<Conversation>> {
-    let table = txn.open_table(CONVERSATIONS).map_err(storage)?;
-    let value = table
-        .get((tenant.as_str(), conversation.as_str()))
-        .map_err(storage)?;
-    value.map(|v| decode(v.value())).transpose()
-}
-
-pub(super) fn conversation_in_write(
-    txn: &WriteTransaction,
-    t: &str,
-    c: &str,
-) -> Result<Option<Conversation>> {
-    let table = txn.open_table(CONVERSATIONS).map_err(storage)?;
-    let value = table.get((t, c)).map_err(storage)?;
-    value.map(|v| decode(v.value())).transpose()
-}
-
-pub(super) fn user_conversations_in(
-    txn: &ReadTransaction,
-    tenant: &TenantId,
-    user: &UserId,
-) -> Result<Vec<Conversation>> {
-    let index = txn.open_table(USER_CONVERSATIONS).map_err(storage)?;
-    let table = txn.open_table(CONVERSATIONS).map_err(storage)?;
-    let (t, u) = (tenant.as_str(), user.as_str());
-    let end = after(u);
-    let mut out = Vec::new();
-    for entry in index
-        .range((t, u, "")..(t, end.as_str(), ""))
-        .map_err(storage)?
-    {
-        let (key, _) = entry.map_err(storage)?;
-        let (_, _, c) = key.value();
-        if let Some(v) = table.get((t, c)).map_err(storage)? {
-            out.push(decode(v.value())?);
-        }
-    }
-    Ok(out)
 }
 
 fn range_in(

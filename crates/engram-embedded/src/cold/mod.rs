@@ -4,6 +4,7 @@
 //! range and no lookup can cross into another tenant's. Values are JSON.
 
 mod compliance;
+mod conversations;
 mod facts;
 mod handovers;
 mod lexical;
@@ -208,7 +209,7 @@ impl ColdStore for EmbeddedColdStore {
         conversation: &ConversationId,
     ) -> Result<Option<Conversation>> {
         owned!(tenant, conversation);
-        self.read(move |txn| messages::conversation_in(txn, &tenant, &conversation))
+        self.read(move |txn| conversations::conversation_in(txn, &tenant, &conversation))
             .await
     }
 

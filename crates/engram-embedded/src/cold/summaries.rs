@@ -5,7 +5,7 @@ use engram_domain::ids::{ConversationId, TenantId, UserId};
 use engram_domain::summary::Summary;
 use redb::{ReadTransaction, ReadableTable, WriteTransaction};
 
-use super::messages::user_conversations_in;
+use super::conversations::user_conversations_in;
 use super::{CONVERSATIONS, SUMMARIES, decode, encode};
 use crate::writer::storage;
 
