@@ -13,14 +13,15 @@ use engram_crypto::sealed::{SealedCold, SealedHot};
 use engram_domain::audit::{AuditEntry, NewAuditEntry};
 use engram_domain::handover::{Handover, HandoverEnd, HandoverSummary, NewHandover};
 use engram_domain::ids::{ConversationId, FactKey, HandoverId, TenantId, UserId};
-use engram_domain::model::WrappedKey;
 use engram_domain::model::{
     Conversation, ConversationCursor, Fact, FactInput, MemoryStats, Message, MessageFilter,
     NewMessage, OutboxJob, OutboxStats, PutFactResult, RecentWindow, Scope, ScoredMessage,
+    WrappedKey,
 };
 use engram_domain::ports::{
-    AppendOutcome, ColdErasure, ColdStore, EmbedKind, Embedder, FactSnapshot, FactWrite, HotTier,
-    IndexHit, IndexPoint, LanguageModel, NoHotTier, SemanticIndex, index_name,
+    AppendOutcome, ColdErasure, ColdStore, ComplianceStore, EmbedKind, Embedder, FactSnapshot,
+    FactStore, FactWrite, HandoverStore, HotTier, IndexHit, IndexPoint, KeyStore, LanguageModel,
+    MessageStore, NoHotTier, OutboxQueue, SemanticIndex, SummaryStore, index_name,
 };
 use engram_domain::retention::RetentionPolicy;
 use engram_domain::summary::{Summary, Vertical};
@@ -84,7 +85,7 @@ impl Hot {
 
 // Each port method goes to whichever backend the enum holds: the
 // `delegate` crate writes the match arms.
-impl ColdStore for Cold {
+impl MessageStore for Cold {
     delegate::delegate! {
         to match self {
             Cold::Embedded(backend) => backend,
@@ -137,6 +138,16 @@ impl ColdStore for Cold {
                 f: &MessageFilter,
                 limit: usize,
             ) -> Result<Vec<ScoredMessage>>;
+        }
+    }
+}
+
+impl FactStore for Cold {
+    delegate::delegate! {
+        to match self {
+            Cold::Embedded(backend) => backend,
+            Cold::Postgres(backend) => backend,
+        } {
             async fn put_facts(
                 &self,
                 t: &TenantId,
@@ -155,6 +166,17 @@ impl ColdStore for Cold {
                 k: &FactKey,
                 at: Timestamp,
             ) -> Result<FactWrite<Fact>>;
+            async fn all_facts(&self, t: &TenantId, u: &UserId) -> Result<Vec<Fact>>;
+        }
+    }
+}
+
+impl SummaryStore for Cold {
+    delegate::delegate! {
+        to match self {
+            Cold::Embedded(backend) => backend,
+            Cold::Postgres(backend) => backend,
+        } {
             async fn put_summary(&self, t: &TenantId, c: &ConversationId, summary: &Summary) -> Result<()>;
             async fn summary(&self, t: &TenantId, c: &ConversationId) -> Result<Option<Summary>>;
             async fn user_summaries(
@@ -163,7 +185,16 @@ impl ColdStore for Cold {
                 u: &UserId,
                 limit: usize,
             ) -> Result<Vec<(ConversationId, Summary)>>;
-            async fn tenants(&self) -> Result<Vec<TenantId>>;
+        }
+    }
+}
+
+impl OutboxQueue for Cold {
+    delegate::delegate! {
+        to match self {
+            Cold::Embedded(backend) => backend,
+            Cold::Postgres(backend) => backend,
+        } {
             async fn queue_reindex(&self, t: &TenantId, index: &str, now: Timestamp) -> Result<u64>;
             async fn index_caught_up(&self, t: &TenantId, index: &str) -> Result<bool>;
             async fn outbox_tenants(&self) -> Result<Vec<TenantId>>;
@@ -176,6 +207,17 @@ impl ColdStore for Cold {
             ) -> Result<Vec<OutboxJob>>;
             async fn finish_outbox(&self, t: &TenantId, ids: &[u64]) -> Result<()>;
             async fn defer_outbox(&self, t: &TenantId, ids: &[u64], not_before: Timestamp) -> Result<()>;
+            async fn outbox_stats(&self, t: &TenantId) -> Result<OutboxStats>;
+        }
+    }
+}
+
+impl HandoverStore for Cold {
+    delegate::delegate! {
+        to match self {
+            Cold::Embedded(backend) => backend,
+            Cold::Postgres(backend) => backend,
+        } {
             async fn start_handover(&self, t: &TenantId, handover: NewHandover) -> Result<Handover>;
             async fn end_handover(&self, t: &TenantId, end: HandoverEnd) -> Result<Handover>;
             async fn handover(&self, t: &TenantId, c: &ConversationId) -> Result<Option<Handover>>;
@@ -200,9 +242,16 @@ impl ColdStore for Cold {
                 not_before: Timestamp,
             ) -> Result<()>;
             async fn handover_jobs_queued(&self, t: &TenantId) -> Result<u64>;
-            async fn outbox_stats(&self, t: &TenantId) -> Result<OutboxStats>;
-            async fn memory_stats(&self, t: &TenantId, max_users: usize) -> Result<MemoryStats>;
-            async fn all_facts(&self, t: &TenantId, u: &UserId) -> Result<Vec<Fact>>;
+        }
+    }
+}
+
+impl ComplianceStore for Cold {
+    delegate::delegate! {
+        to match self {
+            Cold::Embedded(backend) => backend,
+            Cold::Postgres(backend) => backend,
+        } {
             async fn erase_user(&self, t: &TenantId, u: &UserId) -> Result<ColdErasure>;
             async fn user_residue(&self, t: &TenantId, u: &UserId, c: &[ConversationId]) -> Result<u64>;
             async fn append_audit(
@@ -223,20 +272,6 @@ impl ColdStore for Cold {
             async fn set_legal_hold(&self, t: &TenantId, u: &UserId, hold: bool) -> Result<()>;
             async fn retention_tenants(&self) -> Result<Vec<TenantId>>;
             async fn legal_holds(&self, t: &TenantId) -> Result<Vec<UserId>>;
-            async fn data_key(&self, t: &TenantId, subject: &str) -> Result<Option<WrappedKey>>;
-            async fn insert_data_key(
-                &self,
-                t: &TenantId,
-                subject: &str,
-                key: WrappedKey,
-            ) -> Result<WrappedKey>;
-            async fn rewrap_data_key(
-                &self,
-                t: &TenantId,
-                subject: &str,
-                previous: &str,
-                key: WrappedKey,
-            ) -> Result<bool>;
             async fn expired_conversations(
                 &self,
                 t: &TenantId,
@@ -251,6 +286,42 @@ impl ColdStore for Cold {
                 last_seq: u64,
                 contents: Vec<(u64, String)>,
             ) -> Result<bool>;
+        }
+    }
+}
+
+impl KeyStore for Cold {
+    delegate::delegate! {
+        to match self {
+            Cold::Embedded(backend) => backend,
+            Cold::Postgres(backend) => backend,
+        } {
+            async fn data_key(&self, t: &TenantId, subject: &str) -> Result<Option<WrappedKey>>;
+            async fn insert_data_key(
+                &self,
+                t: &TenantId,
+                subject: &str,
+                key: WrappedKey,
+            ) -> Result<WrappedKey>;
+            async fn rewrap_data_key(
+                &self,
+                t: &TenantId,
+                subject: &str,
+                previous: &str,
+                key: WrappedKey,
+            ) -> Result<bool>;
+        }
+    }
+}
+
+impl ColdStore for Cold {
+    delegate::delegate! {
+        to match self {
+            Cold::Embedded(backend) => backend,
+            Cold::Postgres(backend) => backend,
+        } {
+            async fn tenants(&self) -> Result<Vec<TenantId>>;
+            async fn memory_stats(&self, t: &TenantId, max_users: usize) -> Result<MemoryStats>;
             async fn ping(&self) -> Result<()>;
         }
     }

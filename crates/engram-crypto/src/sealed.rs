@@ -25,14 +25,14 @@ use engram_domain::audit::{AuditEntry, NewAuditEntry};
 use engram_domain::error::{Error, Result};
 use engram_domain::handover::{Handover, HandoverEnd, HandoverSummary, NewHandover};
 use engram_domain::ids::{ConversationId, FactKey, TenantId, UserId};
-use engram_domain::model::WrappedKey;
 use engram_domain::model::{
     Conversation, ConversationCursor, Fact, FactInput, HistoryTotals, MemoryStats, Message,
     MessageFilter, NewMessage, OutboxJob, OutboxStats, PutFactResult, RecentWindow, Scope,
-    ScoredMessage,
+    ScoredMessage, WrappedKey,
 };
 use engram_domain::ports::{
-    AppendOutcome, ColdErasure, ColdStore, FactSnapshot, FactWrite, HotTier,
+    AppendOutcome, ColdErasure, ColdStore, ComplianceStore, FactSnapshot, FactStore, FactWrite,
+    HandoverStore, HotTier, KeyStore, MessageStore, OutboxQueue, SummaryStore,
 };
 use engram_domain::retention::RetentionPolicy;
 use engram_domain::sealed_text;
@@ -382,7 +382,7 @@ impl<C: ColdStore> SealedCold<C> {
 // What holds no sealed field goes straight to the store: the `delegate`
 // crate writes those methods; the others seal on the way in and open on
 // the way out.
-impl<C: ColdStore> ColdStore for SealedCold<C> {
+impl<C: ColdStore> MessageStore for SealedCold<C> {
     delegate::delegate! {
         to self.inner_store() {
             async fn conversation(
@@ -398,8 +398,251 @@ impl<C: ColdStore> ColdStore for SealedCold<C> {
                 limit: usize,
             ) -> Result<Vec<Conversation>>;
             async fn user_history(&self, tenant: &TenantId, user: &UserId) -> Result<HistoryTotals>;
+        }
+    }
+
+    async fn append(
+        &self,
+        tenant: &TenantId,
+        conversation: &ConversationId,
+        user: &UserId,
+        mut messages: Vec<NewMessage>,
+        now: Timestamp,
+    ) -> Result<AppendOutcome> {
+        let plain: Vec<String> = messages.iter().map(|m| m.content.clone()).collect();
+        let texts = messages.iter_mut().map(|m| &mut m.content).collect();
+        self.sealer
+            .seal(tenant, user, Field::MessageContent, texts, true)
+            .await?;
+        let mut outcome = self
+            .inner_store()
+            .append(tenant, conversation, user, messages, now)
+            .await?;
+        self.remember_owner(tenant, &outcome.conversation);
+        // One entry per message, in request order; a deduplicated one holds
+        // the same content (or the append would have failed): no need to
+        // open what was just sealed.
+        for (appended, content) in outcome.messages.iter_mut().zip(plain) {
+            appended.message.content = content;
+        }
+        Ok(outcome)
+    }
+
+    async fn recent(
+        &self,
+        tenant: &TenantId,
+        conversation: &ConversationId,
+        limit: usize,
+    ) -> Result<Option<RecentWindow>> {
+        let mut window = self
+            .inner_store()
+            .recent(tenant, conversation, limit)
+            .await?;
+        if let Some(w) = &mut window {
+            self.sealer.open_messages(tenant, &mut w.messages).await?;
+        }
+        Ok(window)
+    }
+
+    async fn messages_after(
+        &self,
+        tenant: &TenantId,
+        conversation: &ConversationId,
+        after_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<Message>> {
+        let mut messages = self
+            .inner_store()
+            .messages_after(tenant, conversation, after_seq, limit)
+            .await?;
+        self.sealer.open_messages(tenant, &mut messages).await?;
+        Ok(messages)
+    }
+
+    async fn messages_at(
+        &self,
+        tenant: &TenantId,
+        positions: &[(ConversationId, u64)],
+    ) -> Result<Vec<Message>> {
+        let mut messages = self.inner_store().messages_at(tenant, positions).await?;
+        self.sealer.open_messages(tenant, &mut messages).await?;
+        Ok(messages)
+    }
+
+    async fn delete_conversation(
+        &self,
+        tenant: &TenantId,
+        conversation: &ConversationId,
+    ) -> Result<Option<Conversation>> {
+        let deleted = self
+            .inner_store()
+            .delete_conversation(tenant, conversation)
+            .await?;
+        self.forget_owners(tenant, std::slice::from_ref(conversation));
+        Ok(deleted)
+    }
+
+    async fn search_lexical(
+        &self,
+        tenant: &TenantId,
+        scope: &Scope,
+        query: &str,
+        filter: &MessageFilter,
+        limit: usize,
+    ) -> Result<Vec<ScoredMessage>> {
+        let query = self.sealer.query(tenant, query).await?;
+        let mut hits = self
+            .inner_store()
+            .search_lexical(tenant, scope, &query, filter, limit)
+            .await?;
+        self.sealer
+            .open_messages(tenant, hits.iter_mut().map(|h| &mut h.message))
+            .await?;
+        Ok(hits)
+    }
+}
+
+impl<C: ColdStore> FactStore for SealedCold<C> {
+    delegate::delegate! {
+        to self.inner_store() {
             async fn fact_rev(&self, tenant: &TenantId, user: &UserId) -> Result<u64>;
-            async fn tenants(&self) -> Result<Vec<TenantId>>;
+        }
+    }
+
+    async fn put_facts(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        mut facts: Vec<FactInput>,
+        now: Timestamp,
+    ) -> Result<FactWrite<Vec<PutFactResult>>> {
+        let texts = facts.iter_mut().map(|f| &mut f.value).collect();
+        self.sealer
+            .seal(tenant, user, Field::FactValue, texts, true)
+            .await?;
+        let mut write = self
+            .inner_store()
+            .put_facts(tenant, user, facts, now)
+            .await?;
+        self.sealer
+            .open_facts(tenant, write.value.iter_mut().map(|r| &mut r.fact))
+            .await?;
+        Ok(write)
+    }
+
+    async fn current_facts(&self, tenant: &TenantId, user: &UserId) -> Result<FactSnapshot> {
+        let mut snapshot = self.inner_store().current_facts(tenant, user).await?;
+        self.sealer.open_facts(tenant, &mut snapshot.facts).await?;
+        Ok(snapshot)
+    }
+
+    async fn facts_as_of(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        at: Timestamp,
+    ) -> Result<Vec<Fact>> {
+        let mut facts = self.inner_store().facts_as_of(tenant, user, at).await?;
+        self.sealer.open_facts(tenant, &mut facts).await?;
+        Ok(facts)
+    }
+
+    async fn fact_history(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        key: &FactKey,
+    ) -> Result<Vec<Fact>> {
+        let mut facts = self.inner_store().fact_history(tenant, user, key).await?;
+        self.sealer.open_facts(tenant, &mut facts).await?;
+        Ok(facts)
+    }
+
+    async fn invalidate_fact(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        key: &FactKey,
+        at: Timestamp,
+    ) -> Result<FactWrite<Fact>> {
+        let mut write = self
+            .inner_store()
+            .invalidate_fact(tenant, user, key, at)
+            .await?;
+        self.sealer
+            .open_facts(tenant, std::iter::once(&mut write.value))
+            .await?;
+        Ok(write)
+    }
+
+    async fn all_facts(&self, tenant: &TenantId, user: &UserId) -> Result<Vec<Fact>> {
+        let mut facts = self.inner_store().all_facts(tenant, user).await?;
+        self.sealer.open_facts(tenant, &mut facts).await?;
+        Ok(facts)
+    }
+}
+
+impl<C: ColdStore> SummaryStore for SealedCold<C> {
+    async fn put_summary(
+        &self,
+        tenant: &TenantId,
+        conversation: &ConversationId,
+        summary: &Summary,
+    ) -> Result<()> {
+        if !self.encrypts() {
+            return self
+                .inner_store()
+                .put_summary(tenant, conversation, summary)
+                .await;
+        }
+        let user = match self.owner(tenant, conversation, false).await {
+            Ok(user) => user,
+            // No conversation: the store would store nothing.
+            Err(Error::NotFound { .. }) => return Ok(()),
+            Err(error) => return Err(error),
+        };
+        let mut sealed = summary.clone();
+        let texts = sealed.items.iter_mut().map(|i| &mut i.sentence).collect();
+        self.sealer
+            .seal(tenant, &user, Field::Summary, texts, true)
+            .await?;
+        self.inner_store()
+            .put_summary(tenant, conversation, &sealed)
+            .await
+    }
+
+    async fn summary(
+        &self,
+        tenant: &TenantId,
+        conversation: &ConversationId,
+    ) -> Result<Option<Summary>> {
+        let mut summary = self.inner_store().summary(tenant, conversation).await?;
+        if let Some(s) = &mut summary {
+            self.open_summary_of(tenant, conversation, s).await?;
+        }
+        Ok(summary)
+    }
+
+    async fn user_summaries(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        limit: usize,
+    ) -> Result<Vec<(ConversationId, Summary)>> {
+        let mut summaries = self
+            .inner_store()
+            .user_summaries(tenant, user, limit)
+            .await?;
+        for (_, summary) in &mut summaries {
+            self.sealer.open_summary(tenant, user, summary).await?;
+        }
+        Ok(summaries)
+    }
+}
+
+impl<C: ColdStore> OutboxQueue for SealedCold<C> {
+    delegate::delegate! {
+        to self.inner_store() {
             async fn queue_reindex(&self, tenant: &TenantId, index: &str, now: Timestamp) -> Result<u64>;
             async fn index_caught_up(&self, tenant: &TenantId, index: &str) -> Result<bool>;
             async fn outbox_tenants(&self) -> Result<Vec<TenantId>>;
@@ -417,9 +660,15 @@ impl<C: ColdStore> ColdStore for SealedCold<C> {
                 ids: &[u64],
                 not_before: Timestamp,
             ) -> Result<()>;
-            async fn handover_jobs_queued(&self, tenant: &TenantId) -> Result<u64>;
             async fn outbox_stats(&self, tenant: &TenantId) -> Result<OutboxStats>;
-            async fn memory_stats(&self, tenant: &TenantId, max_users: usize) -> Result<MemoryStats>;
+        }
+    }
+}
+
+impl<C: ColdStore> HandoverStore for SealedCold<C> {
+    delegate::delegate! {
+        to self.inner_store() {
+            async fn handover_jobs_queued(&self, tenant: &TenantId) -> Result<u64>;
             async fn handover_job_tenants(&self) -> Result<Vec<TenantId>>;
             async fn defer_handover_job(
                 &self,
@@ -427,6 +676,97 @@ impl<C: ColdStore> ColdStore for SealedCold<C> {
                 handover: &engram_domain::ids::HandoverId,
                 not_before: Timestamp,
             ) -> Result<()>;
+        }
+    }
+
+    async fn start_handover(
+        &self,
+        tenant: &TenantId,
+        mut handover: NewHandover,
+    ) -> Result<Handover> {
+        if self.encrypts() {
+            let user = self.owner(tenant, &handover.conversation_id, false).await?;
+            self.sealer
+                .seal(
+                    tenant,
+                    &user,
+                    Field::Handover,
+                    vec![&mut handover.reason],
+                    true,
+                )
+                .await?;
+        }
+        let mut started = self.inner_store().start_handover(tenant, handover).await?;
+        self.sealer.open_handover(tenant, &mut started).await?;
+        Ok(started)
+    }
+
+    async fn end_handover(&self, tenant: &TenantId, mut end: HandoverEnd) -> Result<Handover> {
+        if self.encrypts() {
+            let user = self.owner(tenant, &end.conversation_id, false).await?;
+            self.sealer
+                .seal(tenant, &user, Field::Handover, vec![&mut end.notes], true)
+                .await?;
+        }
+        let mut ended = self.inner_store().end_handover(tenant, end).await?;
+        self.sealer.open_handover(tenant, &mut ended).await?;
+        Ok(ended)
+    }
+
+    async fn handover(
+        &self,
+        tenant: &TenantId,
+        conversation: &ConversationId,
+    ) -> Result<Option<Handover>> {
+        let mut handover = self.inner_store().handover(tenant, conversation).await?;
+        if let Some(h) = &mut handover {
+            self.sealer.open_handover(tenant, h).await?;
+        }
+        Ok(handover)
+    }
+
+    async fn claim_handover_jobs(
+        &self,
+        tenant: &TenantId,
+        limit: usize,
+        now: Timestamp,
+        lease_until: Timestamp,
+    ) -> Result<Vec<Handover>> {
+        let mut jobs = self
+            .inner_store()
+            .claim_handover_jobs(tenant, limit, now, lease_until)
+            .await?;
+        for job in &mut jobs {
+            self.sealer.open_handover(tenant, job).await?;
+        }
+        Ok(jobs)
+    }
+
+    async fn finish_handover_job(
+        &self,
+        tenant: &TenantId,
+        handover: &Handover,
+        summary: &HandoverSummary,
+    ) -> Result<bool> {
+        let mut sealed = summary.clone();
+        self.sealer
+            .seal(
+                tenant,
+                &handover.user_id,
+                Field::Handover,
+                handover_summary_texts(&mut sealed),
+                true,
+            )
+            .await?;
+        self.inner_store()
+            .finish_handover_job(tenant, handover, &sealed)
+            .await
+    }
+}
+
+impl<C: ColdStore> ComplianceStore for SealedCold<C> {
+    delegate::delegate! {
+        to self.inner_store() {
             async fn user_residue(
                 &self,
                 tenant: &TenantId,
@@ -462,316 +802,9 @@ impl<C: ColdStore> ColdStore for SealedCold<C> {
                 after: Option<&ConversationId>,
                 limit: usize,
             ) -> Result<Vec<Conversation>>;
-            async fn data_key(&self, tenant: &TenantId, subject: &str) -> Result<Option<WrappedKey>>;
-            async fn insert_data_key(
-                &self,
-                tenant: &TenantId,
-                subject: &str,
-                key: WrappedKey,
-            ) -> Result<WrappedKey>;
-            async fn rewrap_data_key(
-                &self,
-                tenant: &TenantId,
-                subject: &str,
-                previous_master: &str,
-                key: WrappedKey,
-            ) -> Result<bool>;
-            async fn ping(&self) -> Result<()>;
         }
     }
 
-    async fn append(
-        &self,
-        tenant: &TenantId,
-        conversation: &ConversationId,
-        user: &UserId,
-        mut messages: Vec<NewMessage>,
-        now: Timestamp,
-    ) -> Result<AppendOutcome> {
-        let plain: Vec<String> = messages.iter().map(|m| m.content.clone()).collect();
-        let texts = messages.iter_mut().map(|m| &mut m.content).collect();
-        self.sealer
-            .seal(tenant, user, Field::MessageContent, texts, true)
-            .await?;
-        let mut outcome = self
-            .inner_store()
-            .append(tenant, conversation, user, messages, now)
-            .await?;
-        self.remember_owner(tenant, &outcome.conversation);
-        // One entry per message, in request order; a deduplicated one holds
-        // the same content (or the append would have failed): no need to
-        // open what was just sealed.
-        for (appended, content) in outcome.messages.iter_mut().zip(plain) {
-            appended.message.content = content;
-        }
-        Ok(outcome)
-    }
-    async fn recent(
-        &self,
-        tenant: &TenantId,
-        conversation: &ConversationId,
-        limit: usize,
-    ) -> Result<Option<RecentWindow>> {
-        let mut window = self
-            .inner_store()
-            .recent(tenant, conversation, limit)
-            .await?;
-        if let Some(w) = &mut window {
-            self.sealer.open_messages(tenant, &mut w.messages).await?;
-        }
-        Ok(window)
-    }
-    async fn messages_after(
-        &self,
-        tenant: &TenantId,
-        conversation: &ConversationId,
-        after_seq: u64,
-        limit: usize,
-    ) -> Result<Vec<Message>> {
-        let mut messages = self
-            .inner_store()
-            .messages_after(tenant, conversation, after_seq, limit)
-            .await?;
-        self.sealer.open_messages(tenant, &mut messages).await?;
-        Ok(messages)
-    }
-    async fn messages_at(
-        &self,
-        tenant: &TenantId,
-        positions: &[(ConversationId, u64)],
-    ) -> Result<Vec<Message>> {
-        let mut messages = self.inner_store().messages_at(tenant, positions).await?;
-        self.sealer.open_messages(tenant, &mut messages).await?;
-        Ok(messages)
-    }
-    async fn delete_conversation(
-        &self,
-        tenant: &TenantId,
-        conversation: &ConversationId,
-    ) -> Result<Option<Conversation>> {
-        let deleted = self
-            .inner_store()
-            .delete_conversation(tenant, conversation)
-            .await?;
-        self.forget_owners(tenant, std::slice::from_ref(conversation));
-        Ok(deleted)
-    }
-    async fn search_lexical(
-        &self,
-        tenant: &TenantId,
-        scope: &Scope,
-        query: &str,
-        filter: &MessageFilter,
-        limit: usize,
-    ) -> Result<Vec<ScoredMessage>> {
-        let query = self.sealer.query(tenant, query).await?;
-        let mut hits = self
-            .inner_store()
-            .search_lexical(tenant, scope, &query, filter, limit)
-            .await?;
-        self.sealer
-            .open_messages(tenant, hits.iter_mut().map(|h| &mut h.message))
-            .await?;
-        Ok(hits)
-    }
-    async fn put_facts(
-        &self,
-        tenant: &TenantId,
-        user: &UserId,
-        mut facts: Vec<FactInput>,
-        now: Timestamp,
-    ) -> Result<FactWrite<Vec<PutFactResult>>> {
-        let texts = facts.iter_mut().map(|f| &mut f.value).collect();
-        self.sealer
-            .seal(tenant, user, Field::FactValue, texts, true)
-            .await?;
-        let mut write = self
-            .inner_store()
-            .put_facts(tenant, user, facts, now)
-            .await?;
-        self.sealer
-            .open_facts(tenant, write.value.iter_mut().map(|r| &mut r.fact))
-            .await?;
-        Ok(write)
-    }
-    async fn current_facts(&self, tenant: &TenantId, user: &UserId) -> Result<FactSnapshot> {
-        let mut snapshot = self.inner_store().current_facts(tenant, user).await?;
-        self.sealer.open_facts(tenant, &mut snapshot.facts).await?;
-        Ok(snapshot)
-    }
-    async fn facts_as_of(
-        &self,
-        tenant: &TenantId,
-        user: &UserId,
-        at: Timestamp,
-    ) -> Result<Vec<Fact>> {
-        let mut facts = self.inner_store().facts_as_of(tenant, user, at).await?;
-        self.sealer.open_facts(tenant, &mut facts).await?;
-        Ok(facts)
-    }
-    async fn fact_history(
-        &self,
-        tenant: &TenantId,
-        user: &UserId,
-        key: &FactKey,
-    ) -> Result<Vec<Fact>> {
-        let mut facts = self.inner_store().fact_history(tenant, user, key).await?;
-        self.sealer.open_facts(tenant, &mut facts).await?;
-        Ok(facts)
-    }
-    async fn invalidate_fact(
-        &self,
-        tenant: &TenantId,
-        user: &UserId,
-        key: &FactKey,
-        at: Timestamp,
-    ) -> Result<FactWrite<Fact>> {
-        let mut write = self
-            .inner_store()
-            .invalidate_fact(tenant, user, key, at)
-            .await?;
-        self.sealer
-            .open_facts(tenant, std::iter::once(&mut write.value))
-            .await?;
-        Ok(write)
-    }
-    async fn put_summary(
-        &self,
-        tenant: &TenantId,
-        conversation: &ConversationId,
-        summary: &Summary,
-    ) -> Result<()> {
-        if !self.encrypts() {
-            return self
-                .inner_store()
-                .put_summary(tenant, conversation, summary)
-                .await;
-        }
-        let user = match self.owner(tenant, conversation, false).await {
-            Ok(user) => user,
-            // No conversation: the store would store nothing.
-            Err(Error::NotFound { .. }) => return Ok(()),
-            Err(error) => return Err(error),
-        };
-        let mut sealed = summary.clone();
-        let texts = sealed.items.iter_mut().map(|i| &mut i.sentence).collect();
-        self.sealer
-            .seal(tenant, &user, Field::Summary, texts, true)
-            .await?;
-        self.inner_store()
-            .put_summary(tenant, conversation, &sealed)
-            .await
-    }
-    async fn summary(
-        &self,
-        tenant: &TenantId,
-        conversation: &ConversationId,
-    ) -> Result<Option<Summary>> {
-        let mut summary = self.inner_store().summary(tenant, conversation).await?;
-        if let Some(s) = &mut summary {
-            self.open_summary_of(tenant, conversation, s).await?;
-        }
-        Ok(summary)
-    }
-    async fn user_summaries(
-        &self,
-        tenant: &TenantId,
-        user: &UserId,
-        limit: usize,
-    ) -> Result<Vec<(ConversationId, Summary)>> {
-        let mut summaries = self
-            .inner_store()
-            .user_summaries(tenant, user, limit)
-            .await?;
-        for (_, summary) in &mut summaries {
-            self.sealer.open_summary(tenant, user, summary).await?;
-        }
-        Ok(summaries)
-    }
-    async fn start_handover(
-        &self,
-        tenant: &TenantId,
-        mut handover: NewHandover,
-    ) -> Result<Handover> {
-        if self.encrypts() {
-            let user = self.owner(tenant, &handover.conversation_id, false).await?;
-            self.sealer
-                .seal(
-                    tenant,
-                    &user,
-                    Field::Handover,
-                    vec![&mut handover.reason],
-                    true,
-                )
-                .await?;
-        }
-        let mut started = self.inner_store().start_handover(tenant, handover).await?;
-        self.sealer.open_handover(tenant, &mut started).await?;
-        Ok(started)
-    }
-    async fn end_handover(&self, tenant: &TenantId, mut end: HandoverEnd) -> Result<Handover> {
-        if self.encrypts() {
-            let user = self.owner(tenant, &end.conversation_id, false).await?;
-            self.sealer
-                .seal(tenant, &user, Field::Handover, vec![&mut end.notes], true)
-                .await?;
-        }
-        let mut ended = self.inner_store().end_handover(tenant, end).await?;
-        self.sealer.open_handover(tenant, &mut ended).await?;
-        Ok(ended)
-    }
-    async fn handover(
-        &self,
-        tenant: &TenantId,
-        conversation: &ConversationId,
-    ) -> Result<Option<Handover>> {
-        let mut handover = self.inner_store().handover(tenant, conversation).await?;
-        if let Some(h) = &mut handover {
-            self.sealer.open_handover(tenant, h).await?;
-        }
-        Ok(handover)
-    }
-    async fn claim_handover_jobs(
-        &self,
-        tenant: &TenantId,
-        limit: usize,
-        now: Timestamp,
-        lease_until: Timestamp,
-    ) -> Result<Vec<Handover>> {
-        let mut jobs = self
-            .inner_store()
-            .claim_handover_jobs(tenant, limit, now, lease_until)
-            .await?;
-        for job in &mut jobs {
-            self.sealer.open_handover(tenant, job).await?;
-        }
-        Ok(jobs)
-    }
-    async fn finish_handover_job(
-        &self,
-        tenant: &TenantId,
-        handover: &Handover,
-        summary: &HandoverSummary,
-    ) -> Result<bool> {
-        let mut sealed = summary.clone();
-        self.sealer
-            .seal(
-                tenant,
-                &handover.user_id,
-                Field::Handover,
-                handover_summary_texts(&mut sealed),
-                true,
-            )
-            .await?;
-        self.inner_store()
-            .finish_handover_job(tenant, handover, &sealed)
-            .await
-    }
-    async fn all_facts(&self, tenant: &TenantId, user: &UserId) -> Result<Vec<Fact>> {
-        let mut facts = self.inner_store().all_facts(tenant, user).await?;
-        self.sealer.open_facts(tenant, &mut facts).await?;
-        Ok(facts)
-    }
     async fn erase_user(&self, tenant: &TenantId, user: &UserId) -> Result<ColdErasure> {
         let erasure = self.inner_store().erase_user(tenant, user).await?;
         self.forget_owners(tenant, &erasure.conversations);
@@ -780,6 +813,7 @@ impl<C: ColdStore> ColdStore for SealedCold<C> {
         }
         Ok(erasure)
     }
+
     async fn anonymize_conversation(
         &self,
         tenant: &TenantId,
@@ -802,6 +836,37 @@ impl<C: ColdStore> ColdStore for SealedCold<C> {
         self.inner_store()
             .anonymize_conversation(tenant, conversation, last_seq, contents)
             .await
+    }
+}
+
+impl<C: ColdStore> KeyStore for SealedCold<C> {
+    delegate::delegate! {
+        to self.inner_store() {
+            async fn data_key(&self, tenant: &TenantId, subject: &str) -> Result<Option<WrappedKey>>;
+            async fn insert_data_key(
+                &self,
+                tenant: &TenantId,
+                subject: &str,
+                key: WrappedKey,
+            ) -> Result<WrappedKey>;
+            async fn rewrap_data_key(
+                &self,
+                tenant: &TenantId,
+                subject: &str,
+                previous_master: &str,
+                key: WrappedKey,
+            ) -> Result<bool>;
+        }
+    }
+}
+
+impl<C: ColdStore> ColdStore for SealedCold<C> {
+    delegate::delegate! {
+        to self.inner_store() {
+            async fn tenants(&self) -> Result<Vec<TenantId>>;
+            async fn memory_stats(&self, tenant: &TenantId, max_users: usize) -> Result<MemoryStats>;
+            async fn ping(&self) -> Result<()>;
+        }
     }
 }
 

@@ -4,14 +4,13 @@
 //! the turn before it; a new index (another model) is filled from the cold
 //! store.
 
-use std::sync::Arc;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use engram_contract::fixtures::{at, conversation, message, tenant, user};
 use engram_domain::model::Role;
-use engram_domain::ports::{ColdStore, EmbedKind, Embedder, SemanticIndex, index_name};
+use engram_domain::ports::{EmbedKind, Embedder, MessageStore, SemanticIndex, index_name};
 use engram_domain::{Error, Result};
 use engram_embedded::{EmbeddedColdStore, EmbeddedHotTier, EmbeddedIndex, HotConfig};
 use engram_engine::{Engine, EngineConfig};

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use engram_contract::fixtures::{at, conversation, message, tenant, user};
 use engram_domain::model::{MessageFilter, Role, Scope};
-use engram_domain::ports::ColdStore;
+use engram_domain::ports::MessageStore;
 use engram_embedded::EmbeddedColdStore;
 use redb::{Database, TableDefinition};
 

@@ -5,12 +5,10 @@ use deadpool_postgres::GenericClient;
 use engram_domain::audit;
 use engram_domain::audit::{AuditEntry, NewAuditEntry};
 use engram_domain::error::{Error, Result};
-use engram_domain::ids::{ConversationId, UserId};
-use engram_domain::model::WrappedKey;
-use engram_domain::model::{Conversation, Fact};
-use engram_domain::ports::ColdErasure;
-use engram_domain::retention::RetentionAction;
-use engram_domain::retention::RetentionPolicy;
+use engram_domain::ids::{ConversationId, TenantId, UserId};
+use engram_domain::model::{Conversation, WrappedKey};
+use engram_domain::ports::{ColdErasure, ComplianceStore, KeyStore};
+use engram_domain::retention::{RetentionAction, RetentionPolicy};
 use engram_domain::summary::Vertical;
 use engram_domain::time::Timestamp;
 use engram_text::terms;
@@ -18,10 +16,10 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio_postgres::Row;
 
-use crate::error::id;
-use crate::error::pg;
-use crate::facts::{FACT_COLUMNS, to_fact};
+use crate::error::{id, pg, pool};
 use crate::messages::{CONVERSATION_COLUMNS, to_conversation};
+use crate::outbox;
+use crate::store::PostgresColdStore;
 
 /// The snake_case name serde gives a unit variant.
 fn label<T: Serialize>(value: &T) -> Result<String> {
@@ -34,24 +32,6 @@ fn label<T: Serialize>(value: &T) -> Result<String> {
 fn parse_label<T: DeserializeOwned>(s: &str) -> Result<T> {
     serde_json::from_value(serde_json::Value::String(s.to_owned()))
         .map_err(|e| Error::Internal(format!("corrupt label {s:?}: {e}")))
-}
-
-pub(crate) async fn all_facts(
-    client: &impl GenericClient,
-    s: &str,
-    user: &UserId,
-) -> Result<Vec<Fact>> {
-    let sql = format!(
-        "SELECT {FACT_COLUMNS} FROM {s}.facts WHERE user_id = $1 ORDER BY key, valid_us, version"
-    );
-    let stmt = client.prepare_cached(&sql).await.map_err(pg)?;
-    client
-        .query(&stmt, &[&user.as_str()])
-        .await
-        .map_err(pg)?
-        .iter()
-        .map(to_fact)
-        .collect()
 }
 
 async fn count(client: &impl GenericClient, sql: &str, user: &str) -> Result<u64> {
@@ -525,4 +505,244 @@ pub(crate) async fn rewrap_data_key(
         .await
         .map_err(pg)?;
     Ok(n == 1)
+}
+
+impl ComplianceStore for PostgresColdStore {
+    #[tracing::instrument(
+        name = "cold.erase_user",
+        level = "info",
+        skip_all,
+        fields(backend = "postgres"),
+        err(level = "debug", Debug)
+    )]
+    async fn erase_user(&self, tenant: &TenantId, user: &UserId) -> Result<ColdErasure> {
+        let (mut client, s) = self.tenant(tenant).await?;
+        erase_user(&mut client, &s, user).await
+    }
+
+    #[tracing::instrument(
+        name = "cold.user_residue",
+        level = "info",
+        skip_all,
+        fields(backend = "postgres"),
+        err(level = "debug", Debug)
+    )]
+    async fn user_residue(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        conversations: &[ConversationId],
+    ) -> Result<u64> {
+        let Some((client, s)) = self.existing(tenant).await? else {
+            return Ok(0);
+        };
+        user_residue(&client, &s, user, conversations).await
+    }
+
+    #[tracing::instrument(
+        name = "cold.append_audit",
+        level = "info",
+        skip_all,
+        fields(backend = "postgres"),
+        err(level = "debug", Debug)
+    )]
+    async fn append_audit(
+        &self,
+        tenant: &TenantId,
+        entry: NewAuditEntry,
+        at: Timestamp,
+    ) -> Result<AuditEntry> {
+        let (mut client, s) = self.tenant(tenant).await?;
+        append_audit(&mut client, &s, entry, at).await
+    }
+
+    #[tracing::instrument(
+        name = "cold.audit_entries",
+        level = "info",
+        skip_all,
+        fields(backend = "postgres"),
+        err(level = "debug", Debug)
+    )]
+    async fn audit_entries(
+        &self,
+        tenant: &TenantId,
+        after_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<AuditEntry>> {
+        let Some((client, s)) = self.existing(tenant).await? else {
+            return Ok(Vec::new());
+        };
+        audit_entries(&client, &s, after_seq, limit).await
+    }
+
+    #[tracing::instrument(
+        name = "cold.audit_head",
+        level = "info",
+        skip_all,
+        fields(backend = "postgres"),
+        err(level = "debug", Debug)
+    )]
+    async fn audit_head(&self, tenant: &TenantId) -> Result<Option<(u64, Vec<u8>)>> {
+        let Some((client, s)) = self.existing(tenant).await? else {
+            return Ok(None);
+        };
+        audit_head(&client, &s).await
+    }
+
+    #[tracing::instrument(
+        name = "cold.put_retention_policy",
+        level = "info",
+        skip_all,
+        fields(backend = "postgres"),
+        err(level = "debug", Debug)
+    )]
+    async fn put_retention_policy(
+        &self,
+        tenant: &TenantId,
+        policy: &RetentionPolicy,
+    ) -> Result<()> {
+        let (client, s) = self.tenant(tenant).await?;
+        put_policy(&client, &s, policy).await
+    }
+
+    #[tracing::instrument(
+        name = "cold.retention_policies",
+        level = "info",
+        skip_all,
+        fields(backend = "postgres"),
+        err(level = "debug", Debug)
+    )]
+    async fn retention_policies(&self, tenant: &TenantId) -> Result<Vec<RetentionPolicy>> {
+        let Some((client, s)) = self.existing(tenant).await? else {
+            return Ok(Vec::new());
+        };
+        policies(&client, &s).await
+    }
+
+    #[tracing::instrument(
+        name = "cold.set_legal_hold",
+        level = "info",
+        skip_all,
+        fields(backend = "postgres"),
+        err(level = "debug", Debug)
+    )]
+    async fn set_legal_hold(&self, tenant: &TenantId, user: &UserId, hold: bool) -> Result<()> {
+        let (client, s) = self.tenant(tenant).await?;
+        set_hold(&client, &s, user, hold).await
+    }
+
+    #[tracing::instrument(
+        name = "cold.retention_tenants",
+        level = "info",
+        skip_all,
+        fields(backend = "postgres"),
+        err(level = "debug", Debug)
+    )]
+    async fn retention_tenants(&self) -> Result<Vec<TenantId>> {
+        let client = self.pool.get().await.map_err(pool)?;
+        outbox::tenants_with(&client, "retention_policies", "TRUE").await
+    }
+
+    #[tracing::instrument(
+        name = "cold.legal_holds",
+        level = "info",
+        skip_all,
+        fields(backend = "postgres"),
+        err(level = "debug", Debug)
+    )]
+    async fn legal_holds(&self, tenant: &TenantId) -> Result<Vec<UserId>> {
+        let Some((client, s)) = self.existing(tenant).await? else {
+            return Ok(Vec::new());
+        };
+        holds(&client, &s).await
+    }
+
+    #[tracing::instrument(
+        name = "cold.expired_conversations",
+        level = "info",
+        skip_all,
+        fields(backend = "postgres"),
+        err(level = "debug", Debug)
+    )]
+    async fn expired_conversations(
+        &self,
+        tenant: &TenantId,
+        before: Timestamp,
+        after: Option<&ConversationId>,
+        limit: usize,
+    ) -> Result<Vec<Conversation>> {
+        let Some((client, s)) = self.existing(tenant).await? else {
+            return Ok(Vec::new());
+        };
+        expired(&client, &s, before, after, limit).await
+    }
+
+    #[tracing::instrument(
+        name = "cold.anonymize_conversation",
+        level = "info",
+        skip_all,
+        fields(backend = "postgres"),
+        err(level = "debug", Debug)
+    )]
+    async fn anonymize_conversation(
+        &self,
+        tenant: &TenantId,
+        conversation: &ConversationId,
+        last_seq: u64,
+        contents: Vec<(u64, String)>,
+    ) -> Result<bool> {
+        let (mut client, s) = self.tenant(tenant).await?;
+        anonymize(&mut client, &s, conversation, last_seq, contents).await
+    }
+}
+
+impl KeyStore for PostgresColdStore {
+    #[tracing::instrument(
+        name = "cold.data_key",
+        level = "info",
+        skip_all,
+        fields(backend = "postgres"),
+        err(level = "debug", Debug)
+    )]
+    async fn data_key(&self, tenant: &TenantId, subject: &str) -> Result<Option<WrappedKey>> {
+        let Some((client, s)) = self.existing(tenant).await? else {
+            return Ok(None);
+        };
+        data_key(&client, &s, subject).await
+    }
+
+    #[tracing::instrument(
+        name = "cold.insert_data_key",
+        level = "info",
+        skip_all,
+        fields(backend = "postgres"),
+        err(level = "debug", Debug)
+    )]
+    async fn insert_data_key(
+        &self,
+        tenant: &TenantId,
+        subject: &str,
+        key: WrappedKey,
+    ) -> Result<WrappedKey> {
+        let (client, s) = self.tenant(tenant).await?;
+        insert_data_key(&client, &s, subject, &key).await
+    }
+
+    #[tracing::instrument(
+        name = "cold.rewrap_data_key",
+        level = "info",
+        skip_all,
+        fields(backend = "postgres"),
+        err(level = "debug", Debug)
+    )]
+    async fn rewrap_data_key(
+        &self,
+        tenant: &TenantId,
+        subject: &str,
+        previous_master: &str,
+        key: WrappedKey,
+    ) -> Result<bool> {
+        let (client, s) = self.tenant(tenant).await?;
+        rewrap_data_key(&client, &s, subject, previous_master, &key).await
+    }
 }

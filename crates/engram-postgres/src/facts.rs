@@ -5,13 +5,14 @@
 use deadpool_postgres::GenericClient;
 use engram_domain::error::{Error, Result};
 use engram_domain::facts::{next_rev, plan_invalidate, plan_put};
-use engram_domain::ids::{FactKey, UserId};
+use engram_domain::ids::{FactKey, TenantId, UserId};
 use engram_domain::model::{Fact, FactInput, FactSource, FactSourceKind, PutFactResult};
-use engram_domain::ports::{FactSnapshot, FactWrite};
+use engram_domain::ports::{FactSnapshot, FactStore, FactWrite};
 use engram_domain::time::Timestamp;
 use tokio_postgres::Row;
 
 use crate::error::pg;
+use crate::store::PostgresColdStore;
 
 pub(crate) const FACT_COLUMNS: &str = "user_id, key, version, value, valid_us, invalid_us, source_kind, source_ref, confidence, recorded_us";
 
@@ -248,4 +249,147 @@ pub(crate) async fn as_of(
         .iter()
         .map(to_fact)
         .collect()
+}
+
+pub(crate) async fn all_facts(
+    client: &impl GenericClient,
+    s: &str,
+    user: &UserId,
+) -> Result<Vec<Fact>> {
+    let sql = format!(
+        "SELECT {FACT_COLUMNS} FROM {s}.facts WHERE user_id = $1 ORDER BY key, valid_us, version"
+    );
+    let stmt = client.prepare_cached(&sql).await.map_err(pg)?;
+    client
+        .query(&stmt, &[&user.as_str()])
+        .await
+        .map_err(pg)?
+        .iter()
+        .map(to_fact)
+        .collect()
+}
+
+impl FactStore for PostgresColdStore {
+    #[tracing::instrument(
+        name = "cold.put_facts",
+        level = "info",
+        skip_all,
+        fields(backend = "postgres"),
+        err(level = "debug", Debug)
+    )]
+    async fn put_facts(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        inputs: Vec<FactInput>,
+        now: Timestamp,
+    ) -> Result<FactWrite<Vec<PutFactResult>>> {
+        let (mut client, s) = self.tenant(tenant).await?;
+        put(&mut client, &s, user, inputs, now).await
+    }
+
+    #[tracing::instrument(
+        name = "cold.fact_rev",
+        level = "info",
+        skip_all,
+        fields(backend = "postgres"),
+        err(level = "debug", Debug)
+    )]
+    async fn fact_rev(&self, tenant: &TenantId, user: &UserId) -> Result<u64> {
+        let Some((client, s)) = self.existing(tenant).await? else {
+            return Ok(0);
+        };
+        rev(&client, &s, user).await
+    }
+
+    #[tracing::instrument(
+        name = "cold.current_facts",
+        level = "info",
+        skip_all,
+        fields(backend = "postgres"),
+        err(level = "debug", Debug)
+    )]
+    async fn current_facts(&self, tenant: &TenantId, user: &UserId) -> Result<FactSnapshot> {
+        let Some((client, s)) = self.existing(tenant).await? else {
+            return Ok(FactSnapshot {
+                rev: 0,
+                facts: Vec::new(),
+            });
+        };
+        current(&client, &s, user).await
+    }
+
+    #[tracing::instrument(
+        name = "cold.facts_as_of",
+        level = "info",
+        skip_all,
+        fields(backend = "postgres"),
+        err(level = "debug", Debug)
+    )]
+    async fn facts_as_of(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        at: Timestamp,
+    ) -> Result<Vec<Fact>> {
+        let Some((client, s)) = self.existing(tenant).await? else {
+            return Ok(Vec::new());
+        };
+        as_of(&client, &s, user, at).await
+    }
+
+    #[tracing::instrument(
+        name = "cold.fact_history",
+        level = "info",
+        skip_all,
+        fields(backend = "postgres"),
+        err(level = "debug", Debug)
+    )]
+    async fn fact_history(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        key: &FactKey,
+    ) -> Result<Vec<Fact>> {
+        let Some((client, s)) = self.existing(tenant).await? else {
+            return Ok(Vec::new());
+        };
+        history(&client, &s, user, key).await
+    }
+
+    #[tracing::instrument(
+        name = "cold.invalidate_fact",
+        level = "info",
+        skip_all,
+        fields(backend = "postgres"),
+        err(level = "debug", Debug)
+    )]
+    async fn invalidate_fact(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        key: &FactKey,
+        at: Timestamp,
+    ) -> Result<FactWrite<Fact>> {
+        let Some((mut client, s)) = self.existing(tenant).await? else {
+            // What the store answers for a key without a current version.
+            return engram_domain::facts::plan_invalidate(&[], key.as_str(), at)
+                .map(|value| FactWrite { rev: 0, value });
+        };
+        invalidate(&mut client, &s, user, key, at).await
+    }
+
+    #[tracing::instrument(
+        name = "cold.all_facts",
+        level = "info",
+        skip_all,
+        fields(backend = "postgres"),
+        err(level = "debug", Debug)
+    )]
+    async fn all_facts(&self, tenant: &TenantId, user: &UserId) -> Result<Vec<Fact>> {
+        let Some((client, s)) = self.existing(tenant).await? else {
+            return Ok(Vec::new());
+        };
+        all_facts(&client, &s, user).await
+    }
 }

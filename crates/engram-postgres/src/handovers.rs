@@ -5,12 +5,15 @@ use engram_domain::error::{Error, Result};
 use engram_domain::handover::{
     Handover, HandoverEnd, HandoverSummary, JobStatus, NewHandover, Resolution,
 };
-use engram_domain::ids::{ConversationId, HandoverId, OperatorId, UserId};
+use engram_domain::ids::{ConversationId, HandoverId, OperatorId, TenantId, UserId};
 use engram_domain::time::Timestamp;
 use tokio_postgres::Row;
 
-use crate::error::id;
-use crate::error::pg;
+use engram_domain::ports::HandoverStore;
+
+use crate::error::{id, pg, pool};
+use crate::outbox;
+use crate::store::PostgresColdStore;
 
 const COLUMNS: &str = "handover_id, conversation_id, user_id, operator_id, reason, started_us, \
                        start_seq, ended_us, resolution, notes, summary, job_status, leased_until_us";
@@ -255,4 +258,134 @@ pub(crate) async fn defer(
         .await
         .map_err(pg)?;
     Ok(())
+}
+
+impl HandoverStore for PostgresColdStore {
+    #[tracing::instrument(
+        name = "cold.start_handover",
+        level = "info",
+        skip_all,
+        fields(backend = "postgres"),
+        err(level = "debug", Debug)
+    )]
+    async fn start_handover(&self, tenant: &TenantId, handover: NewHandover) -> Result<Handover> {
+        let (client, s) = self.tenant(tenant).await?;
+        start(&client, &s, &handover).await
+    }
+
+    #[tracing::instrument(
+        name = "cold.end_handover",
+        level = "info",
+        skip_all,
+        fields(backend = "postgres"),
+        err(level = "debug", Debug)
+    )]
+    async fn end_handover(&self, tenant: &TenantId, end: HandoverEnd) -> Result<Handover> {
+        let (client, s) = self.tenant(tenant).await?;
+        self::end(&client, &s, &end).await
+    }
+
+    #[tracing::instrument(
+        name = "cold.handover",
+        level = "info",
+        skip_all,
+        fields(backend = "postgres"),
+        err(level = "debug", Debug)
+    )]
+    async fn handover(
+        &self,
+        tenant: &TenantId,
+        conversation: &ConversationId,
+    ) -> Result<Option<Handover>> {
+        let Some((client, s)) = self.existing(tenant).await? else {
+            return Ok(None);
+        };
+        get(&client, &s, conversation, Timestamp::now()).await
+    }
+
+    #[tracing::instrument(
+        name = "cold.handover_jobs_queued",
+        level = "info",
+        skip_all,
+        fields(backend = "postgres"),
+        err(level = "debug", Debug)
+    )]
+    async fn handover_jobs_queued(&self, tenant: &TenantId) -> Result<u64> {
+        let Some((client, s)) = self.existing(tenant).await? else {
+            return Ok(0);
+        };
+        let row = client
+            .query_one(
+                &format!("SELECT count(*) FROM {s}.handovers WHERE job_status = 'queued'"),
+                &[],
+            )
+            .await
+            .map_err(crate::error::pg)?;
+        Ok(row.get::<_, i64>(0) as u64)
+    }
+
+    #[tracing::instrument(
+        name = "cold.handover_job_tenants",
+        level = "info",
+        skip_all,
+        fields(backend = "postgres"),
+        err(level = "debug", Debug)
+    )]
+    async fn handover_job_tenants(&self) -> Result<Vec<TenantId>> {
+        let client = self.pool.get().await.map_err(pool)?;
+        outbox::tenants_with(&client, "handovers", "job_status = 'queued'").await
+    }
+
+    #[tracing::instrument(
+        name = "cold.claim_handover_jobs",
+        level = "info",
+        skip_all,
+        fields(backend = "postgres"),
+        err(level = "debug", Debug)
+    )]
+    async fn claim_handover_jobs(
+        &self,
+        tenant: &TenantId,
+        limit: usize,
+        now: Timestamp,
+        lease_until: Timestamp,
+    ) -> Result<Vec<Handover>> {
+        let (client, s) = self.tenant(tenant).await?;
+        claim(&client, &s, limit, now, lease_until).await
+    }
+
+    #[tracing::instrument(
+        name = "cold.finish_handover_job",
+        level = "info",
+        skip_all,
+        fields(backend = "postgres"),
+        err(level = "debug", Debug)
+    )]
+    async fn finish_handover_job(
+        &self,
+        tenant: &TenantId,
+        handover: &Handover,
+        summary: &HandoverSummary,
+    ) -> Result<bool> {
+        let handover = &handover.handover_id;
+        let (client, s) = self.tenant(tenant).await?;
+        finish(&client, &s, handover, summary).await
+    }
+
+    #[tracing::instrument(
+        name = "cold.defer_handover_job",
+        level = "info",
+        skip_all,
+        fields(backend = "postgres"),
+        err(level = "debug", Debug)
+    )]
+    async fn defer_handover_job(
+        &self,
+        tenant: &TenantId,
+        handover: &HandoverId,
+        not_before: Timestamp,
+    ) -> Result<()> {
+        let (client, s) = self.tenant(tenant).await?;
+        defer(&client, &s, handover, not_before).await
+    }
 }

@@ -17,6 +17,7 @@ mod handovers;
 mod messages;
 mod outbox;
 mod schema;
+mod stats;
 mod store;
 mod summaries;
 mod tls;

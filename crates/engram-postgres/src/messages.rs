@@ -2,17 +2,18 @@
 
 use deadpool_postgres::GenericClient;
 use engram_domain::error::{Error, Result};
-use engram_domain::ids::{ConversationId, MessageId, UserId};
+use engram_domain::ids::{ConversationId, MessageId, TenantId, UserId};
 use engram_domain::model::{
     Appended, Conversation, ConversationCursor, HistoryTotals, Message, MessageFilter, NewMessage,
     RecentWindow, Role, Scope, ScoredMessage,
 };
-use engram_domain::ports::AppendOutcome;
+use engram_domain::ports::{AppendOutcome, MessageStore};
 use engram_domain::time::Timestamp;
 use engram_text::terms;
 use tokio_postgres::Row;
 
 use crate::error::{id, pg};
+use crate::store::PostgresColdStore;
 
 const MESSAGE_COLUMNS: &str = "conversation_id, seq, message_id, user_id, role, content, created_us, metadata, importance, tokens";
 pub(crate) const CONVERSATION_COLUMNS: &str =
@@ -451,4 +452,179 @@ pub(crate) async fn lexical(
             })
         })
         .collect()
+}
+
+impl MessageStore for PostgresColdStore {
+    #[tracing::instrument(
+        name = "cold.append",
+        level = "info",
+        skip_all,
+        fields(backend = "postgres"),
+        err(level = "debug", Debug)
+    )]
+    async fn append(
+        &self,
+        tenant: &TenantId,
+        conversation: &ConversationId,
+        user: &UserId,
+        new: Vec<NewMessage>,
+        now: Timestamp,
+    ) -> Result<AppendOutcome> {
+        let s = self.migrated_schema(tenant).await?;
+        let append = PendingAppend {
+            conversation: conversation.clone(),
+            user: user.clone(),
+            messages: new,
+            now,
+        };
+        self.appends.append(&self.pool, s, append).await
+    }
+
+    #[tracing::instrument(
+        name = "cold.conversation",
+        level = "info",
+        skip_all,
+        fields(backend = "postgres"),
+        err(level = "debug", Debug)
+    )]
+    async fn conversation(
+        &self,
+        tenant: &TenantId,
+        conversation: &ConversationId,
+    ) -> Result<Option<Conversation>> {
+        let Some((client, s)) = self.existing(tenant).await? else {
+            return Ok(None);
+        };
+        self::conversation(&client, &s, conversation, false).await
+    }
+
+    #[tracing::instrument(
+        name = "cold.recent",
+        level = "info",
+        skip_all,
+        fields(backend = "postgres"),
+        err(level = "debug", Debug)
+    )]
+    async fn recent(
+        &self,
+        tenant: &TenantId,
+        conversation: &ConversationId,
+        limit: usize,
+    ) -> Result<Option<RecentWindow>> {
+        let Some((client, s)) = self.existing(tenant).await? else {
+            return Ok(None);
+        };
+        recent(&client, &s, conversation, limit).await
+    }
+
+    #[tracing::instrument(
+        name = "cold.messages_after",
+        level = "info",
+        skip_all,
+        fields(backend = "postgres"),
+        err(level = "debug", Debug)
+    )]
+    async fn messages_after(
+        &self,
+        tenant: &TenantId,
+        conversation: &ConversationId,
+        after_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<Message>> {
+        let Some((client, s)) = self.existing(tenant).await? else {
+            return Ok(Vec::new());
+        };
+        after(&client, &s, conversation, after_seq, limit).await
+    }
+
+    #[tracing::instrument(
+        name = "cold.messages_at",
+        level = "info",
+        skip_all,
+        fields(backend = "postgres"),
+        err(level = "debug", Debug)
+    )]
+    async fn messages_at(
+        &self,
+        tenant: &TenantId,
+        positions: &[(ConversationId, u64)],
+    ) -> Result<Vec<Message>> {
+        let Some((client, s)) = self.existing(tenant).await? else {
+            return Ok(Vec::new());
+        };
+        at(&client, &s, positions).await
+    }
+
+    #[tracing::instrument(
+        name = "cold.list_conversations",
+        level = "info",
+        skip_all,
+        fields(backend = "postgres"),
+        err(level = "debug", Debug)
+    )]
+    async fn list_conversations(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        cursor: Option<&ConversationCursor>,
+        limit: usize,
+    ) -> Result<Vec<Conversation>> {
+        let Some((client, s)) = self.existing(tenant).await? else {
+            return Ok(Vec::new());
+        };
+        list(&client, &s, user, cursor, limit).await
+    }
+
+    #[tracing::instrument(
+        name = "cold.user_history",
+        level = "info",
+        skip_all,
+        fields(backend = "postgres"),
+        err(level = "debug", Debug)
+    )]
+    async fn user_history(&self, tenant: &TenantId, user: &UserId) -> Result<HistoryTotals> {
+        let Some((client, s)) = self.existing(tenant).await? else {
+            return Ok(HistoryTotals::default());
+        };
+        user_history(&client, &s, user).await
+    }
+
+    #[tracing::instrument(
+        name = "cold.delete_conversation",
+        level = "info",
+        skip_all,
+        fields(backend = "postgres"),
+        err(level = "debug", Debug)
+    )]
+    async fn delete_conversation(
+        &self,
+        tenant: &TenantId,
+        conversation: &ConversationId,
+    ) -> Result<Option<Conversation>> {
+        let Some((mut client, s)) = self.existing(tenant).await? else {
+            return Ok(None);
+        };
+        delete(&mut client, &s, conversation).await
+    }
+
+    #[tracing::instrument(
+        name = "cold.search_lexical",
+        level = "info",
+        skip_all,
+        fields(backend = "postgres"),
+        err(level = "debug", Debug)
+    )]
+    async fn search_lexical(
+        &self,
+        tenant: &TenantId,
+        scope: &Scope,
+        query: &str,
+        filter: &MessageFilter,
+        limit: usize,
+    ) -> Result<Vec<ScoredMessage>> {
+        let Some((client, s)) = self.existing(tenant).await? else {
+            return Ok(Vec::new());
+        };
+        lexical(&client, &s, scope, query, filter, limit).await
+    }
 }

@@ -1,16 +1,15 @@
-//! The indexing outbox of a tenant's schema, and memory statistics.
+//! The indexing outbox of a tenant's schema: jobs written with the messages,
+//! claimed under a lease by the indexer (the `OutboxQueue` port).
 
 use deadpool_postgres::GenericClient;
 use engram_domain::error::{Error, Result};
 use engram_domain::ids::{ConversationId, TenantId, UserId};
-use engram_domain::model::{
-    IMPORTANCE_BANDS, MemoryStats, OutboxJob, OutboxOp, OutboxStats, UserStats,
-};
-use engram_domain::ports::REINDEX_SLICE;
+use engram_domain::model::{OutboxJob, OutboxOp, OutboxStats};
+use engram_domain::ports::{OutboxQueue, REINDEX_SLICE};
 use engram_domain::time::Timestamp;
 
-use crate::error::id;
-use crate::error::pg;
+use crate::error::{id, pg, pool};
+use crate::store::PostgresColdStore;
 
 /// Tenant schemas are `t_<tenant>`.
 const SCHEMA_PREFIX: &str = "t_";
@@ -260,7 +259,7 @@ pub(crate) async fn enqueue_delete(
     Ok(())
 }
 
-fn span(row: &tokio_postgres::Row, at: usize) -> Option<Timestamp> {
+pub(crate) fn span(row: &tokio_postgres::Row, at: usize) -> Option<Timestamp> {
     row.get::<_, Option<i64>>(at).map(Timestamp)
 }
 
@@ -279,68 +278,105 @@ pub(crate) async fn backlog(client: &impl GenericClient, s: &str) -> Result<Outb
     })
 }
 
-pub(crate) async fn stats(
-    client: &impl GenericClient,
-    s: &str,
-    max_users: usize,
-) -> Result<MemoryStats> {
-    let floors: Vec<f32> = IMPORTANCE_BANDS.iter().map(|(_, floor)| *floor).collect();
-    let totals = client
-        .query_one(
-            &format!(
-                "SELECT count(*),
-                        count(*) FILTER (WHERE importance >= $1),
-                        count(*) FILTER (WHERE importance >= $2 AND importance < $1),
-                        count(*) FILTER (WHERE importance >= $3 AND importance < $2),
-                        count(*) FILTER (WHERE importance < $3),
-                        min(created_us), max(created_us),
-                        (SELECT count(*) FROM {s}.conversations),
-                        (SELECT count(*) FROM {s}.index_outbox),
-                        (SELECT min(created_us) FROM {s}.index_outbox)
-                   FROM {s}.messages"
-            ),
-            &[&floors[0], &floors[1], &floors[2]],
-        )
-        .await
-        .map_err(pg)?;
-    let count = |i: usize| totals.get::<_, i64>(i) as u64;
-    let users = client
-        .query(
-            &format!(
-                "SELECT c.user_id, count(DISTINCT c.conversation_id), count(m.seq),
-                        min(m.created_us), max(m.created_us)
-                   FROM {s}.conversations c LEFT JOIN {s}.messages m USING (conversation_id)
-                  GROUP BY c.user_id ORDER BY c.user_id LIMIT $1"
-            ),
-            &[&(max_users as i64 + 1)],
-        )
-        .await
-        .map_err(pg)?;
-    let mut per_user = users
-        .iter()
-        .map(|row| {
-            Ok(UserStats {
-                user_id: id(UserId::parse, row.get(0))?,
-                conversations: row.get::<_, i64>(1) as u64,
-                messages: row.get::<_, i64>(2) as u64,
-                oldest: span(row, 3),
-                newest: span(row, 4),
-            })
-        })
-        .collect::<Result<Vec<_>>>()?;
-    let users_truncated = per_user.len() > max_users;
-    per_user.truncate(max_users);
-    Ok(MemoryStats {
-        conversations: count(7),
-        messages: count(0),
-        by_importance: [count(1), count(2), count(3), count(4)],
-        oldest: span(&totals, 5),
-        newest: span(&totals, 6),
-        users: per_user,
-        users_truncated,
-        outbox: OutboxStats {
-            pending: count(8),
-            oldest: span(&totals, 9),
-        },
-    })
+impl OutboxQueue for PostgresColdStore {
+    #[tracing::instrument(
+        name = "cold.queue_reindex",
+        level = "info",
+        skip_all,
+        fields(backend = "postgres"),
+        err(level = "debug", Debug)
+    )]
+    async fn queue_reindex(&self, tenant: &TenantId, index: &str, now: Timestamp) -> Result<u64> {
+        let Some((mut client, s)) = self.existing(tenant).await? else {
+            return Ok(0);
+        };
+        queue_reindex(&mut client, &s, index, now).await
+    }
+
+    #[tracing::instrument(
+        name = "cold.index_caught_up",
+        level = "info",
+        skip_all,
+        fields(backend = "postgres"),
+        err(level = "debug", Debug)
+    )]
+    async fn index_caught_up(&self, tenant: &TenantId, index: &str) -> Result<bool> {
+        let Some((client, s)) = self.existing(tenant).await? else {
+            return Ok(true);
+        };
+        index_caught_up(&client, &s, index).await
+    }
+
+    #[tracing::instrument(
+        name = "cold.outbox_tenants",
+        level = "info",
+        skip_all,
+        fields(backend = "postgres"),
+        err(level = "debug", Debug)
+    )]
+    async fn outbox_tenants(&self) -> Result<Vec<TenantId>> {
+        let client = self.pool.get().await.map_err(pool)?;
+        tenants(&client).await
+    }
+
+    #[tracing::instrument(
+        name = "cold.claim_outbox",
+        level = "info",
+        skip_all,
+        fields(backend = "postgres"),
+        err(level = "debug", Debug)
+    )]
+    async fn claim_outbox(
+        &self,
+        tenant: &TenantId,
+        limit: usize,
+        now: Timestamp,
+        lease_until: Timestamp,
+    ) -> Result<Vec<OutboxJob>> {
+        let (mut client, s) = self.tenant(tenant).await?;
+        claim(&mut client, &s, limit, now, lease_until).await
+    }
+
+    #[tracing::instrument(
+        name = "cold.finish_outbox",
+        level = "info",
+        skip_all,
+        fields(backend = "postgres"),
+        err(level = "debug", Debug)
+    )]
+    async fn finish_outbox(&self, tenant: &TenantId, ids: &[u64]) -> Result<()> {
+        let (client, s) = self.tenant(tenant).await?;
+        finish(&client, &s, ids).await
+    }
+
+    #[tracing::instrument(
+        name = "cold.defer_outbox",
+        level = "info",
+        skip_all,
+        fields(backend = "postgres"),
+        err(level = "debug", Debug)
+    )]
+    async fn defer_outbox(
+        &self,
+        tenant: &TenantId,
+        ids: &[u64],
+        not_before: Timestamp,
+    ) -> Result<()> {
+        let (client, s) = self.tenant(tenant).await?;
+        defer(&client, &s, ids, not_before).await
+    }
+
+    #[tracing::instrument(
+        name = "cold.outbox_stats",
+        level = "info",
+        skip_all,
+        fields(backend = "postgres"),
+        err(level = "debug", Debug)
+    )]
+    async fn outbox_stats(&self, tenant: &TenantId) -> Result<OutboxStats> {
+        let Some((client, s)) = self.existing(tenant).await? else {
+            return Ok(OutboxStats::default());
+        };
+        backlog(&client, &s).await
+    }
 }

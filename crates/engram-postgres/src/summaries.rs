@@ -2,14 +2,16 @@
 
 use deadpool_postgres::GenericClient;
 use engram_domain::error::{Error, Result};
-use engram_domain::ids::{ConversationId, UserId};
+use engram_domain::ids::{ConversationId, TenantId, UserId};
 use engram_domain::summary::Summary;
 use engram_domain::time::Timestamp;
 use engram_text::tokens::Tokenizer;
 use tokio_postgres::error::SqlState;
 
-use crate::error::id;
-use crate::error::pg;
+use engram_domain::ports::SummaryStore;
+
+use crate::error::{id, pg};
+use crate::store::PostgresColdStore;
 
 fn body(value: serde_json::Value) -> Result<Summary> {
     serde_json::from_value(value).map_err(|e| Error::Internal(format!("corrupt summary: {e}")))
@@ -95,4 +97,60 @@ pub(crate) async fn of_user(
         .into_iter()
         .map(|row| Ok((id(ConversationId::parse, row.get(0))?, body(row.get(1))?)))
         .collect()
+}
+
+impl SummaryStore for PostgresColdStore {
+    #[tracing::instrument(
+        name = "cold.put_summary",
+        level = "info",
+        skip_all,
+        fields(backend = "postgres"),
+        err(level = "debug", Debug)
+    )]
+    async fn put_summary(
+        &self,
+        tenant: &TenantId,
+        conversation: &ConversationId,
+        summary: &Summary,
+    ) -> Result<()> {
+        let (client, s) = self.tenant(tenant).await?;
+        put(&client, &s, conversation, summary).await
+    }
+
+    #[tracing::instrument(
+        name = "cold.summary",
+        level = "info",
+        skip_all,
+        fields(backend = "postgres"),
+        err(level = "debug", Debug)
+    )]
+    async fn summary(
+        &self,
+        tenant: &TenantId,
+        conversation: &ConversationId,
+    ) -> Result<Option<Summary>> {
+        let Some((client, s)) = self.existing(tenant).await? else {
+            return Ok(None);
+        };
+        get(&client, &s, conversation).await
+    }
+
+    #[tracing::instrument(
+        name = "cold.user_summaries",
+        level = "info",
+        skip_all,
+        fields(backend = "postgres"),
+        err(level = "debug", Debug)
+    )]
+    async fn user_summaries(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        limit: usize,
+    ) -> Result<Vec<(ConversationId, Summary)>> {
+        let Some((client, s)) = self.existing(tenant).await? else {
+            return Ok(Vec::new());
+        };
+        of_user(&client, &s, user, limit).await
+    }
 }

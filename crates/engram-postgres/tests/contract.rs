@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use engram_domain::ports::MessageStore;
 use engram_postgres::{PostgresColdStore, PostgresConfig};
 use engram_testrig::PgDatabase;
 
@@ -25,7 +26,6 @@ engram_contract::cold_store_suite!(make_cold);
 async fn lexical_search_stems_portuguese_and_english() {
     use engram_contract::fixtures::{at, conversation, message, tenant, user};
     use engram_domain::model::{MessageFilter, Role, Scope};
-    use engram_domain::ports::ColdStore;
 
     let (store, _db) = make_cold().await;
     let (t, c, u) = (tenant(), conversation("c1"), user("u1"));
@@ -56,7 +56,6 @@ async fn the_longest_tenant_ids_keep_their_own_schema() {
     use engram_contract::fixtures::{at, conversation, message, user};
     use engram_domain::ids::TenantId;
     use engram_domain::model::Role;
-    use engram_domain::ports::ColdStore;
 
     let (store, _db) = make_cold().await;
     let stem = "l".repeat(60);
@@ -77,7 +76,7 @@ async fn the_longest_tenant_ids_keep_their_own_schema() {
 async fn terms_of_an_older_analyser_are_computed_again() {
     use engram_contract::fixtures::{at, conversation, message, tenant, user};
     use engram_domain::model::Role;
-    use engram_domain::ports::ColdStore;
+
     use engram_text::{ANALYSER_VERSION, terms};
 
     let (store, db) = make_cold().await;
@@ -130,7 +129,6 @@ async fn a_value_postgres_refuses_fails_only_its_own_append() {
     use engram_contract::fixtures::{at, conversation, message, tenant, user};
     use engram_domain::Error;
     use engram_domain::model::Role;
-    use engram_domain::ports::ColdStore;
 
     let (store, _db) = make_cold().await;
     let (t, u) = (tenant(), user("u1"));
@@ -181,7 +179,6 @@ async fn a_value_postgres_refuses_fails_only_its_own_append() {
 async fn the_previous_versions_append_function_keeps_its_rules() {
     use engram_contract::fixtures::{at, conversation, message, tenant, user};
     use engram_domain::model::Role;
-    use engram_domain::ports::ColdStore;
 
     let (store, db) = make_cold().await;
     let (t, c) = (tenant(), conversation("c1"));

@@ -6,9 +6,8 @@ use engram_domain::audit;
 use engram_domain::audit::{AuditEntry, NewAuditEntry};
 use engram_domain::error::{Error, Result};
 use engram_domain::ids::{ConversationId, TenantId, UserId};
-use engram_domain::model::WrappedKey;
-use engram_domain::model::{Conversation, Fact, Message, OutboxOp};
-use engram_domain::ports::ColdErasure;
+use engram_domain::model::{Conversation, Fact, Message, OutboxOp, WrappedKey};
+use engram_domain::ports::{ColdErasure, ComplianceStore, KeyStore};
 use engram_domain::retention::RetentionPolicy;
 use engram_domain::time::Timestamp;
 use redb::{ReadTransaction, ReadableTable, TableDefinition, WriteTransaction};
@@ -16,8 +15,9 @@ use redb::{ReadTransaction, ReadableTable, TableDefinition, WriteTransaction};
 use super::conversations::conversation_in_write;
 use super::messages::{range_write, remove};
 use super::{
-    CONVERSATIONS, FACT_REVS, FACTS, MESSAGE_IDS, MESSAGES, POSTINGS, SUMMARIES, TERM_STATS,
-    USER_CONVERSATIONS, after, decode, distinct_tenants, encode, handovers, lexical, outbox,
+    CONVERSATIONS, EmbeddedColdStore, FACT_REVS, FACTS, MESSAGE_IDS, MESSAGES, POSTINGS, SUMMARIES,
+    TERM_STATS, USER_CONVERSATIONS, after, decode, distinct_tenants, encode, handovers, lexical,
+    outbox,
 };
 use crate::writer::storage;
 
@@ -451,4 +451,255 @@ pub(super) fn rewrap_data_key(
             .map_err(storage)?;
     }
     Ok(current)
+}
+
+impl ComplianceStore for EmbeddedColdStore {
+    #[tracing::instrument(
+        name = "cold.erase_user",
+        level = "info",
+        skip_all,
+        fields(backend = "embedded"),
+        err(level = "debug", Debug)
+    )]
+    async fn erase_user(&self, tenant: &TenantId, user: &UserId) -> Result<ColdErasure> {
+        owned!(tenant, user);
+        self.writer
+            .write(move |txn| erase_user(txn, &tenant, &user))
+            .await
+    }
+
+    #[tracing::instrument(
+        name = "cold.user_residue",
+        level = "info",
+        skip_all,
+        fields(backend = "embedded"),
+        err(level = "debug", Debug)
+    )]
+    async fn user_residue(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        conversations: &[ConversationId],
+    ) -> Result<u64> {
+        let conversations = conversations.to_vec();
+        owned!(tenant, user);
+        self.read(move |txn| user_residue(txn, &tenant, &user, &conversations))
+            .await
+    }
+
+    #[tracing::instrument(
+        name = "cold.append_audit",
+        level = "info",
+        skip_all,
+        fields(backend = "embedded"),
+        err(level = "debug", Debug)
+    )]
+    async fn append_audit(
+        &self,
+        tenant: &TenantId,
+        entry: NewAuditEntry,
+        at: Timestamp,
+    ) -> Result<AuditEntry> {
+        owned!(tenant);
+        self.writer
+            .write(move |txn| append_audit(txn, tenant.as_str(), entry, at))
+            .await
+    }
+
+    #[tracing::instrument(
+        name = "cold.audit_entries",
+        level = "info",
+        skip_all,
+        fields(backend = "embedded"),
+        err(level = "debug", Debug)
+    )]
+    async fn audit_entries(
+        &self,
+        tenant: &TenantId,
+        after_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<AuditEntry>> {
+        owned!(tenant);
+        self.read(move |txn| audit_entries(txn, tenant.as_str(), after_seq, limit))
+            .await
+    }
+
+    #[tracing::instrument(
+        name = "cold.audit_head",
+        level = "info",
+        skip_all,
+        fields(backend = "embedded"),
+        err(level = "debug", Debug)
+    )]
+    async fn audit_head(&self, tenant: &TenantId) -> Result<Option<(u64, Vec<u8>)>> {
+        owned!(tenant);
+        self.read(move |txn| audit_head(txn, tenant.as_str())).await
+    }
+
+    #[tracing::instrument(
+        name = "cold.put_retention_policy",
+        level = "info",
+        skip_all,
+        fields(backend = "embedded"),
+        err(level = "debug", Debug)
+    )]
+    async fn put_retention_policy(
+        &self,
+        tenant: &TenantId,
+        policy: &RetentionPolicy,
+    ) -> Result<()> {
+        let policy = policy.clone();
+        owned!(tenant);
+        self.writer
+            .write(move |txn| put_policy(txn, tenant.as_str(), &policy))
+            .await
+    }
+
+    #[tracing::instrument(
+        name = "cold.retention_policies",
+        level = "info",
+        skip_all,
+        fields(backend = "embedded"),
+        err(level = "debug", Debug)
+    )]
+    async fn retention_policies(&self, tenant: &TenantId) -> Result<Vec<RetentionPolicy>> {
+        owned!(tenant);
+        self.read(move |txn| policies(txn, tenant.as_str())).await
+    }
+
+    #[tracing::instrument(
+        name = "cold.set_legal_hold",
+        level = "info",
+        skip_all,
+        fields(backend = "embedded"),
+        err(level = "debug", Debug)
+    )]
+    async fn set_legal_hold(&self, tenant: &TenantId, user: &UserId, hold: bool) -> Result<()> {
+        owned!(tenant, user);
+        self.writer
+            .write(move |txn| set_hold(txn, tenant.as_str(), user.as_str(), hold))
+            .await
+    }
+
+    #[tracing::instrument(
+        name = "cold.retention_tenants",
+        level = "info",
+        skip_all,
+        fields(backend = "embedded"),
+        err(level = "debug", Debug)
+    )]
+    async fn retention_tenants(&self) -> Result<Vec<TenantId>> {
+        self.read(policy_tenants).await
+    }
+
+    #[tracing::instrument(
+        name = "cold.legal_holds",
+        level = "info",
+        skip_all,
+        fields(backend = "embedded"),
+        err(level = "debug", Debug)
+    )]
+    async fn legal_holds(&self, tenant: &TenantId) -> Result<Vec<UserId>> {
+        owned!(tenant);
+        self.read(move |txn| holds(txn, tenant.as_str())).await
+    }
+
+    #[tracing::instrument(
+        name = "cold.expired_conversations",
+        level = "info",
+        skip_all,
+        fields(backend = "embedded"),
+        err(level = "debug", Debug)
+    )]
+    async fn expired_conversations(
+        &self,
+        tenant: &TenantId,
+        before: Timestamp,
+        after: Option<&ConversationId>,
+        limit: usize,
+    ) -> Result<Vec<Conversation>> {
+        let after = after.cloned();
+        owned!(tenant);
+        self.read(move |txn| expired(txn, tenant.as_str(), before, after.as_ref(), limit))
+            .await
+    }
+
+    #[tracing::instrument(
+        name = "cold.anonymize_conversation",
+        level = "info",
+        skip_all,
+        fields(backend = "embedded"),
+        err(level = "debug", Debug)
+    )]
+    async fn anonymize_conversation(
+        &self,
+        tenant: &TenantId,
+        conversation: &ConversationId,
+        last_seq: u64,
+        contents: Vec<(u64, String)>,
+    ) -> Result<bool> {
+        owned!(tenant, conversation);
+        self.writer
+            .write(move |txn| anonymize(txn, &tenant, &conversation, last_seq, contents))
+            .await
+    }
+}
+
+impl KeyStore for EmbeddedColdStore {
+    #[tracing::instrument(
+        name = "cold.data_key",
+        level = "info",
+        skip_all,
+        fields(backend = "embedded"),
+        err(level = "debug", Debug)
+    )]
+    async fn data_key(&self, tenant: &TenantId, subject: &str) -> Result<Option<WrappedKey>> {
+        owned!(tenant);
+        let subject = subject.to_owned();
+        self.read(move |txn| data_key(txn, tenant.as_str(), &subject))
+            .await
+    }
+
+    #[tracing::instrument(
+        name = "cold.insert_data_key",
+        level = "info",
+        skip_all,
+        fields(backend = "embedded"),
+        err(level = "debug", Debug)
+    )]
+    async fn insert_data_key(
+        &self,
+        tenant: &TenantId,
+        subject: &str,
+        key: WrappedKey,
+    ) -> Result<WrappedKey> {
+        owned!(tenant);
+        let subject = subject.to_owned();
+        self.writer
+            .write(move |txn| insert_data_key(txn, tenant.as_str(), &subject, key))
+            .await
+    }
+
+    #[tracing::instrument(
+        name = "cold.rewrap_data_key",
+        level = "info",
+        skip_all,
+        fields(backend = "embedded"),
+        err(level = "debug", Debug)
+    )]
+    async fn rewrap_data_key(
+        &self,
+        tenant: &TenantId,
+        subject: &str,
+        previous_master: &str,
+        key: WrappedKey,
+    ) -> Result<bool> {
+        owned!(tenant);
+        let (subject, previous_master) = (subject.to_owned(), previous_master.to_owned());
+        self.writer
+            .write(move |txn| {
+                rewrap_data_key(txn, tenant.as_str(), &subject, &previous_master, &key)
+            })
+            .await
+    }
 }

@@ -4,11 +4,11 @@ use engram_domain::error::Result;
 use engram_domain::facts::{in_effect_at, next_rev, plan_invalidate, plan_put, sort_history};
 use engram_domain::ids::{FactKey, TenantId, UserId};
 use engram_domain::model::{Fact, FactInput, PutFactResult};
-use engram_domain::ports::{FactSnapshot, FactWrite};
+use engram_domain::ports::{FactSnapshot, FactStore, FactWrite};
 use engram_domain::time::Timestamp;
 use redb::{ReadTransaction, ReadableTable, Table, WriteTransaction};
 
-use super::{FACT_REVS, FACTS, after, decode, encode};
+use super::{EmbeddedColdStore, FACT_REVS, FACTS, after, compliance, decode, encode};
 use crate::writer::storage;
 
 type FactTable<'txn> = Table<'txn, (&'static str, &'static str, &'static str, u64), &'static [u8]>;
@@ -184,4 +184,118 @@ pub(super) fn key_history(
 ) -> Result<Vec<Fact>> {
     let table = txn.open_table(FACTS).map_err(storage)?;
     history(&table, tenant.as_str(), user.as_str(), key.as_str())
+}
+
+impl FactStore for EmbeddedColdStore {
+    #[tracing::instrument(
+        name = "cold.put_facts",
+        level = "info",
+        skip_all,
+        fields(backend = "embedded"),
+        err(level = "debug", Debug)
+    )]
+    async fn put_facts(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        inputs: Vec<FactInput>,
+        now: Timestamp,
+    ) -> Result<FactWrite<Vec<PutFactResult>>> {
+        owned!(tenant, user);
+        self.writer
+            .write(move |txn| put(txn, &tenant, &user, inputs, now))
+            .await
+    }
+
+    #[tracing::instrument(
+        name = "cold.fact_rev",
+        level = "info",
+        skip_all,
+        fields(backend = "embedded"),
+        err(level = "debug", Debug)
+    )]
+    async fn fact_rev(&self, tenant: &TenantId, user: &UserId) -> Result<u64> {
+        owned!(tenant, user);
+        self.read(move |txn| current_rev(txn, &tenant, &user)).await
+    }
+
+    #[tracing::instrument(
+        name = "cold.current_facts",
+        level = "info",
+        skip_all,
+        fields(backend = "embedded"),
+        err(level = "debug", Debug)
+    )]
+    async fn current_facts(&self, tenant: &TenantId, user: &UserId) -> Result<FactSnapshot> {
+        owned!(tenant, user);
+        self.read(move |txn| current(txn, &tenant, &user)).await
+    }
+
+    #[tracing::instrument(
+        name = "cold.facts_as_of",
+        level = "info",
+        skip_all,
+        fields(backend = "embedded"),
+        err(level = "debug", Debug)
+    )]
+    async fn facts_as_of(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        at: Timestamp,
+    ) -> Result<Vec<Fact>> {
+        owned!(tenant, user);
+        self.read(move |txn| as_of(txn, &tenant, &user, at)).await
+    }
+
+    #[tracing::instrument(
+        name = "cold.fact_history",
+        level = "info",
+        skip_all,
+        fields(backend = "embedded"),
+        err(level = "debug", Debug)
+    )]
+    async fn fact_history(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        key: &FactKey,
+    ) -> Result<Vec<Fact>> {
+        owned!(tenant, user, key);
+        self.read(move |txn| key_history(txn, &tenant, &user, &key))
+            .await
+    }
+
+    #[tracing::instrument(
+        name = "cold.invalidate_fact",
+        level = "info",
+        skip_all,
+        fields(backend = "embedded"),
+        err(level = "debug", Debug)
+    )]
+    async fn invalidate_fact(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        key: &FactKey,
+        at: Timestamp,
+    ) -> Result<FactWrite<Fact>> {
+        owned!(tenant, user, key);
+        self.writer
+            .write(move |txn| invalidate(txn, &tenant, &user, &key, at))
+            .await
+    }
+
+    #[tracing::instrument(
+        name = "cold.all_facts",
+        level = "info",
+        skip_all,
+        fields(backend = "embedded"),
+        err(level = "debug", Debug)
+    )]
+    async fn all_facts(&self, tenant: &TenantId, user: &UserId) -> Result<Vec<Fact>> {
+        owned!(tenant, user);
+        self.read(move |txn| compliance::all_facts(txn, tenant.as_str(), user.as_str()))
+            .await
+    }
 }

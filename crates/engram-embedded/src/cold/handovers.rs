@@ -16,8 +16,10 @@ use engram_domain::time::Timestamp;
 use redb::{ReadTransaction, ReadableTable, TableDefinition, WriteTransaction};
 use serde::{Deserialize, Serialize};
 
+use engram_domain::ports::HandoverStore;
+
 use super::conversations::conversation_in_write;
-use super::{after, decode, distinct_tenants, encode};
+use super::{EmbeddedColdStore, after, decode, distinct_tenants, encode};
 use crate::writer::storage;
 
 /// (tenant, conversation, handover) → Record
@@ -374,4 +376,142 @@ pub(super) fn count_of(txn: &ReadTransaction, t: &str, conversations: &[&str]) -
         n += u64::from(conversations.contains(&conversation.value()));
     }
     Ok(n)
+}
+
+impl HandoverStore for EmbeddedColdStore {
+    #[tracing::instrument(
+        name = "cold.start_handover",
+        level = "info",
+        skip_all,
+        fields(backend = "embedded"),
+        err(level = "debug", Debug)
+    )]
+    async fn start_handover(&self, tenant: &TenantId, handover: NewHandover) -> Result<Handover> {
+        owned!(tenant);
+        self.writer
+            .write(move |txn| start(txn, &tenant, handover))
+            .await
+    }
+
+    #[tracing::instrument(
+        name = "cold.end_handover",
+        level = "info",
+        skip_all,
+        fields(backend = "embedded"),
+        err(level = "debug", Debug)
+    )]
+    async fn end_handover(&self, tenant: &TenantId, end: HandoverEnd) -> Result<Handover> {
+        owned!(tenant);
+        self.writer
+            .write(move |txn| self::end(txn, &tenant, end))
+            .await
+    }
+
+    #[tracing::instrument(
+        name = "cold.handover",
+        level = "info",
+        skip_all,
+        fields(backend = "embedded"),
+        err(level = "debug", Debug)
+    )]
+    async fn handover(
+        &self,
+        tenant: &TenantId,
+        conversation: &ConversationId,
+    ) -> Result<Option<Handover>> {
+        let leases = self.job_leases.clone();
+        owned!(tenant, conversation);
+        self.read(move |txn| get(txn, &leases, &tenant, &conversation, Timestamp::now()))
+            .await
+    }
+
+    #[tracing::instrument(
+        name = "cold.handover_jobs_queued",
+        level = "info",
+        skip_all,
+        fields(backend = "embedded"),
+        err(level = "debug", Debug)
+    )]
+    async fn handover_jobs_queued(&self, tenant: &TenantId) -> Result<u64> {
+        owned!(tenant);
+        self.read(move |txn| queued(txn, &tenant)).await
+    }
+
+    #[tracing::instrument(
+        name = "cold.handover_job_tenants",
+        level = "info",
+        skip_all,
+        fields(backend = "embedded"),
+        err(level = "debug", Debug)
+    )]
+    async fn handover_job_tenants(&self) -> Result<Vec<TenantId>> {
+        self.read(tenants).await
+    }
+
+    #[tracing::instrument(
+        name = "cold.claim_handover_jobs",
+        level = "info",
+        skip_all,
+        fields(backend = "embedded"),
+        err(level = "debug", Debug)
+    )]
+    async fn claim_handover_jobs(
+        &self,
+        tenant: &TenantId,
+        limit: usize,
+        now: Timestamp,
+        lease_until: Timestamp,
+    ) -> Result<Vec<Handover>> {
+        let leases = self.job_leases.clone();
+        owned!(tenant);
+        self.read(move |txn| claim(txn, &leases, &tenant, limit, now, lease_until))
+            .await
+    }
+
+    #[tracing::instrument(
+        name = "cold.finish_handover_job",
+        level = "info",
+        skip_all,
+        fields(backend = "embedded"),
+        err(level = "debug", Debug)
+    )]
+    async fn finish_handover_job(
+        &self,
+        tenant: &TenantId,
+        handover: &Handover,
+        summary: &HandoverSummary,
+    ) -> Result<bool> {
+        let handover = &handover.handover_id;
+        let summary = summary.clone();
+        owned!(tenant, handover);
+        let (t, h) = (tenant.clone(), handover.clone());
+        let stored = self
+            .writer
+            .write(move |txn| finish(txn, &t, &h, &summary))
+            .await?;
+        self.job_leases.release(&tenant, &handover);
+        Ok(stored)
+    }
+
+    #[tracing::instrument(
+        name = "cold.defer_handover_job",
+        level = "info",
+        skip_all,
+        fields(backend = "embedded"),
+        err(level = "debug", Debug)
+    )]
+    async fn defer_handover_job(
+        &self,
+        tenant: &TenantId,
+        handover: &HandoverId,
+        not_before: Timestamp,
+    ) -> Result<()> {
+        owned!(tenant, handover);
+        let (t, h) = (tenant.clone(), handover.clone());
+        self.writer
+            .write(move |txn| defer(txn, &t, &h, not_before))
+            .await?;
+        self.job_leases.release(&tenant, &handover);
+        Ok(())
+    }
 }

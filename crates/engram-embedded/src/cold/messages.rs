@@ -3,16 +3,17 @@
 use engram_domain::error::{Error, Result};
 use engram_domain::ids::{ConversationId, TenantId, UserId};
 use engram_domain::model::{
-    Appended, Conversation, ConversationCursor, Message, NewMessage, OutboxOp, RecentWindow,
+    Appended, Conversation, ConversationCursor, Message, MessageFilter, NewMessage, OutboxOp,
+    RecentWindow, Scope, ScoredMessage,
 };
-use engram_domain::ports::AppendOutcome;
+use engram_domain::ports::{AppendOutcome, MessageStore};
 use engram_domain::time::Timestamp;
 use redb::{ReadTransaction, ReadableTable, WriteTransaction};
 
 use super::conversations::{conversation_in, conversation_in_write, user_conversations_in};
 use super::{
-    ANONYMIZED, CONVERSATIONS, MESSAGE_IDS, MESSAGES, SUMMARIES, USER_CONVERSATIONS, after, decode,
-    encode, handovers, lexical, outbox,
+    ANONYMIZED, CONVERSATIONS, EmbeddedColdStore, MESSAGE_IDS, MESSAGES, SUMMARIES,
+    USER_CONVERSATIONS, after, conversations, decode, encode, handovers, lexical, outbox,
 };
 use crate::writer::storage;
 
@@ -303,4 +304,157 @@ pub(super) fn range_write(txn: &WriteTransaction, t: &str, c: &str) -> Result<Ve
         out.push(decode(value.value())?);
     }
     Ok(out)
+}
+
+impl MessageStore for EmbeddedColdStore {
+    #[tracing::instrument(
+        name = "cold.append",
+        level = "info",
+        skip_all,
+        fields(backend = "embedded"),
+        err(level = "debug", Debug)
+    )]
+    async fn append(
+        &self,
+        tenant: &TenantId,
+        conversation: &ConversationId,
+        user: &UserId,
+        messages: Vec<NewMessage>,
+        now: Timestamp,
+    ) -> Result<AppendOutcome> {
+        owned!(tenant, conversation, user);
+        self.writer
+            .write(move |txn| append(txn, &tenant, &conversation, &user, messages, now))
+            .await
+    }
+
+    #[tracing::instrument(
+        name = "cold.conversation",
+        level = "info",
+        skip_all,
+        fields(backend = "embedded"),
+        err(level = "debug", Debug)
+    )]
+    async fn conversation(
+        &self,
+        tenant: &TenantId,
+        conversation: &ConversationId,
+    ) -> Result<Option<Conversation>> {
+        owned!(tenant, conversation);
+        self.read(move |txn| conversations::conversation_in(txn, &tenant, &conversation))
+            .await
+    }
+
+    #[tracing::instrument(
+        name = "cold.recent",
+        level = "info",
+        skip_all,
+        fields(backend = "embedded"),
+        err(level = "debug", Debug)
+    )]
+    async fn recent(
+        &self,
+        tenant: &TenantId,
+        conversation: &ConversationId,
+        limit: usize,
+    ) -> Result<Option<RecentWindow>> {
+        owned!(tenant, conversation);
+        self.read(move |txn| recent(txn, &tenant, &conversation, limit))
+            .await
+    }
+
+    #[tracing::instrument(
+        name = "cold.messages_after",
+        level = "info",
+        skip_all,
+        fields(backend = "embedded"),
+        err(level = "debug", Debug)
+    )]
+    async fn messages_after(
+        &self,
+        tenant: &TenantId,
+        conversation: &ConversationId,
+        after_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<Message>> {
+        owned!(tenant, conversation);
+        self.read(move |txn| messages_after(txn, &tenant, &conversation, after_seq, limit))
+            .await
+    }
+
+    #[tracing::instrument(
+        name = "cold.messages_at",
+        level = "info",
+        skip_all,
+        fields(backend = "embedded"),
+        err(level = "debug", Debug)
+    )]
+    async fn messages_at(
+        &self,
+        tenant: &TenantId,
+        positions: &[(ConversationId, u64)],
+    ) -> Result<Vec<Message>> {
+        let (tenant, positions) = (tenant.clone(), positions.to_vec());
+        self.read(move |txn| messages_at(txn, &tenant, &positions))
+            .await
+    }
+
+    #[tracing::instrument(
+        name = "cold.list_conversations",
+        level = "info",
+        skip_all,
+        fields(backend = "embedded"),
+        err(level = "debug", Debug)
+    )]
+    async fn list_conversations(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        cursor: Option<&ConversationCursor>,
+        limit: usize,
+    ) -> Result<Vec<Conversation>> {
+        let cursor = cursor.cloned();
+        owned!(tenant, user);
+        self.read(move |txn| list(txn, &tenant, &user, cursor.as_ref(), limit))
+            .await
+    }
+
+    #[tracing::instrument(
+        name = "cold.delete_conversation",
+        level = "info",
+        skip_all,
+        fields(backend = "embedded"),
+        err(level = "debug", Debug)
+    )]
+    async fn delete_conversation(
+        &self,
+        tenant: &TenantId,
+        conversation: &ConversationId,
+    ) -> Result<Option<Conversation>> {
+        owned!(tenant, conversation);
+        self.writer
+            .write(move |txn| delete(txn, &tenant, &conversation))
+            .await
+    }
+
+    #[tracing::instrument(
+        name = "cold.search_lexical",
+        level = "info",
+        skip_all,
+        fields(backend = "embedded"),
+        err(level = "debug", Debug)
+    )]
+    async fn search_lexical(
+        &self,
+        tenant: &TenantId,
+        scope: &Scope,
+        query: &str,
+        filter: &MessageFilter,
+        limit: usize,
+    ) -> Result<Vec<ScoredMessage>> {
+        let query = query.to_owned();
+        owned!(tenant, scope, filter);
+        self.read(move |txn| lexical::search(txn, &tenant, &scope, &query, &filter, limit))
+            .await
+    }
 }

@@ -13,14 +13,14 @@ use engram_domain::model::{
     Conversation, IMPORTANCE_BANDS, MemoryStats, Message, OutboxJob, OutboxOp, OutboxStats,
     UserStats, importance_band,
 };
-use engram_domain::ports::REINDEX_SLICE;
+use engram_domain::ports::{OutboxQueue, REINDEX_SLICE};
 use engram_domain::time::Timestamp;
 use redb::{ReadTransaction, ReadableTable, WriteTransaction};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    CONVERSATIONS, INDEX_BUILDS, MESSAGES, OUTBOX, OUTBOX_SEQ, after, decode, distinct_tenants,
-    encode,
+    CONVERSATIONS, EmbeddedColdStore, INDEX_BUILDS, MESSAGES, OUTBOX, OUTBOX_SEQ, after, decode,
+    distinct_tenants, encode,
 };
 use crate::writer::storage;
 
@@ -372,4 +372,117 @@ fn user_entry<'a>(users: &'a mut BTreeMap<UserId, UserStats>, user: &UserId) -> 
 pub(crate) fn widen(oldest: &mut Option<Timestamp>, newest: &mut Option<Timestamp>, at: Timestamp) {
     *oldest = Some(oldest.map_or(at, |o| o.min(at)));
     *newest = Some(newest.map_or(at, |n| n.max(at)));
+}
+
+impl OutboxQueue for EmbeddedColdStore {
+    #[tracing::instrument(
+        name = "cold.queue_reindex",
+        level = "info",
+        skip_all,
+        fields(backend = "embedded"),
+        err(level = "debug", Debug)
+    )]
+    async fn queue_reindex(&self, tenant: &TenantId, index: &str, now: Timestamp) -> Result<u64> {
+        owned!(tenant);
+        let index = index.to_owned();
+        self.writer
+            .write(move |txn| queue_reindex(txn, &tenant, &index, now))
+            .await
+    }
+
+    #[tracing::instrument(
+        name = "cold.index_caught_up",
+        level = "info",
+        skip_all,
+        fields(backend = "embedded"),
+        err(level = "debug", Debug)
+    )]
+    async fn index_caught_up(&self, tenant: &TenantId, index: &str) -> Result<bool> {
+        owned!(tenant);
+        let index = index.to_owned();
+        self.read(move |txn| index_caught_up(txn, &tenant, &index))
+            .await
+    }
+
+    #[tracing::instrument(
+        name = "cold.outbox_tenants",
+        level = "info",
+        skip_all,
+        fields(backend = "embedded"),
+        err(level = "debug", Debug)
+    )]
+    async fn outbox_tenants(&self) -> Result<Vec<TenantId>> {
+        self.read(tenants).await
+    }
+
+    #[tracing::instrument(
+        name = "cold.claim_outbox",
+        level = "info",
+        skip_all,
+        fields(backend = "embedded"),
+        err(level = "debug", Debug)
+    )]
+    async fn claim_outbox(
+        &self,
+        tenant: &TenantId,
+        limit: usize,
+        now: Timestamp,
+        lease_until: Timestamp,
+    ) -> Result<Vec<OutboxJob>> {
+        let leases = self.leases.clone();
+        owned!(tenant);
+        self.read(move |txn| claim(txn, &leases, &tenant, limit, now, lease_until))
+            .await
+    }
+
+    #[tracing::instrument(
+        name = "cold.finish_outbox",
+        level = "info",
+        skip_all,
+        fields(backend = "embedded"),
+        err(level = "debug", Debug)
+    )]
+    async fn finish_outbox(&self, tenant: &TenantId, ids: &[u64]) -> Result<()> {
+        let ids = ids.to_vec();
+        owned!(tenant);
+        let (t, i) = (tenant.clone(), ids.clone());
+        self.writer.write(move |txn| finish(txn, &t, &i)).await?;
+        self.leases.release(&tenant, &ids);
+        Ok(())
+    }
+
+    #[tracing::instrument(
+        name = "cold.defer_outbox",
+        level = "info",
+        skip_all,
+        fields(backend = "embedded"),
+        err(level = "debug", Debug)
+    )]
+    async fn defer_outbox(
+        &self,
+        tenant: &TenantId,
+        ids: &[u64],
+        not_before: Timestamp,
+    ) -> Result<()> {
+        let ids = ids.to_vec();
+        owned!(tenant);
+        let (t, i, leases) = (tenant.clone(), ids.clone(), self.leases.clone());
+        self.writer
+            .write(move |txn| defer(txn, &leases, &t, &i, not_before))
+            .await?;
+        self.leases.release(&tenant, &ids);
+        Ok(())
+    }
+
+    #[tracing::instrument(
+        name = "cold.outbox_stats",
+        level = "info",
+        skip_all,
+        fields(backend = "embedded"),
+        err(level = "debug", Debug)
+    )]
+    async fn outbox_stats(&self, tenant: &TenantId) -> Result<OutboxStats> {
+        owned!(tenant);
+        self.read(move |txn| backlog(txn, &tenant)).await
+    }
 }

@@ -5,8 +5,10 @@ use engram_domain::ids::{ConversationId, TenantId, UserId};
 use engram_domain::summary::Summary;
 use redb::{ReadTransaction, ReadableTable, WriteTransaction};
 
+use engram_domain::ports::SummaryStore;
+
 use super::conversations::user_conversations_in;
-use super::{CONVERSATIONS, SUMMARIES, decode, encode};
+use super::{CONVERSATIONS, EmbeddedColdStore, SUMMARIES, decode, encode};
 use crate::writer::storage;
 
 pub(super) fn put(
@@ -75,4 +77,60 @@ pub(super) fn of_user(
         }
     }
     Ok(out)
+}
+
+impl SummaryStore for EmbeddedColdStore {
+    #[tracing::instrument(
+        name = "cold.put_summary",
+        level = "info",
+        skip_all,
+        fields(backend = "embedded"),
+        err(level = "debug", Debug)
+    )]
+    async fn put_summary(
+        &self,
+        tenant: &TenantId,
+        conversation: &ConversationId,
+        summary: &Summary,
+    ) -> Result<()> {
+        let summary = summary.clone();
+        owned!(tenant, conversation);
+        self.writer
+            .write(move |txn| put(txn, &tenant, &conversation, &summary))
+            .await
+    }
+
+    #[tracing::instrument(
+        name = "cold.summary",
+        level = "info",
+        skip_all,
+        fields(backend = "embedded"),
+        err(level = "debug", Debug)
+    )]
+    async fn summary(
+        &self,
+        tenant: &TenantId,
+        conversation: &ConversationId,
+    ) -> Result<Option<Summary>> {
+        owned!(tenant, conversation);
+        self.read(move |txn| get(txn, &tenant, &conversation)).await
+    }
+
+    #[tracing::instrument(
+        name = "cold.user_summaries",
+        level = "info",
+        skip_all,
+        fields(backend = "embedded"),
+        err(level = "debug", Debug)
+    )]
+    async fn user_summaries(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        limit: usize,
+    ) -> Result<Vec<(ConversationId, Summary)>> {
+        owned!(tenant, user);
+        self.read(move |txn| of_user(txn, &tenant, &user, limit))
+            .await
+    }
 }
