@@ -15,7 +15,7 @@ use tracing::warn;
 use engram_domain::error::Result;
 use engram_domain::ids::TenantId;
 use engram_domain::model::WrappedKey;
-use engram_domain::ports::ColdStore;
+use engram_domain::ports::KeyStore;
 
 use crate::{DataKey, Keyring};
 
@@ -35,7 +35,8 @@ struct Cached {
     wrapped: WrappedKey,
 }
 
-/// Data keys of subjects, loaded from (and created in) a cold store.
+/// Data keys of subjects, loaded from (and created in) a key store (the
+/// cold store's `KeyStore` port).
 #[derive(Debug)]
 pub struct SubjectKeys {
     ring: Keyring,
@@ -88,7 +89,7 @@ impl SubjectKeys {
     /// another one wrapped it, and caches it.
     async fn load(
         &self,
-        cold: &impl ColdStore,
+        store: &impl KeyStore,
         tenant: &TenantId,
         subject: &str,
         wrapped: WrappedKey,
@@ -96,7 +97,7 @@ impl SubjectKeys {
         let key = self.ring.unwrap(tenant.as_str(), subject, &wrapped)?;
         let mut stored = wrapped.clone();
         match self.ring.rewrap(tenant.as_str(), subject, &wrapped) {
-            Ok(Some(rewrapped)) => match cold
+            Ok(Some(rewrapped)) => match store
                 .rewrap_data_key(tenant, subject, &wrapped.master_id, rewrapped.clone())
                 .await
             {
@@ -124,15 +125,15 @@ impl SubjectKeys {
     /// it and ask again.
     pub async fn existing(
         &self,
-        cold: &impl ColdStore,
+        store: &impl KeyStore,
         tenant: &TenantId,
         subject: &str,
     ) -> Result<Option<Arc<DataKey>>> {
         if let Some(cached) = self.cached(tenant, subject) {
             return Ok(Some(cached.key));
         }
-        match cold.data_key(tenant, subject).await? {
-            Some(wrapped) => self.load(cold, tenant, subject, wrapped).await.map(Some),
+        match store.data_key(tenant, subject).await? {
+            Some(wrapped) => self.load(store, tenant, subject, wrapped).await.map(Some),
             None => Ok(None),
         }
     }
@@ -140,14 +141,14 @@ impl SubjectKeys {
     /// The subject's key, created (and stored wrapped) on first use.
     pub async fn key(
         &self,
-        cold: &impl ColdStore,
+        store: &impl KeyStore,
         tenant: &TenantId,
         subject: &str,
     ) -> Result<Arc<DataKey>> {
-        if let Some(key) = self.existing(cold, tenant, subject).await? {
+        if let Some(key) = self.existing(store, tenant, subject).await? {
             return Ok(key);
         }
-        self.create(cold, tenant, subject).await
+        self.create(store, tenant, subject).await
     }
 
     /// The subject's key as the store holds it now, created on first use:
@@ -156,31 +157,31 @@ impl SubjectKeys {
     /// perhaps created anew) is not used to seal new data.
     pub async fn current(
         &self,
-        cold: &impl ColdStore,
+        store: &impl KeyStore,
         tenant: &TenantId,
         subject: &str,
     ) -> Result<Arc<DataKey>> {
-        match cold.data_key(tenant, subject).await? {
+        match store.data_key(tenant, subject).await? {
             Some(wrapped) => match self.cached(tenant, subject) {
                 Some(cached) if cached.wrapped == wrapped => Ok(cached.key),
-                _ => self.load(cold, tenant, subject, wrapped).await,
+                _ => self.load(store, tenant, subject, wrapped).await,
             },
             None => {
                 self.forget(tenant, subject);
-                self.create(cold, tenant, subject).await
+                self.create(store, tenant, subject).await
             }
         }
     }
 
     async fn create(
         &self,
-        cold: &impl ColdStore,
+        store: &impl KeyStore,
         tenant: &TenantId,
         subject: &str,
     ) -> Result<Arc<DataKey>> {
         let (_, wrapped) = self.ring.generate(tenant.as_str(), subject)?;
         // Another sidecar may have been first: use the stored key.
-        let stored = cold.insert_data_key(tenant, subject, wrapped).await?;
+        let stored = store.insert_data_key(tenant, subject, wrapped).await?;
         let key = self.ring.unwrap(tenant.as_str(), subject, &stored)?;
         Ok(self.remember(tenant, subject, key, stored))
     }

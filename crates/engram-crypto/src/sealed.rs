@@ -49,6 +49,8 @@ const CACHED_OWNERS: usize = 100_000;
 /// Seals and opens a tenant's texts with its subjects' keys.
 #[derive(Debug)]
 struct Sealer<C> {
+    /// The store whose `KeyStore` port holds the wrapped data keys (for
+    /// `SealedCold`, also the cold store it seals).
     cold: Arc<C>,
     keys: Option<Arc<SubjectKeys>>,
 }
@@ -90,7 +92,7 @@ fn sealed_inner(field: Field, stored: &str) -> Option<String> {
     }
 }
 
-impl<C: ColdStore> Sealer<C> {
+impl<K: KeyStore> Sealer<K> {
     /// Seals `texts` in place with the subject's current key (`durable`:
     /// checked against the store) or its cached one (copies in the hot
     /// tier). A message content (`hashed_terms`) gets its hashed terms.
@@ -873,12 +875,13 @@ impl<C: ColdStore> ColdStore for SealedCold<C> {
 /// A shared hot tier whose copies of messages and facts are sealed with
 /// the cold store's keys (built by [`SealedCold::seal_hot`]).
 #[derive(Debug)]
-pub struct SealedHot<H, C> {
+pub struct SealedHot<H, K> {
     inner: H,
-    sealer: Sealer<C>,
+    /// Reaches only the key store (`K`), never the cold store's data.
+    sealer: Sealer<K>,
 }
 
-impl<H: HotTier, C: ColdStore> SealedHot<H, C> {
+impl<H: HotTier, K: KeyStore> SealedHot<H, K> {
     async fn seal_messages(&self, tenant: &TenantId, messages: &mut [Message]) -> Result<()> {
         let mut by_user: BTreeMap<UserId, Vec<&mut String>> = BTreeMap::new();
         for m in messages {
@@ -896,7 +899,7 @@ impl<H: HotTier, C: ColdStore> SealedHot<H, C> {
     }
 }
 
-impl<H: HotTier, C: ColdStore> HotTier for SealedHot<H, C> {
+impl<H: HotTier, K: KeyStore> HotTier for SealedHot<H, K> {
     delegate::delegate! {
         to self.inner {
             async fn fence_conversation(
