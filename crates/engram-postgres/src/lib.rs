@@ -14,6 +14,7 @@ mod compliance;
 mod error;
 mod facts;
 mod handovers;
+mod keys;
 mod messages;
 mod outbox;
 mod schema;

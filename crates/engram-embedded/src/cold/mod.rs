@@ -13,6 +13,7 @@ mod compliance;
 mod conversations;
 mod facts;
 mod handovers;
+mod keys;
 mod lexical;
 mod messages;
 mod outbox;
@@ -104,7 +105,7 @@ impl EmbeddedColdStore {
             txn.open_table(compliance::POLICIES).map_err(storage)?;
             txn.open_table(compliance::HOLDS).map_err(storage)?;
             txn.open_table(compliance::ANONYMIZED).map_err(storage)?;
-            txn.open_table(compliance::DATA_KEYS).map_err(storage)?;
+            txn.open_table(keys::DATA_KEYS).map_err(storage)?;
             lexical::build_current(&txn)?;
         }
         txn.commit().map_err(storage)?;
