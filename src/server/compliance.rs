@@ -3,6 +3,9 @@
 //! verification, statistics) need a bearer token with the right scope
 //! (`crate::admin`). Every administrative call — granted or refused — and
 //! every Anonymize is written to the tenant's hash-chained audit log.
+//!
+//! About 600 lines: ten RPCs, each with its token scope, input checks and
+//! audit entry; thin otherwise (the work is the engine's).
 
 use std::pin::Pin;
 use std::sync::Arc;

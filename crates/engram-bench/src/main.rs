@@ -1,6 +1,10 @@
 //! engram-bench: N concurrent gRPC clients against a running engram, each
 //! on its own connection, reporting latency percentiles and throughput next
 //! to the gRPC floor (a health Check at the same concurrency, same run).
+//!
+//! Over 600 lines: one binary for every scenario of BENCHMARKS.md (each a
+//! workload with its floor), so a figure and its floor are measured by the
+//! same client code.
 
 use std::future::Future;
 use std::time::{Duration, Instant};

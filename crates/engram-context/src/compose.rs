@@ -13,6 +13,9 @@
 //! the only history the context holds, they and the input are one block,
 //! the conversation as a client would send it: without facts or a
 //! handover the text is exactly that, never dearer than the history.
+//!
+//! Over 600 lines: about 300 are its tests (one per packing rule); the
+//! composer itself is one algorithm that reads best in one file.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::OnceLock;

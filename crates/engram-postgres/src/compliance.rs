@@ -1,5 +1,9 @@
 //! Data-subject rights, the audit chain, retention and legal holds in a
 //! tenant's schema (migration V7).
+//!
+//! Over 600 lines: erasure, access, anonymization, the audit chain and
+//! retention each need their own SQL; they share one aggregate (a data
+//! subject's records) and one migration.
 
 use deadpool_postgres::GenericClient;
 use engram_domain::audit;

@@ -1,4 +1,8 @@
 //! Conversations and messages in a tenant's schema.
+//!
+//! Over 600 lines: the append's SQL (group commit's batch and its
+//! one-by-one fallback), the reads, deletion and lexical search of the
+//! message aggregate, and its MessageStore port.
 
 use deadpool_postgres::GenericClient;
 use engram_domain::error::{Error, Result};

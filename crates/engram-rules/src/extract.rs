@@ -13,6 +13,9 @@
 //! find in the cited message, a name must appear there after a first-person
 //! cue, a preference must parse with the same rules, and no other key may
 //! carry personal data.
+//!
+//! Over 600 lines: 150 are its tests; the rest is one rule per fact key,
+//! with the validation that keeps personal data out of other keys.
 
 use crate::pii;
 use crate::pii::{Finding, PiiKind};
