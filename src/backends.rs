@@ -31,10 +31,10 @@ use engram_engine::{Engine, EngineConfig, HandoverJobConfig, IndexerConfig, Summ
 use engram_models::{
     ChatConfig, HashingEmbedder, HttpEmbedder, HttpEmbedderConfig, HttpLanguageModel, Roles,
 };
-use engram_postgres::{PostgresColdStore, PostgresConfig};
+use engram_postgres::PostgresColdStore;
 use engram_qdrant::{QdrantConfig, QdrantIndex};
 use engram_redis::near::{Layered, NearGate};
-use engram_redis::{RedisConfig, RedisHotTier, RedisInvalidations};
+use engram_redis::{RedisHotTier, RedisInvalidations};
 
 use crate::config::{EmbedderRoles, ServeArgs, SummaryVertical};
 
@@ -392,27 +392,6 @@ impl HotTier for Hot {
     }
 }
 
-pub(crate) fn postgres_config(args: &ServeArgs, url: &str) -> PostgresConfig {
-    PostgresConfig {
-        url: url.to_owned(),
-        max_connections: args.postgres_max_connections as usize,
-        acquire_timeout: Duration::from_secs(5),
-    }
-}
-
-pub(crate) fn redis_config(args: &ServeArgs, url: &str) -> RedisConfig {
-    RedisConfig {
-        url: url.to_owned(),
-        cluster: args.redis_cluster,
-        prefix: args.redis_prefix.clone(),
-        window: args.recent_window as usize,
-        hot_ttl: args.hot_ttl(),
-        warm_ttl: args.warm_ttl(),
-        command_timeout: Duration::from_millis(args.redis_timeout_ms),
-        tls_ca: args.redis_tls_ca.clone(),
-    }
-}
-
 /// Builds the engine: Postgres and Redis when their URLs are given, the
 /// embedded backends otherwise; the vector index stays embedded under the
 /// data directory.
@@ -422,7 +401,7 @@ pub async fn build(args: &ServeArgs) -> anyhow::Result<AppEngine> {
     let cache = (args.store_cache_mb as usize) << 20;
     let cold = match &args.postgres_url {
         Some(url) => Cold::Postgres(
-            PostgresColdStore::new(&postgres_config(args, url)).context("configuring Postgres")?,
+            PostgresColdStore::new(&args.postgres_config(url)).context("configuring Postgres")?,
         ),
         None => Cold::Embedded(
             EmbeddedColdStore::open(dir, cache)
@@ -447,7 +426,7 @@ pub async fn build(args: &ServeArgs) -> anyhow::Result<AppEngine> {
     let hot = match &args.redis_url {
         _ if args.no_cache => Hot::Off(NoHotTier),
         Some(url) => {
-            let config = redis_config(args, url);
+            let config = args.redis_config(url);
             let far = RedisHotTier::connect(config.clone()).context("configuring Redis")?;
             let near = EmbeddedHotTier::new(&in_process);
             let gate = NearGate::default();

@@ -15,6 +15,8 @@ use clap::parser::ValueSource;
 use clap::{
     ArgAction, ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum,
 };
+use engram_postgres::PostgresConfig;
+use engram_redis::RedisConfig;
 
 /// engram: a memory engine for AI agents, served as a gRPC sidecar.
 ///
@@ -745,14 +747,10 @@ impl ServeArgs {
             _ => {}
         }
         if let Some(url) = &self.postgres_url {
-            crate::backends::postgres_config(self, url)
-                .check()
-                .map_err(invalid)?;
+            self.postgres_config(url).check().map_err(invalid)?;
         }
         if let Some(url) = &self.redis_url {
-            crate::backends::redis_config(self, url)
-                .check()
-                .map_err(invalid)?;
+            self.redis_config(url).check().map_err(invalid)?;
         }
         if self.redis_tls_ca.is_some()
             && !self
@@ -909,6 +907,32 @@ pub const LIVENESS: &str = "liveness";
 /// The health service's name for readiness: SERVING while the cold store
 /// answers (as the empty name and every engram service).
 pub const READINESS: &str = "readiness";
+
+/// What the flags say of each backend.
+impl ServeArgs {
+    /// The Postgres cold store's settings.
+    pub(crate) fn postgres_config(&self, url: &str) -> PostgresConfig {
+        PostgresConfig {
+            url: url.to_owned(),
+            max_connections: self.postgres_max_connections as usize,
+            acquire_timeout: Duration::from_secs(5),
+        }
+    }
+
+    /// The Redis hot tier's settings.
+    pub(crate) fn redis_config(&self, url: &str) -> RedisConfig {
+        RedisConfig {
+            url: url.to_owned(),
+            cluster: self.redis_cluster,
+            prefix: self.redis_prefix.clone(),
+            window: self.recent_window as usize,
+            hot_ttl: self.hot_ttl(),
+            warm_ttl: self.warm_ttl(),
+            command_timeout: Duration::from_millis(self.redis_timeout_ms),
+            tls_ca: self.redis_tls_ca.clone(),
+        }
+    }
+}
 
 #[cfg(test)]
 mod tests {

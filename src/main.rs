@@ -4,7 +4,7 @@ use std::sync::Arc;
 use engram::config::{
     Cli, Command, HealthArgs, HealthTarget, InjectorArgs, Invalid, LoadError, LogFormat,
 };
-use engram::metrics::Metrics;
+use engram::metrics::{CallLayer, Metrics};
 use engram::traces::{Otlp, Telemetry, init_logs};
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
@@ -58,7 +58,11 @@ fn main() -> ExitCode {
     let telemetry = {
         // The OTLP exporter's channel runs on the runtime.
         let _runtime = runtime.enter();
-        Telemetry::init(result.log_format, metrics.clone(), otlp.as_ref())
+        Telemetry::init(
+            result.log_format,
+            Some(Box::new(CallLayer(metrics.clone()))),
+            otlp.as_ref(),
+        )
     };
     let telemetry = match telemetry {
         Ok(telemetry) => telemetry,

@@ -3,9 +3,9 @@
 //!
 //! Three layers listen, each with its own filter:
 //! - the log (JSON or text on stdout), filtered by `ENGRAM_LOG`;
-//! - the metrics layer ([`crate::metrics::CallLayer`]), which times the
-//!   backend calls' spans and counts the core's tier and invalidation
-//!   events, whatever `ENGRAM_LOG` says;
+//! - the metrics layer (`metrics::CallLayer`, handed to
+//!   `Telemetry::init`), which times the backend calls' spans and counts
+//!   the core's tier and invalidation events, whatever `ENGRAM_LOG` says;
 //! - with `--otlp-endpoint`, OpenTelemetry: every span at info and above
 //!   (the RPC's, each ComposeContext source's, each backend call's) sent
 //!   over OTLP/gRPC in batches.
@@ -30,7 +30,6 @@ use tracing_subscriber::prelude::*;
 use tracing_subscriber::{EnvFilter, Layer};
 
 use crate::config::LogFormat;
-use crate::metrics::{CallLayer, Metrics};
 
 /// Where the spans go, and how many.
 #[derive(Debug, Clone)]
@@ -41,6 +40,10 @@ pub struct Otlp {
     /// one it did not is not: parent-based).
     pub sample_ratio: f64,
 }
+
+/// A layer of the subscriber, boxed.
+pub type CallsLayer =
+    Box<dyn tracing_subscriber::Layer<tracing_subscriber::Registry> + Send + Sync>;
 
 /// The installed subscriber; [`Telemetry::shutdown`] flushes the spans.
 #[derive(Debug)]
@@ -65,9 +68,12 @@ const ENGRAM: [&str; 10] = [
 impl Telemetry {
     /// Installs the subscriber. With `otlp`, it must run inside the tokio
     /// runtime (the exporter's channel is spawned on it).
+    /// `calls`: the layer that turns backend calls and the core's events
+    /// into metrics (`metrics::CallLayer`), given engram's events
+    /// only.
     pub fn init(
         format: LogFormat,
-        metrics: Arc<Metrics>,
+        calls: Option<CallsLayer>,
         otlp: Option<&Otlp>,
     ) -> anyhow::Result<Self> {
         let filter =
@@ -93,10 +99,11 @@ impl Telemetry {
                     .boxed()
             }
         };
-        let calls = ENGRAM.iter().fold(Targets::new(), |t, target| {
+        let engram = ENGRAM.iter().fold(Targets::new(), |t, target| {
             t.with_target(*target, LevelFilter::DEBUG)
         });
-        let mut layers = vec![log, CallLayer(metrics).with_filter(calls).boxed()];
+        let mut layers = vec![log];
+        layers.extend(calls.map(|calls| calls.with_filter(engram).boxed()));
         let provider = match otlp {
             Some(otlp) => {
                 let exporter = opentelemetry_otlp::SpanExporter::builder()
@@ -143,7 +150,7 @@ impl Telemetry {
 
 /// The logs of a command other than `serve`: no metrics, no traces.
 pub fn init_logs(format: LogFormat) {
-    let _ = Telemetry::init(format, Arc::new(Metrics::new(false)), None);
+    let _ = Telemetry::init(format, None, None);
 }
 
 tokio::task_local! {
