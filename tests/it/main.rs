@@ -10,6 +10,7 @@ mod config;
 mod encryption;
 mod handover;
 mod image;
+mod layout;
 mod metrics;
 mod pod;
 mod production;
