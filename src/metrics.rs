@@ -56,6 +56,12 @@ pub struct MethodLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct WorkerLabels {
+    /// `indexer`, `handover` (the handover summaries' worker).
+    pub worker: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct BackendLabels {
     /// `cold`, `hot`, `index`; `subscription` (the invalidation
     /// subscription, with Redis); `embedder` (its last call).
@@ -121,6 +127,7 @@ pub struct Metrics {
     pub rpc_requests: Family<RpcLabels, Counter>,
     pub rpc_duration: Family<MethodLabels, Histogram>,
     pub backend_up: Family<BackendLabels, Gauge>,
+    pub worker_running: Family<WorkerLabels, Gauge>,
     pub compose_tokens: Family<TokenLabels, Histogram>,
     pub compose_degraded: Family<DegradedLabels, Counter>,
     pub backend_call_duration: Family<CallLabels, Histogram>,
@@ -155,6 +162,12 @@ impl Metrics {
             "backend_up",
             "1 while a backend answers (cold: the source of truth, readiness follows it; hot and index only degrade), else 0",
             backend_up.clone(),
+        );
+        let worker_running = Family::<WorkerLabels, Gauge>::default();
+        registry.register(
+            "worker_running",
+            "1 while a background worker of the engine runs; 0 once it stopped (a panic: its queue waits in the cold store until a restart)",
+            worker_running.clone(),
         );
         let compose_tokens =
             Family::<TokenLabels, Histogram>::new_with_constructor(|| Histogram::new(TOKENS));
@@ -234,6 +247,7 @@ impl Metrics {
             rpc_requests,
             rpc_duration,
             backend_up,
+            worker_running,
             compose_tokens,
             compose_degraded,
         }

@@ -24,7 +24,7 @@ use tracing::{info, warn};
 
 use crate::backends::{self, AppEngine};
 use crate::config::{Invalid, LIVENESS, Listen, READINESS, ServeArgs};
-use crate::metrics::{BackendLabels, Metrics, RpcLayer};
+use crate::metrics::{BackendLabels, Metrics, RpcLayer, WorkerLabels};
 use crate::pb;
 use crate::pb::compliance_service_server::ComplianceServiceServer;
 use crate::pb::facts_service_server::FactsServiceServer;
@@ -286,6 +286,14 @@ async fn track_readiness(engine: Arc<AppEngine>, reporter: HealthReporter, metri
                     backend: backend.into(),
                 })
                 .set(i64::from(up.is_ok()));
+        }
+        for (worker, running) in engine.workers() {
+            metrics
+                .worker_running
+                .get_or_create(&WorkerLabels {
+                    worker: worker.into(),
+                })
+                .set(i64::from(running));
         }
         if let Some((subscribed, queued)) = engine.hot().subscription() {
             metrics

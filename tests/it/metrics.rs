@@ -105,6 +105,11 @@ async fn a_real_prometheus_scrapes_what_the_sidecar_served() {
     assert!(prometheus.query(published).unwrap_or(0.0) >= 20.0);
     let subscription = r#"engram_backend_up{backend="subscription"}"#;
     assert_eq!(prometheus.query(subscription), Some(1.0));
+    // Both background workers run (a panicked one would read 0).
+    for worker in ["indexer", "handover"] {
+        let running = format!(r#"engram_worker_running{{worker="{worker}"}}"#);
+        assert_eq!(prometheus.query(&running), Some(1.0), "{worker}");
+    }
     // The indexing backlog drains to nothing, and its lag with it.
     eventually("the indexing backlog to drain", wait, || async {
         (prometheus.query("engram_index_queue_depth") == Some(0.0)

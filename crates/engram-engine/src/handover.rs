@@ -33,6 +33,7 @@ use engram_domain::time::Timestamp;
 
 use super::summarize::{EXTRACTIVE, Written, write};
 use super::{Engine, MessageDraft};
+use crate::liveness::Liveness;
 
 /// Jobs claimed at once.
 const CLAIM: usize = 8;
@@ -76,9 +77,15 @@ pub struct OperatorEvent {
 pub(crate) struct Handovers {
     wake: Arc<Notify>,
     changes: broadcast::Sender<(TenantId, ConversationId)>,
+    alive: Liveness,
 }
 
 impl Handovers {
+    /// Whether the summary worker still runs (a panic ends it).
+    pub(crate) fn is_running(&self) -> bool {
+        self.alive.is_running()
+    }
+
     fn changed(&self, tenant: &TenantId, conversation: &ConversationId) {
         let _ = self.changes.send((tenant.clone(), conversation.clone()));
     }
@@ -91,9 +98,11 @@ pub(crate) fn spawn<C: ColdStore>(
     vertical: Vertical,
     config: HandoverJobConfig,
 ) -> Handovers {
+    let (alive, running) = Liveness::start();
     let handovers = Handovers {
         wake: Arc::new(Notify::new()),
         changes: broadcast::channel(1024).0,
+        alive,
     };
     let worker = Worker {
         cold,
@@ -104,7 +113,10 @@ pub(crate) fn spawn<C: ColdStore>(
         handovers: handovers.clone(),
         failures: HashMap::new(),
     };
-    tokio::spawn(worker.run());
+    tokio::spawn(async move {
+        let _running = running;
+        worker.run().await
+    });
     handovers
 }
 

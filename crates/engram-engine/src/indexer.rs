@@ -25,6 +25,8 @@ use engram_domain::ports::{ColdStore, EmbedKind, Embedder, IndexPoint, SemanticI
 use engram_domain::summary::Vertical;
 use engram_domain::time::Timestamp;
 
+use crate::liveness::Liveness;
+
 /// Jobs claimed at once.
 const CLAIM: usize = 64;
 /// Messages read from the cold store at once.
@@ -92,6 +94,7 @@ impl Default for SummaryConfig {
 pub(crate) struct Indexer {
     hints: mpsc::Sender<TenantId>,
     flushes: mpsc::Sender<oneshot::Sender<()>>,
+    alive: Liveness,
 }
 
 impl Indexer {
@@ -99,6 +102,11 @@ impl Indexer {
     /// finds them anyway).
     pub(crate) fn hint(&self, tenant: &TenantId) {
         let _ = self.hints.try_send(tenant.clone());
+    }
+
+    /// Whether the worker still runs (a panic ends it).
+    pub(crate) fn is_running(&self) -> bool {
+        self.alive.is_running()
     }
 
     /// Waits until the jobs due now are done (or retried later).
@@ -175,8 +183,16 @@ pub(crate) fn spawn<C: ColdStore, I: SemanticIndex, E: Embedder>(
         embedder,
         config,
     };
-    tokio::spawn(worker.run(hint_rx, flush_rx));
-    Indexer { hints, flushes }
+    let (alive, running) = Liveness::start();
+    tokio::spawn(async move {
+        let _running = running;
+        worker.run(hint_rx, flush_rx).await
+    });
+    Indexer {
+        hints,
+        flushes,
+        alive,
+    }
 }
 
 impl<C: ColdStore, I: SemanticIndex, E: Embedder> Worker<C, I, E> {

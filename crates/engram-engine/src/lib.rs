@@ -12,6 +12,7 @@ mod extract;
 mod facts;
 mod handover;
 mod indexer;
+mod liveness;
 mod messages;
 mod previous;
 mod schedule;
@@ -186,6 +187,16 @@ where
     pub async fn readiness(&self) -> Readiness {
         let (cold, hot, index) = tokio::join!(self.cold.ping(), self.hot.ping(), self.index.ping());
         Readiness { cold, hot, index }
+    }
+
+    /// The engine's background workers, and whether each still runs (a
+    /// worker ends only with its engine; one that stopped before has
+    /// panicked, and its queue waits in the cold store).
+    pub fn workers(&self) -> [(&'static str, bool); 2] {
+        [
+            ("indexer", self.indexer.is_running()),
+            ("handover", self.handovers.is_running()),
+        ]
     }
 
     /// The hot tier (for what only its implementation can tell).
