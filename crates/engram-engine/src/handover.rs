@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{Notify, broadcast};
+use tokio::task::JoinHandle;
 use tracing::{debug, warn};
 
 use engram_backoff::Backoff;
@@ -33,7 +34,6 @@ use engram_domain::time::Timestamp;
 
 use super::summarize::{EXTRACTIVE, Written, write};
 use super::{Engine, MessageDraft};
-use crate::liveness::Liveness;
 
 /// Jobs claimed at once.
 const CLAIM: usize = 8;
@@ -77,15 +77,9 @@ pub struct OperatorEvent {
 pub(crate) struct Handovers {
     wake: Arc<Notify>,
     changes: broadcast::Sender<(TenantId, ConversationId)>,
-    alive: Liveness,
 }
 
 impl Handovers {
-    /// Whether the summary worker still runs (a panic ends it).
-    pub(crate) fn is_running(&self) -> bool {
-        self.alive.is_running()
-    }
-
     fn changed(&self, tenant: &TenantId, conversation: &ConversationId) {
         let _ = self.changes.send((tenant.clone(), conversation.clone()));
     }
@@ -97,12 +91,10 @@ pub(crate) fn spawn<C: ColdStore>(
     llm_timeout: Duration,
     vertical: Vertical,
     config: HandoverJobConfig,
-) -> Handovers {
-    let (alive, running) = Liveness::start();
+) -> (Handovers, JoinHandle<()>) {
     let handovers = Handovers {
         wake: Arc::new(Notify::new()),
         changes: broadcast::channel(1024).0,
-        alive,
     };
     let worker = Worker {
         cold,
@@ -113,11 +105,8 @@ pub(crate) fn spawn<C: ColdStore>(
         handovers: handovers.clone(),
         failures: HashMap::new(),
     };
-    tokio::spawn(async move {
-        let _running = running;
-        worker.run().await
-    });
-    handovers
+    let task = tokio::spawn(worker.run());
+    (handovers, task)
 }
 
 fn check_kind(kind: &str) -> Result<()> {

@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
 
 use engram_backoff::Backoff;
@@ -24,8 +25,6 @@ use engram_domain::model::{Conversation, Message, OutboxJob, OutboxOp, Role};
 use engram_domain::ports::{ColdStore, EmbedKind, Embedder, IndexPoint, SemanticIndex, index_name};
 use engram_domain::summary::Vertical;
 use engram_domain::time::Timestamp;
-
-use crate::liveness::Liveness;
 
 /// Jobs claimed at once.
 const CLAIM: usize = 64;
@@ -94,7 +93,6 @@ impl Default for SummaryConfig {
 pub(crate) struct Indexer {
     hints: mpsc::Sender<TenantId>,
     flushes: mpsc::Sender<oneshot::Sender<()>>,
-    alive: Liveness,
 }
 
 impl Indexer {
@@ -102,11 +100,6 @@ impl Indexer {
     /// finds them anyway).
     pub(crate) fn hint(&self, tenant: &TenantId) {
         let _ = self.hints.try_send(tenant.clone());
-    }
-
-    /// Whether the worker still runs (a panic ends it).
-    pub(crate) fn is_running(&self) -> bool {
-        self.alive.is_running()
     }
 
     /// Waits until the jobs due now are done (or retried later).
@@ -173,7 +166,7 @@ pub(crate) fn spawn<C: ColdStore, I: SemanticIndex, E: Embedder>(
     previous: Option<Arc<I>>,
     embedder: Arc<E>,
     config: IndexerConfig,
-) -> Indexer {
+) -> (Indexer, JoinHandle<()>) {
     let (hints, hint_rx) = mpsc::channel(4096);
     let (flushes, flush_rx) = mpsc::channel(16);
     let worker = Worker {
@@ -183,16 +176,8 @@ pub(crate) fn spawn<C: ColdStore, I: SemanticIndex, E: Embedder>(
         embedder,
         config,
     };
-    let (alive, running) = Liveness::start();
-    tokio::spawn(async move {
-        let _running = running;
-        worker.run(hint_rx, flush_rx).await
-    });
-    Indexer {
-        hints,
-        flushes,
-        alive,
-    }
+    let task = tokio::spawn(worker.run(hint_rx, flush_rx));
+    (Indexer { hints, flushes }, task)
 }
 
 impl<C: ColdStore, I: SemanticIndex, E: Embedder> Worker<C, I, E> {

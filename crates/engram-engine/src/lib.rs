@@ -12,7 +12,6 @@ mod extract;
 mod facts;
 mod handover;
 mod indexer;
-mod liveness;
 mod messages;
 mod previous;
 mod schedule;
@@ -22,6 +21,7 @@ mod summarize;
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::task::JoinHandle;
 use tracing::{debug, warn};
 
 use engram_domain::error::Result;
@@ -124,6 +124,9 @@ pub struct Engine<C, H, I, E> {
     previous: Option<previous::Previous<I, E>>,
     indexer: indexer::Indexer,
     handovers: handover::Handovers,
+    /// The background workers' tasks: a worker ends only with its engine,
+    /// so one that finished before has panicked.
+    workers: [(&'static str, JoinHandle<()>); 2],
     config: EngineConfig,
 }
 
@@ -157,14 +160,14 @@ where
         let previous = previous
             .map(|(index, old_embedder)| previous::Previous::new(index, old_embedder, &embedder));
         let embedder = Arc::new(embedder);
-        let indexer = indexer::spawn(
+        let (indexer, indexing) = indexer::spawn(
             cold.clone(),
             index.clone(),
             previous.as_ref().map(|p| p.index.clone()),
             embedder.clone(),
             config.indexer.clone(),
         );
-        let handovers = handover::spawn(
+        let (handovers, summarizing) = handover::spawn(
             cold.clone(),
             config.language_model.clone(),
             config.llm_timeout,
@@ -179,6 +182,7 @@ where
             previous,
             indexer,
             handovers,
+            workers: [("indexer", indexing), ("handover", summarizing)],
             config,
         }
     }
@@ -193,10 +197,9 @@ where
     /// worker ends only with its engine; one that stopped before has
     /// panicked, and its queue waits in the cold store).
     pub fn workers(&self) -> [(&'static str, bool); 2] {
-        [
-            ("indexer", self.indexer.is_running()),
-            ("handover", self.handovers.is_running()),
-        ]
+        self.workers
+            .each_ref()
+            .map(|(name, task)| (*name, !task.is_finished()))
     }
 
     /// The hot tier (for what only its implementation can tell).
